@@ -1,0 +1,194 @@
+"""Typed, frozen settings loaded from the YAML files under ``config/``.
+
+Every file is read into a frozen dataclass. A missing key, an unknown key or a value of the wrong
+type is a :class:`ConfigError` that names the file and the dotted key, so a typo never silently
+falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+
+from kabucast.errors import ConfigError
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+"""The repository's ``config/`` folder (next to ``ml/``)."""
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    """Where jobs read and write: a local folder (``env: local``) or an S3 bucket (``env: s3``)."""
+
+    local_root: str = ".kabucast"
+    s3_bucket: str = ""
+    s3_prefix: str = ""
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    """Exponential backoff for rate limits and network errors: ``base_seconds * 2**attempt``."""
+
+    max_attempts: int = 4
+    base_seconds: float = 2.0
+
+
+@dataclass(frozen=True)
+class UniverseMember:
+    ticker: str
+    name: str
+    sector: str
+
+
+@dataclass(frozen=True)
+class UniverseSettings:
+    """A list of tickers with their sectors (``config/universes/*.yaml``)."""
+
+    env: Literal["local", "s3"]
+    name: str
+    description: str
+    reviewed: str
+    members: tuple[UniverseMember, ...]
+
+    @property
+    def tickers(self) -> tuple[str, ...]:
+        return tuple(m.ticker for m in self.members)
+
+    def sector_of(self, ticker: str) -> str:
+        for m in self.members:
+            if m.ticker == ticker:
+                return m.sector
+        raise KeyError(ticker)
+
+
+@dataclass(frozen=True)
+class SectorSettings:
+    """The shared sector map: sector name -> embedding id (``config/sectors.yaml``)."""
+
+    env: Literal["local", "s3"]
+    unknown_id: int
+    sectors: dict[str, int]
+
+    def id_of(self, sector: str) -> int:
+        return self.sectors.get(sector, self.unknown_id)
+
+    @property
+    def n_ids(self) -> int:
+        return max([*self.sectors.values(), self.unknown_id]) + 1
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    """A price fetch: the one-off backfill or the daily incremental fetch.
+
+    ``period`` is how far back a backfill reaches (``5y``, ``18mo``, ``30d``); ``overlap_sessions`` is
+    how many already-stored sessions an incremental fetch downloads again, so revised bars replace
+    old ones and a split (which rescales the whole history) is noticed.
+    """
+
+    env: Literal["local", "s3"]
+    universe: str
+    source: str
+    period: str
+    overlap_sessions: int
+    batch_size: int
+    retry: RetrySettings = field(default_factory=RetrySettings)
+    storage: StorageSettings = field(default_factory=StorageSettings)
+
+
+@dataclass(frozen=True)
+class EnrichSettings:
+    """The monthly refresh of static (fundamental) features."""
+
+    env: Literal["local", "s3"]
+    universe: str
+    source: str
+    batch_size: int
+    retry: RetrySettings = field(default_factory=RetrySettings)
+    storage: StorageSettings = field(default_factory=StorageSettings)
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping, or raise :class:`ConfigError` naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def load_settings(cls: type[T], path: str | Path) -> T:
+    """Load ``path`` into the frozen dataclass ``cls``; every key is checked against ``cls``."""
+    return _build(cls, load_yaml(path), str(path), "")
+
+
+def resolve_config_path(name: str | Path, base: Path | None = None) -> Path:
+    """A config path as given, else relative to ``base`` (default: the repository's ``config/``)."""
+    p = Path(name)
+    if p.is_absolute() or p.exists():
+        return p
+    return (base or CONFIG_DIR) / p
+
+
+def _build(cls: type[T], data: Any, file: str, prefix: str) -> T:
+    where = prefix.rstrip(".") or "top level"
+    if not isinstance(data, dict):
+        raise ConfigError(f"{file}: {where}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"{file}: unknown key '{prefix}{unknown[0]}' (allowed: {', '.join(sorted(fields))})")
+    kwargs: dict[str, Any] = {}
+    for name, f in fields.items():
+        key = f"{prefix}{name}"
+        if name not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ConfigError(f"{file}: missing key '{key}'")
+            continue
+        kwargs[name] = _coerce(hints[name], data[name], file, key)
+    return cls(**kwargs)
+
+
+def _coerce(tp: Any, value: Any, file: str, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, file, f"{key}.")
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{file}: '{key}' must be one of {list(args)}, got {value!r}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(f"{file}: '{key}' must be a list, got {type(value).__name__}")
+        return tuple(_coerce(args[0], v, file, f"{key}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{file}: '{key}' must be a mapping, got {type(value).__name__}")
+        return {_coerce(args[0], k, file, key): _coerce(args[1], v, file, f"{key}.{k}") for k, v in value.items()}
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        return _coerce(next(a for a in args if a is not type(None)), value, file, key)
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is str and isinstance(value, datetime.date):
+        return value.isoformat()  # YAML reads 2025-10-31 as a date; a string field takes its text
+    if isinstance(tp, type) and (not isinstance(value, tp) or (tp is int and isinstance(value, bool))):
+        raise ConfigError(f"{file}: '{key}' must be {tp.__name__}, got {type(value).__name__} {value!r}")
+    return value

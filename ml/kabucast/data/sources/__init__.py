@@ -1,0 +1,1 @@
+"""Market data sources behind one interface: yfinance, the synthetic sample market, user files."""

@@ -1,0 +1,34 @@
+"""Build a price source from its CLI/config spelling: ``sample[:SEED]``, ``yfinance`` or ``file:PATH``."""
+
+from __future__ import annotations
+
+from kabucast.config import RetrySettings, UniverseSettings
+from kabucast.data.sources.base import PriceSource
+from kabucast.errors import ConfigError
+
+SOURCE_HELP = "sample[:SEED] (synthetic, offline), yfinance (Yahoo Finance), or file:PATH (your CSV/parquet)"
+
+
+def make_source(spec: str, universe: UniverseSettings, retry: RetrySettings, batch_size: int) -> PriceSource:
+    """The source named by ``spec``; imports only what that source needs."""
+    name, _, arg = spec.partition(":")
+    if name == "sample":
+        from kabucast.data.sources.sample_market import SampleMarketSource
+
+        return SampleMarketSource.from_universe(universe, **({"seed": _seed(arg, spec)} if arg else {}))
+    if name == "yfinance":
+        from kabucast.data.sources.yfinance_source import YFinanceSource
+
+        return YFinanceSource(batch_size=batch_size, retry=retry)
+    if name == "file" and arg:
+        from kabucast.data.sources.file_source import FileSource
+
+        return FileSource(arg)
+    raise ConfigError(f"unknown source {spec!r}: use {SOURCE_HELP}")
+
+
+def _seed(arg: str, spec: str) -> int:
+    try:
+        return int(arg)
+    except ValueError:
+        raise ConfigError(f"invalid source {spec!r}: the sample market's seed must be an integer") from None

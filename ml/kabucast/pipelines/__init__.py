@@ -1,0 +1,1 @@
+"""Orchestration over injected adapters (store, source, calendar, clock): no maths here."""

@@ -1,0 +1,53 @@
+"""Shared fixtures: the JPX calendar, the shipped universe, and a real S3 endpoint on loopback."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from kabucast.config import SectorSettings, UniverseSettings, load_settings, resolve_config_path
+from kabucast.data.calendar import JPXCalendar, default_calendar
+
+
+@pytest.fixture(scope="session")
+def calendar() -> JPXCalendar:
+    return default_calendar()
+
+
+@pytest.fixture(scope="session")
+def universe() -> UniverseSettings:
+    return load_settings(UniverseSettings, resolve_config_path("universes/topix_core30.yaml"))
+
+
+@pytest.fixture(scope="session")
+def sectors() -> SectorSettings:
+    return load_settings(SectorSettings, resolve_config_path("sectors.yaml"))
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """moto in server mode: a real HTTP S3 endpoint on 127.0.0.1 (AWS itself cannot be reached here)."""
+    from moto.server import ThreadedMotoServer
+
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "ap-northeast-1")
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{server._server.server_port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint: str) -> str:
+    """A fresh, empty bucket on the loopback endpoint."""
+    import boto3
+
+    name = f"kabucast-test-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(
+        Bucket=name, CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"}
+    )
+    return name

@@ -1,0 +1,69 @@
+"""One contract, two backends: LocalStore in a temp folder and S3Store on a loopback S3 endpoint (moto server).
+
+AWS itself cannot be reached here; moto's server mode is a real HTTP S3 endpoint, driven through boto3.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kabucast.errors import ObjectNotFound, StoreError
+from kabucast.storage import LocalStore, S3Store, Store, open_store
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request, tmp_path) -> Store:
+    if request.param == "local":
+        return LocalStore(tmp_path / "store")
+    endpoint = request.getfixturevalue("s3_endpoint")
+    bucket = request.getfixturevalue("s3_bucket")
+    return open_store(f"s3://{bucket}/team/kabucast", endpoint_url=endpoint)
+
+
+def test_bytes_json_parquet_round_trip(store: Store) -> None:
+    frame = pd.DataFrame(
+        {"close": [1.5, 2.5], "volume": np.array([10, 20], dtype="int64")},
+        index=pd.DatetimeIndex(["2025-11-20", "2025-11-21"], name="date"),
+    )
+    store.put_bytes("raw/x.bin", b"\x00\x01")
+    store.put_json("a/b.json", {"b": 1, "a": [1, 2]})
+    store.put_parquet("data/prices/daily/7203.T.parquet", frame)
+    assert store.get_bytes("raw/x.bin") == b"\x00\x01"
+    assert store.get_json("a/b.json") == {"a": [1, 2], "b": 1}
+    pd.testing.assert_frame_equal(store.get_parquet("data/prices/daily/7203.T.parquet"), frame)
+
+
+def test_list_exists_and_missing(store: Store) -> None:
+    for key in ("data/static/2025-11-01.parquet", "data/prices/daily/7203.T.parquet", "models/champion.json"):
+        store.put_bytes(key, b"x")
+    assert store.list("data/") == ["data/prices/daily/7203.T.parquet", "data/static/2025-11-01.parquet"]
+    assert store.exists("models/champion.json") and not store.exists("models/none.json")
+    with pytest.raises(ObjectNotFound):
+        store.get_bytes("models/none.json")
+
+
+def test_publish_writes_dated_then_pointer(store: Store) -> None:
+    store.publish_json("predictions/2025-11-21.json", "predictions/latest.json", {"n": 1})
+    store.publish_json("predictions/2025-11-24.json", "predictions/latest.json", {"n": 2})
+    assert store.get_json("predictions/latest.json") == {"n": 2}
+    assert store.get_bytes("predictions/2025-11-24.json") == store.get_bytes("predictions/latest.json")
+    assert store.list("predictions/") == [
+        "predictions/2025-11-21.json",
+        "predictions/2025-11-24.json",
+        "predictions/latest.json",
+    ]
+
+
+def test_s3_prefix_isolates_keys(s3_endpoint: str, s3_bucket: str) -> None:
+    a = S3Store(s3_bucket, "a", endpoint_url=s3_endpoint)
+    b = S3Store(s3_bucket, "b", endpoint_url=s3_endpoint)
+    a.put_bytes("k.bin", b"a")
+    assert b.list() == [] and a.list() == ["k.bin"]
+
+
+def test_s3_missing_bucket_is_an_actionable_error(s3_endpoint: str) -> None:
+    store = S3Store("no-such-bucket-kabucast", endpoint_url=s3_endpoint)
+    with pytest.raises(StoreError, match="does not exist"):
+        store.put_bytes("k.bin", b"x")

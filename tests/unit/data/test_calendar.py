@@ -1,0 +1,46 @@
+"""The JPX calendar: XTKS sessions, the 2020-10-01 halt, and the daily job's trading-day check."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from kabucast.data.calendar import FULL_DAY_HALTS, JPXCalendar
+
+
+def test_full_day_halt_and_holidays_are_not_sessions(calendar: JPXCalendar) -> None:
+    assert not calendar.is_session("2020-10-01")  # TSE system failure: no trading all day
+    assert calendar.is_session("2020-10-02")
+    assert not calendar.is_session("2025-01-01")  # New Year holiday
+    assert not calendar.is_session("2025-01-03")  # exchange holiday, a Friday
+    assert not calendar.is_session("2025-11-03")  # Culture Day, a Monday
+    assert not calendar.is_session("2025-11-22")  # Saturday
+    assert calendar.is_session("2025-11-21")
+
+
+def test_halts_are_removed_even_from_the_session_list(calendar: JPXCalendar) -> None:
+    sessions = calendar.sessions("2020-09-01", "2020-10-31")
+    assert not sessions.isin(list(FULL_DAY_HALTS)).any()
+    # pandas business days would count 22 sessions in October 2020; the JPX had 21
+    assert len(calendar.sessions("2020-10-01", "2020-10-31")) == 21
+    assert len(pd.bdate_range("2020-10-01", "2020-10-31")) == 22
+
+
+def test_previous_session(calendar: JPXCalendar) -> None:
+    assert calendar.previous_session("2025-11-24") == pd.Timestamp("2025-11-21")  # Labour Thanksgiving observed
+    assert calendar.previous_session("2025-11-21") == pd.Timestamp("2025-11-21")
+    assert calendar.previous_session("2025-11-21", inclusive=False) == pd.Timestamp("2025-11-20")
+    assert calendar.previous_session("2020-10-01") == pd.Timestamp("2020-09-30")
+
+
+def test_timezone_aware_input_is_read_as_a_tokyo_date(calendar: JPXCalendar) -> None:
+    # 2025-11-20 15:30 UTC is 2025-11-21 00:30 in Tokyo: a Friday session
+    assert calendar.is_session(pd.Timestamp("2025-11-20 15:30", tz="UTC"))
+    assert not calendar.is_session(pd.Timestamp("2025-11-21 15:30", tz="UTC"))  # Saturday in Tokyo
+
+
+def test_off_calendar_and_out_of_range(calendar: JPXCalendar) -> None:
+    off = calendar.off_calendar(pd.DatetimeIndex(["2025-11-21", "2025-11-22", "2020-10-01"]))
+    assert list(off) == [pd.Timestamp("2025-11-22"), pd.Timestamp("2020-10-01")]
+    with pytest.raises(ValueError, match="outside the calendar's range"):
+        calendar.is_session("1990-01-04")
