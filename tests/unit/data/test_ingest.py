@@ -1,0 +1,158 @@
+"""Backfill and incremental fetch into a LocalStore: idempotence, revised bars, splits, failures.
+
+The source here is a small in-memory table of bars (a stand-in for a remote market data service);
+the store, the calendar, validation and merging are the real ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kabucast.data.calendar import JPXCalendar
+from kabucast.data.ingest import backfill, fetch_incremental, load_prices, parse_period
+from kabucast.data.prices import normalize_prices, prices_key
+from kabucast.data.sources.base import InfoFetch, PriceFetch
+from kabucast.errors import KabucastError
+from kabucast.storage import LocalStore
+
+TODAY = pd.Timestamp("2025-11-21")
+
+
+class TableSource:
+    """Serves bars from a dict of frames; tickers listed in ``broken`` fail as an unknown symbol would."""
+
+    name = "table"
+
+    def __init__(self, frames: dict[str, pd.DataFrame], broken: Sequence[str] = ()) -> None:
+        self.frames = frames
+        self.broken = set(broken)
+        self.requests: list[tuple[tuple[str, ...], pd.Timestamp, pd.Timestamp]] = []
+
+    def fetch_prices(self, tickers: Sequence[str], start: pd.Timestamp, end: pd.Timestamp) -> PriceFetch:
+        self.requests.append((tuple(tickers), start, end))
+        out = PriceFetch()
+        for t in tickers:
+            if t in self.broken or t not in self.frames:
+                out.failures[t] = f"no data for {t}"
+            else:
+                f = self.frames[t]
+                out.frames[t] = f.loc[(f.index >= start) & (f.index <= end)]
+        return out
+
+    def fetch_info(self, tickers: Sequence[str]) -> InfoFetch:
+        return InfoFetch(failures=dict.fromkeys(tickers, "no fundamentals"))
+
+
+def walk(calendar: JPXCalendar, seed: int, start: str = "2020-01-06", end: str = "2025-11-21") -> pd.DataFrame:
+    dates = calendar.sessions(start, end)
+    rng = np.random.default_rng(seed)
+    close = 1000 * np.exp(np.cumsum(rng.normal(0, 0.015, len(dates))))
+    frame = pd.DataFrame(
+        {"open": close, "high": close * 1.01, "low": close * 0.99, "close": close, "adj_close": close},
+        index=dates,
+    )
+    return normalize_prices(frame.assign(volume=rng.integers(1_000, 9_000, len(dates))))
+
+
+@pytest.fixture
+def market(calendar: JPXCalendar) -> dict[str, pd.DataFrame]:
+    return {"7203.T": walk(calendar, 1), "6758.T": walk(calendar, 2), "9984.T": walk(calendar, 3)}
+
+
+def test_backfill_then_fetch_twice_is_a_byte_identical_no_op(tmp_path: Path, calendar, market) -> None:
+    # GIVEN a backfill of 2 years
+    store = LocalStore(tmp_path)
+    report = backfill(store, TableSource(market), list(market), calendar, TODAY, "2y")
+    assert sorted(report.updated) == sorted(market) and not report.failures
+    before = {t: store.get_bytes(prices_key(t)) for t in market}
+    # WHEN the daily fetch runs twice with nothing new
+    first = fetch_incremental(store, TableSource(market), list(market), calendar, TODAY, 5, "5y")
+    second = fetch_incremental(store, TableSource(market), list(market), calendar, TODAY, 5, "5y")
+    # THEN nothing is written and every file is byte-identical
+    assert first.updated == [] and second.updated == [] and sorted(second.unchanged) == sorted(market)
+    assert {t: store.get_bytes(prices_key(t)) for t in market} == before
+
+
+def test_fetch_appends_new_sessions_and_replaces_revised_bars(tmp_path: Path, calendar, market) -> None:
+    # GIVEN prices stored up to a week ago
+    store = LocalStore(tmp_path)
+    backfill(store, TableSource(market), ["7203.T"], calendar, pd.Timestamp("2025-11-14"), "1y")
+    # AND the source revised the last stored bar's volume
+    revised = market["7203.T"].copy()
+    revised.loc["2025-11-14", "volume"] = 123_456
+    # WHEN the daily fetch runs a week later with a 3-session overlap
+    source = TableSource({"7203.T": revised})
+    report = fetch_incremental(store, source, ["7203.T"], calendar, TODAY, 3, "5y")
+    # THEN it asked only from the overlap on, appended 5 sessions and took the revised bar
+    assert source.requests[0][1] == pd.Timestamp("2025-11-12")
+    stored = store.get_parquet(prices_key("7203.T"))
+    assert report.rows_added == 5 and stored.index[-1] == TODAY
+    assert stored.loc["2025-11-14", "volume"] == 123_456
+
+
+def test_failing_ticker_is_reported_and_its_stored_file_untouched(tmp_path: Path, calendar, market) -> None:
+    # GIVEN all three tickers stored
+    store = LocalStore(tmp_path)
+    backfill(store, TableSource(market), list(market), calendar, pd.Timestamp("2025-11-14"), "1y")
+    before = store.get_bytes(prices_key("6758.T"))
+    # WHEN the source fails for one ticker and returns invalid bars (high < low) for another
+    bad = market["9984.T"].copy()
+    bad.loc["2025-11-20", "high"] = 1.0
+    source = TableSource({**market, "9984.T": bad}, broken=["6758.T"])
+    report = fetch_incremental(store, source, list(market), calendar, TODAY, 3, "5y")
+    # THEN both are failures with reasons, the good ticker is updated, stored files are intact
+    assert report.updated == ["7203.T"]
+    assert "no data for 6758.T" in report.failures["6758.T"]
+    assert "low <= open/close <= high" in report.failures["9984.T"]
+    assert store.get_bytes(prices_key("6758.T")) == before
+    assert store.get_parquet(prices_key("9984.T")).index[-1] == pd.Timestamp("2025-11-14")
+
+
+def test_split_rescaling_triggers_full_refetch(tmp_path: Path, calendar, market) -> None:
+    # GIVEN stored prices, then a 1:2 split after which the source reports all history halved
+    store = LocalStore(tmp_path)
+    backfill(store, TableSource(market), ["7203.T"], calendar, pd.Timestamp("2025-11-14"), "1y")
+    split = market["7203.T"].copy()
+    split[["open", "high", "low", "close", "adj_close"]] /= 2
+    # WHEN the incremental fetch sees the rescaled overlap
+    report = fetch_incremental(store, TableSource({"7203.T": split}), ["7203.T"], calendar, TODAY, 3, "5y")
+    # THEN the whole stored history is replaced by the rescaled one (no jump at the seam)
+    stored = store.get_parquet(prices_key("7203.T"))
+    assert report.rebased == ["7203.T"]
+    np.testing.assert_allclose(stored["close"].to_numpy(), split.loc[stored.index, "close"].to_numpy())
+    assert stored.index[0] == pd.Timestamp("2024-11-14")
+
+
+def test_new_ticker_without_history_is_backfilled_by_fetch(tmp_path: Path, calendar, market) -> None:
+    store = LocalStore(tmp_path)
+    report = fetch_incremental(store, TableSource(market), ["7203.T"], calendar, TODAY, 3, "18mo")
+    assert report.updated == ["7203.T"]
+    assert store.get_parquet(prices_key("7203.T")).index[0] >= pd.Timestamp("2024-05-21")
+
+
+def test_corrupt_stored_file_is_reported_not_overwritten(tmp_path: Path, calendar, market) -> None:
+    store = LocalStore(tmp_path)
+    store.put_bytes(prices_key("7203.T"), b"not parquet")
+    report = fetch_incremental(store, TableSource(market), ["7203.T"], calendar, TODAY, 3, "5y")
+    assert "unreadable" in report.failures["7203.T"]
+    assert store.get_bytes(prices_key("7203.T")) == b"not parquet"
+
+
+def test_load_prices_reports_missing(tmp_path: Path, calendar, market) -> None:
+    store = LocalStore(tmp_path)
+    backfill(store, TableSource(market), ["7203.T"], calendar, TODAY, "1y")
+    missing: dict[str, str] = {}
+    frames = load_prices(store, ["7203.T", "6758.T"], on_missing=missing.__setitem__)
+    assert list(frames) == ["7203.T"] and "run `kabucast backfill`" in missing["6758.T"]
+
+
+def test_parse_period() -> None:
+    assert pd.Timestamp("2025-11-21") - parse_period("5y") == pd.Timestamp("2020-11-21")
+    assert pd.Timestamp("2025-11-21") - parse_period("18mo") == pd.Timestamp("2024-05-21")
+    with pytest.raises(KabucastError, match="invalid period"):
+        parse_period("5 years")
