@@ -1,0 +1,86 @@
+"""The CLI end to end on the sample market: a LocalStore and an S3 endpoint on loopback give identical objects.
+
+The S3 endpoint is moto in server mode (AWS itself cannot be reached here), driven through boto3.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import boto3
+import pytest
+
+from kabucast.cli import main
+from kabucast.storage import LocalStore, open_store
+
+TICKERS = "7203.T,6758.T,8306.T,9984.T"
+AS_OF = "2025-11-21"
+
+
+def run(capsys, *argv: str) -> dict:
+    code = main([*argv, "--json"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    return json.loads(out)
+
+
+def ingest(capsys, store: str, *extra: str) -> None:
+    common = ["--store", store, "--source", "sample", "--tickers", TICKERS, *extra]
+    run(capsys, "backfill", "--period", "3y", "--as-of", "2025-11-14", *common)
+    run(capsys, "fetch", "--as-of", AS_OF, *common)
+
+
+def test_local_and_s3_stores_get_identical_objects(tmp_path: Path, s3_endpoint: str, s3_bucket: str, capsys) -> None:
+    # GIVEN the same backfill + fetch into a folder and into an S3 bucket (prefix "kc")
+    ingest(capsys, str(tmp_path / "local"))
+    ingest(capsys, f"s3://{s3_bucket}/kc", "--endpoint-url", s3_endpoint)
+    # THEN both hold the same keys with the same bytes
+    local = LocalStore(tmp_path / "local")
+    s3 = open_store(f"s3://{s3_bucket}/kc", endpoint_url=s3_endpoint)
+    keys = local.list()
+    assert keys == s3.list() and len(keys) == 4
+    assert all(local.get_bytes(k) == s3.get_bytes(k) for k in keys)
+    raw = boto3.client("s3", endpoint_url=s3_endpoint).list_objects_v2(Bucket=s3_bucket)["Contents"]
+    assert sorted(o["Key"] for o in raw) == [f"kc/{k}" for k in keys]
+
+
+def test_fetch_twice_is_a_no_op(tmp_path: Path, capsys) -> None:
+    store = str(tmp_path / "s")
+    ingest(capsys, store)
+    before = {k: LocalStore(store).get_bytes(k) for k in LocalStore(store).list()}
+    report = run(capsys, "fetch", "--as-of", AS_OF, "--store", store, "--source", "sample", "--tickers", TICKERS)
+    assert report["updated"] == [] and len(report["unchanged"]) == 4
+    assert {k: LocalStore(store).get_bytes(k) for k in LocalStore(store).list()} == before
+
+
+def test_unknown_ticker_fails_alone_and_exit_codes(tmp_path: Path, capsys) -> None:
+    store = str(tmp_path / "s")
+    report = run(
+        capsys,
+        "backfill",
+        "--store",
+        store,
+        "--source",
+        "sample",
+        "--tickers",
+        "7203.T,0000.T",
+        "--period",
+        "1y",
+        "--as-of",
+        AS_OF,
+    )
+    assert report["updated"] == ["7203.T"] and report["failures"][0]["ticker"] == "0000.T"
+    # every ticker failing is exit 1; a configuration error is exit 2 with the reason on stderr
+    assert main(["fetch", "--store", store, "--source", "sample", "--tickers", "0000.T", "--as-of", AS_OF]) == 1
+    assert main(["fetch", "--store", store, "--source", "nasdaq", "--as-of", AS_OF]) == 2
+    assert "unknown source 'nasdaq'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_demo_builds_features_for_the_whole_universe(tmp_path: Path, capsys) -> None:
+    report = run(capsys, "demo", "--store", str(tmp_path / "demo"), "--as-of", AS_OF)
+    shapes = report["features"]["shapes"]
+    assert shapes == {"weekly": [30, 156, 23], "static": [30, 6], "position": [30, 2]}
+    assert report["features"]["failures"] == []
+    assert len(report["enrich"]["fetched"]) == 30
