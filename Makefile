@@ -6,6 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 export AWS_DEFAULT_REGION ?= ap-northeast-1
 export PYTHONDONTWRITEBYTECODE := 1
+export SAM_CLI_TELEMETRY := 0
 
 .PHONY: install demo test lint unit functional bench clean
 
@@ -26,6 +27,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check ml tests bench
 	$(BIN)/ruff format --check ml tests bench
 	$(BIN)/cfn-lint template.yaml
+	$(BIN)/sam validate --lint --template template.yaml
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
