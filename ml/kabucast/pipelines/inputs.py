@@ -11,7 +11,7 @@ from kabucast.data.calendar import JPXCalendar
 from kabucast.data.enrich import latest_static
 from kabucast.data.ingest import load_prices
 from kabucast.data.sources.base import STATIC_INFO_KEYS
-from kabucast.features.build import FeatureSet, PricePanel, build_features
+from kabucast.features import FeatureSet, PricePanel, build_features
 from kabucast.storage.base import Store
 
 
