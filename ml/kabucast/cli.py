@@ -41,8 +41,14 @@ class Context:
     args: argparse.Namespace
 
 
-def today_jst() -> pd.Timestamp:
-    return pd.Timestamp.now(tz=JST).normalize().tz_localize(None)
+MARKET_CLOSE = pd.Timedelta(hours=15, minutes=30)
+"""TSE's closing time (JST, since November 2024): a session's bars are final only after it."""
+
+
+def today_jst(now: pd.Timestamp | None = None) -> pd.Timestamp:
+    """The JST date whose session has closed most recently: before 15:30 JST, that is yesterday."""
+    now = now if now is not None else pd.Timestamp.now(tz=JST)
+    return (now.tz_convert(JST) - MARKET_CLOSE).normalize().tz_localize(None)
 
 
 def _universe(path: str) -> UniverseSettings:
@@ -162,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
             "--store", default=None, help="a folder (default: the config's storage, .kabucast) or s3://bucket/prefix"
         )
         p.add_argument("--endpoint-url", default=None, help="S3-compatible endpoint (e.g. http://127.0.0.1:5000)")
-        p.add_argument("--as-of", default=None, help="JST date to run as (default: today in Tokyo)")
+        p.add_argument("--as-of", default=None, help="JST date to run as (default: the last closed Tokyo session)")
         p.add_argument("--json", action="store_true", help="print the full report as JSON on stdout")
         if name in DEFAULT_CONFIGS or name == "demo":
             p.add_argument("--source", default=None, help=SOURCE_HELP)

@@ -56,3 +56,11 @@ def test_daily_path_does_not_import_torch() -> None:
     # WHEN the daily pipeline is imported THEN it succeeds: the daily Lambda never loads torch
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
+
+
+def test_default_as_of_is_the_last_closed_session_day() -> None:
+    from kabucast.cli import today_jst
+
+    assert today_jst(pd.Timestamp("2026-11-24 05:45", tz="Asia/Tokyo")) == pd.Timestamp("2026-11-23")
+    assert today_jst(pd.Timestamp("2026-11-24 23:00", tz="Asia/Tokyo")) == pd.Timestamp("2026-11-24")
+    assert today_jst(pd.Timestamp("2026-11-24 14:00", tz="UTC")) == pd.Timestamp("2026-11-24")  # 23:00 JST

@@ -114,7 +114,7 @@ def _ingest(
     groups: dict[pd.Timestamp, list[str]] = defaultdict(list)
     for t, s in starts.items():
         groups[min(s, end)].append(t)
-    with tqdm(total=len(starts), desc=f"fetch {source.name}", unit="ticker", leave=False) as bar:
+    with tqdm(total=len(starts), desc=f"fetch {source.name}", unit="ticker", leave=False, disable=None) as bar:
         for start, group in sorted(groups.items()):
             fetched = source.fetch_prices(group, start, end)
             report.failures.update(fetched.failures)
