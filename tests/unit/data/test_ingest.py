@@ -16,7 +16,7 @@ from tests.sources import TableSource, walk
 from kabucast.data.calendar import JPXCalendar
 from kabucast.data.ingest import backfill, fetch_incremental, load_prices, parse_period
 from kabucast.data.prices import prices_key
-from kabucast.errors import KabucastError
+from kabucast.errors import EmptyDownload, KabucastError
 from kabucast.storage import LocalStore
 
 TODAY = pd.Timestamp("2025-11-21")
@@ -119,3 +119,19 @@ def test_parse_period() -> None:
     assert pd.Timestamp("2025-11-21") - parse_period("18mo") == pd.Timestamp("2024-05-21")
     with pytest.raises(KabucastError, match="invalid period"):
         parse_period("5 years")
+
+
+class DownSource(TableSource):
+    """A source that is down as a whole (no network): every request raises."""
+
+    def fetch_prices(self, tickers, start, end):
+        raise EmptyDownload("yfinance returned an empty frame for every batch (offline?)")
+
+
+def test_source_down_raises_and_leaves_the_store_intact(tmp_path: Path, calendar, market) -> None:
+    store = LocalStore(tmp_path)
+    backfill(store, TableSource(market), list(market), calendar, pd.Timestamp("2025-11-14"), "1y")
+    before = {k: store.get_bytes(k) for k in store.list()}
+    with pytest.raises(EmptyDownload, match="offline"):
+        fetch_incremental(store, DownSource({}), list(market), calendar, TODAY, 3, "5y")
+    assert {k: store.get_bytes(k) for k in store.list()} == before
