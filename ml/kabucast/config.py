@@ -117,6 +117,56 @@ class EnrichSettings:
     storage: StorageSettings = field(default_factory=StorageSettings)
 
 
+@dataclass(frozen=True)
+class TrainDataSettings:
+    """Which samples a training run sees (kabucast.forecast.dataset)."""
+
+    static_mode: Literal["snapshot", "none"] = "snapshot"
+    as_of_stride: int = 1
+    max_train_samples: int = 40_000
+    max_val_samples: int = 10_000
+    val_fraction: float = 0.2
+    purge_sessions: int = 252
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """A full training run: ``model`` and ``training`` are checked against ForecasterConfig / TrainConfig."""
+
+    env: Literal["local", "s3"]
+    universe: str
+    sectors: str
+    data: TrainDataSettings
+    model: dict[str, Any]
+    training: dict[str, Any]
+    storage: StorageSettings = field(default_factory=StorageSettings)
+
+
+@dataclass(frozen=True)
+class FinetuneSettings:
+    """The monthly fine-tune from the champion: ~67 % recent-month samples, ~33 % random older ones."""
+
+    env: Literal["local", "s3"]
+    universe: str
+    sectors: str
+    recent_sessions: int
+    recent_share: float
+    n_samples: int
+    val_fraction: float
+    training: dict[str, Any]
+    storage: StorageSettings = field(default_factory=StorageSettings)
+
+
+@dataclass(frozen=True)
+class PredictSettings:
+    """The daily prediction step."""
+
+    env: Literal["local", "s3"]
+    universe: str
+    sectors: str
+    storage: StorageSettings = field(default_factory=StorageSettings)
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping, or raise :class:`ConfigError` naming the file."""
     path = Path(path)
@@ -133,7 +183,7 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 
 def load_settings(cls: type[T], path: str | Path) -> T:
     """Load ``path`` into the frozen dataclass ``cls``; every key is checked against ``cls``."""
-    return _build(cls, load_yaml(path), str(path), "")
+    return build_section(cls, load_yaml(path), str(path), "")
 
 
 def resolve_config_path(name: str | Path, base: Path | None = None) -> Path:
@@ -144,7 +194,8 @@ def resolve_config_path(name: str | Path, base: Path | None = None) -> Path:
     return (base or CONFIG_DIR) / p
 
 
-def _build(cls: type[T], data: Any, file: str, prefix: str) -> T:
+def build_section(cls: type[T], data: Any, file: str, prefix: str) -> T:
+    """``data`` checked against the dataclass ``cls``; errors name ``file`` and the key under ``prefix``."""
     where = prefix.rstrip(".") or "top level"
     if not isinstance(data, dict):
         raise ConfigError(f"{file}: {where}: expected a mapping, got {type(data).__name__}")
@@ -165,10 +216,12 @@ def _build(cls: type[T], data: Any, file: str, prefix: str) -> T:
 
 
 def _coerce(tp: Any, value: Any, file: str, key: str) -> Any:
+    if tp is Any:
+        return value  # checked later against the dataclass the section configures
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if dataclasses.is_dataclass(tp):
-        return _build(tp, value, file, f"{key}.")
+        return build_section(tp, value, file, f"{key}.")
     if origin is Literal:
         if value not in args:
             raise ConfigError(f"{file}: '{key}' must be one of {list(args)}, got {value!r}")

@@ -10,7 +10,10 @@ from kabucast.config import (
     CONFIG_DIR,
     EnrichSettings,
     FetchSettings,
+    FinetuneSettings,
+    PredictSettings,
     SectorSettings,
+    TrainSettings,
     UniverseSettings,
     load_settings,
 )
@@ -22,6 +25,10 @@ SHIPPED = [
     (EnrichSettings, "enrich_universe.yaml"),
     (SectorSettings, "sectors.yaml"),
     (UniverseSettings, "universes/topix_core30.yaml"),
+    (TrainSettings, "train.yaml"),
+    (TrainSettings, "train_demo.yaml"),
+    (FinetuneSettings, "finetune.yaml"),
+    (PredictSettings, "predict.yaml"),
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -15,6 +16,15 @@ from kabucast.features import FeatureSet, PricePanel, build_features
 from kabucast.storage.base import Store
 
 
+@dataclass(frozen=True)
+class ModelInputs:
+    """Features as of one session, plus each ticker's latest bar (the price a forecast starts from)."""
+
+    features: FeatureSet
+    last_date: dict[str, pd.Timestamp]
+    last_close: dict[str, float]
+
+
 def load_feature_set(
     store: Store,
     universe: UniverseSettings,
@@ -23,21 +33,41 @@ def load_feature_set(
     as_of: pd.Timestamp,
     tickers: Sequence[str],
 ) -> FeatureSet:
-    """Features as of the last session on or before ``as_of``, from stored prices and static snapshot.
+    """Features as of the last session on or before ``as_of`` (see :func:`load_model_inputs`)."""
+    return load_model_inputs(store, universe, sectors, calendar, as_of, tickers).features
+
+
+def load_model_inputs(
+    store: Store,
+    universe: UniverseSettings,
+    sectors: SectorSettings,
+    calendar: JPXCalendar,
+    as_of: pd.Timestamp,
+    tickers: Sequence[str],
+) -> ModelInputs:
+    """Inputs as of the last session on or before ``as_of``, from stored prices and static snapshot.
 
     The static snapshot is the newest one dated on or before ``as_of`` (point in time); without
-    one, every static value is missing and kabucast.features.static's fill policy applies.
+    one, every static value is missing and kabucast.features.static's fill policy applies. A ticker
+    whose latest bar is older than that session is stale: it goes to ``failures``, not to a forecast.
     """
     day = calendar.previous_session(as_of)
-    missing: dict[str, str] = {}
-    frames = load_prices(store, tickers, on_missing=missing.__setitem__)
+    failures: dict[str, str] = {}
+    frames = load_prices(store, tickers, on_missing=failures.__setitem__)
+    last_date = {t: f.index[f.index <= day].max() for t, f in frames.items() if (f.index <= day).any()}
+    for t in frames:
+        if last_date.get(t) != day:
+            seen = last_date[t].date() if t in last_date else "none"
+            failures[t] = f"stale prices: last bar {seen}, expected {day.date()}; run `kabucast fetch`"
+    fresh = [t for t in tickers if t in frames and t not in failures]
     static = latest_static(store, before=day + pd.Timedelta(days=1))
     if static is None:
-        static = pd.DataFrame(
-            index=pd.Index(list(tickers), name="ticker"), columns=list(STATIC_INFO_KEYS), dtype="float64"
-        )
-    panel = PricePanel.from_frames(frames, [t for t in tickers if t in frames])
+        static = pd.DataFrame(index=pd.Index(fresh, name="ticker"), columns=list(STATIC_INFO_KEYS), dtype="float64")
+    panel = PricePanel.from_frames(frames, list(frames)).until(day)
     sectors_of = {m.ticker: m.sector for m in universe.members}
-    fs = build_features(panel, static, sectors_of, sectors, calendar, day, [t for t in tickers if t in frames])
-    fs.failures.update(missing)
-    return fs
+    fs = build_features(panel, static, sectors_of, sectors, calendar, day, fresh)
+    fs.failures.update(failures)
+    close = {t: float(frames[t].at[day, "close"]) for t in fs.tickers}
+    return ModelInputs(features=fs, last_date={t: last_date[t] for t in fs.tickers}, last_close=close)
+
+

@@ -1,0 +1,164 @@
+"""Training samples for the forecaster: one per (ticker, trading day) with 156 weeks of history and 12 known labels.
+
+Labels are log returns of ``adj_close`` (dividend-adjusted JPY) from the as-of session to the
+session ``21 * m`` panel rows later, m = 1..12 (month m = 21 trading days). A sample exists only
+when its ticker traded on the as-of day and on all 12 label days, and has at least 156 weeks of
+history. Windows are cut from kabucast.features' WeeklyFeatureHistory on demand, so 40,000 samples
+never sit in memory as (40000, 156, 23).
+
+Static features follow ``static_mode``: ``snapshot`` gives each sample the newest static snapshot
+dated on or before its as-of day, and the earliest snapshot for days before the first one (a
+look-ahead on real data, counted in ``static_lookahead``); ``none`` zeroes them in training and,
+through model.json, in serving.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from kabucast.config import SectorSettings
+from kabucast.data.calendar import JPXCalendar
+from kabucast.features import PricePanel, WeeklyFeatureHistory, position_features, sector_ids, static_features
+from kabucast.features.registry import SEQ_WEEKS, STATIC_FEATURES
+
+HORIZONS = 12
+SESSIONS_PER_MONTH = 21
+LONGEST_LABEL = HORIZONS * SESSIONS_PER_MONTH  # 252 sessions
+StaticMode = Literal["snapshot", "none"]
+
+
+@dataclass(frozen=True, eq=False)
+class ForecastSamples:
+    """S samples over a WeeklyFeatureHistory; ``take(idx)`` materialises a batch of them."""
+
+    history: WeeklyFeatureHistory
+    date_pos: np.ndarray  # (S,) int64 row of history.as_of
+    ticker_pos: np.ndarray  # (S,) int64 column of history.tickers
+    static: np.ndarray  # (S, 6) float32 raw static features
+    position: np.ndarray  # (S, 2) float32
+    sector_id: np.ndarray  # (S,) int64
+    target: np.ndarray  # (S, 12) float32 log returns 1..12 months ahead
+    momentum_12m: np.ndarray  # (S,) float32 trailing 252-session log return (baseline input), 0 when unknown
+    static_lookahead: int  # samples whose static snapshot is dated after them
+
+    def __len__(self) -> int:
+        return len(self.date_pos)
+
+    @property
+    def dates(self) -> pd.DatetimeIndex:
+        return self.history.as_of[self.date_pos]
+
+    @property
+    def tickers(self) -> np.ndarray:
+        return np.asarray(self.history.tickers)[self.ticker_pos]
+
+    def take(self, idx: np.ndarray) -> dict[str, np.ndarray]:
+        """A batch as arrays: weekly (B, 156, 23), static (B, 6), position (B, 2), sector_id (B,), target (B, 12)."""
+        return {
+            "weekly": self.history.windows(self.date_pos[idx], self.ticker_pos[idx]),
+            "static": self.static[idx],
+            "position": self.position[idx],
+            "sector_id": self.sector_id[idx],
+            "target": self.target[idx],
+        }
+
+
+def label_matrix(panel: PricePanel) -> np.ndarray:
+    """(T, N, 12) float64 log returns of adj_close m*21 rows ahead; NaN where either end is missing."""
+    px = np.log(panel.adj_close)  # (T, N)
+    t = len(panel.dates)
+    out = np.full((t, px.shape[1], HORIZONS), np.nan)
+    for m in range(1, HORIZONS + 1):
+        k = m * SESSIONS_PER_MONTH
+        if k < t:
+            out[: t - k, :, m - 1] = px[k:] - px[: t - k]
+    return out
+
+
+def trailing_return(panel: PricePanel, sessions: int = LONGEST_LABEL) -> np.ndarray:
+    """(T, N) float64 log return of adj_close over the previous ``sessions`` rows (NaN when unknown)."""
+    px = np.log(panel.adj_close)
+    out = np.full(px.shape, np.nan)
+    out[sessions:] = px[sessions:] - px[:-sessions]
+    return out
+
+
+def static_by_date(
+    snapshots: Mapping[pd.Timestamp, pd.DataFrame], dates: pd.DatetimeIndex, tickers: Sequence[str], mode: StaticMode
+) -> tuple[np.ndarray, np.ndarray]:
+    """(T, N, 6) float32 static features per date and (T,) bool 'snapshot is dated after this day'."""
+    out = np.zeros((len(dates), len(tickers), len(STATIC_FEATURES)), dtype=np.float32)
+    after = np.zeros(len(dates), dtype=bool)
+    if mode == "none" or not snapshots:
+        return out, after
+    days = sorted(snapshots)
+    feats = np.stack([static_features(snapshots[d], tickers) for d in days])  # (K, N, 6)
+    k = np.searchsorted(pd.DatetimeIndex(days), dates, side="right") - 1  # (T,) newest snapshot on or before
+    after = k < 0
+    out[:] = feats[np.maximum(k, 0)]
+    return out, after
+
+
+def build_samples(
+    panel: PricePanel,
+    history: WeeklyFeatureHistory,
+    snapshots: Mapping[pd.Timestamp, pd.DataFrame],
+    sectors_of: Mapping[str, str],
+    sector_settings: SectorSettings,
+    calendar: JPXCalendar,
+    static_mode: StaticMode = "snapshot",
+) -> ForecastSamples:
+    """Every eligible (ticker, as-of day) of ``history`` whose 12 labels are known in ``panel``."""
+    rows = panel.dates.get_indexer(history.as_of)  # (D,) panel row of each as-of date
+    if (rows < 0).any():
+        raise ValueError("every as-of date of the feature history must be a panel date")
+    labels = label_matrix(panel)[rows]  # (D, N, 12)
+    traded = np.isfinite(panel.adj_close[rows])  # (D, N)
+    ok = traded & np.isfinite(labels).all(axis=2) & (history.weeks_available >= SEQ_WEEKS)
+    date_pos, ticker_pos = np.nonzero(ok)  # row-major: sorted by date, then ticker
+    static, after = static_by_date(snapshots, history.as_of, history.tickers, static_mode)
+    momentum = np.nan_to_num(trailing_return(panel)[rows], nan=0.0)
+    return ForecastSamples(
+        history=history,
+        date_pos=date_pos.astype(np.int64),
+        ticker_pos=ticker_pos.astype(np.int64),
+        static=static[date_pos, ticker_pos],
+        position=position_features(history.as_of, calendar)[date_pos],
+        sector_id=sector_ids(history.tickers, sectors_of, sector_settings)[ticker_pos],
+        target=labels[date_pos, ticker_pos].astype(np.float32),
+        momentum_12m=momentum[date_pos, ticker_pos].astype(np.float32),
+        static_lookahead=int(after[date_pos].sum()),
+    )
+
+
+@dataclass(frozen=True)
+class Split:
+    train: np.ndarray  # sample indices
+    val: np.ndarray
+    train_end: pd.Timestamp
+    val_start: pd.Timestamp
+
+
+def time_split(samples: ForecastSamples, val_fraction: float, purge_sessions: int) -> Split:
+    """Time-forward split: the last ``val_fraction`` of dates validate; train ends ``purge_sessions`` earlier.
+
+    ``purge_sessions`` must be at least the longest label (252 sessions) so that no training label
+    window reaches into the validation period.
+    """
+    if purge_sessions < LONGEST_LABEL:
+        raise ValueError(f"purge gap {purge_sessions} sessions is shorter than the longest label ({LONGEST_LABEL})")
+    dates = np.unique(samples.date_pos)  # sorted as-of rows
+    n_val = max(1, round(len(dates) * val_fraction))
+    val_first = dates[-n_val]
+    train_last = val_first - purge_sessions  # as-of rows are panel sessions when built from panel dates
+    train = np.flatnonzero(samples.date_pos < train_last)
+    val = np.flatnonzero(samples.date_pos >= val_first)
+    if len(train) == 0:
+        raise ValueError(f"no training samples left before the purge gap ({len(dates)} dates, {n_val} for validation)")
+    as_of = samples.history.as_of
+    return Split(train=train, val=val, train_end=as_of[samples.date_pos[train].max()], val_start=as_of[val_first])

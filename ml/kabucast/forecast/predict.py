@@ -1,0 +1,67 @@
+"""Turn model outputs into the published forecast document (the seed's schema plus provenance).
+
+Units: ``return`` and ``predicted_12m_return`` are simple returns (``exp(log_return) - 1``),
+``predicted_price = current_price * exp(log_return)`` in JPY; month m is 21 sessions ahead.
+``timestamp`` is the close of the session the forecast is based on (JST, 15:30), not the wall
+clock, so the same inputs always give the same bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+CLOSE_TIME = "15:30:00"
+
+
+def forecast_document(
+    tickers: tuple[str, ...],
+    log_returns: np.ndarray,
+    last_date: Mapping[str, pd.Timestamp],
+    last_close: Mapping[str, float],
+    sectors_of: Mapping[str, str],
+    failures: Mapping[str, str],
+    model_version: str,
+    data_as_of: pd.Timestamp,
+) -> dict[str, Any]:
+    """The JSON document for ``predictions/<date>.json``; ``log_returns`` is (N, 12) in ``tickers`` order."""
+    if log_returns.shape != (len(tickers), 12) or not np.isfinite(log_returns).all():
+        raise ValueError(f"expected finite (N={len(tickers)}, 12) log returns, got {log_returns.shape}")
+    rows = [
+        _ticker_forecast(t, log_returns[i], last_date[t], last_close[t], sectors_of.get(t, "Unknown"))
+        for i, t in enumerate(tickers)
+    ]
+    return {
+        "timestamp": f"{data_as_of.date()}T{CLOSE_TIME}",
+        "num_predictions": len(rows),
+        "predictions": rows,
+        "model_version": model_version,
+        "data_as_of": str(data_as_of.date()),
+        "failures": [{"ticker": t, "reason": r} for t, r in sorted(failures.items())],
+    }
+
+
+def _ticker_forecast(ticker: str, logret: np.ndarray, day: pd.Timestamp, price: float, sector: str) -> dict[str, Any]:
+    prices = price * np.exp(logret.astype(np.float64))
+    months = [
+        {"month": m + 1, "predicted_price": round(float(p), 1), "return": round(float(np.expm1(r)), 6)}
+        for m, (p, r) in enumerate(zip(prices, logret.astype(np.float64), strict=True))
+    ]
+    return {
+        "ticker": ticker,
+        "as_of_date": str(day.date()),
+        "current_price": round(float(price), 1),
+        "predictions": months,
+        "predicted_12m_price": months[-1]["predicted_price"],
+        "predicted_12m_return": months[-1]["return"],
+        "sector": sector,
+    }
+
+
+def top_by_12m_return(document: Mapping[str, Any], k: int = 5) -> list[tuple[str, float]]:
+    """The ``k`` tickers with the highest predicted 12-month return, best first."""
+    rows = sorted(document["predictions"], key=lambda r: (-r["predicted_12m_return"], r["ticker"]))
+    return [(r["ticker"], r["predicted_12m_return"]) for r in rows[:k]]

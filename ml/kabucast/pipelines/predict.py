@@ -1,0 +1,93 @@
+"""The prediction step: champion model + stored prices -> ``predictions/<date>.json`` then ``latest.json``.
+
+Runs on ONNX Runtime only (no torch). The ONNX session is cached per model version, so a warm
+Lambda container reuses it across invocations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from kabucast.config import SectorSettings, UniverseSettings
+from kabucast.data.calendar import JPXCalendar
+from kabucast.errors import KabucastError
+from kabucast.features import POSITION_FEATURES, STATIC_FEATURES, WEEKLY_FEATURES
+from kabucast.forecast.onnx_model import OnnxForecaster
+from kabucast.forecast.predict import forecast_document
+from kabucast.forecast.registry import ModelFiles, load_model
+from kabucast.pipelines.inputs import load_model_inputs
+from kabucast.storage.base import Store
+
+LATEST_KEY = "predictions/latest.json"
+
+
+class FeatureMismatch(KabucastError):
+    """The champion was trained on other features than this code builds."""
+
+
+def prediction_key(day: pd.Timestamp) -> str:
+    return f"predictions/{day.date()}.json"
+
+
+def feature_names() -> dict[str, list[str]]:
+    """The feature contract stored in model.json and checked before serving."""
+    return {
+        "weekly": [f.name for f in WEEKLY_FEATURES],
+        "static": [f.name for f in STATIC_FEATURES],
+        "position": [f.name for f in POSITION_FEATURES],
+    }
+
+
+@dataclass
+class OnnxPredictor:
+    """Callable daily-pipeline step; holds the ONNX session of the last model version it served."""
+
+    universe: UniverseSettings
+    sectors: SectorSettings
+    calendar: JPXCalendar
+    _cache: dict[str, OnnxForecaster] = field(default_factory=dict)
+
+    def __call__(self, store: Store, today: pd.Timestamp, tickers: Sequence[str]) -> dict[str, Any]:
+        model = load_model(store)
+        check_features(model)
+        session = self._session(model)
+        inputs = load_model_inputs(store, self.universe, self.sectors, self.calendar, today, tickers)
+        fs = inputs.features
+        static = fs.static if model.meta.get("static_mode", "snapshot") == "snapshot" else np.zeros_like(fs.static)
+        log_returns = (
+            session.predict(fs.weekly, static, fs.position, fs.sector_id) if len(fs.tickers) else np.zeros((0, 12))
+        )
+        sectors_of = {m.ticker: m.sector for m in self.universe.members}
+        doc = forecast_document(
+            fs.tickers,
+            log_returns,
+            inputs.last_date,
+            inputs.last_close,
+            sectors_of,
+            fs.failures,
+            model.version,
+            fs.as_of,
+        )
+        key = prediction_key(fs.as_of)
+        store.publish_json(key, LATEST_KEY, doc)
+        return {"key": key, "model_version": model.version, "predicted": len(fs.tickers), "failures": doc["failures"]}
+
+    def _session(self, model: ModelFiles) -> OnnxForecaster:
+        if model.version not in self._cache:
+            self._cache.clear()
+            self._cache[model.version] = OnnxForecaster(model.onnx)
+        return self._cache[model.version]
+
+
+def check_features(model: ModelFiles) -> None:
+    trained = model.meta.get("features")
+    if trained != feature_names():
+        raise FeatureMismatch(
+            f"model {model.version} was trained on features {trained}, this code builds {feature_names()}; "
+            "retrain (`kabucast train`) or install the kabucast version that trained it"
+        )
