@@ -1,0 +1,100 @@
+"""Benchmark of ONNX Runtime inference: one default-size forecaster, 31 tickers (the Core30 universe).
+
+Run: ``python bench/bench_onnx_predict.py [--threads 1 2] [--runs 50]``. Exports a randomly initialised
+default model (timing does not depend on the weights) to a temporary folder, then measures prediction
+in a child process that never imports torch, as the daily Lambda does, so its peak RSS is the
+Lambda's. Prints the model size, the median predict time per thread count and the peak RSS; asserts
+nothing about time (machines differ).
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+N_TICKERS = 31
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory. Linux's VmHWM first: ru_maxrss survives exec, so a child would
+    report its parent's peak."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
+
+
+def inputs(n: int, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {
+        "weekly": rng.normal(size=(n, 156, 23)).astype(np.float32),
+        "static": rng.normal(size=(n, 6)).astype(np.float32),
+        "position": rng.uniform(size=(n, 2)).astype(np.float32),
+        "sector_id": rng.integers(0, 12, n),
+    }
+
+
+def export_default(path: Path) -> float:
+    """Export a default-config model to ``path``; returns the parity figure (max |ORT - torch|)."""
+    import torch
+
+    from kabucast.forecast.export import export_onnx
+    from kabucast.forecast.model import BiLSTMForecaster, count_parameters
+
+    torch.manual_seed(0)
+    model = BiLSTMForecaster()
+    print(f"default BiLSTMForecaster: {count_parameters(model):,} parameters")
+    return export_onnx(model, path, inputs(4))
+
+
+def time_predict(path: Path, threads: list[int], runs: int) -> None:
+    """Child-process half: load the model without torch and time predict(31 samples) per thread count."""
+    from kabucast.forecast.onnx_model import OnnxForecaster
+
+    batch = inputs(N_TICKERS, seed=1)
+    for n in threads:
+        start = time.perf_counter()
+        forecaster = OnnxForecaster(path, intra_op_threads=n)
+        load_ms = (time.perf_counter() - start) * 1e3
+        for _ in range(5):
+            forecaster.predict(**batch)
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            forecaster.predict(**batch)
+            times.append(time.perf_counter() - start)
+        median, p90 = np.median(times) * 1e3, np.percentile(times, 90) * 1e3
+        timing = f"predict {N_TICKERS}: median {median:6.2f} ms, p90 {p90:6.2f} ms"
+        print(f"intra_op_threads={n}: session {load_ms:6.1f} ms, {timing}")
+    print(f"predict process (no torch: {'torch' not in sys.modules}): peak RSS {peak_rss_mb():.0f} MB")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="intra-op thread counts to time")
+    parser.add_argument("--runs", type=int, default=50, help="timed runs per thread count, after 5 warm-up runs")
+    parser.add_argument("--predict-only", type=Path, help=argparse.SUPPRESS)  # the child process's mode
+    args = parser.parse_args(argv)
+    if args.predict_only:
+        time_predict(args.predict_only, args.threads, args.runs)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.onnx"
+        parity = export_default(path)
+        print(f"model.onnx {path.stat().st_size / 1e6:.2f} MB, parity max |ORT - torch| {parity:.2e}")
+        print(f"export process (torch): peak RSS {peak_rss_mb():.0f} MB")
+        child = [sys.executable, __file__, "--predict-only", str(path), "--runs", str(args.runs), "--threads"]
+        subprocess.run([*child, *map(str, args.threads)], check=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""Per-horizon forecast metrics and the two trivial baselines (numpy + pandas only: the daily path imports this).
+
+Inputs are log returns: ``y_true`` and ``y_pred`` (N, 12), column ``m - 1`` is the return ``21 * m``
+trading days ahead, and ``dates`` (N,) says which as-of date each row belongs to (any sortable
+values: datetimes, ints). The cross-sectional metrics are computed per date, across tickers, then
+averaged over dates (Qlib's ``calc_ic`` convention):
+
+- ``ic``: Pearson correlation of prediction and outcome across tickers of one date;
+- ``rankic``: Spearman correlation (Pearson of the ranks, ties given their average rank);
+- a date with fewer than :data:`MIN_TICKERS` tickers, or with constant predictions or outcomes, has
+  no IC (NaN) and is left out of the mean; a horizon with no usable date gets NaN.
+
+The pooled metrics use every row:
+
+- ``dir_acc``: share of rows with ``sign(y_pred) == sign(y_true)``, with sign in {-1, 0, +1}, so a
+  zero outcome is its own case: it counts as a hit only for a prediction of exactly 0 (and the
+  zero-return baseline therefore scores about 0, not 50%);
+- ``mae``: mean absolute error (log-return units);
+- ``pred_std``: std of the predictions over all rows; ``pred_xs_std``: mean over dates of the
+  cross-sectional std. Either near 0 flags a collapsed (near-constant) model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+MIN_TICKERS = 3
+"""A date needs at least this many tickers to have an IC or RankIC."""
+
+MOMENTUM_SHRINK = 0.1
+"""Scale of the momentum baseline. IC, RankIC and direction are blind to a positive scale; the shrink
+only keeps the baseline's MAE honest (trailing-year returns do not repeat at full size)."""
+
+METRIC_NAMES = ("ic", "rankic", "dir_acc", "mae", "pred_std", "pred_xs_std")
+
+
+def horizon_metrics(y_true: np.ndarray, y_pred: np.ndarray, dates: np.ndarray) -> dict[str, list[float]]:
+    """Every metric of :data:`METRIC_NAMES` -> one float per horizon (a list of 12); NaN where undefined.
+
+    Raises ValueError when the shapes disagree or there is no row.
+    """
+    y_true, y_pred = np.asarray(y_true, dtype=np.float64), np.asarray(y_pred, dtype=np.float64)
+    if y_true.ndim != 2 or y_true.shape != y_pred.shape or len(dates) != len(y_true) or not len(y_true):
+        raise ValueError(
+            f"need y_true, y_pred (N, H) and dates (N,), N > 0; got {y_true.shape}, {y_pred.shape}, {len(dates)}"
+        )
+    codes = pd.factorize(np.asarray(dates), sort=True)[0]  # (N,) date index 0..D-1
+    result: dict[str, list[float]] = {name: [] for name in METRIC_NAMES}
+    for h in range(y_true.shape[1]):
+        true, pred = y_true[:, h], y_pred[:, h]
+        result["ic"].append(_nanmean(per_date_corr(true, pred, codes)))
+        result["rankic"].append(_nanmean(per_date_corr(_ranks(true, codes), _ranks(pred, codes), codes)))
+        result["dir_acc"].append(float(np.mean(np.sign(pred) == np.sign(true))))
+        result["mae"].append(float(np.mean(np.abs(pred - true))))
+        result["pred_std"].append(float(np.std(pred)))
+        result["pred_xs_std"].append(_nanmean(per_date_std(pred, codes)))
+    return result
+
+
+def per_date_corr(x: np.ndarray, y: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """(D,) Pearson correlation of ``x`` and ``y`` (N,) within each date code 0..D-1 (N,).
+
+    NaN for a date with fewer than :data:`MIN_TICKERS` rows or a constant ``x`` or ``y``.
+    """
+    n = np.bincount(codes)
+    dx, dy = _centred(x, codes), _centred(y, codes)
+    sxy, sxx, syy = (np.bincount(codes, weights=w, minlength=len(n)) for w in (dx * dy, dx * dx, dy * dy))
+    corr = np.full(len(n), np.nan)
+    ok = (n >= MIN_TICKERS) & ~_is_constant(x, codes) & ~_is_constant(y, codes)
+    corr[ok] = sxy[ok] / np.sqrt(sxx[ok] * syy[ok])
+    return corr
+
+
+def per_date_std(x: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """(D,) cross-sectional std (ddof=0) of ``x`` (N,) within each date; NaN below :data:`MIN_TICKERS` rows."""
+    n = np.bincount(codes)
+    dx = _centred(x, codes)
+    std = np.sqrt(np.bincount(codes, weights=dx * dx, minlength=len(n)) / n)
+    return np.where(n >= MIN_TICKERS, std, np.nan)
+
+
+def zero_baseline(n: int, horizons: int = 12) -> np.ndarray:
+    """(n, horizons) float32 zeros: "prices do not move" (its IC is undefined, its MAE is the bar to beat)."""
+    return np.zeros((n, horizons), dtype=np.float32)
+
+
+def momentum_baseline(trailing_12m: np.ndarray, horizons: int = 12, shrink: float = MOMENTUM_SHRINK) -> np.ndarray:
+    """(N, horizons) float32: trailing 12-month log return (N,) x ``m / 12`` x ``shrink`` for horizon m = 1..12."""
+    months = np.arange(1, horizons + 1) / 12.0  # (H,)
+    return (np.asarray(trailing_12m, dtype=np.float64)[:, None] * months * shrink).astype(np.float32)
+
+
+def _centred(x: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """(N,) ``x`` minus its date's mean (centring before multiplying keeps 1e-12 accuracy)."""
+    return x - (np.bincount(codes, weights=x) / np.bincount(codes))[codes]
+
+
+def _is_constant(x: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """(D,) True where every value of the date is equal (exactly: rounding would fake a tiny variance)."""
+    frame = pd.Series(x).groupby(codes)
+    return (frame.max() == frame.min()).to_numpy()
+
+
+def _ranks(x: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Ranks 1..n of ``x`` within each date, ties given their average rank (Spearman's convention)."""
+    return pd.Series(x).groupby(codes).rank(method="average").to_numpy(dtype=np.float64)
+
+
+def _nanmean(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else float("nan")

@@ -1,0 +1,91 @@
+"""The Core30 forecaster: sector embedding + BiLSTM over 156 weeks + MLP head -> 12 monthly log returns.
+
+Output ``m`` (1..12) is the log return from the as-of close to the close ``21 * m`` trading days later.
+The module standardises its raw inputs itself (:class:`~kabucast.forecast.normalize.Normalizer`), so
+training, the checkpoint and the exported ONNX graph all take the same raw features.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from kabucast.forecast.normalize import Normalizer
+
+
+@dataclass(frozen=True)
+class ForecasterConfig:
+    """Shapes and sizes of :class:`BiLSTMForecaster`; the defaults give 658,508 parameters (~664K target)."""
+
+    n_weekly: int = 23  # weekly features per week
+    seq_len: int = 156  # weeks per sample (3 years)
+    n_static: int = 6  # static (fundamental) features
+    n_position: int = 2  # day_of_week, week_progress
+    n_sectors: int = 12  # embedding rows: kabucast.config.SectorSettings.n_ids (the unknown id included)
+    sector_dim: int = 16
+    hidden: int = 128  # LSTM units per direction
+    lstm_layers: int = 2
+    dropout: float = 0.1  # between LSTM layers and after each MLP layer
+    mlp: tuple[int, ...] = (256, 128)
+    horizons: int = 12  # months ahead
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON/YAML-safe values (``mlp`` as a list)."""
+        return {**asdict(self), "mlp": list(self.mlp)}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ForecasterConfig:
+        """The inverse of :meth:`to_dict`; missing keys take their defaults, unknown keys raise ValueError."""
+        unknown = set(values) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown forecaster config keys {sorted(unknown)}")
+        return cls(**{**values, **({"mlp": tuple(values["mlp"])} if "mlp" in values else {})})
+
+
+class BiLSTMForecaster(nn.Module):
+    """Raw features in, 12 log returns out.
+
+    The sequence summary is the top layer's final hidden state of each direction (``h_n``): the
+    forward one has read the weeks oldest -> newest, the backward one newest -> oldest, so each
+    has seen all 156 weeks, with its most recent memory at opposite ends of the window.
+    """
+
+    def __init__(self, config: ForecasterConfig | None = None, normalizer: Normalizer | None = None) -> None:
+        super().__init__()
+        self.config = cfg = config or ForecasterConfig()
+        self.normalizer = normalizer or Normalizer(cfg.n_weekly, cfg.n_static)
+        self.sector = nn.Embedding(cfg.n_sectors, cfg.sector_dim)
+        self.lstm = nn.LSTM(
+            input_size=cfg.n_weekly,
+            hidden_size=cfg.hidden,
+            num_layers=cfg.lstm_layers,
+            batch_first=True,
+            dropout=cfg.dropout if cfg.lstm_layers > 1 else 0.0,
+            bidirectional=True,
+        )
+        layers: list[nn.Module] = []
+        width = 2 * cfg.hidden + cfg.n_static + cfg.n_position + cfg.sector_dim
+        for size in cfg.mlp:
+            layers += [nn.Linear(width, size), nn.GELU(), nn.Dropout(cfg.dropout)]
+            width = size
+        layers.append(nn.Linear(width, cfg.horizons))
+        self.head = nn.Sequential(*layers)
+
+    def forward(
+        self, weekly: torch.Tensor, static: torch.Tensor, position: torch.Tensor, sector_id: torch.Tensor
+    ) -> torch.Tensor:
+        """weekly (B, T, 23), static (B, 6), position (B, 2) float32; sector_id (B,) int64 -> (B, 12) log returns."""
+        weekly, static = self.normalizer(weekly, static)  # (B, T, 23), (B, 6)
+        sector = self.sector(sector_id)  # (B, E)
+        _, (h_n, _) = self.lstm(weekly)  # h_n: (layers * 2, B, H)
+        summary = torch.cat([h_n[-2], h_n[-1]], dim=-1)  # (B, 2H) top layer: forward, backward
+        x = torch.cat([summary, static, position, sector], dim=-1)  # (B, 2H + 6 + 2 + E)
+        return self.head(x)  # (B, 12)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Trainable parameters (normalizer buffers are not parameters)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

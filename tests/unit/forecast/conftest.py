@@ -1,0 +1,65 @@
+"""Shared fixtures: a tiny model config, seeded synthetic samples, and one exported default-size model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from kabucast.forecast.export import export_onnx
+from kabucast.forecast.lit import ArrayDataset
+from kabucast.forecast.model import BiLSTMForecaster, ForecasterConfig
+from kabucast.forecast.normalize import Normalizer
+
+TINY = ForecasterConfig(hidden=16, lstm_layers=1, mlp=(32,), sector_dim=4)
+"""Small enough to train in about a second on CPU; same inputs and outputs as the default."""
+
+
+def random_batch(n: int, seed: int = 0, seq_len: int = 156) -> dict[str, np.ndarray]:
+    """Raw-looking model inputs: weekly features off-centre and off-scale, so normalisation matters."""
+    rng = np.random.default_rng(seed)
+    return {
+        "weekly": (rng.normal(size=(n, seq_len, 23)) * 2.0 + 1.0).astype(np.float32),
+        "static": (rng.normal(size=(n, 6)) * 5.0 - 3.0).astype(np.float32),
+        "position": rng.uniform(size=(n, 2)).astype(np.float32),
+        "sector_id": rng.integers(0, 12, n).astype(np.int64),
+    }
+
+
+def planted_dataset(n_dates: int, n_tickers: int, seed: int, shuffle_target: bool = False) -> ArrayDataset:
+    """Samples whose 12 targets are all 0.05 x (standardised last-week feature 0) + N(0, 0.02) noise (log returns).
+
+    With ``shuffle_target`` the targets are permuted across samples: same distribution, no signal.
+    """
+    n = n_dates * n_tickers
+    batch = random_batch(n, seed)
+    rng = np.random.default_rng(seed + 1)
+    signal = 0.05 * (batch["weekly"][:, -1, 0] - 1.0) / 2.0  # (N,)
+    target = signal[:, None] + rng.normal(0.0, 0.02, (n, 12))  # (N, 12)
+    if shuffle_target:
+        target = target[rng.permutation(n)]
+    dates = np.repeat(np.arange(n_dates), n_tickers)
+    return ArrayDataset(
+        batch["weekly"], batch["static"], batch["position"], batch["sector_id"], target.astype(np.float32), dates
+    )
+
+
+@dataclass(frozen=True)
+class Exported:
+    path: Path
+    model: BiLSTMForecaster
+    max_diff: float
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Exported:
+    """A default-size model (random weights, fitted normalizer) exported once for the whole session."""
+    torch.manual_seed(0)
+    fit_on = random_batch(64, seed=1)
+    model = BiLSTMForecaster(normalizer=Normalizer.fit(fit_on["weekly"], fit_on["static"])).eval()
+    path = tmp_path_factory.mktemp("onnx") / "model.onnx"
+    max_diff = export_onnx(model, path, random_batch(4, seed=2))
+    return Exported(path, model, max_diff)
