@@ -18,7 +18,10 @@ from kabucast import __version__
 from kabucast.config import (
     EnrichSettings,
     FetchSettings,
+    FinetuneSettings,
+    PredictSettings,
     SectorSettings,
+    TrainSettings,
     UniverseSettings,
     load_settings,
     resolve_config_path,
@@ -124,23 +127,121 @@ def cmd_features(ctx: Context) -> tuple[str, dict]:
     return summary, out
 
 
+def _forecast_settings(ctx: Context, cls: type):
+    cfg = load_settings(cls, resolve_config_path(ctx.args.config))
+    universe = _universe(cfg.universe)
+    sectors = load_settings(SectorSettings, resolve_config_path(cfg.sectors))
+    return cfg, universe, sectors
+
+
+def cmd_train(ctx: Context) -> tuple[str, dict]:
+    from kabucast.forecast.train import train, train_in_tempdir
+
+    cfg, universe, sectors = _forecast_settings(ctx, TrainSettings)
+    run = train_in_tempdir(train, cfg, ctx.store, universe, sectors, default_calendar(), ctx.today)
+    return run.summary(), {"version": run.version, "champion": run.champion, "run": run.meta["run"]}
+
+
+def cmd_finetune(ctx: Context) -> tuple[str, dict]:
+    summary = _finetune_step(ctx.args.config)(ctx.store, ctx.today)
+    return f"fine-tuned {summary['parent']} -> challenger {summary['version']}", summary
+
+
+def _finetune_step(config: str):
+    """The monthly pipeline's fine-tune step, built from a finetune settings file."""
+
+    def step(store: Store, today: pd.Timestamp) -> dict:
+        from kabucast.forecast.train import finetune, train_in_tempdir
+
+        cfg = load_settings(FinetuneSettings, resolve_config_path(config))
+        universe = _universe(cfg.universe)
+        sectors = load_settings(SectorSettings, resolve_config_path(cfg.sectors))
+        run = train_in_tempdir(finetune, cfg, store, universe, sectors, default_calendar(), today)
+        print(run.summary(), file=sys.stderr)
+        return {
+            "version": run.version,
+            "parent": run.meta["run"]["parent"],
+            "promoted": run.champion,
+            "run": run.meta["run"],
+            "val_rankic_h1": run.fit.val_metrics["rankic"][0],
+        }
+
+    return step
+
+
+def _predictor(config: str):
+    from kabucast.pipelines.predict import OnnxPredictor
+
+    cfg = load_settings(PredictSettings, resolve_config_path(config))
+    universe = _universe(cfg.universe)
+    sectors = load_settings(SectorSettings, resolve_config_path(cfg.sectors))
+    return OnnxPredictor(universe, sectors, default_calendar()), universe
+
+
+def cmd_predict(ctx: Context) -> tuple[str, dict]:
+    predictor, universe = _predictor(ctx.args.config)
+    out = predictor(ctx.store, ctx.today, _tickers(ctx, universe))
+    return f"{out['predicted']} forecasts by model {out['model_version']} -> {out['key']}", out
+
+
+def cmd_daily(ctx: Context) -> tuple[str, dict]:
+    from kabucast.pipelines.daily import DailyOptions, run_daily
+
+    predictor, universe = _predictor("predict.yaml")
+    fetch = load_settings(FetchSettings, resolve_config_path(ctx.args.config))
+    source = make_source(ctx.args.source or fetch.source, universe, fetch.retry, fetch.batch_size)
+    options = DailyOptions(skip_fetch=ctx.args.skip_fetch, overlap_sessions=fetch.overlap_sessions, period=fetch.period)
+    out = run_daily(ctx.store, source, default_calendar(), ctx.today, _tickers(ctx, universe), options, predictor)
+    if out["status"] == "skipped":
+        return f"daily job skipped: {out['reason']}", out
+    return f"daily job {out['date']}: {out['predict']['predicted']} forecasts -> {out['predict']['key']}", out
+
+
+def cmd_monthly(ctx: Context) -> tuple[str, dict]:
+    from kabucast.pipelines.monthly import run_monthly
+
+    cfg = load_settings(EnrichSettings, resolve_config_path(ctx.args.config))
+    universe = _universe(cfg.universe)
+    source = make_source(ctx.args.source or cfg.source, universe, cfg.retry, cfg.batch_size)
+    sectors_of = {m.ticker: m.sector for m in universe.members}
+    out = run_monthly(
+        ctx.store,
+        source,
+        ctx.today,
+        _tickers(ctx, universe),
+        sectors_of,
+        _finetune_step("finetune.yaml"),
+        skip_enrich=ctx.args.skip_enrich,
+    )
+    return f"monthly job {out['date']}: challenger {out['finetune']['version']} (not promoted: no gate yet)", out
+
+
 def cmd_demo(ctx: Context) -> tuple[str, dict]:
-    """The embedded default, end to end: sample market -> store -> features (no network, no cloud)."""
+    """The embedded default end to end: sample market -> store -> train -> daily forecast (offline)."""
+    from kabucast.forecast.predict import top_by_12m_return
+    from kabucast.forecast.registry import champion_version
+
     steps: list[tuple[str, Callable[[Context], tuple[str, dict]], dict]] = [
-        ("backfill", cmd_backfill, {"config": "fetch_daily_backfill.yaml", "period": "5y"}),
-        ("fetch", cmd_fetch, {"config": "fetch_daily_universe.yaml"}),
+        ("backfill", cmd_backfill, {"config": "fetch_daily_backfill.yaml", "period": "10y"}),
         ("enrich", cmd_enrich, {"config": "enrich_universe.yaml"}),
-        ("features", cmd_features, {"universe": "universes/topix_core30.yaml"}),
+        ("train", cmd_train, {"config": "train_demo.yaml"}),
+        ("daily", cmd_daily, {"config": "fetch_daily_universe.yaml", "skip_fetch": False}),
     ]
     results = {}
     for name, fn, overrides in steps:
-        args = argparse.Namespace(
-            **{**vars(ctx.args), "source": ctx.args.source or "sample", "period": None, **overrides}
-        )
+        if name == "train" and champion_version(ctx.store) is not None:
+            print("[train] reusing the champion already in the store (`kabucast train` retrains)", file=sys.stderr)
+            continue
+        args = argparse.Namespace(**{**vars(ctx.args), "source": ctx.args.source or "sample", **overrides})
         summary, results[name] = fn(Context(ctx.store, ctx.today, args))
         print(f"[{name}] {summary}", file=sys.stderr)
-    feats = results["features"]
-    return f"demo done: store {ctx.store.url}, features {feats['shapes']}", results
+    if results["daily"]["status"] == "skipped":
+        return f"demo: {ctx.today.date()} is not a JPX session; pass --as-of a trading day", results
+    doc = ctx.store.get_json("predictions/latest.json")
+    top = "\n".join(f"  {i}. {t}  {r:+.1%}" for i, (t, r) in enumerate(top_by_12m_return(doc), 1))
+    where = f"{ctx.store.url}/predictions/latest.json"
+    head = f"top 5 predicted 12-month returns as of {doc['data_as_of']} (SYNTHETIC sample market):"
+    return f"{head}\n{top}\nforecasts for {doc['num_predictions']} tickers: {where}", results
 
 
 COMMANDS: dict[str, tuple[Callable[[Context], tuple[str, dict]], str]] = {
@@ -149,13 +250,24 @@ COMMANDS: dict[str, tuple[Callable[[Context], tuple[str, dict]], str]] = {
     "enrich": (cmd_enrich, "refresh static fundamentals into data/static/<date>.parquet"),
     "calendar": (cmd_calendar, "is the as-of date a JPX trading day?"),
     "features": (cmd_features, "build the model's input arrays from stored prices and report their shapes"),
+    "train": (cmd_train, "train the forecaster on stored prices, export ONNX, write models/<version>/"),
+    "finetune": (cmd_finetune, "fine-tune the champion into a challenger version"),
+    "predict": (cmd_predict, "forecast the universe with the champion -> predictions/<date>.json, latest.json"),
+    "daily": (cmd_daily, "the daily job: trading-day check, fetch, predict"),
+    "monthly": (cmd_monthly, "the monthly job: enrich, fine-tune"),
     "demo": (cmd_demo, "the embedded default end to end, offline: sample market, local store"),
 }
 DEFAULT_CONFIGS = {
     "backfill": "fetch_daily_backfill.yaml",
     "fetch": "fetch_daily_universe.yaml",
     "enrich": "enrich_universe.yaml",
+    "train": "train.yaml",
+    "finetune": "finetune.yaml",
+    "predict": "predict.yaml",
+    "daily": "fetch_daily_universe.yaml",
+    "monthly": "enrich_universe.yaml",
 }
+SOURCED = {"backfill", "fetch", "enrich", "daily", "monthly", "demo"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -170,8 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--endpoint-url", default=None, help="S3-compatible endpoint (e.g. http://127.0.0.1:5000)")
         p.add_argument("--as-of", default=None, help="JST date to run as (default: the last closed Tokyo session)")
         p.add_argument("--json", action="store_true", help="print the full report as JSON on stdout")
-        if name in DEFAULT_CONFIGS or name == "demo":
+        if name in SOURCED:
             p.add_argument("--source", default=None, help=SOURCE_HELP)
+        if name in SOURCED or name in ("predict", "features"):
             p.add_argument("--tickers", default=None, help="comma-separated subset of the universe")
         if name in DEFAULT_CONFIGS:
             p.add_argument("--config", default=DEFAULT_CONFIGS[name], help="settings file (under config/)")
@@ -179,7 +292,10 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--period", default=None, help="how far back: 5y, 18mo, 30d (default: the config's)")
         if name == "features":
             p.add_argument("--universe", default="universes/topix_core30.yaml")
-            p.add_argument("--tickers", default=None, help="comma-separated subset of the universe")
+        if name == "daily":
+            p.add_argument("--skip-fetch", action="store_true", help="predict from the prices already stored")
+        if name == "monthly":
+            p.add_argument("--skip-enrich", action="store_true", help="keep the latest static snapshot")
     return parser
 
 
@@ -187,7 +303,13 @@ def _store_for(args: argparse.Namespace) -> Store:
     url = args.store
     if url is None and getattr(args, "config", None):
         cfg_path = resolve_config_path(args.config)
-        cls = EnrichSettings if args.command == "enrich" else FetchSettings
+        cls = {
+            "enrich": EnrichSettings,
+            "monthly": EnrichSettings,
+            "train": TrainSettings,
+            "finetune": FinetuneSettings,
+            "predict": PredictSettings,
+        }.get(args.command, FetchSettings)
         cfg = load_settings(cls, cfg_path)
         url = store_url_from_settings(cfg.env, cfg.storage)
     return open_store(url or ".kabucast", endpoint_url=args.endpoint_url)

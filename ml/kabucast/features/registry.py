@@ -128,3 +128,12 @@ def feature_table(specs: tuple[FeatureSpec, ...]) -> str:
         neutral = "-" if s.neutral is None else f"{s.neutral:g}"
         lines.append(f"| {i} | `{s.name}` | `{s.formula}` | {s.unit} | {s.lookback_weeks} | {neutral} |")
     return "\n".join(lines)
+
+
+def feature_contract() -> dict[str, list[str]]:
+    """The feature names and order a model is trained on: stored in model.json, checked before serving."""
+    return {
+        "weekly": list(feature_names(WEEKLY_FEATURES)),
+        "static": list(feature_names(STATIC_FEATURES)),
+        "position": list(feature_names(POSITION_FEATURES)),
+    }

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kabucast.errors import KabucastError, ObjectNotFound
-from kabucast.storage.base import Store, dumps_json
+from kabucast.storage.base import Store, dumps_json, json_safe
 
 MODELS = "models"
 CHAMPION_KEY = f"{MODELS}/champion.json"
@@ -41,6 +41,7 @@ def content_version(onnx: bytes, meta: dict[str, Any]) -> str:
 
 def save_model(store: Store, onnx: bytes, checkpoint: bytes, meta: dict[str, Any]) -> str:
     """Write a new version (ONNX, checkpoint, then model.json) and return it; existing versions are kept as is."""
+    meta = json_safe(meta)
     version = content_version(onnx, meta)
     if store.exists(model_key(version, "model.json")):
         return version

@@ -69,5 +69,3 @@ def load_model_inputs(
     fs.failures.update(failures)
     close = {t: float(frames[t].at[day, "close"]) for t in fs.tickers}
     return ModelInputs(features=fs, last_date={t: last_date[t] for t in fs.tickers}, last_close=close)
-
-

@@ -16,7 +16,7 @@ import pandas as pd
 from kabucast.config import SectorSettings, UniverseSettings
 from kabucast.data.calendar import JPXCalendar
 from kabucast.errors import KabucastError
-from kabucast.features import POSITION_FEATURES, STATIC_FEATURES, WEEKLY_FEATURES
+from kabucast.features.registry import feature_contract
 from kabucast.forecast.onnx_model import OnnxForecaster
 from kabucast.forecast.predict import forecast_document
 from kabucast.forecast.registry import ModelFiles, load_model
@@ -32,15 +32,6 @@ class FeatureMismatch(KabucastError):
 
 def prediction_key(day: pd.Timestamp) -> str:
     return f"predictions/{day.date()}.json"
-
-
-def feature_names() -> dict[str, list[str]]:
-    """The feature contract stored in model.json and checked before serving."""
-    return {
-        "weekly": [f.name for f in WEEKLY_FEATURES],
-        "static": [f.name for f in STATIC_FEATURES],
-        "position": [f.name for f in POSITION_FEATURES],
-    }
 
 
 @dataclass
@@ -86,8 +77,8 @@ class OnnxPredictor:
 
 def check_features(model: ModelFiles) -> None:
     trained = model.meta.get("features")
-    if trained != feature_names():
+    if trained != feature_contract():
         raise FeatureMismatch(
-            f"model {model.version} was trained on features {trained}, this code builds {feature_names()}; "
+            f"model {model.version} was trained on features {trained}, this code builds {feature_contract()}; "
             "retrain (`kabucast train`) or install the kabucast version that trained it"
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from abc import ABC, abstractmethod
 from typing import Any
 
@@ -64,6 +65,17 @@ class Store(ABC):
         if self.get_bytes(dated_key) != data:
             raise StoreError(f"{self.url}/{dated_key} read back differently; {pointer_key} left unchanged")
         self.put_bytes(pointer_key, data, content_type="application/json")
+
+
+def json_safe(obj: Any) -> Any:
+    """``obj`` with every NaN or infinite float replaced by None (JSON has no NaN)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_safe(v) for v in obj]
+    return obj
 
 
 def dumps_json(obj: Any) -> bytes:

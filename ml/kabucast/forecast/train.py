@@ -1,0 +1,280 @@
+"""Training runs of the forecaster: stored prices -> samples -> Lightning fit -> ONNX -> a model version.
+
+``train`` runs a full training; ``finetune`` starts from the champion's checkpoint on a mix of the
+most recent labelled month and random older samples. Both export a new immutable version under
+``models/<version>/``; the first model ever trained becomes the champion, later ones are
+challengers until a gate promotes them.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import pandas as pd
+
+from kabucast import __version__
+from kabucast.config import FinetuneSettings, SectorSettings, TrainSettings, UniverseSettings, build_section
+from kabucast.data.calendar import JPXCalendar
+from kabucast.data.enrich import STATIC_PREFIX
+from kabucast.data.ingest import load_prices
+from kabucast.errors import KabucastError
+from kabucast.features import PricePanel, weekly_feature_history
+from kabucast.features.registry import feature_contract
+from kabucast.forecast.dataset import ForecastSamples, StaticMode, build_samples, time_split
+from kabucast.forecast.export import export_onnx
+from kabucast.forecast.lit import (
+    ArrayDataset,
+    FitResult,
+    ForecasterModule,
+    TrainConfig,
+    WindowedArrays,
+    fit,
+    fit_normalizer,
+    load_forecaster,
+)
+from kabucast.forecast.metrics import horizon_metrics, momentum_baseline, zero_baseline
+from kabucast.forecast.model import BiLSTMForecaster, ForecasterConfig, count_parameters
+from kabucast.forecast.registry import champion_version, model_key, save_model, set_champion
+from kabucast.storage.base import Store
+
+
+class NotEnoughData(KabucastError):
+    """Too few labelled samples to train or validate."""
+
+
+@dataclass(frozen=True)
+class TrainRun:
+    version: str
+    champion: bool
+    fit: FitResult
+    meta: dict[str, Any]
+
+    def summary(self) -> str:
+        role = "champion" if self.champion else "challenger"
+        return f"model {self.version} ({role}): {self.fit.summary()}"
+
+
+def load_samples(
+    store: Store,
+    universe: UniverseSettings,
+    sectors: SectorSettings,
+    calendar: JPXCalendar,
+    as_of: pd.Timestamp,
+    static_mode: StaticMode,
+) -> ForecastSamples:
+    """Every labelled sample the store's prices allow, as of ``as_of`` (nothing later is read)."""
+    day = calendar.previous_session(as_of)
+    frames = load_prices(store, universe.tickers)
+    if not frames:
+        raise NotEnoughData(f"no stored prices in {store.url}; run `kabucast backfill` first")
+    panel = PricePanel.from_frames(frames, [t for t in universe.tickers if t in frames]).until(day)
+    history = weekly_feature_history(panel, panel.dates)
+    snapshots = {
+        pd.Timestamp(k.removeprefix(STATIC_PREFIX).removesuffix(".parquet")): store.get_parquet(k)
+        for k in store.list(STATIC_PREFIX)
+        if k.endswith(".parquet") and k.removeprefix(STATIC_PREFIX) <= f"{day.date()}.parquet"
+    }
+    sectors_of = {m.ticker: m.sector for m in universe.members}
+    return build_samples(panel, history, snapshots, sectors_of, sectors, calendar, static_mode)
+
+
+def dataset(samples: ForecastSamples, idx: np.ndarray) -> ArrayDataset:
+    weekly = WindowedArrays.from_history(samples.history, samples.date_pos[idx], samples.ticker_pos[idx])
+    return ArrayDataset(
+        weekly,
+        samples.static[idx],
+        samples.position[idx],
+        samples.sector_id[idx],
+        samples.target[idx],
+        date_index=samples.date_pos[idx],
+    )
+
+
+def _cap(idx: np.ndarray, most: int, rng: np.random.Generator) -> np.ndarray:
+    return np.sort(rng.choice(idx, size=most, replace=False)) if len(idx) > most else idx
+
+
+def train(
+    settings: TrainSettings,
+    store: Store,
+    universe: UniverseSettings,
+    sectors: SectorSettings,
+    calendar: JPXCalendar,
+    as_of: pd.Timestamp,
+    work_dir: Path,
+    progress: bool = True,
+) -> TrainRun:
+    """A full training run as of ``as_of``; returns the new version (champion if there was none)."""
+    cfg = build_section(TrainConfig, settings.training, "train settings", "training.")
+    model_cfg = build_section(
+        ForecasterConfig, {**settings.model, "n_sectors": sectors.n_ids}, "train settings", "model."
+    )
+    data = settings.data
+    samples = load_samples(store, universe, sectors, calendar, as_of, data.static_mode)
+    split = time_split(samples, data.val_fraction, data.purge_sessions)
+    rng = np.random.default_rng(cfg.seed)
+    strided = samples.date_pos % data.as_of_stride == 0
+    train_idx = _cap(split.train[strided[split.train]], data.max_train_samples, rng)
+    val_idx = _cap(split.val[strided[split.val]], data.max_val_samples, rng)
+    if len(train_idx) < cfg.batch_size or len(val_idx) < 2:
+        raise NotEnoughData(f"{len(train_idx)} training / {len(val_idx)} validation samples; backfill more history")
+    train_ds, val_ds = dataset(samples, train_idx), dataset(samples, val_idx)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    model = BiLSTMForecaster(model_cfg, fit_normalizer(train_ds))
+    print(
+        f"training {count_parameters(model):,} parameters on {len(train_idx):,} samples "
+        f"({split.train_end.date()} and before), validating on {len(val_idx):,} ({split.val_start.date()} on)"
+    )
+    result = fit(ForecasterModule(model, cfg), train_ds, val_ds, cfg, work_dir, progress=progress)
+    run = {
+        "kind": "train",
+        "as_of": str(calendar.previous_session(as_of).date()),
+        "train_range": [str(samples.dates[train_idx].min().date()), str(split.train_end.date())],
+        "val_range": [str(split.val_start.date()), str(samples.dates[val_idx].max().date())],
+        "n_train": len(train_idx),
+        "n_val": len(val_idx),
+        "static_lookahead_samples_all": samples.static_lookahead,
+    }
+    return _publish(store, model, cfg, samples, val_idx, val_ds, result, run, data.static_mode, sectors, work_dir)
+
+
+def _publish(
+    store: Store,
+    model: BiLSTMForecaster,
+    cfg: TrainConfig,
+    samples: ForecastSamples,
+    val_idx: np.ndarray,
+    val_ds: ArrayDataset,
+    result: FitResult,
+    run: dict[str, Any],
+    static_mode: StaticMode,
+    sectors: SectorSettings,
+    work_dir: Path,
+) -> TrainRun:
+    """Export to ONNX (with parity check), write the version, make it champion if there is none."""
+    onnx_path = work_dir / "model.onnx"
+    parity = export_onnx(model, onnx_path, samples.take(val_idx[:64]))
+    meta = {
+        "package_version": __version__,
+        "features": feature_contract(),
+        "static_mode": static_mode,
+        "horizons_months": list(range(1, 13)),
+        "sessions_per_month": 21,
+        "sector_map": dict(sectors.sectors),
+        "sector_unknown_id": sectors.unknown_id,
+        "model_config": model.config.to_dict(),
+        "parameters": count_parameters(model),
+        "normalizer": model.normalizer.to_dict(),
+        "train_config": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
+        "validation": validation_report(samples, val_idx, result.val_metrics),
+        "onnx_parity_max_abs_diff": parity,
+        "run": {**run, "epochs_run": result.epochs_run, "best_val_loss": result.best_score},
+    }
+    version = save_model(store, onnx_path.read_bytes(), result.best_checkpoint.read_bytes(), meta)
+    first = champion_version(store) is None
+    if first:
+        set_champion(store, version, "first trained model")
+    return TrainRun(version=version, champion=first, fit=result, meta=meta)
+
+
+def validation_report(samples: ForecastSamples, val_idx: np.ndarray, model: dict[str, list[float]]) -> dict:
+    """Per-horizon validation metrics of the model beside the zero-return and momentum baselines."""
+    target, dates = samples.target[val_idx], samples.dates[val_idx].to_numpy()
+    return {
+        "model": model,
+        "zero_return": horizon_metrics(target, zero_baseline(len(val_idx)), dates),
+        "momentum_12m": horizon_metrics(target, momentum_baseline(samples.momentum_12m[val_idx]), dates),
+    }
+
+
+def finetune(
+    settings: FinetuneSettings,
+    store: Store,
+    universe: UniverseSettings,
+    sectors: SectorSettings,
+    calendar: JPXCalendar,
+    as_of: pd.Timestamp,
+    work_dir: Path,
+    progress: bool = True,
+) -> TrainRun:
+    """Fine-tune the champion on recent + older samples and write a challenger version (not promoted)."""
+    parent = champion_version(store)
+    if parent is None:
+        raise KabucastError(f"no champion model in {store.url}: run `kabucast train` before fine-tuning")
+    meta_parent = store.get_json(model_key(parent, "model.json"))
+    cfg = build_section(TrainConfig, settings.training, "finetune settings", "training.")
+    samples = load_samples(store, universe, sectors, calendar, as_of, meta_parent["static_mode"])
+    idx = finetune_indices(samples, settings, np.random.default_rng(cfg.seed))
+    rng = np.random.default_rng(cfg.seed + 1)
+    val_mask = np.zeros(len(idx), dtype=bool)
+    val_mask[rng.choice(len(idx), size=max(2, round(len(idx) * settings.val_fraction)), replace=False)] = True
+    train_idx, val_idx = idx[~val_mask], idx[val_mask]
+    ckpt = work_dir / "parent.ckpt"
+    ckpt.parent.mkdir(parents=True, exist_ok=True)
+    ckpt.write_bytes(store.get_bytes(model_key(parent, "model.ckpt")))
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    model = load_forecaster(ckpt).train()
+    result = fit(
+        ForecasterModule(model, cfg),
+        dataset(samples, train_idx),
+        dataset(samples, val_idx),
+        cfg,
+        work_dir,
+        progress=progress,
+    )
+    recent = samples.dates[idx] >= _recent_start(samples, settings.recent_sessions)
+    run = {
+        "kind": "finetune",
+        "parent": parent,
+        "as_of": str(calendar.previous_session(as_of).date()),
+        "n_samples": len(idx),
+        "n_recent": int(recent.sum()),
+        "n_older": int((~recent).sum()),
+        "n_val": len(val_idx),
+        "note": "validation is a random 20 % of the fine-tune samples (monitoring only); the gate judges promotion",
+    }
+    return _publish(
+        store,
+        model,
+        cfg,
+        samples,
+        val_idx,
+        dataset(samples, val_idx),
+        result,
+        run,
+        meta_parent["static_mode"],
+        sectors,
+        work_dir,
+    )
+
+
+def _recent_start(samples: ForecastSamples, recent_sessions: int) -> pd.Timestamp:
+    rows = np.unique(samples.date_pos)
+    return samples.history.as_of[rows[-min(recent_sessions, len(rows))]]
+
+
+def finetune_indices(samples: ForecastSamples, settings: FinetuneSettings, rng: np.random.Generator) -> np.ndarray:
+    """~``recent_share`` of ``n_samples`` from the last ``recent_sessions`` labelled dates, the rest older, at random.
+
+    "Labelled" means all 12 horizons are known, so the most recent fine-tune month ends 252
+    sessions before the as-of date: the freshest data the model can be scored against.
+    """
+    recent_mask = samples.dates >= _recent_start(samples, settings.recent_sessions)
+    recent, older = np.flatnonzero(recent_mask), np.flatnonzero(~recent_mask)
+    n_recent = min(len(recent), round(settings.n_samples * settings.recent_share))
+    n_older = min(len(older), settings.n_samples - n_recent)
+    if n_recent + n_older < 4:
+        raise NotEnoughData(f"only {len(recent) + len(older)} labelled samples to fine-tune on")
+    picked = [rng.choice(recent, n_recent, replace=False), rng.choice(older, n_older, replace=False)]
+    return np.sort(np.concatenate(picked))
+
+
+def train_in_tempdir(fn: Any, *args: Any, **kwargs: Any) -> TrainRun:
+    """Run ``train`` or ``finetune`` with a throwaway work folder (checkpoints and logs)."""
+    with tempfile.TemporaryDirectory(prefix="kabucast-train-") as tmp:
+        return fn(*args, work_dir=Path(tmp), **kwargs)
