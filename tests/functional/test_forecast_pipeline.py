@@ -1,0 +1,130 @@
+"""The forecaster end to end on the sample market: train -> ONNX -> daily forecasts, in a LocalStore.
+
+A small model config keeps this fast; the real config is exercised by `make demo` and bench/.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kabucast.config import TrainSettings, load_settings, resolve_config_path
+from kabucast.data.calendar import JPXCalendar
+from kabucast.data.enrich import enrich
+from kabucast.data.ingest import backfill
+from kabucast.data.prices import prices_key
+from kabucast.data.sources.sample_market import SampleMarketSource
+from kabucast.errors import StoreError
+from kabucast.forecast.registry import champion_version, load_model
+from kabucast.forecast.train import train
+from kabucast.pipelines.daily import DailyOptions, run_daily
+from kabucast.pipelines.predict import LATEST_KEY, OnnxPredictor
+from kabucast.storage import LocalStore
+
+AS_OF = pd.Timestamp("2026-11-20")
+SMALL_MODEL = {"sector_dim": 4, "hidden": 16, "lstm_layers": 1, "dropout": 0.0, "mlp": [32]}
+
+
+def small_settings(**data: object) -> TrainSettings:
+    base = load_settings(TrainSettings, resolve_config_path("train_demo.yaml"))
+    training = {**base.training, "max_epochs": 2, "batch_size": 128}
+    return dataclasses.replace(
+        base,
+        model=SMALL_MODEL,
+        training=training,
+        data=dataclasses.replace(base.data, max_train_samples=1500, max_val_samples=600, **data),
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, universe, sectors) -> tuple[LocalStore, JPXCalendar]:
+    root = tmp_path_factory.mktemp("store")
+    store, calendar = LocalStore(root), JPXCalendar()
+    source = SampleMarketSource.from_universe(universe)
+    backfill(store, source, universe.tickers, calendar, AS_OF, "8y")
+    enrich(store, source, universe.tickers, {m.ticker: m.sector for m in universe.members}, AS_OF)
+    # a ticker with too little history: only the last 2 years
+    short = store.get_parquet(prices_key("9984.T"))
+    store.put_parquet(prices_key("9984.T"), short.loc["2024-11-20":])
+    run = train(small_settings(), store, universe, sectors, calendar, AS_OF, root / "work", progress=False)
+    assert run.champion and champion_version(store) == run.version
+    return store, calendar
+
+
+def test_daily_forecasts_every_ticker_or_lists_it(trained, universe, sectors) -> None:
+    store, calendar = trained
+    out = run_daily(
+        store,
+        SampleMarketSource.from_universe(universe),
+        calendar,
+        AS_OF,
+        universe.tickers,
+        DailyOptions(skip_fetch=True),
+        OnnxPredictor(universe, sectors, calendar),
+    )
+    doc = store.get_json(LATEST_KEY)
+    assert out["predict"]["key"] == "predictions/2026-11-20.json"
+    assert doc["num_predictions"] == 29 and len(doc["predictions"]) == 29
+    assert [f["ticker"] for f in doc["failures"]] == ["9984.T"]
+    assert "156 needed" in doc["failures"][0]["reason"]
+    first = doc["predictions"][0]
+    assert set(first) == {
+        "ticker",
+        "as_of_date",
+        "current_price",
+        "predictions",
+        "predicted_12m_price",
+        "predicted_12m_return",
+        "sector",
+    }
+    assert [p["month"] for p in first["predictions"]] == list(range(1, 13))
+    p12 = first["predictions"][-1]
+    assert p12["predicted_price"] == pytest.approx(first["current_price"] * (1 + p12["return"]), rel=1e-3)
+    assert doc["model_version"] == champion_version(store) and doc["data_as_of"] == "2026-11-20"
+
+
+def test_running_twice_gives_byte_identical_files(trained, universe, sectors) -> None:
+    store, calendar = trained
+    predictor = OnnxPredictor(universe, sectors, calendar)
+    predictor(store, AS_OF, universe.tickers)
+    first = store.get_bytes("predictions/2026-11-20.json")
+    OnnxPredictor(universe, sectors, calendar)(store, AS_OF, universe.tickers)
+    assert store.get_bytes("predictions/2026-11-20.json") == first == store.get_bytes(LATEST_KEY)
+
+
+class DiesBeforeLatest(LocalStore):
+    """A real LocalStore whose process 'dies' right after the dated forecast is written."""
+
+    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        if key == LATEST_KEY:
+            raise StoreError("killed between the dated write and the latest write")
+        super().put_bytes(key, data, content_type)
+
+
+def test_killed_between_writes_keeps_previous_latest(trained, universe, sectors) -> None:
+    store, calendar = trained
+    OnnxPredictor(universe, sectors, calendar)(store, AS_OF, universe.tickers)
+    before = store.get_bytes(LATEST_KEY)
+    dying = DiesBeforeLatest(store.root)
+    with pytest.raises(StoreError, match="killed"):
+        OnnxPredictor(universe, sectors, calendar)(dying, pd.Timestamp("2026-11-19"), universe.tickers)
+    assert store.exists("predictions/2026-11-19.json")
+    assert store.get_bytes(LATEST_KEY) == before
+
+
+def test_model_json_records_the_contract(trained) -> None:
+    store, _ = trained
+    model = load_model(store)
+    meta = model.meta
+    assert meta["onnx_parity_max_abs_diff"] <= 1e-4
+    assert len(meta["features"]["weekly"]) == 23 and len(meta["normalizer"]["weekly_mean"]) == 23
+    assert meta["run"]["train_range"][1] < meta["run"]["val_range"][0]
+    gap = np.busday_count(meta["run"]["train_range"][1], meta["run"]["val_range"][0])
+    assert gap >= 252  # the purge gap, in weekdays (sessions are fewer, weekdays bound it from above)
+    assert set(meta["validation"]) == {"model", "zero_return", "momentum_12m"}
+    json.dumps(meta, allow_nan=False)
