@@ -7,6 +7,7 @@ function; the work itself lives in kabucast.data / kabucast.features.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -320,7 +321,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         today = pd.Timestamp(args.as_of).normalize() if args.as_of else today_jst()
         ctx = Context(_store_for(args), today, args)
-        summary, details = COMMANDS[args.command][0](ctx)
+        with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the summary or the JSON report
+            summary, details = COMMANDS[args.command][0](ctx)
     except KabucastError as exc:
         print(f"kabucast {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -127,6 +127,7 @@ class TrainDataSettings:
     max_val_samples: int = 10_000
     val_fraction: float = 0.2
     purge_sessions: int = 252
+    shuffle_labels: bool = False  # control experiment: permute training labels across samples
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,9 @@ import json
 from pathlib import Path
 
 import boto3
-import pytest
 
 from kabucast.cli import main
+from kabucast.config import resolve_config_path
 from kabucast.storage import LocalStore, open_store
 
 TICKERS = "7203.T,6758.T,8306.T,9984.T"
@@ -77,10 +77,24 @@ def test_unknown_ticker_fails_alone_and_exit_codes(tmp_path: Path, capsys) -> No
     assert "unknown source 'nasdaq'" in capsys.readouterr().err
 
 
-@pytest.mark.slow
-def test_demo_builds_features_for_the_whole_universe(tmp_path: Path, capsys) -> None:
-    report = run(capsys, "demo", "--store", str(tmp_path / "demo"), "--as-of", AS_OF)
-    shapes = report["features"]["shapes"]
-    assert shapes == {"weekly": [30, 156, 23], "static": [30, 6], "position": [30, 2]}
-    assert report["features"]["failures"] == []
-    assert len(report["enrich"]["fetched"]) == 30
+def test_cli_train_daily_and_demo_reuse(tmp_path: Path, capsys) -> None:
+    # GIVEN a store with sample prices and a small training config
+    store = str(tmp_path / "s")
+    text = resolve_config_path("train_demo.yaml").read_text()
+    small = text.replace("hidden: 128", "hidden: 16").replace("max_epochs: 4", "max_epochs: 1")
+    small = small.replace("max_train_samples: 6000", "max_train_samples: 1000").replace("mlp: [256, 128]", "mlp: [32]")
+    (tmp_path / "train_small.yaml").write_text(small)
+    run(capsys, "backfill", "--store", store, "--source", "sample", "--period", "8y", "--as-of", AS_OF)
+    # WHEN the CLI trains, then runs the daily job without fetching
+    trained = run(capsys, "train", "--store", store, "--config", str(tmp_path / "train_small.yaml"), "--as-of", AS_OF)
+    daily = run(capsys, "daily", "--store", store, "--skip-fetch", "--source", "sample", "--as-of", AS_OF)
+    # THEN the first model is champion and the forecasts cover the universe
+    assert trained["champion"] is True
+    assert daily["fetch"] == "skipped" and daily["predict"]["predicted"] == 30
+    # AND the demo on the same store reuses the champion instead of retraining, and serves it
+    demo = run(capsys, "demo", "--store", store, "--as-of", AS_OF)
+    assert "train" not in demo and demo["daily"]["predict"]["model_version"] == trained["version"]
+    latest = json.loads((tmp_path / "s" / "predictions" / "latest.json").read_text())
+    assert latest["num_predictions"] == 30 and latest["failures"] == []
+    # a holiday is skipped with exit 0
+    assert run(capsys, "daily", "--store", store, "--skip-fetch", "--as-of", "2025-11-24")["status"] == "skipped"

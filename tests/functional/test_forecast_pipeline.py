@@ -37,7 +37,7 @@ def small_settings(**data: object) -> TrainSettings:
         base,
         model=SMALL_MODEL,
         training=training,
-        data=dataclasses.replace(base.data, max_train_samples=1500, max_val_samples=600, **data),
+        data=dataclasses.replace(base.data, **{"max_train_samples": 1500, "max_val_samples": 600, **data}),
     )
 
 
@@ -128,3 +128,25 @@ def test_model_json_records_the_contract(trained) -> None:
     assert gap >= 252  # the purge gap, in weekdays (sessions are fewer, weekdays bound it from above)
     assert set(meta["validation"]) == {"model", "zero_return", "momentum_12m"}
     json.dumps(meta, allow_nan=False)
+
+
+def test_finetune_writes_a_challenger_and_keeps_the_champion(trained, universe, sectors, tmp_path: Path) -> None:
+    from kabucast.config import FinetuneSettings
+    from kabucast.forecast.train import finetune
+
+    # GIVEN the trained champion
+    store, calendar = trained
+    champion = champion_version(store)
+    cfg = dataclasses.replace(
+        load_settings(FinetuneSettings, resolve_config_path("finetune.yaml")),
+        n_samples=300,
+        training={**load_settings(FinetuneSettings, resolve_config_path("finetune.yaml")).training, "max_epochs": 1},
+    )
+    # WHEN the monthly fine-tune runs
+    run = finetune(cfg, store, universe, sectors, calendar, AS_OF, tmp_path, progress=False)
+    # THEN a new version exists, recorded with its parent and sample mix, and the champion is unchanged
+    assert run.version != champion and not run.champion
+    assert champion_version(store) == champion
+    meta = load_model(store, run.version).meta
+    assert meta["run"]["parent"] == champion and meta["run"]["kind"] == "finetune"
+    assert meta["run"]["n_recent"] == round(300 * 0.67) and meta["run"]["n_older"] == 300 - round(300 * 0.67)

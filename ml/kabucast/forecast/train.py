@@ -124,6 +124,8 @@ def train(
     if len(train_idx) < cfg.batch_size or len(val_idx) < 2:
         raise NotEnoughData(f"{len(train_idx)} training / {len(val_idx)} validation samples; backfill more history")
     train_ds, val_ds = dataset(samples, train_idx), dataset(samples, val_idx)
+    if data.shuffle_labels:  # the control: same inputs, labels of other samples; validation untouched
+        train_ds.target = train_ds.target[rng.permutation(len(train_ds.target))]
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     model = BiLSTMForecaster(model_cfg, fit_normalizer(train_ds))
     print(
@@ -138,6 +140,7 @@ def train(
         "val_range": [str(split.val_start.date()), str(samples.dates[val_idx].max().date())],
         "n_train": len(train_idx),
         "n_val": len(val_idx),
+        "shuffled_labels": data.shuffle_labels,
         "static_lookahead_samples_all": samples.static_lookahead,
     }
     return _publish(store, model, cfg, samples, val_idx, val_ds, result, run, data.static_mode, sectors, work_dir)
