@@ -11,7 +11,6 @@ Targets (issue 3): daily < 2 s and < 300 MB; fine-tune < 60 s on 2 cores.
 from __future__ import annotations
 
 import dataclasses
-import resource
 import subprocess
 import sys
 import tempfile
@@ -30,14 +29,29 @@ from kabucast.storage import LocalStore
 AS_OF = "2026-11-20"
 
 
-def timed(argv: list[str]) -> tuple[float, float]:
-    """Wall seconds, and the peak RSS (MB) of the largest child so far (children here grow in size)."""
-    start = time.perf_counter()
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} failed:\n{done.stderr[-2000:]}")
-    return wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+MEASURE = """
+import resource, subprocess, sys, time
+t = time.perf_counter()
+done = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+wall = time.perf_counter() - t
+sys.stderr.write(done.stderr[-2000:] if done.returncode else "")
+print(done.returncode, wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+print(done.stdout)
+"""
+
+
+def timed(argv: list[str]) -> tuple[float, float, str]:
+    """Wall seconds, peak RSS (MB) and stdout of ``argv``, run from a small launcher process.
+
+    The launcher matters: a child forked straight from this (large) process would report this
+    process's memory as its own peak.
+    """
+    done = subprocess.run([sys.executable, "-c", MEASURE, *argv], capture_output=True, text=True, check=False)
+    head, _, out = done.stdout.partition("\n")
+    code, wall, rss = head.split()
+    if code != "0":
+        raise SystemExit(f"{' '.join(argv)} failed:\n{done.stderr}")
+    return float(wall), float(rss), out
 
 
 def setup(root: Path) -> None:
@@ -82,15 +96,12 @@ def main() -> None:
         setup(root)
         print(f"setup (10y sample backfill + 1-epoch champion)     {time.perf_counter() - t:6.1f} s")
         for label, extra in (("daily --skip-fetch", ["--skip-fetch"]), ("daily with sample fetch", [])):
-            wall, rss = timed([kabucast, "daily", "--store", str(root), "--as-of", AS_OF, "--source", "sample", *extra])
+            wall, rss, _ = timed(
+                [kabucast, "daily", "--store", str(root), "--as-of", AS_OF, "--source", "sample", *extra]
+            )
             print(f"{label:<50} {wall:6.2f} s   peak RSS {rss:6.0f} MB (30 tickers, fresh process)")
-        start = time.perf_counter()
-        done = subprocess.run(
-            [sys.executable, "-c", FINETUNE, str(root), AS_OF], capture_output=True, text=True, check=True
-        )
-        wall = time.perf_counter() - start
-        secs, n, epochs = done.stdout.split()
-        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        wall, rss, out = timed([sys.executable, "-c", FINETUNE, str(root), AS_OF])
+        secs, n, epochs = out.split()
         rate = int(n) * int(epochs) / float(secs)
         print(
             f"fine-tune {n} samples x {epochs} epochs + export     {float(secs):6.1f} s   "
