@@ -140,6 +140,7 @@ def cmd_train(ctx: Context) -> tuple[str, dict]:
 
     cfg, universe, sectors = _forecast_settings(ctx, TrainSettings)
     run = train_in_tempdir(train, cfg, ctx.store, universe, sectors, default_calendar(), ctx.today)
+    print(run.table(), file=sys.stderr)
     return run.summary(), {"version": run.version, "champion": run.champion, "run": run.meta["run"]}
 
 

@@ -58,6 +58,21 @@ class TrainRun:
         role = "champion" if self.champion else "challenger"
         return f"model {self.version} ({role}): {self.fit.summary()}"
 
+    def table(self) -> str:
+        """Validation RankIC per horizon beside the momentum baseline, and the prediction spread."""
+        v = self.meta["validation"]
+        lines = ["month  RankIC  momentum  IC      dir.acc  pred xs-std"]
+        for h in range(12):
+            lines.append(
+                f"{h + 1:>5}  {_fmt(v['model']['rankic'][h])}  {_fmt(v['momentum_12m']['rankic'][h])}    "
+                f"{_fmt(v['model']['ic'][h])}  {_fmt(v['model']['dir_acc'][h])}   {_fmt(v['model']['pred_xs_std'][h])}"
+            )
+        return "\n".join(lines)
+
+
+def _fmt(value: float | None) -> str:
+    return "   nan" if value is None else f"{value:+.3f}"
+
 
 def load_samples(
     store: Store,
