@@ -128,8 +128,9 @@ def cmd_features(ctx: Context) -> tuple[str, dict]:
     return summary, out
 
 
-def _forecast_settings(ctx: Context, cls: type):
-    cfg = load_settings(cls, resolve_config_path(ctx.args.config))
+def _forecast_settings(config: str, cls: type) -> tuple:
+    """A forecast settings file with the universe and sector map it names."""
+    cfg = load_settings(cls, resolve_config_path(config))
     universe = _universe(cfg.universe)
     sectors = load_settings(SectorSettings, resolve_config_path(cfg.sectors))
     return cfg, universe, sectors
@@ -138,7 +139,7 @@ def _forecast_settings(ctx: Context, cls: type):
 def cmd_train(ctx: Context) -> tuple[str, dict]:
     from kabucast.forecast.train import train, train_in_tempdir
 
-    cfg, universe, sectors = _forecast_settings(ctx, TrainSettings)
+    cfg, universe, sectors = _forecast_settings(ctx.args.config, TrainSettings)
     run = train_in_tempdir(train, cfg, ctx.store, universe, sectors, default_calendar(), ctx.today)
     print(run.table(), file=sys.stderr)
     return run.summary(), {"version": run.version, "champion": run.champion, "run": run.meta["run"]}
@@ -155,9 +156,7 @@ def _finetune_step(config: str):
     def step(store: Store, today: pd.Timestamp) -> dict:
         from kabucast.forecast.train import finetune, train_in_tempdir
 
-        cfg = load_settings(FinetuneSettings, resolve_config_path(config))
-        universe = _universe(cfg.universe)
-        sectors = load_settings(SectorSettings, resolve_config_path(cfg.sectors))
+        cfg, universe, sectors = _forecast_settings(config, FinetuneSettings)
         run = train_in_tempdir(finetune, cfg, store, universe, sectors, default_calendar(), today)
         print(run.summary(), file=sys.stderr)
         return {
@@ -174,9 +173,7 @@ def _finetune_step(config: str):
 def _predictor(config: str):
     from kabucast.pipelines.predict import OnnxPredictor
 
-    cfg = load_settings(PredictSettings, resolve_config_path(config))
-    universe = _universe(cfg.universe)
-    sectors = load_settings(SectorSettings, resolve_config_path(cfg.sectors))
+    _, universe, sectors = _forecast_settings(config, PredictSettings)
     return OnnxPredictor(universe, sectors, default_calendar()), universe
 
 
