@@ -226,16 +226,15 @@ def cmd_demo(ctx: Context) -> tuple[str, dict]:
         ("train", cmd_train, {"config": "train_demo.yaml"}),
         ("daily", cmd_daily, {"config": "fetch_daily_universe.yaml", "skip_fetch": False}),
     ]
+    day = default_calendar().previous_session(ctx.today)  # a holiday demo forecasts from the last session
     results = {}
     for name, fn, overrides in steps:
         if name == "train" and champion_version(ctx.store) is not None:
             print("[train] reusing the champion already in the store (`kabucast train` retrains)", file=sys.stderr)
             continue
         args = argparse.Namespace(**{**vars(ctx.args), "source": ctx.args.source or "sample", **overrides})
-        summary, results[name] = fn(Context(ctx.store, ctx.today, args))
+        summary, results[name] = fn(Context(ctx.store, day, args))
         print(f"[{name}] {summary}", file=sys.stderr)
-    if results["daily"]["status"] == "skipped":
-        return f"demo: {ctx.today.date()} is not a JPX session; pass --as-of a trading day", results
     doc = ctx.store.get_json("predictions/latest.json")
     top = "\n".join(f"  {i}. {t}  {r:+.1%}" for i, (t, r) in enumerate(top_by_12m_return(doc), 1))
     where = f"{ctx.store.url}/predictions/latest.json"

@@ -92,9 +92,9 @@ def test_cli_train_daily_and_demo_reuse(tmp_path: Path, capsys) -> None:
     assert trained["champion"] is True
     assert daily["fetch"] == "skipped" and daily["predict"]["predicted"] == 30
     # AND the demo on the same store reuses the champion instead of retraining, and serves it
-    demo = run(capsys, "demo", "--store", store, "--as-of", AS_OF)
+    demo = run(capsys, "demo", "--store", store, "--as-of", "2025-11-24")  # a holiday: serves the 21st
     assert "train" not in demo and demo["daily"]["predict"]["model_version"] == trained["version"]
     latest = json.loads((tmp_path / "s" / "predictions" / "latest.json").read_text())
-    assert latest["num_predictions"] == 30 and latest["failures"] == []
+    assert latest["num_predictions"] == 30 and latest["failures"] == [] and latest["data_as_of"] == AS_OF
     # a holiday is skipped with exit 0
     assert run(capsys, "daily", "--store", store, "--skip-fetch", "--as-of", "2025-11-24")["status"] == "skipped"
