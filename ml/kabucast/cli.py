@@ -109,11 +109,13 @@ def cmd_calendar(ctx: Context) -> tuple[str, dict]:
 
 
 def cmd_features(ctx: Context) -> tuple[str, dict]:
-    from kabucast.pipelines.inputs import load_feature_set
+    from kabucast.pipelines.inputs import load_model_inputs
 
     universe = _universe(ctx.args.universe)
     sectors = load_settings(SectorSettings, resolve_config_path("sectors.yaml"))
-    fs = load_feature_set(ctx.store, universe, sectors, default_calendar(), ctx.today, _tickers(ctx, universe))
+    fs = load_model_inputs(
+        ctx.store, universe, sectors, default_calendar(), ctx.today, _tickers(ctx, universe)
+    ).features
     shapes = {"weekly": list(fs.weekly.shape), "static": list(fs.static.shape), "position": list(fs.position.shape)}
     out = {
         "as_of": str(fs.as_of.date()),

@@ -85,6 +85,8 @@ def test_cli_train_daily_and_demo_reuse(tmp_path: Path, capsys) -> None:
     small = small.replace("max_train_samples: 6000", "max_train_samples: 1000").replace("mlp: [256, 128]", "mlp: [32]")
     (tmp_path / "train_small.yaml").write_text(small)
     run(capsys, "backfill", "--store", store, "--source", "sample", "--period", "8y", "--as-of", AS_OF)
+    features = run(capsys, "features", "--store", store, "--as-of", AS_OF)
+    assert features["shapes"] == {"weekly": [30, 156, 23], "static": [30, 6], "position": [30, 2]}
     # WHEN the CLI trains, then runs the daily job without fetching
     trained = run(capsys, "train", "--store", store, "--config", str(tmp_path / "train_small.yaml"), "--as-of", AS_OF)
     daily = run(capsys, "daily", "--store", store, "--skip-fetch", "--source", "sample", "--as-of", AS_OF)

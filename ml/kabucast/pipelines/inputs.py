@@ -25,18 +25,6 @@ class ModelInputs:
     last_close: dict[str, float]
 
 
-def load_feature_set(
-    store: Store,
-    universe: UniverseSettings,
-    sectors: SectorSettings,
-    calendar: JPXCalendar,
-    as_of: pd.Timestamp,
-    tickers: Sequence[str],
-) -> FeatureSet:
-    """Features as of the last session on or before ``as_of`` (see :func:`load_model_inputs`)."""
-    return load_model_inputs(store, universe, sectors, calendar, as_of, tickers).features
-
-
 def load_model_inputs(
     store: Store,
     universe: UniverseSettings,
