@@ -163,10 +163,20 @@ def fit_normalizer(train: ArrayDataset) -> Normalizer:
 class ForecasterModule(L.LightningModule):
     """Loss, optimiser and validation metrics around an injected :class:`BiLSTMForecaster`."""
 
-    def __init__(self, model: BiLSTMForecaster, cfg: TrainConfig) -> None:
+    def __init__(self, model: BiLSTMForecaster, cfg: TrainConfig, target_std: tuple[float, ...] | None = None) -> None:
+        """``target_std`` (12,), the training targets' std per horizon, balances the horizons in the loss.
+
+        Without it the 12-month horizon (std ~0.3) dominates and the 1-month one (std ~0.08) is barely
+        fitted. Residuals are divided by ``target_std / mean(target_std)``, so the loss keeps the
+        scale of log returns (and ``huber_delta`` its meaning) on average.
+        """
         super().__init__()
         self.model = model
         self.cfg = cfg
+        scale = np.ones(model.config.horizons) if target_std is None else np.asarray(target_std, dtype=np.float64)
+        self.register_buffer(
+            "horizon_scale", torch.as_tensor(scale / scale.mean(), dtype=torch.float32), persistent=False
+        )
         self.save_hyperparameters({"model": model.config.to_dict(), "train": asdict(cfg)})
         self._val_outputs: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (target, pred, date) per batch
         self.val_metrics: dict[str, list[float]] = {}  # per-horizon metrics of the last full validation
@@ -175,7 +185,8 @@ class ForecasterModule(L.LightningModule):
         return self.model(batch["weekly"], batch["static"], batch["position"], batch["sector_id"])  # (B, 12)
 
     def loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Mean over samples and the 12 horizons."""
+        """Mean over samples and the 12 horizons, each horizon's residual scaled by ``horizon_scale``."""
+        pred, target = pred / self.horizon_scale, target / self.horizon_scale
         if self.cfg.loss == "huber":
             return F.huber_loss(pred, target, delta=self.cfg.huber_delta)
         return F.mse_loss(pred, target)

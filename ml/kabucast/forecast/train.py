@@ -147,7 +147,14 @@ def train(
         f"training {count_parameters(model):,} parameters on {len(train_idx):,} samples "
         f"({split.train_end.date()} and before), validating on {len(val_idx):,} ({split.val_start.date()} on)"
     )
-    result = fit(ForecasterModule(model, cfg), train_ds, val_ds, cfg, work_dir, progress=progress)
+    result = fit(
+        ForecasterModule(model, cfg, tuple(train_ds.target.std(axis=0).tolist())),
+        train_ds,
+        val_ds,
+        cfg,
+        work_dir,
+        progress=progress,
+    )
     run = {
         "kind": "train",
         "as_of": str(calendar.previous_session(as_of).date()),
@@ -237,14 +244,9 @@ def finetune(
     ckpt.write_bytes(store.get_bytes(model_key(parent, "model.ckpt")))
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     model = load_forecaster(ckpt).train()
-    result = fit(
-        ForecasterModule(model, cfg),
-        dataset(samples, train_idx),
-        dataset(samples, val_idx),
-        cfg,
-        work_dir,
-        progress=progress,
-    )
+    train_ds = dataset(samples, train_idx)
+    module = ForecasterModule(model, cfg, tuple(train_ds.target.std(axis=0).tolist()))
+    result = fit(module, train_ds, dataset(samples, val_idx), cfg, work_dir, progress=progress)
     recent = samples.dates[idx] >= _recent_start(samples, settings.recent_sessions)
     run = {
         "kind": "finetune",

@@ -23,7 +23,7 @@ from kabucast.forecast.lit import (
     fit_normalizer,
     load_forecaster,
 )
-from kabucast.forecast.model import BiLSTMForecaster
+from kabucast.forecast.model import BiLSTMForecaster, ForecasterConfig
 from kabucast.forecast.normalize import Normalizer
 
 from .conftest import TINY, planted_dataset
@@ -143,3 +143,21 @@ def test_two_fits_with_the_same_seed_give_identical_weights(tmp_path: Path) -> N
 def test_train_config_refuses_an_unknown_loss() -> None:
     with pytest.raises(ValueError, match="'huber' or 'mse'"):
         TrainConfig(loss="mae")  # type: ignore[arg-type]
+
+
+def test_horizon_scale_balances_short_and_long_horizons() -> None:
+    # GIVEN targets whose std grows with the horizon, as monthly log returns do
+    target_std = tuple(0.08 * np.sqrt(np.arange(1, 13)))
+    model = BiLSTMForecaster(ForecasterConfig(hidden=8, lstm_layers=1, mlp=(8,)))
+    plain = ForecasterModule(model, FAST)
+    balanced = ForecasterModule(model, FAST, target_std)
+    err = torch.zeros(4, 12)
+    err[:, 0] = 0.05  # the same error on the 1-month horizon only
+    # WHEN the loss is computed THEN the balanced loss weighs that 1-month error more than the plain one
+    assert balanced.loss(err, torch.zeros_like(err)) > plain.loss(err, torch.zeros_like(err))
+    # AND an error on the 12-month horizon weighs less
+    err12 = torch.zeros(4, 12)
+    err12[:, 11] = 0.05
+    assert balanced.loss(err12, torch.zeros_like(err12)) < plain.loss(err12, torch.zeros_like(err12))
+    # AND the checkpoint does not carry the scale (a fine-tune recomputes it from its own targets)
+    assert "horizon_scale" not in balanced.state_dict()
