@@ -147,14 +147,7 @@ def train(
         f"training {count_parameters(model):,} parameters on {len(train_idx):,} samples "
         f"({split.train_end.date()} and before), validating on {len(val_idx):,} ({split.val_start.date()} on)"
     )
-    result = fit(
-        ForecasterModule(model, cfg, tuple(train_ds.target.std(axis=0).tolist())),
-        train_ds,
-        val_ds,
-        cfg,
-        work_dir,
-        progress=progress,
-    )
+    result = _fit(model, cfg, train_ds, val_ds, work_dir, progress)
     run = {
         "kind": "train",
         "as_of": str(calendar.previous_session(as_of).date()),
@@ -165,7 +158,20 @@ def train(
         "shuffled_labels": data.shuffle_labels,
         "static_lookahead_samples_all": samples.static_lookahead,
     }
-    return _publish(store, model, cfg, samples, val_idx, val_ds, result, run, data.static_mode, sectors, work_dir)
+    return _publish(store, model, cfg, samples, val_idx, result, run, data.static_mode, sectors, work_dir)
+
+
+def _fit(
+    model: BiLSTMForecaster,
+    cfg: TrainConfig,
+    train_ds: ArrayDataset,
+    val_ds: ArrayDataset,
+    work_dir: Path,
+    progress: bool,
+) -> FitResult:
+    """Fit with the 12 horizons balanced by the training targets' std (see ForecasterModule)."""
+    module = ForecasterModule(model, cfg, tuple(train_ds.target.std(axis=0).tolist()))
+    return fit(module, train_ds, val_ds, cfg, work_dir, progress=progress)
 
 
 def _publish(
@@ -174,7 +180,6 @@ def _publish(
     cfg: TrainConfig,
     samples: ForecastSamples,
     val_idx: np.ndarray,
-    val_ds: ArrayDataset,
     result: FitResult,
     run: dict[str, Any],
     static_mode: StaticMode,
@@ -244,9 +249,7 @@ def finetune(
     ckpt.write_bytes(store.get_bytes(model_key(parent, "model.ckpt")))
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     model = load_forecaster(ckpt).train()
-    train_ds = dataset(samples, train_idx)
-    module = ForecasterModule(model, cfg, tuple(train_ds.target.std(axis=0).tolist()))
-    result = fit(module, train_ds, dataset(samples, val_idx), cfg, work_dir, progress=progress)
+    result = _fit(model, cfg, dataset(samples, train_idx), dataset(samples, val_idx), work_dir, progress)
     recent = samples.dates[idx] >= _recent_start(samples, settings.recent_sessions)
     run = {
         "kind": "finetune",
@@ -256,7 +259,8 @@ def finetune(
         "n_recent": int(recent.sum()),
         "n_older": int((~recent).sum()),
         "n_val": len(val_idx),
-        "note": "validation is a random 20 % of the fine-tune samples (monitoring only); the gate judges promotion",
+        "note": f"validation is a random {settings.val_fraction:.0%} of the fine-tune samples (monitoring only); "
+        "the gate judges promotion",
     }
     return _publish(
         store,
@@ -264,7 +268,6 @@ def finetune(
         cfg,
         samples,
         val_idx,
-        dataset(samples, val_idx),
         result,
         run,
         meta_parent["static_mode"],
