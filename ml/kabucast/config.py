@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -19,8 +20,9 @@ import yaml
 
 from kabucast.errors import ConfigError
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
-"""The repository's ``config/`` folder (next to ``ml/``)."""
+ENV_CONFIG_DIR = "KABUCAST_CONFIG_DIR"
+CONFIG_DIR = Path(os.environ.get(ENV_CONFIG_DIR) or Path(__file__).resolve().parents[2] / "config")
+"""The repository's ``config/`` folder (next to ``ml/``), or ``$KABUCAST_CONFIG_DIR`` (installed images)."""
 
 T = TypeVar("T")
 
@@ -246,3 +248,28 @@ def _coerce(tp: Any, value: Any, file: str, key: str) -> Any:
     if isinstance(tp, type) and (not isinstance(value, tp) or (tp is int and isinstance(value, bool))):
         raise ConfigError(f"{file}: '{key}' must be {tp.__name__}, got {type(value).__name__} {value!r}")
     return value
+
+
+@dataclass(frozen=True)
+class BacktestSettings:
+    """The cost-aware long-short backtest (kabucast.evaluation.backtest, docs/EVALUATION.md).
+
+    Costs are charged on traded notional: ``base_bps + slippage_bps`` per unit of turnover, plus a
+    market impact of ``impact_k_bps * sqrt(participation)`` on each trade, participation = traded JPY /
+    the ticker's average daily traded value over ``adv_days``. ``notional_jpy`` is the size of each
+    leg. ``days`` keeps only the most recent sessions (None: all); ``fast_mode`` ignores the
+    predictions and trades on the realised returns (an oracle that checks the plumbing).
+    """
+
+    env: Literal["local", "s3"]
+    quantile: float = 0.2
+    long_only: bool = False
+    rebalance_days: int = 1
+    days: int | None = None
+    base_bps: float = 10.0
+    slippage_bps: float = 2.0
+    impact_k_bps: float = 100.0
+    notional_jpy: float = 1_000_000_000.0
+    adv_days: int = 20
+    fast_mode: bool = False
+    storage: StorageSettings = field(default_factory=StorageSettings)

@@ -8,6 +8,7 @@ import pytest
 
 from kabucast.config import (
     CONFIG_DIR,
+    BacktestSettings,
     EnrichSettings,
     FetchSettings,
     FinetuneSettings,
@@ -29,6 +30,7 @@ SHIPPED = [
     (TrainSettings, "train_demo.yaml"),
     (FinetuneSettings, "finetune.yaml"),
     (PredictSettings, "predict.yaml"),
+    (BacktestSettings, "backtest.yaml"),
 ]
 
 
