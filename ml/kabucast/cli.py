@@ -27,13 +27,19 @@ from kabucast.config import (
     load_settings,
     resolve_config_path,
 )
-from kabucast.data.calendar import default_calendar
+from kabucast.data.calendar import closed_date_jst, default_calendar
 from kabucast.data.sources.factory import SOURCE_HELP, make_source
-from kabucast.errors import KabucastError
+from kabucast.errors import ConfigError, KabucastError
+from kabucast.jobs import (
+    build_daily_job,
+    build_monthly_job,
+    finetune_step,
+    forecast_settings,
+    load_universe,
+    onnx_predictor,
+)
 from kabucast.storage import Store, open_store
 from kabucast.storage.url import store_url_from_settings
-
-JST = "Asia/Tokyo"
 
 
 @dataclass(frozen=True)
@@ -45,20 +51,6 @@ class Context:
     args: argparse.Namespace
 
 
-MARKET_CLOSE = pd.Timedelta(hours=15, minutes=30)
-"""TSE's closing time (JST, since November 2024): a session's bars are final only after it."""
-
-
-def today_jst(now: pd.Timestamp | None = None) -> pd.Timestamp:
-    """The JST date whose session has closed most recently: before 15:30 JST, that is yesterday."""
-    now = now if now is not None else pd.Timestamp.now(tz=JST)
-    return (now.tz_convert(JST) - MARKET_CLOSE).normalize().tz_localize(None)
-
-
-def _universe(path: str) -> UniverseSettings:
-    return load_settings(UniverseSettings, resolve_config_path(path))
-
-
 def _tickers(ctx: Context, universe: UniverseSettings) -> list[str]:
     return ctx.args.tickers.split(",") if ctx.args.tickers else list(universe.tickers)
 
@@ -67,7 +59,7 @@ def cmd_backfill(ctx: Context) -> tuple[str, dict]:
     from kabucast.data.ingest import backfill
 
     cfg = load_settings(FetchSettings, resolve_config_path(ctx.args.config))
-    universe = _universe(cfg.universe)
+    universe = load_universe(cfg.universe)
     source = make_source(ctx.args.source or cfg.source, universe, cfg.retry, cfg.batch_size)
     report = backfill(
         ctx.store, source, _tickers(ctx, universe), default_calendar(), ctx.today, ctx.args.period or cfg.period
@@ -79,7 +71,7 @@ def cmd_fetch(ctx: Context) -> tuple[str, dict]:
     from kabucast.data.ingest import fetch_incremental
 
     cfg = load_settings(FetchSettings, resolve_config_path(ctx.args.config))
-    universe = _universe(cfg.universe)
+    universe = load_universe(cfg.universe)
     source = make_source(ctx.args.source or cfg.source, universe, cfg.retry, cfg.batch_size)
     report = fetch_incremental(
         ctx.store, source, _tickers(ctx, universe), default_calendar(), ctx.today, cfg.overlap_sessions, cfg.period
@@ -91,7 +83,7 @@ def cmd_enrich(ctx: Context) -> tuple[str, dict]:
     from kabucast.data.enrich import enrich
 
     cfg = load_settings(EnrichSettings, resolve_config_path(ctx.args.config))
-    universe = _universe(cfg.universe)
+    universe = load_universe(cfg.universe)
     source = make_source(ctx.args.source or cfg.source, universe, cfg.retry, cfg.batch_size)
     tickers = _tickers(ctx, universe)
     sectors = {m.ticker: m.sector for m in universe.members}
@@ -111,7 +103,7 @@ def cmd_calendar(ctx: Context) -> tuple[str, dict]:
 def cmd_features(ctx: Context) -> tuple[str, dict]:
     from kabucast.pipelines.inputs import load_model_inputs
 
-    universe = _universe(ctx.args.universe)
+    universe = load_universe(ctx.args.universe)
     sectors = load_settings(SectorSettings, resolve_config_path("sectors.yaml"))
     fs = load_model_inputs(
         ctx.store, universe, sectors, default_calendar(), ctx.today, _tickers(ctx, universe)
@@ -130,90 +122,40 @@ def cmd_features(ctx: Context) -> tuple[str, dict]:
     return summary, out
 
 
-def _forecast_settings(config: str, cls: type) -> tuple:
-    """A forecast settings file with the universe and sector map it names."""
-    cfg = load_settings(cls, resolve_config_path(config))
-    universe = _universe(cfg.universe)
-    sectors = load_settings(SectorSettings, resolve_config_path(cfg.sectors))
-    return cfg, universe, sectors
-
-
 def cmd_train(ctx: Context) -> tuple[str, dict]:
     from kabucast.forecast.train import train, train_in_tempdir
 
-    cfg, universe, sectors = _forecast_settings(ctx.args.config, TrainSettings)
+    cfg, universe, sectors = forecast_settings(ctx.args.config, TrainSettings)
     run = train_in_tempdir(train, cfg, ctx.store, universe, sectors, default_calendar(), ctx.today)
     print(run.table(), file=sys.stderr)
     return run.summary(), {"version": run.version, "champion": run.champion, "run": run.meta["run"]}
 
 
 def cmd_finetune(ctx: Context) -> tuple[str, dict]:
-    summary = _finetune_step(ctx.args.config)(ctx.store, ctx.today)
+    summary = finetune_step(ctx.args.config)(ctx.store, ctx.today)
     return f"fine-tuned {summary['parent']} -> challenger {summary['version']}", summary
 
 
-def _finetune_step(config: str):
-    """The monthly pipeline's fine-tune step, built from a finetune settings file."""
-
-    def step(store: Store, today: pd.Timestamp) -> dict:
-        from kabucast.forecast.train import finetune, train_in_tempdir
-
-        cfg, universe, sectors = _forecast_settings(config, FinetuneSettings)
-        run = train_in_tempdir(finetune, cfg, store, universe, sectors, default_calendar(), today)
-        print(run.summary(), file=sys.stderr)
-        return {
-            "version": run.version,
-            "parent": run.meta["run"]["parent"],
-            "promoted": run.champion,
-            "run": run.meta["run"],
-            "val_rankic_h1": run.fit.val_metrics["rankic"][0],
-        }
-
-    return step
-
-
-def _predictor(config: str):
-    from kabucast.pipelines.predict import OnnxPredictor
-
-    _, universe, sectors = _forecast_settings(config, PredictSettings)
-    return OnnxPredictor(universe, sectors, default_calendar()), universe
-
-
 def cmd_predict(ctx: Context) -> tuple[str, dict]:
-    predictor, universe = _predictor(ctx.args.config)
+    _, universe, _ = forecast_settings(ctx.args.config, PredictSettings)
+    predictor = onnx_predictor(ctx.args.config)
     out = predictor(ctx.store, ctx.today, _tickers(ctx, universe))
     return f"{out['predicted']} forecasts by model {out['model_version']} -> {out['key']}", out
 
 
 def cmd_daily(ctx: Context) -> tuple[str, dict]:
-    from kabucast.pipelines.daily import DailyOptions, run_daily
-
-    predictor, universe = _predictor("predict.yaml")
-    fetch = load_settings(FetchSettings, resolve_config_path(ctx.args.config))
-    source = make_source(ctx.args.source or fetch.source, universe, fetch.retry, fetch.batch_size)
-    options = DailyOptions(skip_fetch=ctx.args.skip_fetch, overlap_sessions=fetch.overlap_sessions, period=fetch.period)
-    out = run_daily(ctx.store, source, default_calendar(), ctx.today, _tickers(ctx, universe), options, predictor)
+    job = build_daily_job(ctx.args.config, source=ctx.args.source)
+    tickers = ctx.args.tickers.split(",") if ctx.args.tickers else None
+    out = job.run(ctx.store, ctx.today, tickers, skip_fetch=ctx.args.skip_fetch)
     if out["status"] == "skipped":
         return f"daily job skipped: {out['reason']}", out
     return f"daily job {out['date']}: {out['predict']['predicted']} forecasts -> {out['predict']['key']}", out
 
 
 def cmd_monthly(ctx: Context) -> tuple[str, dict]:
-    from kabucast.pipelines.monthly import run_monthly
-
-    cfg = load_settings(EnrichSettings, resolve_config_path(ctx.args.config))
-    universe = _universe(cfg.universe)
-    source = make_source(ctx.args.source or cfg.source, universe, cfg.retry, cfg.batch_size)
-    sectors_of = {m.ticker: m.sector for m in universe.members}
-    out = run_monthly(
-        ctx.store,
-        source,
-        ctx.today,
-        _tickers(ctx, universe),
-        sectors_of,
-        _finetune_step("finetune.yaml"),
-        skip_enrich=ctx.args.skip_enrich,
-    )
+    job = build_monthly_job(ctx.args.config, source=ctx.args.source)
+    tickers = ctx.args.tickers.split(",") if ctx.args.tickers else None
+    out = job.run(ctx.store, ctx.today, tickers, skip_enrich=ctx.args.skip_enrich)
     return f"monthly job {out['date']}: challenger {out['finetune']['version']} (not promoted: no gate yet)", out
 
 
@@ -244,6 +186,35 @@ def cmd_demo(ctx: Context) -> tuple[str, dict]:
     return f"{head}\n{top}\nforecasts for {doc['num_predictions']} tickers: {where}", results
 
 
+def cmd_invoke(ctx: Context) -> tuple[str, dict]:
+    """Run a Lambda handler in-process on an event file, as ``sam local invoke`` would."""
+    from kabucast.serverless.handlers import ENV_SOURCE, ENV_STORE, ENV_UNIVERSE
+    from kabucast.serverless.runner import invoke
+    from kabucast.storage.url import ENV_ENDPOINT
+
+    event = _read_event(ctx.args.event)
+    env = {ENV_STORE: ctx.store.url}
+    env.update({k: v for k, v in ((ENV_SOURCE, ctx.args.source), (ENV_ENDPOINT, ctx.args.endpoint_url)) if v})
+    if ctx.args.universe:
+        env[ENV_UNIVERSE] = ctx.args.universe
+    out = invoke(ctx.args.job, event, env)
+    if out.get("status") == "error":
+        return f"{ctx.args.job} handler rejected the event: {out['message']}", out
+    if out.get("status") == "skipped":
+        return f"{ctx.args.job} handler: skipped ({out['reason']})", out
+    return f"{ctx.args.job} handler: {out.get('status')} in {out.get('seconds')} s (request {out['request_id']})", out
+
+
+def _read_event(path: str) -> object:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except OSError as exc:
+        raise ConfigError(f"cannot read the event file {path}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path} is not valid JSON: {exc}") from None
+
+
 COMMANDS: dict[str, tuple[Callable[[Context], tuple[str, dict]], str]] = {
     "backfill": (cmd_backfill, "download history for the universe and merge it into the store"),
     "fetch": (cmd_fetch, "incremental daily fetch: new bars (and a few re-fetched ones) merged into the store"),
@@ -255,6 +226,7 @@ COMMANDS: dict[str, tuple[Callable[[Context], tuple[str, dict]], str]] = {
     "predict": (cmd_predict, "forecast the universe with the champion -> predictions/<date>.json, latest.json"),
     "daily": (cmd_daily, "the daily job: trading-day check, fetch, predict"),
     "monthly": (cmd_monthly, "the monthly job: enrich, fine-tune"),
+    "invoke": (cmd_invoke, "run a Lambda handler in-process on an event file (like `sam local invoke`)"),
     "demo": (cmd_demo, "the embedded default end to end, offline: sample market, local store"),
 }
 DEFAULT_CONFIGS = {
@@ -267,7 +239,7 @@ DEFAULT_CONFIGS = {
     "daily": "fetch_daily_universe.yaml",
     "monthly": "enrich_universe.yaml",
 }
-SOURCED = {"backfill", "fetch", "enrich", "daily", "monthly", "demo"}
+SOURCED = {"backfill", "fetch", "enrich", "daily", "monthly", "demo", "invoke"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -284,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true", help="print the full report as JSON on stdout")
         if name in SOURCED:
             p.add_argument("--source", default=None, help=SOURCE_HELP)
-        if name in SOURCED or name in ("predict", "features"):
+        if (name in SOURCED and name != "invoke") or name in ("predict", "features"):
             p.add_argument("--tickers", default=None, help="comma-separated subset of the universe")
         if name in DEFAULT_CONFIGS:
             p.add_argument("--config", default=DEFAULT_CONFIGS[name], help="settings file (under config/)")
@@ -292,6 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--period", default=None, help="how far back: 5y, 18mo, 30d (default: the config's)")
         if name == "features":
             p.add_argument("--universe", default="universes/topix_core30.yaml")
+        if name == "invoke":
+            p.add_argument("job", choices=["daily", "monthly"], help="which function's handler")
+            p.add_argument("--event", required=True, help="a Lambda event JSON file (see events/)")
+            p.add_argument("--universe", default=None, help="universe file under config/ (the function's default)")
         if name == "daily":
             p.add_argument("--skip-fetch", action="store_true", help="predict from the prices already stored")
         if name == "monthly":
@@ -318,7 +294,7 @@ def _store_for(args: argparse.Namespace) -> Store:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        today = pd.Timestamp(args.as_of).normalize() if args.as_of else today_jst()
+        today = pd.Timestamp(args.as_of).normalize() if args.as_of else closed_date_jst()
         ctx = Context(_store_for(args), today, args)
         with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the summary or the JSON report
             summary, details = COMMANDS[args.command][0](ctx)
@@ -333,6 +309,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _nothing_succeeded(details: dict) -> bool:
     """Exit non-zero when every ticker failed; a partial failure is reported but is not fatal."""
+    if details.get("status") == "error":
+        return True
     done = [details.get(k) for k in ("updated", "unchanged", "fetched", "carried", "tickers") if k in details]
     return bool(details.get("failures")) and bool(done) and not any(done)
 

@@ -12,48 +12,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from tests.functional.conftest import AS_OF
 
-from kabucast.config import TrainSettings, load_settings, resolve_config_path
-from kabucast.data.calendar import JPXCalendar
-from kabucast.data.enrich import enrich
-from kabucast.data.ingest import backfill
-from kabucast.data.prices import prices_key
+from kabucast.config import load_settings, resolve_config_path
 from kabucast.data.sources.sample_market import SampleMarketSource
 from kabucast.errors import StoreError
 from kabucast.forecast.registry import champion_version, load_model
-from kabucast.forecast.train import train
 from kabucast.pipelines.daily import DailyOptions, run_daily
 from kabucast.pipelines.predict import LATEST_KEY, OnnxPredictor
 from kabucast.storage import LocalStore
-
-AS_OF = pd.Timestamp("2026-11-20")
-SMALL_MODEL = {"sector_dim": 4, "hidden": 16, "lstm_layers": 1, "dropout": 0.0, "mlp": [32]}
-
-
-def small_settings(**data: object) -> TrainSettings:
-    base = load_settings(TrainSettings, resolve_config_path("train_demo.yaml"))
-    training = {**base.training, "max_epochs": 2, "batch_size": 128}
-    return dataclasses.replace(
-        base,
-        model=SMALL_MODEL,
-        training=training,
-        data=dataclasses.replace(base.data, **{"max_train_samples": 1500, "max_val_samples": 600, **data}),
-    )
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, universe, sectors) -> tuple[LocalStore, JPXCalendar]:
-    root = tmp_path_factory.mktemp("store")
-    store, calendar = LocalStore(root), JPXCalendar()
-    source = SampleMarketSource.from_universe(universe)
-    backfill(store, source, universe.tickers, calendar, AS_OF, "8y")
-    enrich(store, source, universe.tickers, {m.ticker: m.sector for m in universe.members}, AS_OF)
-    # a ticker with too little history: only the last 2 years
-    short = store.get_parquet(prices_key("9984.T"))
-    store.put_parquet(prices_key("9984.T"), short.loc["2024-11-20":])
-    run = train(small_settings(), store, universe, sectors, calendar, AS_OF, root / "work", progress=False)
-    assert run.champion and champion_version(store) == run.version
-    return store, calendar
 
 
 def test_daily_forecasts_every_ticker_or_lists_it(trained, universe, sectors) -> None:

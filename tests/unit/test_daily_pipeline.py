@@ -59,8 +59,8 @@ def test_daily_path_does_not_import_torch() -> None:
 
 
 def test_default_as_of_is_the_last_closed_session_day() -> None:
-    from kabucast.cli import today_jst
+    from kabucast.data.calendar import closed_date_jst
 
-    assert today_jst(pd.Timestamp("2026-11-24 05:45", tz="Asia/Tokyo")) == pd.Timestamp("2026-11-23")
-    assert today_jst(pd.Timestamp("2026-11-24 23:00", tz="Asia/Tokyo")) == pd.Timestamp("2026-11-24")
-    assert today_jst(pd.Timestamp("2026-11-24 14:00", tz="UTC")) == pd.Timestamp("2026-11-24")  # 23:00 JST
+    assert closed_date_jst(pd.Timestamp("2026-11-24 05:45", tz="Asia/Tokyo")) == pd.Timestamp("2026-11-23")
+    assert closed_date_jst(pd.Timestamp("2026-11-24 23:00", tz="Asia/Tokyo")) == pd.Timestamp("2026-11-24")
+    assert closed_date_jst(pd.Timestamp("2026-11-24 14:00", tz="UTC")) == pd.Timestamp("2026-11-24")  # 23:00 JST

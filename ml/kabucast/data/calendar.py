@@ -19,7 +19,20 @@ FULL_DAY_HALTS: tuple[pd.Timestamp, ...] = (pd.Timestamp("2020-10-01"),)
 """Full-day market halts that are not holidays: never a session, whatever the library says."""
 
 CALENDAR_START = pd.Timestamp("2000-01-04")
+JST = "Asia/Tokyo"
+MARKET_CLOSE = pd.Timedelta(hours=15, minutes=30)
+"""TSE's closing time (JST, since November 2024): a session's bars are final only after it."""
 _YEARS_AHEAD = 2
+
+
+def closed_date_jst(now: pd.Timestamp | None = None) -> pd.Timestamp:
+    """The JST date whose trading day has closed most recently at ``now`` (naive = UTC; default: now).
+
+    Before 15:30 JST that is yesterday. Whether it was a session is the calendar's question.
+    """
+    now = pd.Timestamp.now(tz=JST) if now is None else now
+    now = now.tz_localize("UTC") if now.tzinfo is None else now
+    return (now.tz_convert(JST) - MARKET_CLOSE).normalize().tz_localize(None)
 
 
 class JPXCalendar:

@@ -1,0 +1,44 @@
+"""Import the BUILT daily function + layer with the Lambda's Python and run its handler once.
+
+    python3.12 layers/runtime/smoke.py .aws-sam/build
+
+Only the built artifacts are on sys.path (as in Lambda: the function in /var/task, the layer's
+python/ in /opt/python, its config/ in /opt/config), so a module or a config file missing from the
+package fails here rather than in AWS. The event is a JPX holiday: the handler answers "skipped"
+after loading the universe and the calendar, without touching the store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+
+def main(build_dir: str) -> int:
+    build = Path(build_dir).resolve()
+    sys.path[:0] = [str(build / "DailyPipelineFunction"), str(build / "RuntimeLayer" / "python")]
+    os.environ["KABUCAST_CONFIG_DIR"] = str(build / "RuntimeLayer" / "config")
+    with tempfile.TemporaryDirectory() as store:
+        os.environ["KABUCAST_STORE"] = store
+        import app  # the built handler file
+
+        out = app.lambda_handler({"as_of_date": "2026-11-23"}, None)
+        leaked = [m for m in ("torch", "lightning", "matplotlib") if m in sys.modules]
+        outside = [
+            m.__file__
+            for m in map(sys.modules.get, ("numpy", "onnxruntime", "yfinance", "kabucast"))
+            if build.as_posix() not in m.__file__
+        ]
+    print(f"python {sys.version.split()[0]}: handler answered {json.dumps(out, sort_keys=True)}")
+    if out.get("status") != "skipped" or leaked or outside:
+        print(f"smoke test FAILED: status={out.get('status')} leaked={leaked} outside_build={outside}", file=sys.stderr)
+        return 1
+    print("smoke test OK: the built function + layer import and run on their own")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else ".aws-sam/build"))

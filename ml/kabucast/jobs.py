@@ -1,0 +1,155 @@
+"""The two scheduled jobs, wired from settings files: used by the CLI and by the Lambda handlers.
+
+This is where adapters are built (price source, ONNX predictor, fine-tune step, calendar) from
+``config/`` files; the orchestration itself is in :mod:`kabucast.pipelines`. A job object holds
+what is expensive to build (the ONNX session, the calendar) so a warm Lambda container reuses it.
+Nothing here imports torch: the fine-tune step imports it when it runs.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pandas as pd
+
+from kabucast.config import (
+    EnrichSettings,
+    FetchSettings,
+    FinetuneSettings,
+    PredictSettings,
+    SectorSettings,
+    UniverseSettings,
+    load_settings,
+    resolve_config_path,
+)
+from kabucast.data.calendar import JPXCalendar, default_calendar
+from kabucast.data.sources.base import PriceSource
+from kabucast.data.sources.factory import make_source
+from kabucast.errors import ConfigError
+from kabucast.pipelines.daily import DailyOptions, Predictor, run_daily
+from kabucast.pipelines.monthly import Finetuner, run_monthly
+from kabucast.storage.base import Store
+
+DAILY_FETCH_CONFIG = "fetch_daily_universe.yaml"
+PREDICT_CONFIG = "predict.yaml"
+MONTHLY_ENRICH_CONFIG = "enrich_universe.yaml"
+FINETUNE_CONFIG = "finetune.yaml"
+
+
+def load_universe(path: str) -> UniverseSettings:
+    return load_settings(UniverseSettings, resolve_config_path(path))
+
+
+def forecast_settings(config: str, cls: type) -> tuple[Any, UniverseSettings, SectorSettings]:
+    """A forecast settings file with the universe and sector map it names."""
+    cfg = load_settings(cls, resolve_config_path(config))
+    return cfg, load_universe(cfg.universe), load_settings(SectorSettings, resolve_config_path(cfg.sectors))
+
+
+def check_tickers(tickers: Sequence[str], universe: UniverseSettings) -> list[str]:
+    """``tickers`` if every one is in the universe (no duplicates), else a ConfigError naming the strays."""
+    unknown = [t for t in tickers if t not in universe.tickers]
+    if unknown:
+        raise ConfigError(f"not in the {universe.name} universe: {', '.join(unknown)} (see its config file)")
+    if len(set(tickers)) != len(tickers):
+        raise ConfigError("a ticker is listed twice")
+    if not tickers:
+        raise ConfigError("the ticker list is empty")
+    return list(tickers)
+
+
+def onnx_predictor(config: str = PREDICT_CONFIG, universe: UniverseSettings | None = None) -> Predictor:
+    from kabucast.pipelines.predict import OnnxPredictor
+
+    _, configured, sectors = forecast_settings(config, PredictSettings)
+    return OnnxPredictor(universe or configured, sectors, default_calendar())
+
+
+def finetune_step(config: str = FINETUNE_CONFIG) -> Finetuner:
+    """The monthly pipeline's fine-tune step, built from a finetune settings file."""
+
+    def step(store: Store, today: pd.Timestamp) -> dict[str, Any]:
+        from kabucast.forecast.train import finetune, train_in_tempdir
+
+        cfg, universe, sectors = forecast_settings(config, FinetuneSettings)
+        run = train_in_tempdir(finetune, cfg, store, universe, sectors, default_calendar(), today)
+        print(run.summary(), file=sys.stderr)
+        return {
+            "version": run.version,
+            "parent": run.meta["run"]["parent"],
+            "promoted": run.champion,
+            "run": run.meta["run"],
+            "val_rankic_h1": run.fit.val_metrics["rankic"][0],
+        }
+
+    return step
+
+
+@dataclass
+class DailyJob:
+    """The daily job's adapters; ``run`` is one invocation."""
+
+    universe: UniverseSettings
+    source: PriceSource
+    predictor: Predictor
+    calendar: JPXCalendar
+    options: DailyOptions
+
+    def run(
+        self, store: Store, today: pd.Timestamp, tickers: Sequence[str] | None = None, skip_fetch: bool = False
+    ) -> dict[str, Any]:
+        chosen = check_tickers(tickers, self.universe) if tickers is not None else list(self.universe.tickers)
+        options = replace(self.options, skip_fetch=skip_fetch)
+        return run_daily(store, self.source, self.calendar, today, chosen, options, self.predictor)
+
+
+def build_daily_job(
+    fetch_config: str = DAILY_FETCH_CONFIG,
+    predict_config: str = PREDICT_CONFIG,
+    source: str | None = None,
+    universe: str | None = None,
+) -> DailyJob:
+    """The daily job from its settings; ``source`` and ``universe`` override the fetch config's."""
+    fetch = load_settings(FetchSettings, resolve_config_path(fetch_config))
+    members = load_universe(universe or fetch.universe)
+    return DailyJob(
+        universe=members,
+        source=make_source(source or fetch.source, members, fetch.retry, fetch.batch_size),
+        predictor=onnx_predictor(predict_config, members),
+        calendar=default_calendar(),
+        options=DailyOptions(overlap_sessions=fetch.overlap_sessions, period=fetch.period),
+    )
+
+
+@dataclass
+class MonthlyJob:
+    """The monthly job's adapters; ``run`` is one invocation."""
+
+    universe: UniverseSettings
+    source: PriceSource
+    finetune: Finetuner
+
+    def run(
+        self, store: Store, today: pd.Timestamp, tickers: Sequence[str] | None = None, skip_enrich: bool = False
+    ) -> dict[str, Any]:
+        chosen = check_tickers(tickers, self.universe) if tickers is not None else list(self.universe.tickers)
+        sectors_of = {m.ticker: m.sector for m in self.universe.members}
+        return run_monthly(store, self.source, today, chosen, sectors_of, self.finetune, skip_enrich=skip_enrich)
+
+
+def build_monthly_job(
+    enrich_config: str = MONTHLY_ENRICH_CONFIG,
+    finetune_config: str = FINETUNE_CONFIG,
+    source: str | None = None,
+    universe: str | None = None,
+) -> MonthlyJob:
+    cfg = load_settings(EnrichSettings, resolve_config_path(enrich_config))
+    members = load_universe(universe or cfg.universe)
+    return MonthlyJob(
+        universe=members,
+        source=make_source(source or cfg.source, members, cfg.retry, cfg.batch_size),
+        finetune=finetune_step(finetune_config),
+    )

@@ -1,0 +1,142 @@
+"""What the two Lambda functions do with an event: validate it, build adapters once, run one job.
+
+The handler files in ``functions/`` are two lines over :func:`handle`. Settings come from the
+function's environment (set by template.yaml):
+
+- ``KABUCAST_STORE``: ``s3://bucket[/prefix]`` or a folder (required);
+- ``KABUCAST_UNIVERSE_CONFIG``: the universe file under config/ (default: the job config's);
+- ``KABUCAST_SOURCE``: ``yfinance`` or ``sample[:SEED]`` (default: the job config's);
+- ``KABUCAST_S3_ENDPOINT_URL``: an S3-compatible endpoint (tests, MinIO).
+
+Importing this module does no I/O. The store, the price source, the calendar and the ONNX session
+are built on the first invocation and reused while the container is warm. A malformed event is
+answered with ``{"status": "error", ...}`` before anything is read or written (retrying it would not
+help); any other failure raises, so Lambda's retries and the failed-runs queue see it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from kabucast.config import UniverseSettings
+from kabucast.errors import ConfigError
+from kabucast.jobs import (
+    DAILY_FETCH_CONFIG,
+    MONTHLY_ENRICH_CONFIG,
+    DailyJob,
+    MonthlyJob,
+    build_daily_job,
+    build_monthly_job,
+    load_universe,
+)
+from kabucast.serverless.events import InvalidEvent, Job, JobRequest, parse_event
+from kabucast.storage.base import Store, json_safe
+from kabucast.storage.url import ENV_ENDPOINT, open_store
+
+ENV_STORE = "KABUCAST_STORE"
+ENV_UNIVERSE = "KABUCAST_UNIVERSE_CONFIG"
+ENV_SOURCE = "KABUCAST_SOURCE"
+
+
+@dataclass(frozen=True)
+class FunctionSettings:
+    """The function's environment, read once."""
+
+    store_url: str
+    universe: str | None = None
+    source: str | None = None
+    endpoint_url: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> FunctionSettings:
+        store = env.get(ENV_STORE, "").strip()
+        if not store:
+            raise ConfigError(f"{ENV_STORE} is not set: point it at s3://bucket[/prefix] (template.yaml sets it)")
+        return cls(
+            store_url=store,
+            universe=env.get(ENV_UNIVERSE) or None,
+            source=env.get(ENV_SOURCE) or None,
+            endpoint_url=env.get(ENV_ENDPOINT) or None,
+        )
+
+
+@dataclass
+class Runtime:
+    """Per-container state: settings and adapters, built lazily and kept while the container is warm."""
+
+    env: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    clock: Callable[[], pd.Timestamp] = field(default=lambda: pd.Timestamp.now(tz="UTC"))
+    _settings: FunctionSettings | None = None
+    _store: Store | None = None
+    _daily: DailyJob | None = None
+    _monthly: MonthlyJob | None = None
+    _universes: dict[str, UniverseSettings] = field(default_factory=dict)
+
+    @property
+    def settings(self) -> FunctionSettings:
+        if self._settings is None:
+            self._settings = FunctionSettings.from_env(self.env)
+        return self._settings
+
+    def universe(self, job: Job) -> UniverseSettings:
+        """The universe the job runs on (a local config file: no store or network I/O)."""
+        if job not in self._universes:
+            name = self.settings.universe or _configured_universe(job)
+            self._universes[job] = load_universe(name)
+        return self._universes[job]
+
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = open_store(self.settings.store_url, endpoint_url=self.settings.endpoint_url)
+        return self._store
+
+    def daily(self) -> DailyJob:
+        if self._daily is None:
+            self._daily = build_daily_job(source=self.settings.source, universe=self.settings.universe)
+        return self._daily
+
+    def monthly(self) -> MonthlyJob:
+        if self._monthly is None:
+            self._monthly = build_monthly_job(source=self.settings.source, universe=self.settings.universe)
+        return self._monthly
+
+
+def _configured_universe(job: Job) -> str:
+    from kabucast.config import EnrichSettings, FetchSettings, load_settings, resolve_config_path
+
+    if job == "daily":
+        return load_settings(FetchSettings, resolve_config_path(DAILY_FETCH_CONFIG)).universe
+    return load_settings(EnrichSettings, resolve_config_path(MONTHLY_ENRICH_CONFIG)).universe
+
+
+def handle(job: Job, event: Any, context: Any, runtime: Runtime) -> dict[str, Any]:
+    """One invocation of ``job``: a JSON-safe summary (``status`` ok, skipped or error)."""
+    started = time.monotonic()
+    request_id = getattr(context, "aws_request_id", None)
+    try:
+        request = parse_event(job, event, runtime.clock(), runtime.universe(job).tickers)
+    except InvalidEvent as exc:
+        return _log({"status": "error", "error": "InvalidEvent", "message": str(exc), "request_id": request_id})
+    summary = _run(request, runtime)
+    summary.update(request=request.to_dict(), request_id=request_id, seconds=round(time.monotonic() - started, 3))
+    return _log(json_safe(summary))
+
+
+def _run(request: JobRequest, runtime: Runtime) -> dict[str, Any]:
+    if request.job == "daily":
+        return runtime.daily().run(runtime.store(), request.as_of, request.tickers, skip_fetch=request.skip_first_step)
+    return runtime.monthly().run(runtime.store(), request.as_of, request.tickers, skip_enrich=request.skip_first_step)
+
+
+def _log(summary: dict[str, Any]) -> dict[str, Any]:
+    """One JSON line per invocation in the function's log (CloudWatch Logs Insights can query it)."""
+    print(json.dumps({"kabucast": summary}, sort_keys=True, default=str), file=sys.stdout, flush=True)
+    return summary

@@ -1,0 +1,126 @@
+"""Both Lambda handlers, in-process, against a real S3 endpoint on loopback (moto's server).
+
+What is faked is only what the Lambda service provides (the context object and the environment
+variables template.yaml sets): the handler files, the adapters, boto3 and the S3 protocol are real.
+The bucket is created with template.yaml's own DataBucket properties. AWS itself and Yahoo cannot
+be reached here, so prices come from the seeded sample market.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+import pytest
+from tests.template import create_bucket_like_template
+
+from kabucast.forecast.registry import champion_version
+from kabucast.serverless.runner import invoke, load_handler_module
+from kabucast.storage import LocalStore, S3Store
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+UNREACHABLE = {"KABUCAST_STORE": "s3://no-such-bucket", "KABUCAST_S3_ENDPOINT_URL": "http://127.0.0.1:9"}
+
+
+def event(name: str) -> dict:
+    return json.loads((EVENTS / name).read_text())
+
+
+@pytest.fixture(scope="module")
+def bucket(s3_endpoint: str, trained) -> S3Store:
+    """A template-shaped bucket holding the trained champion and the sample market's prices."""
+    client = boto3.client("s3", endpoint_url=s3_endpoint)
+    create_bucket_like_template(client, "kabucast-handlers")
+    local: LocalStore = trained[0]
+    s3 = S3Store("kabucast-handlers", endpoint_url=s3_endpoint)
+    for prefix in ("data/", "models/"):
+        for key in local.list(prefix):
+            s3.put_bytes(key, local.get_bytes(key))
+    return s3
+
+
+@pytest.fixture
+def env(bucket: S3Store, s3_endpoint: str) -> dict[str, str]:
+    """The function environment template.yaml sets (source: the sample market, offline)."""
+    return {
+        "KABUCAST_STORE": f"s3://{bucket.bucket}",
+        "KABUCAST_S3_ENDPOINT_URL": s3_endpoint,
+        "KABUCAST_SOURCE": "sample",
+    }
+
+
+def keys(store: S3Store) -> dict[str, bytes]:
+    return {k: store.get_bytes(k) for k in store.list("")}
+
+
+def test_daily_schedule_event_publishes_and_is_idempotent(bucket: S3Store, env: dict) -> None:
+    # GIVEN a warm container (one handler module) and the schedule's event for Friday 2026-11-20
+    module = load_handler_module("daily")
+    out = invoke("daily", event("daily_schedule.json"), env, module)
+    assert out["status"] == "ok" and out["request"]["trigger"] == "schedule"
+    assert out["predict"]["key"] == "predictions/2026-11-20.json" and out["predict"]["predicted"] == 29
+    first = keys(bucket)
+    assert first["predictions/latest.json"] == first["predictions/2026-11-20.json"]
+    # WHEN the scheduler delivers it again to the same container
+    again = invoke("daily", event("daily_schedule.json"), env, module)
+    # THEN every object is byte-identical and the ONNX session was reused
+    assert again["status"] == "ok" and keys(bucket) == first
+    assert len(module.RUNTIME.daily().predictor._cache) == 1
+
+
+def test_daily_manual_and_skip_fetch_events(bucket: S3Store, env: dict) -> None:
+    out = invoke("daily", event("daily_manual.json"), env)
+    assert out["status"] == "ok" and out["predict"]["key"] == "predictions/2026-11-19.json"
+    assert out["fetch"]["failures"] == []
+    skip = invoke("daily", event("daily_skip_fetch.json"), env)
+    assert skip["fetch"] == "skipped" and skip["predict"]["predicted"] == 3
+    latest = bucket.get_json("predictions/latest.json")
+    assert sorted(p["ticker"] for p in latest["predictions"]) == ["6758.T", "7203.T", "8306.T"]
+
+
+def test_holiday_is_a_no_op_with_a_clear_summary(bucket: S3Store, env: dict) -> None:
+    before = keys(bucket)
+    out = invoke("daily", event("daily_holiday.json"), env)
+    assert out["status"] == "skipped" and "not a JPX session (last: 2026-11-20)" in out["reason"]
+    assert keys(bucket) == before
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        event("malformed.json"),
+        {"as_of_date": "../../etc"},
+        {"tickers": ["7203.T", "9999.T"]},  # a well-formed symbol outside the universe
+    ],
+)
+def test_bad_events_are_rejected_before_any_io(payload: dict, bucket: S3Store, env: dict) -> None:
+    # the store points at a closed port: any S3 request would fail, so an error summary proves none was made
+    out = invoke("daily", payload, UNREACHABLE)
+    assert out["status"] == "error" and out["error"] == "InvalidEvent"
+    before = keys(bucket)
+    assert invoke("daily", payload, env)["status"] == "error"
+    assert keys(bucket) == before
+
+
+def test_monthly_handler_writes_a_challenger_and_keeps_the_champion(bucket: S3Store, env: dict) -> None:
+    champion = champion_version(bucket)
+    out = invoke("monthly", event("monthly_skip_enrich.json"), env)
+    assert out["status"] == "ok" and out["enrich"] == "skipped"
+    version = out["finetune"]["version"]
+    assert version != champion and bucket.exists(f"models/{version}/model.onnx")
+    assert champion_version(bucket) == champion
+
+
+def test_handler_files_import_without_torch() -> None:
+    code = (
+        "import sys\n"
+        "for m in ('torch', 'lightning', 'matplotlib'): sys.modules[m] = None\n"
+        "from kabucast.serverless.runner import load_handler_module\n"
+        "m = load_handler_module('daily')\n"
+        "assert m.RUNTIME._store is None and m.RUNTIME._daily is None  # nothing built at import\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr

@@ -1,0 +1,73 @@
+"""Lambda events: the schedule's and manual ones parsed; anything malformed rejected with a reason."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from kabucast.serverless.events import InvalidEvent, parse_event
+
+EVENTS = Path(__file__).resolve().parents[3] / "events"
+NOW = pd.Timestamp("2026-11-23 03:00", tz="UTC")  # 12:00 JST on Monday 23rd: the last close is the 22nd's date
+UNIVERSE = ("7203.T", "6758.T", "8306.T")
+
+
+def event(name: str) -> dict:
+    return json.loads((EVENTS / name).read_text())
+
+
+def test_schedule_event_runs_for_the_session_closed_at_the_scheduled_time() -> None:
+    # 14:00 UTC = 23:00 JST on Friday 2026-11-20, whatever the clock says when it is delivered
+    req = parse_event("daily", event("daily_schedule.json"), NOW + pd.Timedelta(days=3), UNIVERSE)
+    assert req.as_of == pd.Timestamp("2026-11-20") and req.trigger == "schedule"
+    assert not req.skip_first_step and req.tickers is None
+    # the monthly schedule fires at 00:00 JST on the 1st: the last close is the previous day's
+    monthly = parse_event("monthly", event("monthly_schedule.json"), NOW, UNIVERSE)
+    assert monthly.as_of == pd.Timestamp("2026-10-31")
+
+
+def test_manual_events() -> None:
+    req = parse_event("daily", event("daily_skip_fetch.json"), NOW, UNIVERSE)
+    assert req.as_of == pd.Timestamp("2026-11-20") and req.skip_first_step
+    assert req.tickers == ("7203.T", "6758.T", "8306.T") and req.trigger == "manual"
+    assert parse_event("daily", {}, NOW, UNIVERSE).as_of == pd.Timestamp("2026-11-22")
+    assert parse_event("monthly", event("monthly_skip_enrich.json"), NOW).skip_first_step
+    assert parse_event("daily", {}, NOW).to_dict()["skip_fetch"] is False
+
+
+@pytest.mark.parametrize(
+    ("job", "payload", "message"),
+    [
+        ("daily", {"as_of_date": "../../etc"}, "must be a date like"),
+        ("daily", {"as_of_date": "2026-02-30"}, "not a calendar date"),
+        ("daily", {"as_of_date": "2026-11-24"}, "after the last closed Tokyo session"),
+        ("daily", {"as_of_date": 20261120}, "must be a date like"),
+        ("daily", {"skip_fetch": "yes"}, "must be true or false"),
+        ("daily", {"skip_enrich": True}, "unknown key 'skip_enrich'"),
+        ("monthly", {"skip_fetch": True}, "unknown key 'skip_fetch'"),
+        ("daily", {"tickers": ["7203.T", "AAPL"]}, "malformed symbol 'AAPL'"),
+        ("daily", {"tickers": ["9999.T"]}, "outside the universe: 9999.T"),
+        ("daily", {"tickers": []}, "non-empty list"),
+        ("daily", {"tickers": "7203.T"}, "non-empty list"),
+        ("daily", {"tickers": ["7203.T", "7203.T"]}, "twice"),
+        (
+            "daily",
+            {"source": "kabucast.scheduler", "job": "monthly", "scheduled_time": "2026-11-20T14:00:00Z"},
+            "reached the daily",
+        ),
+        ("daily", {"source": "kabucast.scheduler", "job": "daily", "scheduled_time": "soon"}, "ISO-8601"),
+        ("daily", {"source": "kabucast.scheduler", "job": "daily", "time": "x"}, "unknown key 'time'"),
+        ("daily", ["as_of_date"], "must be a JSON object"),
+    ],
+)
+def test_malformed_events_are_rejected_with_the_reason(job: str, payload: object, message: str) -> None:
+    with pytest.raises(InvalidEvent, match=message):
+        parse_event(job, payload, NOW, UNIVERSE)
+
+
+def test_the_shipped_malformed_event_is_rejected() -> None:
+    with pytest.raises(InvalidEvent):
+        parse_event("daily", event("malformed.json"), NOW, UNIVERSE)

@@ -1,0 +1,153 @@
+"""template.yaml read as data: schedules fire when intended, each function only touches its prefixes.
+
+cfn-lint and `sam validate --lint` check the template's syntax in `make lint`; these tests check
+what it means. The schedules are evaluated with a small AWS-cron evaluator over a whole month.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+from tests.template import load_template
+
+DAYS = {"SUN": 1, "MON": 2, "TUE": 3, "WED": 4, "THU": 5, "FRI": 6, "SAT": 7}
+
+
+@pytest.fixture(scope="module")
+def resources() -> dict:
+    return load_template()["Resources"]
+
+
+def _field(spec: str, lo: int, hi: int, names: dict[str, int] | None = None) -> set[int]:
+    """The values an AWS cron field matches (numbers, names, *, ?, lists and ranges)."""
+    if spec in ("*", "?"):
+        return set(range(lo, hi + 1))
+    out: set[int] = set()
+    for part in spec.split(","):
+        a, _, b = part.partition("-")
+        first = (names or {}).get(a, None) or int(a)
+        last = ((names or {}).get(b, None) or int(b)) if b else first
+        out |= set(range(first, last + 1))
+    return out
+
+
+def fire_times(expression: str, tz: str, start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
+    """Every minute in [start, end) (in ``tz``) matched by ``cron(...)``, returned in UTC."""
+    assert expression.startswith("cron(") and expression.endswith(")")
+    minute, hour, dom, month, dow, _year = expression[5:-1].split()
+    sets = (_field(minute, 0, 59), _field(hour, 0, 23), _field(dom, 1, 31), _field(month, 1, 12))
+    weekdays = _field(dow, 1, 7, DAYS)
+    zone, t, out = ZoneInfo(tz), start, []
+    while t < end:
+        local = t.replace(tzinfo=zone)
+        aws_dow = local.isoweekday() % 7 + 1  # AWS: 1 = Sunday
+        if (
+            local.minute in sets[0]
+            and local.hour in sets[1]
+            and local.day in sets[2]
+            and local.month in sets[3]
+            and aws_dow in weekdays
+        ):
+            out.append(local.astimezone(dt.UTC))
+        t += dt.timedelta(minutes=1)
+    return out
+
+
+def schedule(resources: dict, function: str) -> dict:
+    (event,) = resources[function]["Properties"]["Events"].values()
+    assert event["Type"] == "ScheduleV2"
+    return event["Properties"]
+
+
+def test_daily_fires_at_23_tokyo_monday_to_friday(resources) -> None:
+    props = schedule(resources, "DailyPipelineFunction")
+    assert props["ScheduleExpressionTimezone"] == "Asia/Tokyo"
+    fires = fire_times(props["ScheduleExpression"], "Asia/Tokyo", dt.datetime(2026, 11, 1), dt.datetime(2026, 12, 1))
+    tokyo = [f.astimezone(ZoneInfo("Asia/Tokyo")) for f in fires]
+    assert len(fires) == 21  # the weekdays of November 2026 (holidays are the handler's business)
+    assert {(t.hour, t.minute) for t in tokyo} == {(23, 0)}
+    assert {t.isoweekday() for t in tokyo} == {1, 2, 3, 4, 5}
+    assert {(f.hour, f.isoweekday()) for f in fires} <= {(14, d) for d in range(1, 6)}  # 14:00 UTC, same day
+
+
+def test_monthly_fires_at_midnight_tokyo_on_the_first(resources) -> None:
+    props = schedule(resources, "MonthlyPipelineFunction")
+    assert props["ScheduleExpressionTimezone"] == "Asia/Tokyo"
+    fires = fire_times(props["ScheduleExpression"], "Asia/Tokyo", dt.datetime(2026, 10, 31), dt.datetime(2026, 12, 2))
+    tokyo = [f.astimezone(ZoneInfo("Asia/Tokyo")) for f in fires]
+    assert [(t.month, t.day, t.hour, t.minute) for t in tokyo] == [(11, 1, 0, 0), (12, 1, 0, 0)]
+    # in UTC that is 15:00 on the last day of the previous month: a UTC cron on day 1 would be wrong
+    assert [(f.month, f.day, f.hour) for f in fires] == [(10, 31, 15), (11, 30, 15)]
+
+
+def test_schedule_inputs_are_scheduler_events_for_their_job(resources) -> None:
+    import json
+
+    for function, job in (("DailyPipelineFunction", "daily"), ("MonthlyPipelineFunction", "monthly")):
+        payload = json.loads(schedule(resources, function)["Input"])
+        assert payload == {
+            "source": "kabucast.scheduler",
+            "job": job,
+            "scheduled_time": "<aws.scheduler.scheduled-time>",
+        }
+
+
+def _statements(resources: dict, function: str) -> list[dict]:
+    return [s for policy in resources[function]["Properties"]["Policies"] for s in policy["Statement"]]
+
+
+def _prefixes(statement: dict) -> set[str]:
+    return {r["Fn::Sub"].split("}/", 1)[1] for r in statement["Resource"]}
+
+
+@pytest.mark.parametrize(
+    ("function", "reads", "writes"),
+    [
+        ("DailyPipelineFunction", {"data/*", "models/*", "predictions/*"}, {"data/prices/*", "predictions/*"}),
+        ("MonthlyPipelineFunction", {"data/*", "models/*"}, {"data/static/*", "models/*"}),
+    ],
+)
+def test_functions_may_only_touch_their_prefixes(resources, function: str, reads: set, writes: set) -> None:
+    statements = _statements(resources, function)
+    assert all(s["Effect"] == "Allow" and "*" not in str(s["Action"]) for s in statements)
+    by_action = {s["Action"]: s for s in statements}
+    assert set(by_action) == {"s3:ListBucket", "s3:GetObject", "s3:PutObject"}
+    assert _prefixes(by_action["s3:GetObject"]) == reads
+    assert _prefixes(by_action["s3:PutObject"]) == writes
+    assert by_action["s3:ListBucket"]["Condition"]["StringLike"]["s3:prefix"] == sorted(reads)
+
+
+def test_failed_runs_are_retried_a_bounded_number_of_times_then_queued(resources) -> None:
+    for function in ("DailyPipelineFunction", "MonthlyPipelineFunction"):
+        cfg = resources[function]["Properties"]["EventInvokeConfig"]
+        assert cfg["MaximumRetryAttempts"] <= 2
+        assert cfg["DestinationConfig"]["OnFailure"]["Type"] == "SQS"
+        assert schedule(resources, function)["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": "FailedRunsQueue.Arn"}
+
+
+def test_sizes_runtimes_and_packaging(resources) -> None:
+    daily = resources["DailyPipelineFunction"]["Properties"]
+    monthly = resources["MonthlyPipelineFunction"]["Properties"]
+    assert (daily["Runtime"], daily["MemorySize"], daily["Timeout"]) == ("python3.12", 512, 600)
+    assert daily["Layers"] == [{"Ref": "RuntimeLayer"}]
+    assert (monthly["PackageType"], monthly["MemorySize"], monthly["Timeout"]) == ("Image", 3008, 900)
+    layer = resources["RuntimeLayer"]
+    assert layer["Metadata"]["BuildMethod"] == "makefile" and layer["Properties"]["CompatibleRuntimes"] == [
+        "python3.12"
+    ]
+
+
+def test_batch_resources_exist_only_when_enabled(resources) -> None:
+    batch = [name for name, r in resources.items() if r["Type"].startswith(("AWS::Batch::", "AWS::ECR::"))]
+    assert len(batch) == 4
+    assert all(resources[name].get("Condition") == "BatchEnabled" for name in batch)
+
+
+def test_bucket_is_private_encrypted_versioned_and_tls_only(resources) -> None:
+    props = resources["DataBucket"]["Properties"]
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert all(props["PublicAccessBlockConfiguration"].values())
+    (deny,) = resources["DataBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
