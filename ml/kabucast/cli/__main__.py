@@ -1,0 +1,5 @@
+import sys
+
+from kabucast.cli.main import main
+
+sys.exit(main())

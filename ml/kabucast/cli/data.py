@@ -1,0 +1,128 @@
+"""Data commands: backfill, fetch, enrich, calendar, features."""
+
+from __future__ import annotations
+
+import argparse
+
+from kabucast.cli.base import Command, Context, Result, chosen_tickers
+from kabucast.config import EnrichSettings, FetchSettings, SectorSettings, load_settings, resolve_config_path
+from kabucast.data.calendar import default_calendar
+from kabucast.data.sources.factory import make_source
+from kabucast.jobs import load_universe
+
+
+def cmd_backfill(ctx: Context) -> Result:
+    from kabucast.data.ingest import backfill
+
+    cfg = load_settings(FetchSettings, resolve_config_path(ctx.args.config))
+    universe = load_universe(cfg.universe)
+    source = make_source(ctx.args.source or cfg.source, universe, cfg.retry, cfg.batch_size)
+    report = backfill(
+        ctx.store, source, chosen_tickers(ctx, universe), default_calendar(), ctx.today, ctx.args.period or cfg.period
+    )
+    return report.summary(), report.to_dict()
+
+
+def cmd_fetch(ctx: Context) -> Result:
+    from kabucast.data.ingest import fetch_incremental
+
+    cfg = load_settings(FetchSettings, resolve_config_path(ctx.args.config))
+    universe = load_universe(cfg.universe)
+    source = make_source(ctx.args.source or cfg.source, universe, cfg.retry, cfg.batch_size)
+    report = fetch_incremental(
+        ctx.store,
+        source,
+        chosen_tickers(ctx, universe),
+        default_calendar(),
+        ctx.today,
+        cfg.overlap_sessions,
+        cfg.period,
+    )
+    return report.summary(), report.to_dict()
+
+
+def cmd_enrich(ctx: Context) -> Result:
+    from kabucast.data.enrich import enrich
+
+    cfg = load_settings(EnrichSettings, resolve_config_path(ctx.args.config))
+    universe = load_universe(cfg.universe)
+    source = make_source(ctx.args.source or cfg.source, universe, cfg.retry, cfg.batch_size)
+    tickers = chosen_tickers(ctx, universe)
+    sectors = {m.ticker: m.sector for m in universe.members}
+    report = enrich(ctx.store, source, tickers, sectors, ctx.today)
+    return report.summary(), report.to_dict()
+
+
+def cmd_calendar(ctx: Context) -> Result:
+    cal = default_calendar()
+    is_session = cal.is_session(ctx.today)
+    prev = cal.previous_session(ctx.today, inclusive=False)
+    verdict = "a trading day" if is_session else "not a trading day"
+    out = {"date": str(ctx.today.date()), "is_trading_day": is_session, "previous_session": str(prev.date())}
+    return f"{ctx.today.date()} is {verdict} on the JPX (previous session {prev.date()})", out
+
+
+def cmd_features(ctx: Context) -> Result:
+    from kabucast.pipelines.inputs import load_model_inputs
+
+    universe = load_universe(ctx.args.universe)
+    sectors = load_settings(SectorSettings, resolve_config_path("sectors.yaml"))
+    fs = load_model_inputs(
+        ctx.store, universe, sectors, default_calendar(), ctx.today, chosen_tickers(ctx, universe)
+    ).features
+    shapes = {"weekly": list(fs.weekly.shape), "static": list(fs.static.shape), "position": list(fs.position.shape)}
+    out = {
+        "as_of": str(fs.as_of.date()),
+        "tickers": list(fs.tickers),
+        "shapes": shapes,
+        "failures": [{"ticker": t, "reason": r} for t, r in sorted(fs.failures.items())],
+    }
+    summary = (
+        f"features as of {fs.as_of.date()}: {len(fs.tickers)} tickers, weekly {tuple(fs.weekly.shape)}, "
+        f"static {tuple(fs.static.shape)}, position {tuple(fs.position.shape)}, {len(fs.failures)} failed"
+    )
+    return summary, out
+
+
+def _period(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--period", default=None, help="how far back: 5y, 18mo, 30d (default: the config's)")
+
+
+def _universe(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--universe", default="universes/topix_core30.yaml")
+
+
+COMMANDS: dict[str, Command] = {
+    "backfill": Command(
+        cmd_backfill,
+        "download history for the universe and merge it into the store",
+        "fetch_daily_backfill.yaml",
+        FetchSettings,
+        source=True,
+        tickers=True,
+        arguments=_period,
+    ),
+    "fetch": Command(
+        cmd_fetch,
+        "incremental daily fetch: new bars (and a few re-fetched ones) merged into the store",
+        "fetch_daily_universe.yaml",
+        FetchSettings,
+        source=True,
+        tickers=True,
+    ),
+    "enrich": Command(
+        cmd_enrich,
+        "refresh static fundamentals into data/static/<date>.parquet",
+        "enrich_universe.yaml",
+        EnrichSettings,
+        source=True,
+        tickers=True,
+    ),
+    "calendar": Command(cmd_calendar, "is the as-of date a JPX trading day?"),
+    "features": Command(
+        cmd_features,
+        "build the model's input arrays from stored prices and report their shapes",
+        tickers=True,
+        arguments=_universe,
+    ),
+}
