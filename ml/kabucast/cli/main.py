@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from kabucast import __version__
-from kabucast.cli import data, forecast, serverless
+from kabucast.cli import data, evaluation, forecast, models, ranker, serverless
 from kabucast.cli.base import Command, Context
 from kabucast.config import load_settings, resolve_config_path
 from kabucast.data.calendar import closed_date_jst
@@ -25,7 +25,14 @@ from kabucast.errors import KabucastError
 from kabucast.storage import Store, open_store
 from kabucast.storage.url import DEFAULT_STORE, store_url_from_settings
 
-COMMANDS: dict[str, Command] = {**data.COMMANDS, **forecast.COMMANDS, **serverless.COMMANDS}
+COMMANDS: dict[str, Command] = {
+    **data.COMMANDS,
+    **forecast.COMMANDS,
+    **evaluation.COMMANDS,
+    **models.COMMANDS,
+    **ranker.COMMANDS,
+    **serverless.COMMANDS,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,7 @@
+"""Ranker commands (filled in by the ranker work)."""
+
+from __future__ import annotations
+
+from kabucast.cli.base import Command
+
+COMMANDS: dict[str, Command] = {}
