@@ -146,6 +146,21 @@ class TrainSettings:
 
 
 @dataclass(frozen=True)
+class GateSettings:
+    """When a challenger replaces the champion (kabucast.forecast.gate, docs/FORECASTER.md).
+
+    Judged on the days after every training sample of either model whose outcomes are known
+    (``window_sessions`` at most), horizon by horizon where at least ``min_dates`` days have a label.
+    """
+
+    min_pred_xs_std: float = 0.001  # collapse: the cross-sectional std of every horizon's predictions
+    tolerance: float = 0.02  # the challenger's mean RankIC may trail the champion's by this much
+    min_rankic: float = 0.0  # ... and must beat the trivial (zero-return) baseline's 0 by this much
+    window_sessions: int = 231  # how far back the scoring window reaches
+    min_dates: int = 20  # a horizon counts only with this many scored days
+
+
+@dataclass(frozen=True)
 class FinetuneSettings:
     """The monthly fine-tune from the champion: ~67 % recent-month samples, ~33 % random older ones."""
 
@@ -157,6 +172,7 @@ class FinetuneSettings:
     n_samples: int
     val_fraction: float
     training: dict[str, Any]
+    gate: GateSettings = field(default_factory=GateSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
 
 

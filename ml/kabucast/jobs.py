@@ -69,20 +69,24 @@ def onnx_predictor(config: str = PREDICT_CONFIG, universe: UniverseSettings | No
 
 
 def finetune_step(config: str = FINETUNE_CONFIG) -> Finetuner:
-    """The monthly pipeline's fine-tune step, built from a finetune settings file."""
+    """The monthly pipeline's fine-tune step: fine-tune the champion, then the promotion gate."""
 
     def step(store: Store, today: pd.Timestamp) -> dict[str, Any]:
+        from kabucast.forecast.gate import gate_and_promote
         from kabucast.forecast.train import finetune, train_in_tempdir
 
         cfg, universe, sectors = forecast_settings(config, FinetuneSettings)
-        run = train_in_tempdir(finetune, cfg, store, universe, sectors, default_calendar(), today)
+        calendar = default_calendar()
+        run = train_in_tempdir(finetune, cfg, store, universe, sectors, calendar, today)
         print(run.summary(), file=sys.stderr)
+        decision = gate_and_promote(store, run.version, cfg.gate, universe, sectors, calendar, today)
+        print(decision.summary(), file=sys.stderr)
         return {
             "version": run.version,
             "parent": run.meta["run"]["parent"],
-            "promoted": run.champion,
+            "promoted": decision.promoted,
+            "gate": decision.to_dict(),
             "run": run.meta["run"],
-            "val_rankic_h1": run.fit.val_metrics["rankic"][0],
         }
 
     return step

@@ -105,13 +105,15 @@ def test_bad_events_are_rejected_before_any_io(payload: dict, bucket: S3Store, e
     assert keys(bucket) == before
 
 
-def test_monthly_handler_writes_a_challenger_and_keeps_the_champion(bucket: S3Store, env: dict) -> None:
+def test_monthly_handler_fine_tunes_and_the_gate_decides(bucket: S3Store, env: dict) -> None:
     champion = champion_version(bucket)
     out = invoke("monthly", event("monthly_skip_enrich.json"), env)
     assert out["status"] == "ok" and out["enrich"] == "skipped"
     version = out["finetune"]["version"]
     assert version != champion and bucket.exists(f"models/{version}/model.onnx")
-    assert champion_version(bucket) == champion
+    gate = bucket.get_json(f"models/{version}/gate.json")
+    assert gate["promoted"] == out["finetune"]["promoted"] and gate["reasons"]
+    assert champion_version(bucket) == (version if gate["promoted"] else champion)
 
 
 def test_handler_files_import_without_torch() -> None:

@@ -24,7 +24,12 @@ def cmd_train(ctx: Context) -> Result:
 
 def cmd_finetune(ctx: Context) -> Result:
     summary = finetune_step(ctx.args.config)(ctx.store, ctx.today)
-    return f"fine-tuned {summary['parent']} -> challenger {summary['version']}", summary
+    return f"fine-tuned {summary['parent']} -> {summary['version']}: {_verdict(summary)}", summary
+
+
+def _verdict(finetune: dict) -> str:
+    gate = finetune["gate"]
+    return ("promoted to champion" if gate["promoted"] else "kept as a challenger") + f" ({'; '.join(gate['reasons'])})"
 
 
 def cmd_predict(ctx: Context) -> Result:
@@ -47,7 +52,7 @@ def cmd_monthly(ctx: Context) -> Result:
     job = build_monthly_job(ctx.args.config, source=ctx.args.source)
     tickers = tickers_arg(ctx)
     out = job.run(ctx.store, ctx.today, tickers, skip_enrich=ctx.args.skip_enrich)
-    return f"monthly job {out['date']}: challenger {out['finetune']['version']} (not promoted: no gate yet)", out
+    return f"monthly job {out['date']}: model {out['finetune']['version']} {_verdict(out['finetune'])}", out
 
 
 def cmd_demo(ctx: Context) -> Result:
@@ -93,7 +98,10 @@ COMMANDS: dict[str, Command] = {
         TrainSettings,
     ),
     "finetune": Command(
-        cmd_finetune, "fine-tune the champion into a challenger version", "finetune.yaml", FinetuneSettings
+        cmd_finetune,
+        "fine-tune the champion into a new version; the promotion gate decides whether it serves",
+        "finetune.yaml",
+        FinetuneSettings,
     ),
     "predict": Command(
         cmd_predict,
@@ -113,7 +121,7 @@ COMMANDS: dict[str, Command] = {
     ),
     "monthly": Command(
         cmd_monthly,
-        "the monthly job: enrich, fine-tune",
+        "the monthly job: enrich, fine-tune, promotion gate",
         "enrich_universe.yaml",
         EnrichSettings,
         source=True,

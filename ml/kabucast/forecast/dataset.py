@@ -21,15 +21,30 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from kabucast.config import SectorSettings
+from kabucast.config import SectorSettings, UniverseSettings
 from kabucast.data.calendar import JPXCalendar
-from kabucast.features import PricePanel, WeeklyFeatureHistory, position_features, sector_ids, static_features
+from kabucast.data.enrich import STATIC_PREFIX
+from kabucast.data.ingest import load_prices
+from kabucast.errors import KabucastError
+from kabucast.features import (
+    PricePanel,
+    WeeklyFeatureHistory,
+    position_features,
+    sector_ids,
+    static_features,
+    weekly_feature_history,
+)
 from kabucast.features.registry import SEQ_WEEKS, STATIC_FEATURES
+from kabucast.storage.base import Store
 
 HORIZONS = 12
 SESSIONS_PER_MONTH = 21
 LONGEST_LABEL = HORIZONS * SESSIONS_PER_MONTH  # 252 sessions
 StaticMode = Literal["snapshot", "none"]
+
+
+class NotEnoughData(KabucastError):
+    """Too few labelled samples to train or validate."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -112,14 +127,19 @@ def build_samples(
     sector_settings: SectorSettings,
     calendar: JPXCalendar,
     static_mode: StaticMode = "snapshot",
+    min_labels: int = HORIZONS,
 ) -> ForecastSamples:
-    """Every eligible (ticker, as-of day) of ``history`` whose 12 labels are known in ``panel``."""
+    """Every eligible (ticker, as-of day) of ``history`` whose first ``min_labels`` labels are known in ``panel``.
+
+    Training uses the default (all 12 known). The promotion gate asks for 1: recent days whose
+    longer labels are still in the future, kept as NaN targets.
+    """
     rows = panel.dates.get_indexer(history.as_of)  # (D,) panel row of each as-of date
     if (rows < 0).any():
         raise ValueError("every as-of date of the feature history must be a panel date")
     labels = label_matrix(panel)[rows]  # (D, N, 12)
     traded = np.isfinite(panel.adj_close[rows])  # (D, N)
-    ok = traded & np.isfinite(labels).all(axis=2) & (history.weeks_available >= SEQ_WEEKS)
+    ok = traded & np.isfinite(labels[..., :min_labels]).all(axis=2) & (history.weeks_available >= SEQ_WEEKS)
     date_pos, ticker_pos = np.nonzero(ok)  # row-major: sorted by date, then ticker
     static, after = static_by_date(snapshots, history.as_of, history.tickers, static_mode)
     momentum = np.nan_to_num(trailing_return(panel)[rows], nan=0.0)
@@ -162,3 +182,31 @@ def time_split(samples: ForecastSamples, val_fraction: float, purge_sessions: in
         raise ValueError(f"no training samples left before the purge gap ({len(dates)} dates, {n_val} for validation)")
     as_of = samples.history.as_of
     return Split(train=train, val=val, train_end=as_of[samples.date_pos[train].max()], val_start=as_of[val_first])
+
+
+def load_samples(
+    store: Store,
+    universe: UniverseSettings,
+    sectors: SectorSettings,
+    calendar: JPXCalendar,
+    as_of: pd.Timestamp,
+    static_mode: StaticMode,
+    min_labels: int = 12,
+) -> ForecastSamples:
+    """Every labelled sample the store's prices allow, as of ``as_of`` (nothing later is read).
+
+    ``min_labels``: how many of the 12 monthly labels must be known (see ``build_samples``).
+    """
+    day = calendar.previous_session(as_of)
+    frames = load_prices(store, universe.tickers)
+    if not frames:
+        raise NotEnoughData(f"no stored prices in {store.url}; run `kabucast backfill` first")
+    panel = PricePanel.from_frames(frames, [t for t in universe.tickers if t in frames]).until(day)
+    history = weekly_feature_history(panel, panel.dates)
+    snapshots = {
+        pd.Timestamp(k.removeprefix(STATIC_PREFIX).removesuffix(".parquet")): store.get_parquet(k)
+        for k in store.list(STATIC_PREFIX)
+        if k.endswith(".parquet") and k.removeprefix(STATIC_PREFIX) <= f"{day.date()}.parquet"
+    }
+    sectors_of = {m.ticker: m.sector for m in universe.members}
+    return build_samples(panel, history, snapshots, sectors_of, sectors, calendar, static_mode, min_labels)

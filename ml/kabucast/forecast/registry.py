@@ -16,6 +16,8 @@ from kabucast.storage.base import Store, dumps_json, json_safe
 
 MODELS = "models"
 CHAMPION_KEY = f"{MODELS}/champion.json"
+HISTORY = 20
+"""How many earlier champions ``champion.json`` remembers for rollback."""
 
 
 class ModelNotFound(KabucastError):
@@ -52,17 +54,71 @@ def save_model(store: Store, onnx: bytes, checkpoint: bytes, meta: dict[str, Any
 
 
 def champion_version(store: Store) -> str | None:
+    record = champion_record(store)
+    return None if record is None else str(record["version"])
+
+
+def champion_record(store: Store) -> dict[str, Any] | None:
+    """``models/champion.json``: version, reason, and ``history`` (earlier champions, newest first)."""
     try:
-        return str(store.get_json(CHAMPION_KEY)["version"])
+        return store.get_json(CHAMPION_KEY)
     except ObjectNotFound:
         return None
 
 
 def set_champion(store: Store, version: str, reason: str) -> None:
-    """Point the daily job at ``version``, remembering the previous champion for rollback."""
+    """Point the daily job at ``version``; the current champion goes on top of the rollback history."""
     if not store.exists(model_key(version, "model.json")):
         raise ModelNotFound(f"model version {version} is incomplete or missing under {store.url}/{MODELS}/")
-    store.put_json(CHAMPION_KEY, {"version": version, "previous": champion_version(store), "reason": reason})
+    current = champion_record(store)
+    history = [] if current is None else [current["version"], *current.get("history", [])]
+    history = [v for v in history if v != version][:HISTORY]
+    _write_champion(store, version, reason, history)
+
+
+def rollback(store: Store) -> str:
+    """Make the previous champion the champion again (its predecessor becomes the next rollback)."""
+    current = champion_record(store)
+    if current is None or not current.get("history"):
+        raise ModelNotFound(f"no earlier champion to roll back to in {store.url}/{CHAMPION_KEY}")
+    previous, *rest = current["history"]
+    load_model(store, previous)  # fails with ModelNotFound before the pointer moves
+    _write_champion(store, previous, f"rollback from {current['version']}", rest)
+    return previous
+
+
+def _write_champion(store: Store, version: str, reason: str, history: list[str]) -> None:
+    previous = history[0] if history else None
+    store.put_json(CHAMPION_KEY, {"version": version, "previous": previous, "reason": reason, "history": history})
+
+
+def list_versions(store: Store) -> list[dict[str, Any]]:
+    """One row per complete version (oldest first): what it is, what it scored, what the gate said."""
+    champion = champion_version(store)
+    rows = []
+    for key in store.list(f"{MODELS}/"):
+        if not key.endswith("/model.json"):
+            continue
+        meta = store.get_json(key)
+        version = meta.get("version", key.split("/")[1])
+        gate_key = model_key(version, "gate.json")
+        gate = store.get_json(gate_key) if store.exists(gate_key) else None
+        run = meta.get("run", {})
+        rankic = meta.get("validation", {}).get("model", {}).get("rankic", [None])
+        rows.append(
+            {
+                "version": version,
+                "champion": version == champion,
+                "kind": run.get("kind", "train"),
+                "as_of": run.get("as_of"),
+                "parent": run.get("parent"),
+                "train_range": run.get("train_range"),
+                "val_rankic_1m": rankic[0] if rankic else None,
+                "gate": None if gate is None else ("promoted" if gate["promoted"] else "rejected"),
+                "gate_reasons": None if gate is None else gate["reasons"],
+            }
+        )
+    return sorted(rows, key=lambda r: (str(r["as_of"]), r["version"]))
 
 
 def load_model(store: Store, version: str | None = None) -> ModelFiles:

@@ -20,12 +20,9 @@ import pandas as pd
 from kabucast import __version__
 from kabucast.config import FinetuneSettings, SectorSettings, TrainSettings, UniverseSettings, build_section
 from kabucast.data.calendar import JPXCalendar
-from kabucast.data.enrich import STATIC_PREFIX
-from kabucast.data.ingest import load_prices
 from kabucast.errors import KabucastError
-from kabucast.features import PricePanel, weekly_feature_history
 from kabucast.features.registry import feature_contract
-from kabucast.forecast.dataset import ForecastSamples, StaticMode, build_samples, time_split
+from kabucast.forecast.dataset import ForecastSamples, NotEnoughData, StaticMode, load_samples, time_split
 from kabucast.forecast.export import export_onnx
 from kabucast.forecast.lit import (
     ArrayDataset,
@@ -41,10 +38,6 @@ from kabucast.forecast.metrics import horizon_metrics, momentum_baseline, zero_b
 from kabucast.forecast.model import BiLSTMForecaster, ForecasterConfig, count_parameters
 from kabucast.forecast.registry import champion_version, model_key, save_model, set_champion
 from kabucast.storage.base import Store
-
-
-class NotEnoughData(KabucastError):
-    """Too few labelled samples to train or validate."""
 
 
 @dataclass(frozen=True)
@@ -72,30 +65,6 @@ class TrainRun:
 
 def _fmt(value: float | None) -> str:
     return "   nan" if value is None else f"{value:+.3f}"
-
-
-def load_samples(
-    store: Store,
-    universe: UniverseSettings,
-    sectors: SectorSettings,
-    calendar: JPXCalendar,
-    as_of: pd.Timestamp,
-    static_mode: StaticMode,
-) -> ForecastSamples:
-    """Every labelled sample the store's prices allow, as of ``as_of`` (nothing later is read)."""
-    day = calendar.previous_session(as_of)
-    frames = load_prices(store, universe.tickers)
-    if not frames:
-        raise NotEnoughData(f"no stored prices in {store.url}; run `kabucast backfill` first")
-    panel = PricePanel.from_frames(frames, [t for t in universe.tickers if t in frames]).until(day)
-    history = weekly_feature_history(panel, panel.dates)
-    snapshots = {
-        pd.Timestamp(k.removeprefix(STATIC_PREFIX).removesuffix(".parquet")): store.get_parquet(k)
-        for k in store.list(STATIC_PREFIX)
-        if k.endswith(".parquet") and k.removeprefix(STATIC_PREFIX) <= f"{day.date()}.parquet"
-    }
-    sectors_of = {m.ticker: m.sector for m in universe.members}
-    return build_samples(panel, history, snapshots, sectors_of, sectors, calendar, static_mode)
 
 
 def dataset(samples: ForecastSamples, idx: np.ndarray) -> ArrayDataset:
@@ -259,6 +228,7 @@ def finetune(
         "n_recent": int(recent.sum()),
         "n_older": int((~recent).sum()),
         "n_val": len(val_idx),
+        "train_range": [str(samples.dates[idx].min().date()), str(samples.dates[idx].max().date())],
         "note": f"validation is a random {settings.val_fraction:.0%} of the fine-tune samples (monitoring only); "
         "the gate judges promotion",
     }

@@ -1,0 +1,198 @@
+"""The promotion gate: a challenger replaces the champion only when it earns it.
+
+Both models are scored with ONNX Runtime on the **scoring window**: the most recent days whose
+1-month outcome is known and that come after the last training day of either model (so no day in
+the window was a training sample of either), at most ``window_sessions`` of them. Horizon m counts
+when at least ``min_dates`` window days have their m-month outcome (with the default window, months
+1 to 10 do). The challenger is promoted only if all of these hold:
+
+1. **not collapsed**: at every one of the 12 horizons, the mean cross-sectional std of its
+   predictions over the window is at least ``min_pred_xs_std``;
+2. **beats the trivial baseline**: its mean RankIC over the counted horizons exceeds the zero-return
+   forecast's (which has no ranking: RankIC 0) by more than ``min_rankic``;
+3. **not worse than the champion**: that mean RankIC is at least the champion's minus ``tolerance``.
+
+Caveat, stated rather than hidden: a training sample dated before the window can have a label
+reaching into it (labels run up to 12 months), so the newer model has seen some of the window's
+returns as targets of older days. A window free of that would have no known outcomes at all; the
+gate therefore keeps the window's days out of every training set and compares on equal days.
+
+The decision, its reasons and every figure go to ``models/<challenger>/gate.json``; a promotion
+rewrites ``models/champion.json`` (which remembers the previous champion for rollback).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from kabucast.config import GateSettings, SectorSettings, UniverseSettings
+from kabucast.data.calendar import JPXCalendar
+from kabucast.errors import KabucastError
+from kabucast.forecast.dataset import ForecastSamples, load_samples
+from kabucast.forecast.metrics import horizon_metrics, momentum_baseline
+from kabucast.forecast.onnx_model import OnnxForecaster
+from kabucast.forecast.registry import ModelFiles, champion_version, load_model, model_key, set_champion
+from kabucast.storage.base import Store, json_safe
+
+HORIZONS = 12
+BATCH = 1024
+
+
+class GateError(KabucastError):
+    """The gate cannot judge: no scoring window, or a model trained on the window's days."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    challenger: str
+    champion: str | None
+    promoted: bool
+    reasons: list[str]
+    window: dict[str, Any]
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return json_safe(asdict(self))
+
+    def summary(self) -> str:
+        verdict = "PROMOTED" if self.promoted else "rejected"
+        return f"gate: challenger {self.challenger} {verdict} ({'; '.join(self.reasons)})"
+
+
+def train_end(meta: dict[str, Any]) -> pd.Timestamp:
+    """The last as-of day a model trained on (from model.json)."""
+    try:
+        return pd.Timestamp(meta["run"]["train_range"][1])
+    except (KeyError, IndexError, TypeError):
+        raise GateError(f"model {meta.get('version')} has no run.train_range in model.json: cannot place it") from None
+
+
+def scoring_window(samples: ForecastSamples, after: pd.Timestamp, window_sessions: int) -> np.ndarray:
+    """Indices of the samples dated after ``after``: the last ``window_sessions`` such days."""
+    dates = samples.dates
+    days = np.unique(dates[dates > after])
+    if len(days) == 0:
+        raise GateError(f"no day with a known outcome after {after.date()}: nothing to score the challenger on")
+    first = days[-min(window_sessions, len(days))]
+    return np.flatnonzero(dates >= first)
+
+
+def predict_samples(model: ModelFiles, samples: ForecastSamples, idx: np.ndarray) -> np.ndarray:
+    """(len(idx), 12) log-return forecasts of ``model`` for the samples ``idx`` (ONNX Runtime, in batches)."""
+    session = OnnxForecaster(model.onnx)
+    zero_static = model.meta.get("static_mode", "snapshot") == "none"
+    out = []
+    for start in range(0, len(idx), BATCH):
+        batch = samples.take(idx[start : start + BATCH])
+        static = np.zeros_like(batch["static"]) if zero_static else batch["static"]
+        out.append(session.predict(batch["weekly"], static, batch["position"], batch["sector_id"]))
+    return np.concatenate(out) if out else np.zeros((0, HORIZONS), dtype=np.float32)
+
+
+def window_rankic(target: np.ndarray, pred: np.ndarray, dates: np.ndarray, min_dates: int) -> list[float | None]:
+    """Per-horizon RankIC over the rows whose outcome is known; None where fewer than ``min_dates`` days have it."""
+    out: list[float | None] = []
+    for h in range(target.shape[1]):
+        known = np.isfinite(target[:, h])
+        if len(np.unique(dates[known])) < min_dates:
+            out.append(None)
+            continue
+        m = horizon_metrics(target[known][:, [h]], pred[known][:, [h]], dates[known])
+        out.append(m["rankic"][0])
+    return out
+
+
+def xs_std(pred: np.ndarray, dates: np.ndarray) -> list[float]:
+    """Per-horizon mean over days of the cross-sectional std of the predictions (the collapse detector)."""
+    frame = pd.DataFrame(pred, index=pd.Index(dates, name="date"))
+    return frame.groupby(level=0).std(ddof=0).mean().tolist()
+
+
+def _mean(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None and np.isfinite(v)]
+    return float(np.mean(known)) if known else None
+
+
+def decide(
+    challenger: dict[str, Any], champion: dict[str, Any] | None, settings: GateSettings
+) -> tuple[bool, list[str]]:
+    """The three rules over the figures of :func:`evaluate` (pure; see the module docstring)."""
+    reasons: list[str] = []
+    low = [h + 1 for h, s in enumerate(challenger["pred_xs_std"]) if not s >= settings.min_pred_xs_std]
+    if low:
+        reasons.append(f"collapsed: prediction spread below {settings.min_pred_xs_std} at months {low}")
+    score = challenger["mean_rankic"]
+    if score is None:
+        reasons.append("no horizon has enough scored days")
+    elif not score > settings.min_rankic:
+        reasons.append(f"mean RankIC {score:+.4f} does not beat the zero-return baseline (0) by {settings.min_rankic}")
+    if champion is not None and score is not None and champion["mean_rankic"] is not None:
+        floor = champion["mean_rankic"] - settings.tolerance
+        if score < floor:
+            reasons.append(
+                f"mean RankIC {score:+.4f} is worse than the champion's {champion['mean_rankic']:+.4f} "
+                f"beyond the tolerance {settings.tolerance}"
+            )
+    if reasons:
+        return False, reasons
+    versus = "" if champion is None else f" vs champion {champion['mean_rankic']:+.4f}"
+    return True, [f"mean RankIC {score:+.4f}{versus}, not collapsed"]
+
+
+def evaluate(
+    challenger: ModelFiles,
+    champion: ModelFiles | None,
+    samples: ForecastSamples,
+    settings: GateSettings,
+) -> Decision:
+    """Score both models on the scoring window and decide (nothing is written)."""
+    ends = [train_end(challenger.meta)] + ([train_end(champion.meta)] if champion else [])
+    idx = scoring_window(samples, max(ends), settings.window_sessions)
+    target, dates = samples.target[idx], samples.dates[idx].to_numpy()
+    figures: dict[str, Any] = {}
+    for name, model in (("challenger", challenger), ("champion", champion)):
+        if model is None:
+            continue
+        pred = predict_samples(model, samples, idx)
+        rankic = window_rankic(target, pred, dates, settings.min_dates)
+        figures[name] = {"rankic": rankic, "mean_rankic": _mean(rankic), "pred_xs_std": xs_std(pred, dates)}
+    momentum = window_rankic(target, momentum_baseline(samples.momentum_12m[idx]), dates, settings.min_dates)
+    figures["momentum_12m"] = {"rankic": momentum, "mean_rankic": _mean(momentum)}
+    figures["zero_return"] = {"mean_rankic": 0.0}
+    promoted, reasons = decide(figures["challenger"], figures.get("champion"), settings)
+    window = {
+        "first": str(pd.Timestamp(dates.min()).date()),
+        "last": str(pd.Timestamp(dates.max()).date()),
+        "days": len(np.unique(dates)),
+        "samples": len(idx),
+        "after_training_end": str(max(ends).date()),
+        "horizons_scored": [h + 1 for h, v in enumerate(figures["challenger"]["rankic"]) if v is not None],
+    }
+    version = champion.version if champion else None
+    return Decision(challenger.version, version, promoted, reasons, window, figures)
+
+
+def gate_and_promote(
+    store: Store,
+    challenger: str,
+    settings: GateSettings,
+    universe: UniverseSettings,
+    sectors: SectorSettings,
+    calendar: JPXCalendar,
+    as_of: pd.Timestamp,
+) -> Decision:
+    """Judge ``challenger`` against the current champion, record the decision, promote if it passed."""
+    model = load_model(store, challenger)
+    current = champion_version(store)
+    champion = load_model(store, current) if current and current != challenger else None
+    samples = load_samples(store, universe, sectors, calendar, as_of, "snapshot", min_labels=1)
+    decision = evaluate(model, champion, samples, settings)
+    record = {**decision.to_dict(), "as_of": str(as_of.date()), "settings": asdict(settings)}
+    store.put_json(model_key(challenger, "gate.json"), record)
+    if decision.promoted:
+        set_champion(store, challenger, f"gate: {decision.reasons[0]}")
+    return decision
