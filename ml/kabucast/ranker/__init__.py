@@ -1,0 +1,8 @@
+"""The cross-sectional ranker (issue 6): rank thousands of stocks each day for 1, 5, 10 and 20 sessions.
+
+Data layer (docs/RANKER.md): ``panel`` (the (date, ticker) OHLCV panel and its parquet store), ``sample``
+(the synthetic universe with a planted signal), ``features``, ``targets``, ``normalize`` (the only
+cross-sectional normalisation), ``validate`` (``kabucast ranker validate``) and ``loader`` (windows
+from memory-mapped arrays; the only module that imports torch). Nothing is imported here, so the
+daily path never pays for the ranker.
+"""
