@@ -1,0 +1,179 @@
+"""Training the ranker with Lightning: a thin module around :class:`PatchRanker`, :func:`fit`, :func:`predict`.
+
+A batch is one date's cross-section from :class:`kabucast.ranker.loader.CrossSectionDataset`: x (N, L, F)
+and y (N, H) (NaN: no target). Validation scores each date's predictions against its realised targets;
+the monitored score is the mean per-date RankIC at ``monitor_horizon`` sessions (``val_score``), on which
+early stopping and the best checkpoint are chosen. Device-agnostic (``accelerator="auto"``) and
+deterministic for a seed.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+from torch.utils.data import DataLoader
+
+from kabucast.ranker.loader import CrossSectionDataset, WindowArrays, date_sampler, make_loader
+from kabucast.ranker.losses import LossWeights, cross_section_loss
+from kabucast.ranker.metrics import mean_rank_ic
+from kabucast.ranker.model import PatchRanker, PatchRankerConfig, build_model
+from kabucast.ranker.train import FitSettings, ModelRun, RankerTrainSettings, Splits, average_scores, horizon_list
+from kabucast.storage import Store
+
+
+class RankerModule(L.LightningModule):
+    """Loss, optimiser and per-date validation RankIC around an injected :class:`PatchRanker`."""
+
+    def __init__(self, model: PatchRanker, weights: LossWeights, fit_settings: FitSettings) -> None:
+        super().__init__()
+        self.model = model
+        self.weights = weights
+        self.fit_settings = fit_settings
+        self.horizons = model.config.horizons
+        if fit_settings.monitor_horizon not in self.horizons:
+            raise ValueError(f"monitor_horizon {fit_settings.monitor_horizon} is not a horizon {self.horizons}")
+        self.save_hyperparameters(
+            {"model": model.config.to_dict(), "loss": asdict(weights), "training": asdict(fit_settings)}
+        )
+        self._val: list[tuple[np.ndarray, np.ndarray]] = []  # (pred (N, H), target (N, H)) per date
+        self.val_rankic: dict[int, float] = {}
+
+    def forward(self, windows: torch.Tensor) -> torch.Tensor:
+        return self.model(windows)  # (N, H)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        terms = cross_section_loss(self(x), y, self.weights)
+        self.log_dict({f"train_{k}": v for k, v in terms.items()}, on_step=False, on_epoch=True, batch_size=1)
+        return terms["loss"]
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        x, y = batch
+        pred = self(x)
+        self.log("val_loss", cross_section_loss(pred, y, self.weights)["loss"], on_epoch=True, batch_size=1)
+        self._val.append((pred.float().cpu().numpy(), y.float().cpu().numpy()))
+
+    def on_validation_epoch_start(self) -> None:
+        self._val.clear()
+
+    def on_validation_epoch_end(self) -> None:
+        """Mean per-date RankIC of every horizon over the whole validation set; ``val_score`` is the monitored one."""
+        pred = np.stack([p for p, _ in self._val])  # (D, N, H)
+        target = np.stack([t for _, t in self._val])  # (D, N, H)
+        self.val_rankic = {h: mean_rank_ic(pred[:, :, j], target[:, :, j]) for j, h in enumerate(self.horizons)}
+        self.log_dict({f"val_rankic_{h}": v for h, v in self.val_rankic.items()})
+        self.log("val_pred_std", float(np.nanmean(pred.std(axis=1))))
+        self.log("val_score", self.val_rankic[self.fit_settings.monitor_horizon], prog_bar=True)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        s = self.fit_settings
+        return torch.optim.AdamW(self.parameters(), lr=s.lr, weight_decay=s.weight_decay)
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """The best checkpoint (highest ``val_score``), its score and RankIC per horizon, and the epochs run."""
+
+    best_checkpoint: Path
+    best_score: float
+    val_rankic: dict[int, float]
+    epochs_run: int
+
+
+def fit(
+    module: RankerModule, train_loader: DataLoader, val_loader: DataLoader, out_dir: Path, progress: bool = True
+) -> FitResult:
+    """Train with early stopping on ``val_score``; ``module`` ends holding the best weights.
+
+    Seed (``L.seed_everything``) before building the model and the loaders so that a run repeats.
+    Writes ``out_dir/checkpoints/best.ckpt`` and CSV logs under ``out_dir/logs``.
+    """
+    s = module.fit_settings
+    checkpoint = ModelCheckpoint(
+        dirpath=out_dir / "checkpoints", filename="best", monitor="val_score", mode="max", enable_version_counter=False
+    )
+    trainer = L.Trainer(
+        accelerator="auto",
+        devices=1,
+        deterministic=True,
+        max_epochs=s.max_epochs,
+        gradient_clip_val=s.gradient_clip or None,
+        accumulate_grad_batches=s.accumulate_dates,
+        callbacks=[EarlyStopping(monitor="val_score", mode="max", patience=s.patience), checkpoint],
+        logger=CSVLogger(out_dir, name="logs"),
+        log_every_n_steps=max(1, min(50, len(train_loader))),
+        enable_progress_bar=progress,
+        enable_model_summary=progress,
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        trainer.fit(module, train_loader, val_loader)
+        best = Path(checkpoint.best_model_path)
+        trainer.validate(module, val_loader, ckpt_path=best, verbose=False)
+    return FitResult(best, float(checkpoint.best_model_score), dict(module.val_rankic), trainer.current_epoch)
+
+
+@torch.no_grad()
+def predict(model: PatchRanker, loader: DataLoader) -> np.ndarray:
+    """(D, N, H) float32 scores of every date of the (unshuffled) cross-section ``loader``, on the model's device."""
+    model.eval()
+    device = next(model.parameters()).device
+    return np.stack([model(x.to(device)).float().cpu().numpy() for x, _ in loader])
+
+
+def load_ranker(checkpoint: Path) -> PatchRanker:
+    """The plain model (eval mode, CPU) saved in a :func:`fit` checkpoint."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    model = PatchRanker(PatchRankerConfig.from_dict(state["hyper_parameters"]["model"]))
+    model.load_state_dict({k.removeprefix("model."): v for k, v in state["state_dict"].items()})
+    return model.eval()
+
+
+def train_neural(
+    store: Store,
+    arrays: WindowArrays,
+    splits: Splits,
+    settings: RankerTrainSettings,
+    run_id: str,
+    out_dir: Path,
+    progress: Callable[[str], None] = lambda _: None,
+) -> ModelRun:
+    """One :class:`PatchRanker` per fold, early-stopped on the fold's test block; their held-out ensemble.
+
+    Fold k is seeded with ``training.seed + k``; its best checkpoint goes to ``ranker/models/<run-id>/``.
+    """
+    s, horizons = settings.training, tuple(horizon_list(arrays))
+    holdout = CrossSectionDataset(arrays.directory, splits.rows[splits.holdout], settings.lookback)
+    cv, scores, artifacts = [], [], []
+    for k, fold in enumerate(splits.folds):
+        progress(f"neural fold {k + 1}/{len(splits.folds)}: {len(fold.train)} training sessions")
+        L.seed_everything(s.seed + k, workers=True, verbose=False)
+        model = build_model(len(arrays.feature_names), settings.lookback, horizons, settings.model)
+        module = RankerModule(model, settings.loss, s)
+        train = CrossSectionDataset(arrays.directory, splits.rows[fold.train], settings.lookback)
+        test = CrossSectionDataset(arrays.directory, splits.rows[fold.test], settings.lookback)
+        result = fit(
+            module,
+            make_loader(train, date_sampler(len(train), shuffle=True, seed=s.seed + k), s.num_workers),
+            make_loader(test, date_sampler(len(test), shuffle=False), s.num_workers),
+            out_dir / f"fold{k}",
+            progress=False,
+        )
+        progress(
+            f"neural fold {k + 1}: best val RankIC@{s.monitor_horizon} {result.best_score:+.4f} "
+            f"after {result.epochs_run} epochs"
+        )
+        cv.append(result.val_rankic)
+        scores.append(predict(module.model, make_loader(holdout, date_sampler(len(holdout), shuffle=False), 0)))
+        key = f"ranker/models/{run_id}/neural_fold{k}.ckpt"
+        store.put_bytes(key, result.best_checkpoint.read_bytes())
+        artifacts.append(key)
+    return ModelRun("neural", average_scores(scores), cv, artifacts)

@@ -1,0 +1,137 @@
+"""The ranker's metrics per horizon and per day, on (D, N) arrays of scores and realised forward returns.
+
+Per day (a row of :func:`daily_metrics`), from kabucast.evaluation.metrics:
+
+- ``rankic``: Spearman correlation across stocks of the scores and the realised ``fwd_h``;
+- ``p_at_k`` / ``random_p_at_k`` / ``delta_p_at_k``: share of the predicted top K in the realised top K,
+  what a random ranking scores (K / N), and the difference;
+- ``spread``: mean realised return of the predicted top ``quantile`` minus the bottom one;
+- ``win``: 1 when the spread is positive, else 0 (its mean is the **win rate**);
+- ``jpx_spread``: the daily spread return of the JPX Tokyo Stock Exchange Prediction competition
+  (Kaggle, 2022). Stocks ranked by score, the top n and the bottom n (n = min(200, N // 2)) get the
+  weights w_j = linspace(2, 1, n) in rank order (the best-ranked long and the worst-ranked short weigh
+  2, the n-th 1):
+
+      spread(t) = sum_j w_j r_top(j) / mean(w) - sum_j w_j r_bottom(j) / mean(w)
+
+  where r_top(j) is the realised return of the j-th highest score and r_bottom(j) of the j-th lowest.
+  The **JPX score** of a horizon is mean / std (ddof=1) of spread(t) over the days, not annualised
+  (= kabucast.evaluation.metrics.sharpe_ratio / sqrt(252)). The competition scored the 1-session
+  return from close(t + 1) to close(t + 2) over 2,000 stocks; here each horizon's target (from
+  close(t)) is used, and for h > 1 the daily spreads overlap.
+
+Days without a score or realised value for a stock leave that stock out; a day with fewer than
+``2 n`` pairs has no JPX spread (NaN).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from kabucast.evaluation.metrics import (
+    TRADING_DAYS,
+    ic_summary,
+    precision_at_k,
+    random_precision_at_k,
+    rank_ic_series,
+    row_corr,
+    row_ranks,
+    sharpe_ratio,
+    top_bottom_spread,
+)
+
+JPX_TOP = 200
+"""Longs and shorts per day in the JPX competition's score."""
+
+
+def daily_metrics(
+    scores: np.ndarray, realised: np.ndarray, dates: pd.DatetimeIndex, k: int, quantile: float = 0.1
+) -> pd.DataFrame:
+    """Per-day metrics (module docstring) of ``scores`` and ``realised`` (D, N), one row per date."""
+    x, y = pd.DataFrame(scores, index=dates), pd.DataFrame(realised, index=dates)
+    frame = pd.DataFrame(
+        {
+            "rankic": rank_ic_series(x, y),
+            "p_at_k": precision_at_k(x, y, k),
+            "random_p_at_k": random_precision_at_k(x, y, k),
+            "spread": top_bottom_spread(x, y, quantile),
+        }
+    )
+    frame["delta_p_at_k"] = frame["p_at_k"] - frame["random_p_at_k"]
+    frame["win"] = np.where(frame["spread"].notna(), (frame["spread"] > 0).astype(float), np.nan)
+    frame["jpx_spread"] = jpx_spread_returns(scores, realised)
+    frame.index.name = "date"
+    return frame
+
+
+def jpx_spread_returns(scores: np.ndarray, realised: np.ndarray, top: int = JPX_TOP) -> np.ndarray:
+    """(D,) the JPX competition's weighted top-minus-bottom daily spread return (module docstring)."""
+    out = np.full(len(scores), np.nan)
+    for d, (s, r) in enumerate(zip(scores, realised, strict=True)):
+        both = np.isfinite(s) & np.isfinite(r)
+        n = min(top, int(both.sum()) // 2)
+        if n < 1:
+            continue
+        ordered = r[both][np.argsort(-s[both], kind="stable")]  # realised returns, best score first
+        weights = np.linspace(2.0, 1.0, n)
+        out[d] = (weights @ ordered[:n] - weights @ ordered[::-1][:n]) / weights.mean()
+    return out
+
+
+def summarize(daily: pd.DataFrame) -> dict[str, float]:
+    """One horizon's per-day metrics as numbers: means, RankIC IR and t-stat, win rate, JPX score."""
+    rankic = ic_summary(daily["rankic"])
+    return {
+        "rankic_mean": rankic["mean"],
+        "rankic_std": rankic["std"],
+        "rankic_ir": rankic["ir"],
+        "rankic_t": rankic["t_stat"],
+        "p_at_k": _mean(daily["p_at_k"]),
+        "random_p_at_k": _mean(daily["random_p_at_k"]),
+        "delta_p_at_k": _mean(daily["delta_p_at_k"]),
+        "spread": _mean(daily["spread"]),
+        "win_rate": _mean(daily["win"]),
+        "jpx_score": sharpe_ratio(daily["jpx_spread"].to_numpy()) / math.sqrt(TRADING_DAYS),
+        "days": rankic["n"],
+    }
+
+
+def horizon_metrics(
+    scores: np.ndarray,
+    realised: np.ndarray,
+    dates: pd.DatetimeIndex,
+    horizons: Sequence[int],
+    k: int,
+    quantile: float = 0.1,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-day metrics of every horizon (long: date, horizon, metrics) and their summary (horizon x metric).
+
+    ``scores`` and ``realised`` are (D, N, H), the last axis in the order of ``horizons``.
+    """
+    days, rows = [], {}
+    for j, h in enumerate(horizons):
+        daily = daily_metrics(scores[:, :, j], realised[:, :, j], dates, k, quantile)
+        days.append(daily.assign(horizon=h).reset_index())
+        rows[h] = summarize(daily)
+    summary = pd.DataFrame.from_dict(rows, orient="index").rename_axis("horizon")
+    return pd.concat(days, ignore_index=True), summary
+
+
+def mean_rank_ic(pred: np.ndarray, target: np.ndarray) -> float:
+    """Mean over dates of the cross-sectional RankIC of (D, N) predictions and targets (NaN targets left out).
+
+    The fast path of :func:`daily_metrics`' ``rankic`` for training loops (no pandas alignment).
+    """
+    pred = np.where(np.isfinite(target), pred.astype(np.float64), np.nan)
+    ic = row_corr(row_ranks(pred), row_ranks(target.astype(np.float64)))
+    return float(np.nanmean(ic)) if np.isfinite(ic).any() else math.nan
+
+
+def _mean(values: pd.Series) -> float:
+    finite = values.to_numpy(dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    return float(finite.mean()) if len(finite) else math.nan

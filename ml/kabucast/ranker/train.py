@@ -1,0 +1,327 @@
+"""``kabucast ranker train`` / ``baseline``: data, folds, the neural ranker and LightGBM, held-out metrics, report.
+
+1. The panel's raw features are normalised once and written as the loader's arrays in ``work_dir``.
+2. Usable sessions: a full lookback after the features' warm-up, every target known (the last ``h_max``
+   sessions have none). Their last ``cv.holdout_fraction`` is the held-out period; the development
+   period before it (purged and embargoed, kabucast.ranker.cv) is cut into CV folds.
+3. Each fold trains a model on its training sessions; the neural ranker early-stops on the fold's test
+   block (so its CV score is slightly optimistic), LightGBM has a fixed number of trees. The fold
+   models' held-out scores, z-scored per date, are averaged: nothing about the held-out period was
+   seen by any model or by early stopping.
+4. Per-day, per-horizon metrics of the held-out period (kabucast.ranker.metrics) go to
+   ``reports/<run-id>/`` as CSV beside ``metrics.json`` and ``report.html``; fold checkpoints to
+   ``ranker/models/<run-id>/``.
+
+``shuffle_seed`` turns the run into a control: the targets are permuted across dates and across stocks
+within each date before anything else, so every model should score zero within noise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from kabucast.data.calendar import JPXCalendar
+from kabucast.evaluation.report import ReportInputs, write_report
+from kabucast.ranker.arrays import PanelArray
+from kabucast.ranker.baseline import BaselineSettings, fit_baseline, permutation_importance, predict_baseline
+from kabucast.ranker.cv import CVSettings, Fold, holdout_split, make_folds
+from kabucast.ranker.dataset import build_dataset, load_panel
+from kabucast.ranker.features import warmup_sessions
+from kabucast.ranker.loader import WindowArrays, write_arrays
+from kabucast.ranker.losses import LossWeights
+from kabucast.ranker.metrics import horizon_metrics, mean_rank_ic
+from kabucast.ranker.model import PatchModelSettings
+from kabucast.ranker.normalize import cross_sectional_zscore, normalize
+from kabucast.ranker.settings import RankerDataSettings
+from kabucast.storage import Store
+
+Progress = Callable[[str], None]
+MODELS = ("neural", "lightgbm")
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """Optimiser and loop (``training:`` in config/ranker/model.yaml)."""
+
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    max_epochs: int = 20
+    patience: int = 4  # validations without a better val_score before stopping
+    seed: int = 0
+    gradient_clip: float = 1.0  # max gradient norm; 0 disables clipping
+    accumulate_dates: int = 1  # dates (cross-sections) per optimiser step
+    num_workers: int = 0  # loader workers (kabucast.ranker.loader.make_loader); 0 loads in-process
+    monitor_horizon: int = 5  # early stopping on the mean RankIC at this horizon
+
+
+@dataclass(frozen=True)
+class EvaluationSettings:
+    """Held-out metrics: ``k`` of P@K and the top / bottom ``quantile`` of the spread."""
+
+    k: int = 100
+    quantile: float = 0.1
+
+
+@dataclass(frozen=True)
+class RankerTrainSettings:
+    """The model side of the ranker (``config/ranker/model.yaml``); the data side is RankerDataSettings."""
+
+    lookback: int = 64  # sessions per window, a multiple of model.patch_len
+    model: PatchModelSettings = field(default_factory=PatchModelSettings)
+    loss: LossWeights = field(default_factory=LossWeights)
+    training: FitSettings = field(default_factory=FitSettings)
+    cv: CVSettings = field(default_factory=CVSettings)
+    evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
+    baseline: BaselineSettings = field(default_factory=BaselineSettings)
+
+
+@dataclass(frozen=True, eq=False)
+class Splits:
+    """``rows`` (D,): the consecutive usable date rows; development / held-out / fold sessions are positions into it."""
+
+    rows: np.ndarray
+    development: np.ndarray
+    holdout: np.ndarray
+    folds: list[Fold]
+
+
+@dataclass(frozen=True, eq=False)
+class ModelRun:
+    """One model family's held-out scores (D, N, H), CV RankIC per fold and horizon, and stored artefacts."""
+
+    name: str
+    holdout_scores: np.ndarray
+    cv_rankic: list[dict[int, float]]
+    artifacts: list[str] = field(default_factory=list)
+    importance: pd.DataFrame | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class RankerRunResult:
+    """Held-out metrics of every model: per day (long frame) and per horizon (summary), and the report keys."""
+
+    daily: dict[str, pd.DataFrame]
+    summary: dict[str, pd.DataFrame]
+    runs: dict[str, ModelRun]
+    keys: list[str]
+
+    def line(self) -> str:
+        """One line: held-out RankIC at 5 sessions (or the first horizon) and P@K vs random, per model."""
+        parts = []
+        for name, table in self.summary.items():
+            h = 5 if 5 in table.index else table.index[0]
+            row = table.loc[h]
+            parts.append(
+                f"{name}: RankIC@{h} {row['rankic_mean']:+.4f} (t {row['rankic_t']:.1f}), "
+                f"P@K {row['p_at_k']:.3f} vs random {row['random_p_at_k']:.3f}, JPX {row['jpx_score']:+.3f}"
+            )
+        return "; ".join(parts)
+
+
+def run_ranker(
+    store: Store,
+    data_settings: RankerDataSettings,
+    settings: RankerTrainSettings,
+    run_id: str,
+    work_dir: Path,
+    calendar: JPXCalendar,
+    models: Sequence[str] = MODELS,
+    shuffle_seed: int | None = None,
+    progress: Progress = lambda _: None,
+) -> RankerRunResult:
+    """Build the data, train ``models`` on every fold, score the held-out period and report it (module docstring)."""
+    arrays = prepare_arrays(store, data_settings, calendar, work_dir / "arrays", shuffle_seed, progress)
+    h_max = max(data_settings.horizons)
+    splits = plan_splits(len(arrays.dates), warmup_sessions(data_settings.features), settings, h_max)
+    progress(
+        f"{len(splits.rows)} usable sessions: {len(splits.development)} development in {len(splits.folds)} "
+        f"{settings.cv.kind} fold(s), {len(splits.holdout)} held out"
+    )
+    runs: dict[str, ModelRun] = {}
+    if "neural" in models:
+        from kabucast.ranker.lit import train_neural  # lit imports this module's settings
+
+        runs["neural"] = train_neural(store, arrays, splits, settings, run_id, work_dir / "neural", progress)
+    if "lightgbm" in models:
+        runs["lightgbm"] = train_lightgbm(store, arrays, splits, settings, run_id, progress)
+    return report_runs(store, run_id, arrays, splits, runs, settings.evaluation)
+
+
+def prepare_arrays(
+    store: Store,
+    data_settings: RankerDataSettings,
+    calendar: JPXCalendar,
+    directory: Path,
+    shuffle_seed: int | None = None,
+    progress: Progress = lambda _: None,
+) -> WindowArrays:
+    """The stored (or freshly built) panel's normalised features and targets, written as the loader's arrays."""
+    panel = load_panel(store, data_settings.panel, calendar)
+    progress(f"features and targets: {len(panel.dates)} sessions x {len(panel.tickers)} stocks")
+    data = build_dataset(panel, data_settings)
+    targets = data.targets
+    if shuffle_seed is not None:
+        targets = shuffle_targets(targets, max(data_settings.horizons), shuffle_seed)
+    return write_arrays(normalize(data.features, data_settings.normalization), targets, directory)
+
+
+def shuffle_targets(targets: PanelArray, h_max: int, seed: int) -> PanelArray:
+    """The control's targets: rows with targets permuted across dates, then stocks permuted within each date.
+
+    Every horizon moves together; the last ``h_max`` rows (targets partly unknown) stay in place.
+    """
+    rng = np.random.default_rng(seed)
+    values = targets.values.copy()  # (T, N, H)
+    n = len(values) - h_max
+    values[:n] = values[rng.permutation(n)]
+    order = np.argsort(rng.random(values.shape[:2]), axis=1)  # (T, N) a permutation per date
+    values = np.take_along_axis(values, order[:, :, None], axis=1)
+    return dataclasses.replace(targets, values=values)
+
+
+def plan_splits(n_sessions: int, warmup: int, settings: RankerTrainSettings, h_max: int) -> Splits:
+    """Usable rows, the held-out tail and the development folds (kabucast.ranker.cv)."""
+    rows = np.arange(warmup + settings.lookback - 1, n_sessions - h_max, dtype=np.int64)
+    cv = settings.cv
+    development, holdout = holdout_split(len(rows), cv.holdout_fraction, h_max, cv.embargo_days)
+    return Splits(rows, development, holdout, make_folds(len(development), cv, h_max))
+
+
+def train_lightgbm(
+    store: Store,
+    arrays: WindowArrays,
+    splits: Splits,
+    settings: RankerTrainSettings,
+    run_id: str,
+    progress: Progress = lambda _: None,
+) -> ModelRun:
+    """LightGBM on each fold (kabucast.ranker.baseline), its held-out ensemble and permutation importance."""
+    x, y = arrays.features(), arrays.targets()
+    holdout_x = np.asarray(x[splits.rows[splits.holdout]])  # (D, N, F) features of date t only
+    horizons = horizon_list(arrays)
+    cv, fold_models, artifacts = [], [], []
+    for k, fold in enumerate(splits.folds):
+        progress(f"lightgbm fold {k + 1}/{len(splits.folds)}: {len(fold.train)} training sessions")
+        train_rows, test_rows = splits.rows[fold.train], splits.rows[fold.test]
+        models = fit_baseline(np.asarray(x[train_rows]), np.asarray(y[train_rows]), settings.baseline)
+        test_scores = predict_baseline(models, np.asarray(x[test_rows]))
+        cv.append(fold_rankic(test_scores, np.asarray(y[test_rows]), horizons))
+        fold_models.append(models)
+        for h, model in zip(horizons, models, strict=True):
+            key = f"ranker/models/{run_id}/lightgbm_fold{k}_h{h}.txt"
+            store.put_bytes(key, model.model_to_string().encode("utf-8"), content_type="text/plain")
+            artifacts.append(key)
+
+    def ensemble(features: np.ndarray, columns: Sequence[int]) -> np.ndarray:
+        """(D, N, len(columns)) fold-averaged scores of the horizons at ``columns``."""
+        return average_scores([predict_baseline([models[c] for c in columns], features) for models in fold_models])
+
+    j = horizons.index(settings.baseline.importance_horizon)
+    holdout_y = np.asarray(y[splits.rows[splits.holdout]])[:, :, j]
+    importance = permutation_importance(
+        lambda f: ensemble(f, [j])[:, :, 0], holdout_x, holdout_y, arrays.feature_names, settings.baseline.seed
+    )
+    scores = ensemble(holdout_x, range(len(horizons)))
+    return ModelRun("lightgbm", scores, cv, artifacts, importance)
+
+
+def horizon_list(arrays: WindowArrays) -> list[int]:
+    """The horizons of the arrays' target columns ``fwd_<h>``, in order."""
+    return [int(name.removeprefix("fwd_")) for name in arrays.target_names]
+
+
+def fold_rankic(scores: np.ndarray, targets: np.ndarray, horizons: Sequence[int]) -> dict[int, float]:
+    """Mean RankIC per horizon of (D, N, H) scores and targets."""
+    return {h: mean_rank_ic(scores[:, :, j], targets[:, :, j]) for j, h in enumerate(horizons)}
+
+
+def average_scores(scores: Sequence[np.ndarray]) -> np.ndarray:
+    """(D, N, H) mean of the fold models' (D, N, H) scores, each z-scored per date and horizon first."""
+    out = np.zeros(scores[0].shape, dtype=np.float64)
+    for s in scores:
+        for j in range(s.shape[2]):
+            out[:, :, j] += cross_sectional_zscore(s[:, :, j], clip=np.inf)
+    return out / len(scores)
+
+
+def report_runs(
+    store: Store,
+    run_id: str,
+    arrays: WindowArrays,
+    splits: Splits,
+    runs: dict[str, ModelRun],
+    evaluation: EvaluationSettings,
+) -> RankerRunResult:
+    """Held-out metrics of every run; ``daily_<model>.csv``, ``summary.csv``, ``metrics.json`` and the HTML report."""
+    rows = splits.rows[splits.holdout]
+    dates, realised, horizons = arrays.dates[rows], np.asarray(arrays.targets()[rows]), horizon_list(arrays)
+    prefix = f"reports/{run_id}/"
+    daily, summary, keys = {}, {}, []
+    for name, run in runs.items():
+        daily[name], summary[name] = horizon_metrics(
+            run.holdout_scores, realised, dates, horizons, evaluation.k, evaluation.quantile
+        )
+        keys.append(_put_csv(store, f"{prefix}daily_{name}.csv", daily[name]))
+        if run.importance is not None:
+            keys.append(_put_csv(store, f"{prefix}importance_{name}.csv", run.importance.reset_index()))
+    table = pd.concat(summary, names=["model"]).reset_index()
+    keys.append(_put_csv(store, f"{prefix}summary.csv", table))
+    store.put_json(f"{prefix}metrics.json", _metrics_json(runs, summary, splits, arrays))
+    keys.append(f"{prefix}metrics.json")
+    keys.insert(0, write_report(store, run_id, _report_inputs(daily, summary, runs), "kabucast ranker: held-out"))
+    return RankerRunResult(daily, summary, runs, keys)
+
+
+def _report_inputs(
+    daily: dict[str, pd.DataFrame], summary: dict[str, pd.DataFrame], runs: dict[str, ModelRun]
+) -> ReportInputs:
+    """Mean RankIC by horizon and model, RankIC@5 over time, prediction dispersion, and the headline numbers."""
+    by_horizon = pd.DataFrame({name: table["rankic_mean"] for name, table in summary.items()})
+    over_time = pd.DataFrame(
+        {name: f[f["horizon"] == _main_horizon(f)].set_index("date")["rankic"] for name, f in daily.items()}
+    )
+    dispersion = pd.DataFrame(
+        {name: np.nanmean(run.holdout_scores.std(axis=1), axis=0) for name, run in runs.items()},
+        index=by_horizon.index,
+    )
+    metrics = {
+        f"{name} h{h} {metric}": float(table.loc[h, metric])
+        for name, table in summary.items()
+        for h in table.index
+        for metric in ("rankic_mean", "rankic_t", "p_at_k", "random_p_at_k", "spread", "win_rate", "jpx_score")
+    }
+    return ReportInputs(ic_by_horizon=by_horizon, ic_over_time=over_time, dispersion=dispersion, metrics=metrics)
+
+
+def _main_horizon(frame: pd.DataFrame) -> int:
+    horizons = sorted(frame["horizon"].unique())
+    return 5 if 5 in horizons else int(horizons[0])
+
+
+def _metrics_json(
+    runs: dict[str, ModelRun], summary: dict[str, pd.DataFrame], splits: Splits, arrays: WindowArrays
+) -> dict:
+    held_out = arrays.dates[splits.rows[splits.holdout]]
+    return {
+        "holdout": {"start": str(held_out[0].date()), "end": str(held_out[-1].date()), "sessions": len(held_out)},
+        "folds": [{"train": len(f.train), "test": len(f.test)} for f in splits.folds],
+        "models": {
+            name: {
+                "holdout": {str(h): row.to_dict() for h, row in summary[name].iterrows()},
+                "cv_rankic": [{str(h): v for h, v in fold.items()} for fold in run.cv_rankic],
+                "artifacts": run.artifacts,
+            }
+            for name, run in runs.items()
+        },
+    }
+
+
+def _put_csv(store: Store, key: str, frame: pd.DataFrame) -> str:
+    store.put_bytes(key, frame.to_csv(index=False).encode("utf-8"), content_type="text/csv")
+    return key
