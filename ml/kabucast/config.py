@@ -289,3 +289,33 @@ class BacktestSettings:
     adv_days: int = 20
     fast_mode: bool = False
     storage: StorageSettings = field(default_factory=StorageSettings)
+
+
+@dataclass(frozen=True)
+class EvaluateSettings:
+    """Walk-forward evaluation of a training recipe (kabucast.forecast.walkforward, docs/EVALUATION.md).
+
+    ``train_config`` names the recipe (a TrainSettings file: universe, model, training, data); its
+    ``data.val_fraction`` becomes the share of each fold's training samples drawn at random for early
+    stopping, its ``purge_sessions`` is not used (``purge_sessions`` here is). The last
+    ``holdout_fraction`` of the sample dates is the holdout: no fold trains or tests on it, and it is
+    scored once at the end by the last fold's model (``last_fold``) or by a model trained on every
+    earlier date up to the purge (``refit``). Each fold tests on ``test_sessions`` dates (null: the
+    dates left after the first training window and the purges, split evenly with that window) and
+    trains on every date up to ``purge_sessions`` before its test (``expanding``) or on the
+    ``train_sessions`` dates before that (``rolling``). ``report_month`` picks the horizon of the IC
+    over time and calibration charts.
+    """
+
+    env: Literal["local", "s3"]
+    train_config: str
+    folds: int = 3
+    window: Literal["expanding", "rolling"] = "expanding"
+    train_sessions: int | None = None
+    test_sessions: int | None = None
+    purge_sessions: int = 252
+    holdout_fraction: float = 0.1
+    holdout_model: Literal["last_fold", "refit"] = "refit"
+    compare_champion: bool = True
+    report_month: int = 1
+    storage: StorageSettings = field(default_factory=StorageSettings)

@@ -10,6 +10,7 @@ from kabucast.config import (
     CONFIG_DIR,
     BacktestSettings,
     EnrichSettings,
+    EvaluateSettings,
     FetchSettings,
     FinetuneSettings,
     PredictSettings,
@@ -31,6 +32,7 @@ SHIPPED = [
     (FinetuneSettings, "finetune.yaml"),
     (PredictSettings, "predict.yaml"),
     (BacktestSettings, "backtest.yaml"),
+    (EvaluateSettings, "evaluate.yaml"),
 ]
 
 

@@ -111,16 +111,16 @@ def _bars(frame: pd.DataFrame, fig: Figure) -> None:
     ax.set_xticks(x, [str(h) for h in frame.index])
     ax.set_xlabel(str(frame.index.name or "horizon"))
     ax.axhline(0.0, color="black", linewidth=0.8)
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")  # beside the bars, never over them
 
 
 def _ic_over_time(ic: pd.DataFrame, fig: Figure) -> None:
     ax = fig.subplots()
     for column in ic.columns:
         series = ic[column]
-        ax.plot(series.index, series, linewidth=0.5, alpha=0.4)
         rolling = series.rolling(IC_ROLLING_DAYS, min_periods=1).mean()
-        ax.plot(series.index, rolling, label=f"{column} ({IC_ROLLING_DAYS}-day mean)")
+        (line,) = ax.plot(series.index, rolling, label=f"{column} ({IC_ROLLING_DAYS}-day mean)")
+        ax.plot(series.index, series, linewidth=0.5, alpha=0.4, color=line.get_color())  # its per-date values
     ax.axhline(0.0, color="black", linewidth=0.8)
     ax.legend()
 

@@ -1,0 +1,548 @@
+"""Walk-forward evaluation of a training recipe: purged time folds, an untouched holdout, model vs baselines.
+
+The stored samples (kabucast.forecast.dataset, one per ticker and as-of session with all 12 labels
+known) are laid out by as-of date, oldest first::
+
+    | fold 1 train | purge | test 1 | test 2 | ... | test K | purge | holdout |
+    | fold 2 train (expanding: from the start) | purge | test 2 |
+
+- the **holdout** is the last ``holdout_fraction`` of the dates. No fold trains or tests on it, and
+  every fold's test ends ``purge_sessions`` before it, so no test label reaches into it either. It is
+  scored once, at the end, by the last fold's model or by a refit on every date up to the purge.
+- fold k tests on ``test_sessions`` dates; it trains on every date at least ``purge_sessions``
+  sessions before its first test date (``expanding``), or on the ``train_sessions`` dates before that
+  (``rolling``). With ``purge_sessions`` >= 252 (the longest label) no training label window overlaps
+  a test day.
+
+Each fold trains the recipe (``train_config``: model, training, data) with the project's training
+step (kabucast.forecast.train) into a temporary folder; its model is exported to ONNX there and
+never published. Early stopping watches a random ``data.val_fraction`` of the fold's own training
+samples (the test is never seen). Then every model is scored on the fold's test samples with ONNX
+Runtime, per horizon (kabucast.forecast.metrics), beside the zero-return and trailing-momentum
+baselines and, when the store has one, the current champion, flagged ``in_sample`` on a fold whose
+test days it may have trained on (its last training day is less than a purge before the test).
+
+Torch is imported only when a fold trains.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from kabucast.config import EvaluateSettings, SectorSettings, TrainSettings, build_section
+from kabucast.data.calendar import JPXCalendar
+from kabucast.errors import ConfigError
+from kabucast.evaluation.backtest import report_prefix
+from kabucast.evaluation.metrics import ic_series, rank_ic_series
+from kabucast.forecast.dataset import LONGEST_LABEL, ForecastSamples, NotEnoughData, load_samples
+from kabucast.forecast.gate import predict_samples
+from kabucast.forecast.metrics import METRIC_NAMES, horizon_metrics, momentum_baseline, per_date_std, zero_baseline
+from kabucast.forecast.registry import ModelFiles, champion_version, load_model
+from kabucast.jobs import forecast_settings
+from kabucast.pipelines.predict import FeatureMismatch, check_features
+from kabucast.storage.base import Store, dumps_json, json_safe
+
+HOLDOUT = "holdout"
+MODELS = ("model", "zero_return", "momentum_12m", "champion")
+"""Names of the scored forecasts, in report order (``champion`` only when the store has one)."""
+
+TABLE_MONTHS = (1, 3, 6, 12)
+"""Horizons whose RankIC the report's table lists (the chart shows all 12)."""
+
+Log = Callable[[str], None]
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+# --- layout --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One scored period: training sample indices, test sample indices, and whether it reuses the last model."""
+
+    name: str
+    train: np.ndarray
+    test: np.ndarray
+    reuse_model: bool = False
+
+
+def check_layout(settings: EvaluateSettings) -> None:
+    """Raise ConfigError for a walk-forward layout that cannot be honest or cannot be built."""
+    problems = []
+    if settings.purge_sessions < LONGEST_LABEL:
+        problems.append(f"purge_sessions {settings.purge_sessions} is shorter than the longest label ({LONGEST_LABEL})")
+    if settings.folds < 1:
+        problems.append("folds must be >= 1")
+    if not 0 < settings.holdout_fraction < 0.5:
+        problems.append(f"holdout_fraction must be in (0, 0.5), got {settings.holdout_fraction}")
+    if settings.window == "rolling" and not settings.train_sessions:
+        problems.append("a rolling window needs train_sessions")
+    if (settings.test_sessions is not None and settings.test_sessions < 1) or not 1 <= settings.report_month <= 12:
+        problems.append("test_sessions must be >= 1 and report_month in 1..12")
+    if problems:
+        raise ConfigError(f"evaluate settings: {'; '.join(problems)}")
+
+
+def plan_folds(date_pos: np.ndarray, settings: EvaluateSettings) -> list[Fold]:
+    """The folds and the holdout over samples dated at session rows ``date_pos`` (S,), oldest first.
+
+    Returns ``settings.folds`` folds then the holdout (its ``train`` is the refit's, or the last
+    fold's with ``reuse_model``). Raises NotEnoughData when a fold would have nothing to train on.
+    """
+    check_layout(settings)
+    rows = np.unique(date_pos)
+    purge = settings.purge_sessions
+    holdout_first = rows[-max(1, round(len(rows) * settings.holdout_fraction))]
+    usable = rows[rows < holdout_first - purge]
+    size = settings.test_sessions or _even_test_size(len(usable), settings)
+    if size < 1 or size * settings.folds >= len(usable):
+        raise NotEnoughData(_too_short(len(rows), len(usable), settings))
+    starts = [usable[len(usable) - (settings.folds - k) * size] for k in range(settings.folds)]
+    ends = [*starts[1:], usable[-1] + 1]  # exclusive
+    folds = [
+        Fold(f"fold-{k + 1}", _train_before(date_pos, start, settings), _between(date_pos, start, end))
+        for k, (start, end) in enumerate(zip(starts, ends, strict=True))
+    ]
+    holdout = np.flatnonzero(date_pos >= holdout_first)
+    if settings.holdout_model == "refit":
+        folds.append(Fold(HOLDOUT, _train_before(date_pos, holdout_first, settings), holdout))
+    else:
+        folds.append(Fold(HOLDOUT, folds[-1].train, holdout, reuse_model=True))
+    if any(len(f.train) == 0 for f in folds):
+        raise NotEnoughData(_too_short(len(rows), len(usable), settings))
+    return folds
+
+
+def _even_test_size(n_usable: int, settings: EvaluateSettings) -> int:
+    """Dates per test fold when not configured: the first training window gets the same share as a fold."""
+    first_train = settings.train_sessions if settings.window == "rolling" else None
+    if first_train:
+        return (n_usable - settings.purge_sessions - first_train) // settings.folds
+    return (n_usable - settings.purge_sessions) // (settings.folds + 1)
+
+
+def _train_before(date_pos: np.ndarray, first_test_row: int, settings: EvaluateSettings) -> np.ndarray:
+    """Samples dated purge_sessions or more before first_test_row (rolling: only the last train_sessions dates)."""
+    end = first_test_row - settings.purge_sessions
+    keep = date_pos < end
+    if settings.window == "rolling" and settings.train_sessions:
+        dates = np.unique(date_pos[keep])
+        if len(dates):
+            keep &= date_pos >= dates[-min(settings.train_sessions, len(dates))]
+    return np.flatnonzero(keep)
+
+
+def _between(date_pos: np.ndarray, first: int, end: int) -> np.ndarray:
+    return np.flatnonzero((date_pos >= first) & (date_pos < end))
+
+
+def _too_short(n_dates: int, n_usable: int, settings: EvaluateSettings) -> str:
+    return (
+        f"{n_dates} labelled dates: after the holdout ({settings.holdout_fraction:.0%}) and its purge "
+        f"({settings.purge_sessions} sessions) {max(n_usable, 0)} are left, too few for {settings.folds} folds "
+        "each with a purge; backfill more history (`kabucast backfill --period 10y`) or use fewer folds"
+    )
+
+
+# --- training and scoring ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FoldResult:
+    """A scored fold: its layout (dates, counts), metrics per forecast, and the predictions the report draws."""
+
+    name: str
+    layout: dict[str, Any]
+    metrics: dict[str, dict[str, list[float]]]  # forecast name -> horizon_metrics
+    test_idx: np.ndarray
+    predictions: dict[str, np.ndarray] = field(default_factory=dict)  # forecast name -> (n_test, 12) log returns
+
+
+@dataclass(frozen=True)
+class WalkForward:
+    """Every fold then the holdout, with what the run was: settings, recipe, as-of date, champion."""
+
+    settings: EvaluateSettings
+    recipe: TrainSettings
+    as_of: pd.Timestamp
+    samples: ForecastSamples
+    folds: list[FoldResult]
+    champion: dict[str, Any] | None
+
+    @property
+    def run_id(self) -> str:
+        return run_id(self.settings, self.recipe, self.as_of)
+
+
+@dataclass(frozen=True)
+class Champion:
+    """The store's champion and the last day it trained on (None: unknown, so never clean)."""
+
+    files: ModelFiles
+    train_end: pd.Timestamp | None
+
+
+def run_id(settings: EvaluateSettings, recipe: TrainSettings, as_of: pd.Timestamp) -> str:
+    """``evaluate-<as-of>-<8 hex digits of the settings and recipe>``: the same inputs name the same folder."""
+    digest = hashlib.sha256(
+        dumps_json({"evaluate": dataclasses.asdict(settings), "recipe": dataclasses.asdict(recipe)})
+    )
+    return f"evaluate-{as_of.date()}-{digest.hexdigest()[:8]}"
+
+
+def walk_forward(
+    settings: EvaluateSettings,
+    store: Store,
+    calendar: JPXCalendar,
+    as_of: pd.Timestamp,
+    work_dir: Path,
+    log: Log = _stderr,
+) -> WalkForward:
+    """Train and score every fold, then the holdout; models stay in ``work_dir`` (nothing is published)."""
+    recipe, universe, sectors = forecast_settings(settings.train_config, TrainSettings)
+    day = calendar.previous_session(as_of)
+    samples = load_samples(store, universe, sectors, calendar, day, recipe.data.static_mode)
+    folds = plan_folds(samples.date_pos, settings)
+    champion = load_champion(store, log) if settings.compare_champion else None
+    results: list[FoldResult] = []
+    model: ModelFiles | None = None
+    for k, fold in enumerate(folds, 1):
+        started = time.monotonic()
+        log(f"[{k}/{len(folds)}] {fold.name}: {_describe(samples, fold)}")
+        if not fold.reuse_model or model is None:
+            model, trained = train_fold(recipe, sectors, samples, fold, work_dir / fold.name)
+        layout = {**fold_layout(samples, fold), **trained}
+        result = score_fold(samples, fold, model, champion, layout, settings.purge_sessions)
+        results.append(result)
+        log(f"[{k}/{len(folds)}] {fold.name}: {_rankic_line(result.metrics)} ({time.monotonic() - started:.0f} s)")
+    info = None if champion is None else champion_info(champion, results)
+    return WalkForward(settings, recipe, day, samples, results, info)
+
+
+def load_champion(store: Store, log: Log = _stderr) -> Champion | None:
+    """The store's champion to compare with, or None (no champion, or one trained on other features)."""
+    version = champion_version(store)
+    if version is None:
+        return None
+    files = load_model(store, version)
+    try:
+        check_features(files)
+    except FeatureMismatch as exc:
+        log(f"champion left out of the comparison: {exc}")
+        return None
+    end = files.meta.get("run", {}).get("train_range", [None, None])[-1]
+    return Champion(files, pd.Timestamp(end) if end else None)
+
+
+def train_fold(
+    recipe: TrainSettings, sectors: SectorSettings, samples: ForecastSamples, fold: Fold, work_dir: Path
+) -> tuple[ModelFiles, dict[str, Any]]:
+    """Train the recipe on ``fold.train`` (early stopping on a random share of it), export ONNX into ``work_dir``.
+
+    Uses kabucast.forecast.train's dataset and fit step, so a fold trains exactly as ``kabucast train``
+    does. Returns the model (never stored) and what the training saw.
+    """
+    import lightning as L
+
+    from kabucast.forecast.export import export_onnx
+    from kabucast.forecast.lit import TrainConfig, fit_normalizer
+    from kabucast.forecast.model import BiLSTMForecaster, ForecasterConfig
+    from kabucast.forecast.train import _cap, _fit, dataset
+
+    cfg = build_section(TrainConfig, recipe.training, "train settings", "training.")
+    model_cfg = build_section(
+        ForecasterConfig, {**recipe.model, "n_sectors": sectors.n_ids}, "train settings", "model."
+    )
+    fit_idx, val_idx = inner_split(samples, fold.train, recipe, np.random.default_rng(cfg.seed), _cap)
+    if len(fit_idx) < cfg.batch_size or len(val_idx) < 2:
+        raise NotEnoughData(f"{fold.name}: {len(fit_idx)} training / {len(val_idx)} early-stopping samples")
+    train_ds, val_ds = dataset(samples, fit_idx), dataset(samples, val_idx)
+    if recipe.data.shuffle_labels:  # the control experiment, as in train()
+        train_ds.target = train_ds.target[np.random.default_rng(cfg.seed).permutation(len(train_ds.target))]
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    model = BiLSTMForecaster(model_cfg, fit_normalizer(train_ds))
+    result = _fit(model, cfg, train_ds, val_ds, work_dir, progress=False)
+    onnx_path = work_dir / "model.onnx"
+    export_onnx(model, onnx_path, samples.take(val_idx[:64]))
+    files = ModelFiles(version=fold.name, onnx=onnx_path.read_bytes(), meta={"static_mode": recipe.data.static_mode})
+    return files, {"n_train": len(fit_idx), "n_early_stopping": len(val_idx), "epochs_run": result.epochs_run}
+
+
+def inner_split(
+    samples: ForecastSamples,
+    train: np.ndarray,
+    recipe: TrainSettings,
+    rng: np.random.Generator,
+    cap: Callable[[np.ndarray, int, np.random.Generator], np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fold training samples (every ``as_of_stride``-th date) split at random into fit / early-stopping, each capped."""
+    data = recipe.data
+    strided = train[samples.date_pos[train] % data.as_of_stride == 0]
+    held = rng.random(len(strided)) < data.val_fraction
+    return cap(strided[~held], data.max_train_samples, rng), cap(strided[held], data.max_val_samples, rng)
+
+
+def score_fold(
+    samples: ForecastSamples,
+    fold: Fold,
+    model: ModelFiles,
+    champion: Champion | None,
+    layout: dict[str, Any],
+    purge_sessions: int,
+) -> FoldResult:
+    """Per-horizon metrics of the model, both baselines and the champion on the fold's test samples."""
+    idx = fold.test
+    target, dates = samples.target[idx], samples.dates[idx].to_numpy()
+    predictions = {
+        "model": predict_samples(model, samples, idx),
+        "zero_return": zero_baseline(len(idx)),
+        "momentum_12m": momentum_baseline(samples.momentum_12m[idx]),
+    }
+    if champion is not None:
+        predictions["champion"] = predict_samples(champion.files, samples, idx)
+        layout["champion_in_sample"] = champion_in_sample(samples, idx, champion.train_end, purge_sessions)
+    metrics = {name: horizon_metrics(target, pred, dates) for name, pred in predictions.items()}
+    return FoldResult(fold.name, layout, metrics, idx, predictions)
+
+
+def champion_in_sample(
+    samples: ForecastSamples, test: np.ndarray, train_end: pd.Timestamp | None, purge_sessions: int
+) -> bool:
+    """True when the champion's last training day is less than ``purge_sessions`` before the first test day."""
+    if train_end is None:
+        return True
+    end_row = samples.history.as_of.searchsorted(train_end, side="right") - 1
+    return bool(samples.date_pos[test].min() - end_row < purge_sessions)
+
+
+def fold_layout(samples: ForecastSamples, fold: Fold) -> dict[str, Any]:
+    """Dates, session rows and sizes of a fold: what the tests and the summary check the purge with."""
+    train_rows, test_rows = samples.date_pos[fold.train], samples.date_pos[fold.test]
+    as_of = samples.history.as_of
+    return {
+        "train_range": [str(as_of[train_rows.min()].date()), str(as_of[train_rows.max()].date())],
+        "test_range": [str(as_of[test_rows.min()].date()), str(as_of[test_rows.max()].date())],
+        "gap_sessions": int(test_rows.min() - train_rows.max()),
+        "train_dates": len(np.unique(train_rows)),
+        "test_dates": len(np.unique(test_rows)),
+        "n_test": len(fold.test),
+        "reused_model": fold.reuse_model,
+    }
+
+
+def champion_info(champion: Champion, results: list[FoldResult]) -> dict[str, Any]:
+    """The champion's version, last training day, and the periods it may have trained on."""
+    end = None if champion.train_end is None else str(champion.train_end.date())
+    in_sample = [r.name for r in results if r.layout.get("champion_in_sample")]
+    return {"version": champion.files.version, "train_end": end, "in_sample": in_sample}
+
+
+def _describe(samples: ForecastSamples, fold: Fold) -> str:
+    layout = fold_layout(samples, fold)
+    train, test = layout["train_range"], layout["test_range"]
+    reuse = ", last fold's model" if fold.reuse_model else ""
+    return (
+        f"train {train[0]}..{train[1]} ({len(fold.train):,} samples{reuse}), purge {layout['gap_sessions']} sessions, "
+        f"test {test[0]}..{test[1]} ({len(fold.test):,} samples)"
+    )
+
+
+def _rankic_line(metrics: dict[str, dict[str, list[float]]]) -> str:
+    parts = [f"{name} {_mean(m['rankic']):+.3f}" for name, m in metrics.items() if name != "zero_return"]
+    return "mean RankIC over horizons: " + ", ".join(parts)
+
+
+def _mean(values: list[float]) -> float:
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
+
+
+# --- outputs -------------------------------------------------------------------------------------
+
+
+def metrics_frame(result: WalkForward) -> pd.DataFrame:
+    """Long frame fold x horizon x model x metric -> value (``metrics.csv``); the holdout's fold is ``holdout``."""
+    rows = [
+        (fold.name, h + 1, name, metric, values[h])
+        for fold in result.folds
+        for name, per_metric in fold.metrics.items()
+        for metric, values in per_metric.items()
+        for h in range(len(values))
+    ]
+    return pd.DataFrame(rows, columns=["fold", "horizon", "model", "metric", "value"])
+
+
+def mean_over_folds(result: WalkForward) -> dict[str, dict[str, list[float]]]:
+    """Forecast -> metric -> per-horizon mean over the folds (the holdout left out), NaN-skipping."""
+    folds = [f for f in result.folds if f.name != HOLDOUT]
+    out: dict[str, dict[str, list[float]]] = {}
+    for name in folds[0].metrics:
+        stacked = {m: np.array([f.metrics[name][m] for f in folds], dtype=np.float64) for m in METRIC_NAMES}
+        out[name] = {m: [_mean(list(col)) for col in values.T] for m, values in stacked.items()}
+    return out
+
+
+def summary(result: WalkForward, report_key: str | None = None) -> dict[str, Any]:
+    """``summary.json``: the run, its layout, per-horizon means over folds, the holdout, the champion."""
+    holdout = next(f for f in result.folds if f.name == HOLDOUT)
+    return json_safe(
+        {
+            "run_id": result.run_id,
+            "as_of": str(result.as_of.date()),
+            "settings": dataclasses.asdict(result.settings),
+            "recipe": dataclasses.asdict(result.recipe),
+            "folds": [{"name": f.name, **f.layout} for f in result.folds if f.name != HOLDOUT],
+            "holdout": {**holdout.layout, "metrics": holdout.metrics},
+            "mean_over_folds": mean_over_folds(result),
+            "champion": result.champion,
+            "report": report_key,
+        }
+    )
+
+
+def write_evaluation(store: Store, result: WalkForward) -> dict[str, str]:
+    """Write ``metrics.csv``, ``summary.json`` and the HTML report under ``reports/<run-id>/``; return their keys."""
+    from kabucast.evaluation.report import write_report
+
+    prefix = report_prefix(result.run_id)
+    report_key = write_report(store, result.run_id, report_inputs(result), "kabucast walk-forward evaluation")
+    keys = {"metrics": f"{prefix}metrics.csv", "summary": f"{prefix}summary.json", "report": report_key}
+    store.put_bytes(keys["metrics"], metrics_frame(result).to_csv(index=False).encode("utf-8"), "text/csv")
+    store.put_json(keys["summary"], summary(result, report_key))
+    return keys
+
+
+def report_inputs(result: WalkForward) -> Any:
+    """The HTML report's sections: RankIC by horizon with baselines, IC over time, calibration, dispersion, a table."""
+    from kabucast.evaluation.report import ReportInputs
+
+    month = result.settings.report_month
+    return ReportInputs(
+        ic_by_horizon=rankic_by_horizon(result),
+        ic_over_time=ic_over_time(result, month),
+        calibration=calibration_pairs(result, month),
+        dispersion=dispersion(result),
+        metrics=report_table(result),
+    )
+
+
+def _label(result: WalkForward, name: str) -> str:
+    """A forecast's legend name; the champion's says on how many folds it may have trained on the test days."""
+    in_sample = result.champion["in_sample"] if name == "champion" and result.champion else []
+    return f"{name} (in-sample on {len(in_sample)} folds)" if in_sample else name
+
+
+def rankic_by_horizon(result: WalkForward) -> pd.DataFrame:
+    """Horizon x forecast: mean RankIC over the folds, plus the model's and momentum's on the holdout."""
+    means = mean_over_folds(result)
+    holdout = next(f for f in result.folds if f.name == HOLDOUT).metrics
+    columns = {f"{_label(result, n)} (folds)": means[n]["rankic"] for n in means if n != "zero_return"}
+    columns.update({f"{n} (holdout)": holdout[n]["rankic"] for n in ("model", "momentum_12m")})
+    frame = pd.DataFrame(columns, index=pd.RangeIndex(1, 13, name="horizon (months): mean RankIC"))
+    return frame
+
+
+def _scored_series(result: WalkForward, name: str, month: int) -> tuple[pd.Series, pd.Series]:
+    """(date, ticker) Series of a forecast and of the outcome at ``month``, over every fold and the holdout."""
+    samples, parts, outcome = result.samples, [], []
+    for fold in result.folds:
+        index = pd.MultiIndex.from_arrays([samples.dates[fold.test_idx], samples.tickers[fold.test_idx]])
+        parts.append(pd.Series(fold.predictions[name][:, month - 1], index=index))
+        outcome.append(pd.Series(samples.target[fold.test_idx, month - 1], index=index))
+    return pd.concat(parts), pd.concat(outcome)
+
+
+def ic_over_time(result: WalkForward, month: int) -> pd.DataFrame:
+    """Date x {model RankIC, model IC, momentum RankIC} at ``month`` over the test periods and the holdout."""
+    model, realised = _scored_series(result, "model", month)
+    momentum, _ = _scored_series(result, "momentum_12m", month)
+    frame = pd.DataFrame(
+        {
+            f"model RankIC (month {month})": rank_ic_series(model, realised),
+            f"model IC (month {month})": ic_series(model, realised),
+            f"momentum RankIC (month {month})": rank_ic_series(momentum, realised),
+        }
+    )
+    sessions = result.samples.history.as_of
+    return frame.reindex(sessions[(sessions >= frame.index.min()) & (sessions <= frame.index.max())])  # NaN: gaps
+
+
+def calibration_pairs(result: WalkForward, month: int) -> tuple[np.ndarray, np.ndarray]:
+    """(predicted, realised) log returns at ``month``, pooled over the folds' test samples (holdout left out)."""
+    folds = [f for f in result.folds if f.name != HOLDOUT]
+    predicted = np.concatenate([f.predictions["model"][:, month - 1] for f in folds])
+    realised = np.concatenate([result.samples.target[f.test_idx, month - 1] for f in folds])
+    return predicted, realised
+
+
+def dispersion(result: WalkForward) -> pd.DataFrame:
+    """Horizon x {model, champion, realised}: mean over folds of the per-date cross-sectional std."""
+    means = mean_over_folds(result)
+    columns = {f"{n} pred xs-std": means[n]["pred_xs_std"] for n in ("model", "champion") if n in means}
+    folds = [f for f in result.folds if f.name != HOLDOUT]
+    realised = []
+    for fold in folds:
+        codes = pd.factorize(result.samples.date_pos[fold.test_idx])[0]
+        target = result.samples.target[fold.test_idx]
+        realised.append([_mean(list(per_date_std(target[:, h], codes))) for h in range(target.shape[1])])
+    columns["realised xs-std"] = list(np.mean(realised, axis=0))
+    return pd.DataFrame(columns, index=pd.RangeIndex(1, 13, name="horizon (months)"))
+
+
+def report_table(result: WalkForward) -> dict[str, Any]:
+    """The report's table: layout, then mean RankIC at :data:`TABLE_MONTHS` per forecast (metrics.csv has them all)."""
+    table: dict[str, Any] = {"as_of": str(result.as_of.date()), "recipe": result.settings.train_config}
+    for fold in result.folds:
+        lay = fold.layout
+        table[f"{fold.name} train / test"] = (
+            f"{lay['train_range'][0]}..{lay['train_range'][1]} / {lay['test_range'][0]}..{lay['test_range'][1]} "
+            f"(gap {lay['gap_sessions']} sessions, {lay['n_test']} test samples)"
+        )
+    if result.champion:
+        table["champion"] = f"{result.champion['version']} trained to {result.champion['train_end']}"
+        table["champion in-sample on"] = ", ".join(result.champion["in_sample"]) or "none"
+    means = mean_over_folds(result)
+    holdout = next(f for f in result.folds if f.name == HOLDOUT).metrics
+    for month in TABLE_MONTHS:
+        for name in means:
+            if name != "zero_return":
+                table[f"RankIC m{month} {name} (folds)"] = means[name]["rankic"][month - 1]
+        table[f"RankIC m{month} model (holdout)"] = holdout["model"]["rankic"][month - 1]
+    for name in ("model", "zero_return", "momentum_12m"):
+        table[f"MAE m1 / m12 {name} (folds)"] = f"{means[name]['mae'][0]:.4f} / {means[name]['mae'][11]:.4f}"
+    return table
+
+
+def rankic_table(result: WalkForward) -> str:
+    """Mean RankIC over the folds per horizon for every forecast, and the model's on the holdout (for stderr)."""
+    means = mean_over_folds(result)
+    holdout = next(f for f in result.folds if f.name == HOLDOUT).metrics["model"]["rankic"]
+    names = [n for n in means if n != "zero_return"]
+    lines = ["month  " + "  ".join(f"{n:>12}" for n in names) + "  model (holdout)"]
+    for h in range(12):
+        cells = "  ".join(f"{means[n]['rankic'][h]:>+12.3f}" for n in names)
+        lines.append(f"{h + 1:>5}  {cells}  {holdout[h]:>+15.3f}")
+    if result.champion and result.champion["in_sample"]:
+        lines.append(f"champion trained on the test days of: {', '.join(result.champion['in_sample'])}")
+    return "\n".join(lines)
+
+
+def evaluate_to_store(
+    settings: EvaluateSettings, store: Store, calendar: JPXCalendar, as_of: pd.Timestamp, work_dir: Path
+) -> tuple[WalkForward, dict[str, str]]:
+    """:func:`walk_forward` then :func:`write_evaluation`: the ``kabucast evaluate`` command's work."""
+    result = walk_forward(settings, store, calendar, as_of, work_dir)
+    return result, write_evaluation(store, result)

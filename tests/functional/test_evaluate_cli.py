@@ -1,0 +1,227 @@
+"""`kabucast evaluate`, `backtest` and `backtest-compare` on the sample market, against a copy of the trained store.
+
+The walk-forward runs a tiny recipe (the small model of conftest, 1 epoch, a few hundred samples) so
+the file stays quick; the numbers are not the point, the layout and the plumbing are.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from tests.functional.conftest import AS_OF, SMALL_MODEL
+
+from kabucast.cli.main import main
+from kabucast.config import BacktestSettings, EvaluateSettings, TrainSettings, load_settings, resolve_config_path
+from kabucast.data.ingest import load_prices
+from kabucast.errors import ConfigError
+from kabucast.evaluation.backtest import backtest_from_store, load_summary, next_day_returns
+from kabucast.evaluation.predictions import load_prediction_history, model_prediction_frame
+from kabucast.forecast.dataset import LONGEST_LABEL, NotEnoughData
+from kabucast.forecast.walkforward import HOLDOUT, plan_folds, run_id
+from kabucast.jobs import forecast_settings
+from kabucast.pipelines.predict import OnnxPredictor
+from kabucast.storage import LocalStore
+
+DAY = str(AS_OF.date())
+RECIPE = {
+    "env": "local",
+    "universe": "universes/topix_core30.yaml",
+    "sectors": "sectors.yaml",
+    "data": {
+        "static_mode": "snapshot",
+        "as_of_stride": 3,
+        "max_train_samples": 256,
+        "max_val_samples": 64,
+        "val_fraction": 0.2,
+        "purge_sessions": 252,
+    },
+    "model": SMALL_MODEL,
+    "training": {"lr": 0.001, "batch_size": 64, "max_epochs": 1, "patience": 1, "seed": 7, "loss": "huber"},
+}
+
+
+def run(capsys, *argv: str) -> tuple[int, dict, str]:
+    """Exit code, the --json report, and stderr of one command."""
+    code = main([*argv, "--json"])
+    captured = capsys.readouterr()
+    return code, json.loads(captured.out) if captured.out.strip() else {}, captured.err
+
+
+@pytest.fixture(scope="module")
+def store_dir(trained, tmp_path_factory) -> str:
+    """A private copy of the trained store without forecasts (these tests write reports and forecasts into it)."""
+    store, _ = trained
+    target = tmp_path_factory.mktemp("evaluate") / "store"
+    shutil.copytree(store.root, target, ignore=shutil.ignore_patterns("work", "predictions"))  # forecasts: ours only
+    return str(target)
+
+
+@pytest.fixture(scope="module")
+def evaluate_config(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("config")
+    (folder / "train_tiny.yaml").write_text(yaml.safe_dump(RECIPE))
+    settings = {
+        "env": "local",
+        "train_config": str(folder / "train_tiny.yaml"),
+        "folds": 2,
+        "holdout_fraction": 0.1,
+        "holdout_model": "last_fold",
+    }
+    (folder / "evaluate.yaml").write_text(yaml.safe_dump(settings))
+    return folder / "evaluate.yaml"
+
+
+@pytest.fixture(scope="module")
+def evaluation(store_dir, evaluate_config) -> tuple[dict, str]:
+    """One `kabucast evaluate` run: its JSON report and its stderr (module fixtures cannot use capsys)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["evaluate", "--store", store_dir, "--as-of", DAY, "--config", str(evaluate_config), "--json"])
+    assert code == 0, err.getvalue()[-2000:]
+    return json.loads(out.getvalue()), err.getvalue()
+
+
+def sessions_between(calendar, first: str, last: str) -> int:
+    """Sessions from ``first`` to ``last``: 1 for consecutive sessions."""
+    return len(calendar.sessions(first, last)) - 1
+
+
+def test_folds_are_purged_and_the_holdout_is_never_trained_or_tested_on(evaluation, trained) -> None:
+    report, _ = evaluation
+    _, calendar = trained
+    folds, holdout = report["folds"], report["holdout"]
+    assert [f["name"] for f in folds] == ["fold-1", "fold-2"]
+    for fold in folds:
+        # the purge: at least the longest label between the last training day and the first test day
+        assert sessions_between(calendar, fold["train_range"][1], fold["test_range"][0]) >= LONGEST_LABEL
+        assert fold["gap_sessions"] >= LONGEST_LABEL
+        # the holdout starts after every fold's training and test days, a purge after the last test day
+        assert sessions_between(calendar, fold["test_range"][1], holdout["test_range"][0]) >= LONGEST_LABEL
+        assert fold["train_range"][1] < holdout["test_range"][0]
+    assert folds[0]["test_range"][1] < folds[1]["test_range"][0]  # walk-forward: tests in time order
+    assert folds[0]["train_range"][0] == folds[1]["train_range"][0]  # expanding window
+    # the holdout is scored by the last fold's model (holdout_model: last_fold)
+    assert holdout["reused_model"] and holdout["train_range"] == folds[-1]["train_range"]
+    assert holdout["test_range"][1] <= DAY
+
+
+def test_evaluate_writes_metrics_summary_and_report(evaluation, store_dir, evaluate_config) -> None:
+    report, err = evaluation
+    run_id = report["run_id"]
+    assert run_id.startswith(f"evaluate-{DAY}-") and len(run_id) == len(f"evaluate-{DAY}-") + 8
+    assert report["keys"]["report"] == f"reports/{run_id}/report.html"
+    assert f"{store_dir}/reports/{run_id}/report.html" in err  # the summary line names the report
+    assert "[1/3] fold-1" in err and "[3/3] holdout" in err  # progress per fold
+    folder = Path(store_dir) / "reports" / run_id
+    metrics = pd.read_csv(folder / "metrics.csv")
+    assert list(metrics.columns) == ["fold", "horizon", "model", "metric", "value"]
+    assert set(metrics["fold"]) == {"fold-1", "fold-2", HOLDOUT}
+    assert set(metrics["model"]) == {"model", "zero_return", "momentum_12m", "champion"}
+    assert set(metrics["horizon"]) == set(range(1, 13))
+    assert len(metrics) == 3 * 4 * 12 * 6
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["run_id"] == run_id and summary["champion"]["in_sample"]  # the champion trained on those days
+    assert len(summary["mean_over_folds"]["model"]["rankic"]) == 12
+    page = (folder / "report.html").read_text()
+    assert page.count("<img") == 4 and "champion" in page  # IC by horizon, IC over time, calibration, dispersion
+
+
+def test_evaluate_run_id_is_deterministic_and_bad_layouts_are_refused(evaluate_config) -> None:
+    settings = load_settings(EvaluateSettings, evaluate_config)
+    recipe = forecast_settings(settings.train_config, TrainSettings)[0]
+    assert run_id(settings, recipe, AS_OF) == run_id(settings, recipe, AS_OF)
+    assert run_id(dataclasses.replace(settings, folds=3), recipe, AS_OF) != run_id(settings, recipe, AS_OF)
+    with pytest.raises(ConfigError, match="shorter than the longest label"):
+        plan_folds(np.arange(2000), dataclasses.replace(settings, purge_sessions=100))
+    with pytest.raises(NotEnoughData, match="too few for 2 folds"):
+        plan_folds(np.arange(400), settings)
+
+
+def test_rolling_windows_and_the_refit_holdout_respect_the_purge() -> None:
+    settings = load_settings(EvaluateSettings, resolve_config_path("evaluate.yaml"))
+    rolling = dataclasses.replace(settings, folds=3, window="rolling", train_sessions=200, test_sessions=100)
+    date_pos = np.repeat(np.arange(1500), 3)  # 1500 sessions, 3 tickers
+    folds = plan_folds(date_pos, rolling)
+    assert [f.name for f in folds] == ["fold-1", "fold-2", "fold-3", HOLDOUT]
+    holdout_first = date_pos[folds[-1].test].min()
+    assert holdout_first == 1350  # the last 10 % of 1500 sessions
+    for fold in folds[:-1]:
+        train, test = date_pos[fold.train], date_pos[fold.test]
+        assert len(np.unique(test)) == 100 and len(np.unique(train)) == 200  # rolling: a fixed window
+        assert test.min() - train.max() >= LONGEST_LABEL and holdout_first - test.max() >= LONGEST_LABEL
+    refit = folds[-1]
+    assert not refit.reuse_model and holdout_first - date_pos[refit.train].max() >= LONGEST_LABEL
+
+
+def test_backtest_oracle_through_the_model_path_has_a_large_sharpe(capsys, store_dir) -> None:
+    common = ["--store", store_dir, "--as-of", DAY, "--predictions", "model", "--days", "120"]
+    code, report, err = run(capsys, "backtest", *common, "--fast-mode", "--run-id", "oracle")
+    assert code == 0, err
+    s = report["summary"]
+    assert s["n_days"] == 120 and s["mean_rankic"] == pytest.approx(1.0)
+    assert s["gross_sharpe"] > 20 and s["net_sharpe"] > 5
+    assert report["predictions"] == "model" and "in_sample_days" not in report  # the oracle uses no model
+    assert load_summary(LocalStore(store_dir), "oracle")["gross_sharpe"] == pytest.approx(s["gross_sharpe"])
+    assert (Path(store_dir) / "reports/oracle/report.html").is_file()
+
+
+def test_a_shuffled_oracle_earns_nothing_before_costs(store_dir, universe) -> None:
+    # GIVEN the oracle's scores (tomorrow's returns) shuffled across tickers within each day
+    store = LocalStore(store_dir)
+    settings = load_settings(BacktestSettings, resolve_config_path("backtest.yaml"))
+    oracle = backtest_from_store(store, None, dataclasses.replace(settings, fast_mode=True), tickers=universe.tickers)
+    frames = load_prices(store, universe.tickers)
+    returns = next_day_returns(pd.DataFrame({t: f["adj_close"] for t, f in frames.items()}).sort_index())
+    rng = np.random.default_rng(11)
+    shuffled = returns.apply(lambda row: pd.Series(rng.permutation(row.to_numpy()), index=row.index), axis=1)
+    # WHEN they are traded THEN the gross Sharpe and RankIC are near zero (n ~ 1,900 days: Sharpe s.e. ~ 0.37)
+    control = backtest_from_store(store, shuffled, settings)
+    assert control.summary["n_days"] > 1500
+    assert abs(control.summary["gross_sharpe"]) < 1.5 and abs(control.summary["mean_rankic"]) < 0.02
+    assert oracle.summary["gross_sharpe"] > 20 * max(abs(control.summary["gross_sharpe"]), 0.5)
+
+
+def test_stored_forecasts_match_the_model_path_and_backtest_compare(capsys, store_dir, universe, sectors, trained):
+    _, calendar = trained
+    store = LocalStore(store_dir)
+    days = calendar.sessions("2026-11-09", DAY)
+    predictor = OnnxPredictor(universe, sectors, calendar)
+    for day in days:  # what a week of daily runs would have stored
+        predictor(store, day, universe.tickers)
+    stored = load_prediction_history(store, 2, start=days[0])
+    scored = model_prediction_frame(store, universe, sectors, calendar, days[0], DAY, horizon_month=2)
+    # the batched model path gives the daily job's forecasts (documents keep 6 decimals)
+    assert list(stored.index) == list(days) and list(scored.index) == list(days)
+    pd.testing.assert_frame_equal(stored[scored.columns], scored, atol=2e-6, check_dtype=False, check_freq=False)
+    # a backtest of the stored forecasts, then an A/B comparison with the oracle
+    code, report, err = run(
+        capsys, "backtest", "--store", store_dir, "--as-of", DAY, "--horizon-month", "2", "--run-id", "stored"
+    )
+    assert code == 0, err
+    assert report["predictions"] == "stored" and report["summary"]["n_days"] == len(days) - 1
+    if not (Path(store_dir) / "reports/oracle").exists():
+        run(capsys, "backtest", "--store", store_dir, "--as-of", DAY, "--fast-mode", "--run-id", "oracle")
+    code = main(["backtest-compare", "--store", store_dir, "oracle", "stored"])
+    out = capsys.readouterr().out
+    assert code == 0 and "oracle" in out and "stored" in out and "net_sharpe" in out and "diff" in out
+    code, compare, _ = run(capsys, "backtest-compare", "--store", store_dir, "oracle", "stored")
+    assert compare["metrics"]["n_days"]["stored"] == len(days) - 1
+
+
+def test_actionable_errors(capsys, tmp_path) -> None:
+    empty = str(tmp_path / "empty")
+    assert main(["backtest", "--store", empty, "--as-of", DAY]) == 2
+    assert "run `kabucast daily`" in capsys.readouterr().err
+    assert main(["backtest", "--store", empty, "--as-of", DAY, "--predictions", "model"]) == 2
+    assert "train a model first" in capsys.readouterr().err
+    assert main(["backtest-compare", "--store", empty, "a", "b"]) == 2
+    assert "run `kabucast backtest --run-id a`" in capsys.readouterr().err
