@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from kabucast import __version__
-from kabucast.cli import data, evaluation, forecast, models, ranker, serverless
+from kabucast.cli import data, evaluation, forecast, models, ranker, serverless, sweep
 from kabucast.cli.base import Command, Context
 from kabucast.config import load_settings, resolve_config_path
 from kabucast.data.calendar import closed_date_jst
@@ -32,6 +32,7 @@ COMMANDS: dict[str, Command] = {
     **models.COMMANDS,
     **ranker.COMMANDS,
     **serverless.COMMANDS,
+    **sweep.COMMANDS,
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -17,7 +18,7 @@ import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from torch.utils.data import DataLoader, Dataset
 
@@ -43,10 +44,19 @@ class TrainConfig:
     huber_delta: float = 0.1  # log-return units: errors beyond it count linearly
     num_workers: int = 0  # DataLoader workers; 0 loads in the training process
     gradient_clip: float = 1.0  # max gradient norm; 0 disables clipping
+    # terms against variance collapse (docs/SWEEPS.md); all 0 = the plain regression loss
+    pred_var_weight: float = 0.0  # weight of the shortfall of the batch's prediction std below pred_std_floor
+    pred_std_floor: float = 0.01  # log-return units of the average horizon (residual scale, see ForecasterModule)
+    rankic_weight: float = 0.0  # weight of 1 - Pearson(standardised prediction, standardised target), per horizon
+    output_noise_std: float = 0.0  # Gaussian noise added to the outputs in training only (log-return units)
+    turnover_weight: float = 0.0  # ranker-only: accepted so one sweep grid serves both models, ignored here
 
     def __post_init__(self) -> None:
         if self.loss not in ("huber", "mse"):
             raise ValueError(f"loss must be 'huber' or 'mse', not {self.loss!r}")
+        negative = [k for k in ("pred_var_weight", "rankic_weight", "output_noise_std") if getattr(self, k) < 0]
+        if negative or self.pred_std_floor <= 0:
+            raise ValueError(f"{negative or ['pred_std_floor']} must be >= 0 (pred_std_floor > 0)")
 
 
 @dataclass(frozen=True, eq=False)
@@ -191,9 +201,28 @@ class ForecasterModule(L.LightningModule):
             return F.huber_loss(pred, target, delta=self.cfg.huber_delta)
         return F.mse_loss(pred, target)
 
+    def training_loss(self, pred: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The terms of the training loss (only those with a weight), ``pred`` and ``target`` (B, 12).
+
+        ``output_noise_std`` perturbs the outputs seen by the regression and RankIC terms; the
+        variance term looks at the clean outputs (noise would fake the spread it asks for).
+        """
+        noisy = pred + torch.randn_like(pred) * self.cfg.output_noise_std if self.cfg.output_noise_std else pred
+        terms = {"fit": self.loss(noisy, target)}
+        if self.cfg.pred_var_weight:
+            shortfall = pred_std_shortfall(pred / self.horizon_scale, self.cfg.pred_std_floor)
+            terms["pred_var"] = self.cfg.pred_var_weight * shortfall
+        if self.cfg.rankic_weight:
+            terms["rankic"] = self.cfg.rankic_weight * (1.0 - batch_pearson(noisy, target).mean())
+        return terms
+
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        loss = self.loss(self(batch), batch["target"])
-        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(batch["target"]))
+        terms = self.training_loss(self(batch), batch["target"])
+        loss = torch.stack(list(terms.values())).sum()
+        n = len(batch["target"])
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=n)
+        if len(terms) > 1:
+            self.log_dict({f"train_{k}": v for k, v in terms.items()}, on_step=False, on_epoch=True, batch_size=n)
         return loss
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
@@ -227,6 +256,25 @@ class ForecasterModule(L.LightningModule):
         return torch.optim.AdamW(self.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
 
 
+def pred_std_shortfall(pred: torch.Tensor, floor: float) -> torch.Tensor:
+    """Mean over horizons of ``relu(floor - std) / floor``: 0 above the floor, 1 for constant outputs.
+
+    ``pred`` (B, H); the std is taken over the batch (its samples' spread, across tickers and dates).
+    """
+    return F.relu(floor - pred.std(dim=0, unbiased=False)).mean() / floor
+
+
+def batch_pearson(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """(H,) differentiable Pearson correlation per horizon over the batch: mean of the standardised products.
+
+    A differentiable stand-in for RankIC (ranks have no gradient); pooled over the batch, whose samples
+    mix as-of dates.
+    """
+    zp = (pred - pred.mean(dim=0)) / (pred.std(dim=0, unbiased=False) + eps)  # (B, H)
+    zt = (target - target.mean(dim=0)) / (target.std(dim=0, unbiased=False) + eps)  # (B, H)
+    return (zp * zt).mean(dim=0)
+
+
 @dataclass(frozen=True)
 class FitResult:
     """What :func:`fit` produced: the best checkpoint (lowest val_loss) and its validation metrics."""
@@ -253,11 +301,13 @@ def fit(
     cfg: TrainConfig,
     out_dir: Path,
     progress: bool = True,
+    callbacks: Sequence[Callback] = (),
 ) -> FitResult:
     """Train ``module`` with early stopping on val_loss; leave it holding the best weights.
 
     Seeds everything with ``cfg.seed`` first (data order, dropout); seed before building the model too
     if its initial weights must repeat. Writes ``out_dir/checkpoints/best_model.ckpt`` and CSV logs.
+    ``callbacks`` run beside early stopping and checkpointing (diagnostics, sweep pruning).
     """
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     train_loader = _loader(train_ds, cfg, shuffle=True)
@@ -271,7 +321,7 @@ def fit(
         deterministic=True,
         max_epochs=cfg.max_epochs,
         gradient_clip_val=cfg.gradient_clip or None,
-        callbacks=[EarlyStopping(monitor="val_loss", patience=cfg.patience), checkpoint],
+        callbacks=[EarlyStopping(monitor="val_loss", patience=cfg.patience), checkpoint, *callbacks],
         logger=CSVLogger(out_dir, name="logs"),
         log_every_n_steps=max(1, min(50, len(train_loader))),
         enable_progress_bar=progress,

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import torch.nn.functional as F
 
 from kabucast.data.sources.sample_market import SampleMarketSource
 from kabucast.features import PricePanel, weekly_feature_history
@@ -19,9 +20,11 @@ from kabucast.forecast.lit import (
     ForecasterModule,
     TrainConfig,
     WindowedArrays,
+    batch_pearson,
     fit,
     fit_normalizer,
     load_forecaster,
+    pred_std_shortfall,
 )
 from kabucast.forecast.model import BiLSTMForecaster, ForecasterConfig
 from kabucast.forecast.normalize import Normalizer
@@ -161,3 +164,63 @@ def test_horizon_scale_balances_short_and_long_horizons() -> None:
     assert balanced.loss(err12, torch.zeros_like(err12)) < plain.loss(err12, torch.zeros_like(err12))
     # AND the checkpoint does not carry the scale (a fine-tune recomputes it from its own targets)
     assert "horizon_scale" not in balanced.state_dict()
+
+
+def test_pred_std_shortfall_is_zero_above_the_floor_and_one_for_constant_outputs() -> None:
+    # GIVEN a batch with a wide spread and a constant batch
+    spread = torch.linspace(-0.1, 0.1, 32)[:, None].repeat(1, 12)  # std ~0.058 per horizon
+    constant = torch.full((32, 12), 0.03)
+    # WHEN the shortfall below a 0.01 floor is measured THEN it is 0 for the spread and 1 for the constant
+    assert pred_std_shortfall(spread, 0.01).item() == 0.0
+    assert pred_std_shortfall(constant, 0.01).item() == pytest.approx(1.0)
+
+
+def test_batch_pearson_matches_numpy_per_horizon() -> None:
+    # GIVEN predictions and targets of 64 samples x 3 horizons
+    rng = np.random.default_rng(0)
+    pred, target = rng.normal(size=(64, 3)), rng.normal(size=(64, 3))
+    target[:, 0] = 2 * pred[:, 0] + 1  # a perfect linear relation at horizon 1
+    # WHEN the batch Pearson is taken THEN it equals numpy's correlation per horizon
+    corr = batch_pearson(torch.tensor(pred), torch.tensor(target)).numpy()
+    expected = [np.corrcoef(pred[:, h], target[:, h])[0, 1] for h in range(3)]
+    np.testing.assert_allclose(corr, expected, atol=1e-6)
+    assert corr[0] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_default_training_loss_is_the_plain_regression_loss() -> None:
+    # GIVEN a module with the default config (every anti-collapse weight 0)
+    module = ForecasterModule(BiLSTMForecaster(TINY), TrainConfig(loss="mse"))
+    pred, target = torch.randn(16, 12), torch.randn(16, 12)
+    # WHEN the training loss is built THEN it has one term, the plain loss
+    terms = module.training_loss(pred, target)
+    assert list(terms) == ["fit"]
+    assert terms["fit"].item() == pytest.approx(F.mse_loss(pred, target).item())
+
+
+def test_anti_collapse_terms_penalise_constant_outputs_and_reward_correlation() -> None:
+    # GIVEN a module with the variance and RankIC terms on, and targets with a spread
+    cfg = TrainConfig(loss="mse", pred_var_weight=0.5, rankic_weight=0.3, pred_std_floor=0.01)
+    module = ForecasterModule(BiLSTMForecaster(TINY), cfg)
+    target = torch.linspace(-0.1, 0.1, 32)[:, None].repeat(1, 12)
+    # WHEN the outputs are constant THEN the variance term is its full weight and RankIC gives no credit
+    flat = module.training_loss(torch.zeros(32, 12), target)
+    assert flat["pred_var"].item() == pytest.approx(0.5)
+    assert flat["rankic"].item() == pytest.approx(0.3)
+    # WHEN the outputs are the targets THEN both terms vanish
+    perfect = module.training_loss(target.clone(), target)
+    assert perfect["pred_var"].item() == 0.0
+    assert perfect["rankic"].item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_output_noise_applies_in_training_loss_only_when_configured() -> None:
+    # GIVEN a module with output noise and exact predictions
+    module = ForecasterModule(BiLSTMForecaster(TINY), TrainConfig(loss="mse", output_noise_std=0.05))
+    target = torch.randn(256, 12) * 0.1
+    torch.manual_seed(0)
+    # WHEN the training loss is built THEN the regression term is the noise's variance (~0.05^2)
+    assert module.training_loss(target.clone(), target)["fit"].item() == pytest.approx(0.0025, rel=0.1)
+
+
+def test_negative_anti_collapse_weights_are_refused() -> None:
+    with pytest.raises(ValueError, match="pred_var_weight"):
+        TrainConfig(pred_var_weight=-1.0)

@@ -1,0 +1,262 @@
+"""Objectives: what one sweep trial trains and how it is scored, one plug-in per model.
+
+An :class:`Objective` takes a trial's parameters and an epoch budget and returns a
+:class:`TrialOutcome`; it knows nothing of Optuna (pruning reaches it as an :data:`EpochReport`
+callable), so the Optuna search and the grid sweep share it. ``OBJECTIVES`` maps a model name to a
+factory; ``"forecaster"`` is implemented here, ``"ranker"`` is not yet (see :func:`_ranker`).
+
+The forecaster's data (built once per worker process): the samples of the trial settings' training
+config, split time-forward (kabucast.forecast.dataset.time_split) into training, a purge gap and an
+evaluation period; the evaluation period's first ``1 - holdout_fraction`` of dates validate (early
+stopping, pruning, the sweep's gate and score), and after ``holdout_gap_sessions`` more sessions the
+rest is held out (reported, never used to choose). The 1-month labels of validation end before the
+held-out period; longer labels reach into it, which only matters for selection (docs/SWEEPS.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import torch
+from lightning.pytorch.callbacks import Callback
+
+from kabucast.config import TrainSettings, build_section
+from kabucast.data.calendar import JPXCalendar
+from kabucast.errors import ConfigError
+from kabucast.forecast.dataset import ForecastSamples, NotEnoughData, load_samples, time_split
+from kabucast.forecast.diagnostics import CollapseMonitor, CollapseSettings
+from kabucast.forecast.lit import ArrayDataset, ForecasterModule, TrainConfig, fit, fit_normalizer
+from kabucast.forecast.model import BiLSTMForecaster, ForecasterConfig
+from kabucast.forecast.train import dataset
+from kabucast.storage.base import Store
+from kabucast.sweeps.scoring import period_scores
+
+EpochReport = Callable[[int, float], bool]
+"""Called after each validation epoch with (epoch, validation score); True asks the run to stop (pruned)."""
+
+COLLAPSE_KNOB = "collapse_output"
+"""Test-only parameter: zero and freeze the output layer's weights, so every stock gets the same forecast."""
+
+
+@dataclass(frozen=True)
+class TrialSettings:
+    """What a trial trains on, shared by the Optuna and grid settings files (``trial:`` section)."""
+
+    model: str = "forecaster"
+    train_config: str = "train_demo.yaml"  # data, model and training settings the trials start from
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # {data|model|training: {key: value}}
+    holdout_fraction: float = 0.5  # share of the evaluation period held out (the later dates)
+    holdout_gap_sessions: int = 21  # sessions between validation and the held-out dates
+    collapse: CollapseSettings = field(default_factory=CollapseSettings)
+
+
+@dataclass
+class TrialOutcome:
+    """A finished (or stopped) trial: scalar metrics, per-epoch history, and why it stopped early, if it did."""
+
+    params: dict[str, Any]
+    metrics: dict[str, float]  # val_* and test_* scores (kabucast.sweeps.scoring), epochs_run
+    history: dict[str, list[Any]]  # per epoch: val_score and the collapse diagnostics
+    collapsed: str | None = None
+    pruned: bool = False
+
+    @property
+    def score(self) -> float:
+        """The value a search maximises: validation RankIC (0 for a model with no ranking)."""
+        return self.metrics["val_rankic"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class Objective(Protocol):
+    """One model's trial: train with ``params`` for at most ``max_epochs`` in ``work_dir``, then score."""
+
+    def run(
+        self, params: Mapping[str, Any], max_epochs: int, work_dir: Path, report: EpochReport | None = None
+    ) -> TrialOutcome: ...
+
+
+class EpochScore(Callback):
+    """Hands each validation epoch's mean RankIC (NaN -> 0) to an :data:`EpochReport`; stops when told to."""
+
+    def __init__(self, report: EpochReport | None) -> None:
+        self.report = report
+        self.scores: list[float] = []
+        self.stopped = False
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking or trainer.state.fn != "fit" or not pl_module.val_metrics:
+            return
+        finite = [v for v in pl_module.val_metrics["rankic"] if math.isfinite(v)]
+        score = sum(finite) / len(finite) if finite else 0.0
+        self.scores.append(score)
+        if self.report is not None and self.report(trainer.current_epoch, score):
+            self.stopped = trainer.should_stop = True
+
+
+@dataclass(frozen=True, eq=False)
+class ForecasterData:
+    """The forecaster's datasets for every trial of a worker (see the module docstring)."""
+
+    samples: ForecastSamples
+    train_idx: np.ndarray
+    val_idx: np.ndarray
+    test_idx: np.ndarray
+    model: dict[str, Any]
+    training: dict[str, Any]
+
+
+class ForecasterObjective:
+    """The BiLSTM forecaster as a sweep objective; parameters are TrainConfig or ForecasterConfig keys."""
+
+    def __init__(self, data: ForecasterData, collapse: CollapseSettings) -> None:
+        self.data = data
+        self.collapse = collapse
+        self.train_ds = dataset(data.samples, data.train_idx)
+        self.val_ds = dataset(data.samples, data.val_idx)
+        self.normalizer = fit_normalizer(self.train_ds)
+        self.target_std = tuple(self.train_ds.target.std(axis=0).tolist())
+
+    def run(
+        self, params: Mapping[str, Any], max_epochs: int, work_dir: Path, report: EpochReport | None = None
+    ) -> TrialOutcome:
+        cfg, model_cfg, collapse_output = self.configs(params, max_epochs)
+        L.seed_everything(cfg.seed, workers=True, verbose=False)
+        model = BiLSTMForecaster(model_cfg, self.normalizer)
+        if collapse_output:
+            freeze_output_at_zero(model)
+        monitor, epoch_score = CollapseMonitor(self.collapse), EpochScore(report)
+        module = ForecasterModule(model, cfg, self.target_std)
+        result = fit(
+            module, self.train_ds, self.val_ds, cfg, work_dir, progress=False, callbacks=[monitor, epoch_score]
+        )
+        metrics = {"epochs_run": float(result.epochs_run), **self.scores(model)}
+        history = {"val_score": epoch_score.scores, **monitor.history}
+        return TrialOutcome(dict(params), metrics, history, monitor.collapsed, epoch_score.stopped)
+
+    def configs(self, params: Mapping[str, Any], max_epochs: int) -> tuple[TrainConfig, ForecasterConfig, bool]:
+        """The trial's TrainConfig and ForecasterConfig: the base settings with ``params`` laid over them."""
+        train_keys, model_keys = set(TrainConfig.__dataclass_fields__), set(ForecasterConfig.__dataclass_fields__)
+        unknown = sorted(set(params) - train_keys - model_keys - {COLLAPSE_KNOB})
+        if unknown:
+            raise ConfigError(f"sweep parameter '{unknown[0]}' is neither a TrainConfig nor a ForecasterConfig key")
+        training = {**self.data.training, **{k: v for k, v in params.items() if k in train_keys}}
+        model = {**self.data.model, **{k: v for k, v in params.items() if k in model_keys}}
+        cfg = build_section(TrainConfig, {**training, "max_epochs": max_epochs}, "sweep trial", "training.")
+        model_cfg = build_section(ForecasterConfig, model, "sweep trial", "model.")
+        return cfg, model_cfg, bool(params.get(COLLAPSE_KNOB, False))
+
+    def scores(self, model: BiLSTMForecaster) -> dict[str, float]:
+        """Validation and held-out scores of ``model`` (kabucast.sweeps.scoring), prefixed val_ / test_."""
+        out: dict[str, float] = {}
+        for prefix, idx in (("val", self.data.val_idx), ("test", self.data.test_idx)):
+            s = self.data.samples
+            pred = predict(model, dataset(s, idx))
+            for name, value in period_scores(pred, s.target[idx], s.date_pos[idx], s.ticker_pos[idx]).items():
+                out[f"{prefix}_{name}"] = value
+        return out
+
+
+def freeze_output_at_zero(model: BiLSTMForecaster) -> None:
+    """Zero the output layer's weights and freeze them: the forecast is the bias alone, equal for every stock."""
+    last = model.head[-1]
+    with torch.no_grad():
+        last.weight.zero_()
+    last.weight.requires_grad_(False)
+
+
+@torch.no_grad()
+def predict(model: BiLSTMForecaster, ds: ArrayDataset, batch: int = 512) -> np.ndarray:
+    """(N, 12) float32 forecasts of ``model`` (eval mode, CPU) for every sample of ``ds``."""
+    model = model.eval().cpu()
+    out = []
+    for start in range(0, len(ds), batch):
+        i = np.arange(start, min(start + batch, len(ds)))
+        inputs = (ds.weekly.windows(i), ds.static[i], ds.position[i])  # type: ignore[union-attr]
+        tensors = [torch.as_tensor(np.asarray(a, dtype=np.float32)) for a in inputs]
+        out.append(model(*tensors, torch.as_tensor(ds.sector_id[i])).numpy())
+    return np.concatenate(out)
+
+
+def split_forecaster_samples(
+    samples: ForecastSamples, settings: TrainSettings, trial: TrialSettings, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Training, validation and held-out sample indices (module docstring), capped like a training run."""
+    data = settings.data
+    split = time_split(samples, data.val_fraction, data.purge_sessions)
+    strided = samples.date_pos % data.as_of_stride == 0
+    evaluation = split.val[strided[split.val]]
+    sessions = np.unique(samples.date_pos[evaluation])
+    last_val = sessions[int(len(sessions) * (1 - trial.holdout_fraction)) - 1]
+    val = evaluation[samples.date_pos[evaluation] <= last_val]
+    test = evaluation[samples.date_pos[evaluation] > last_val + trial.holdout_gap_sessions]
+    rng = np.random.default_rng(seed)
+    train = _cap(split.train[strided[split.train]], data.max_train_samples, rng)
+    val, test = _cap(val, data.max_val_samples, rng), _cap(test, data.max_val_samples, rng)
+    if min(len(val), len(test)) < 2 or len(train) < 2:
+        raise NotEnoughData(f"{len(train)} training / {len(val)} validation / {len(test)} held-out samples")
+    return train, val, test
+
+
+def _cap(idx: np.ndarray, most: int, rng: np.random.Generator) -> np.ndarray:
+    """At most ``most`` of ``idx``, picked at random (sorted)."""
+    return np.sort(rng.choice(idx, size=most, replace=False)) if len(idx) > most else idx
+
+
+def trial_train_settings(trial: TrialSettings) -> tuple[TrainSettings, Any, Any]:
+    """The training settings file of ``trial`` with its overrides applied, and its universe and sectors."""
+    from kabucast.jobs import forecast_settings
+
+    settings, universe, sectors = forecast_settings(trial.train_config, TrainSettings)
+    unknown = sorted(set(trial.overrides) - {"data", "model", "training"})
+    if unknown:
+        raise ConfigError(f"trial.overrides: unknown section '{unknown[0]}' (allowed: data, model, training)")
+    over = trial.overrides
+    data = build_section(
+        type(settings.data), {**dataclasses.asdict(settings.data), **over.get("data", {})}, "sweep", "data."
+    )
+    settings = dataclasses.replace(
+        settings,
+        data=data,
+        model={**settings.model, **over.get("model", {})},
+        training={**settings.training, **over.get("training", {})},
+    )
+    return settings, universe, sectors
+
+
+def _forecaster(trial: TrialSettings, store: Store, calendar: JPXCalendar, as_of: pd.Timestamp) -> Objective:
+    settings, universe, sectors = trial_train_settings(trial)
+    samples = load_samples(store, universe, sectors, calendar, as_of, settings.data.static_mode)
+    seed = int(settings.training.get("seed", 0))
+    train, val, test = split_forecaster_samples(samples, settings, trial, seed)
+    model = {**settings.model, "n_sectors": sectors.n_ids}
+    return ForecasterObjective(ForecasterData(samples, train, val, test, model, settings.training), trial.collapse)
+
+
+def _ranker(trial: TrialSettings, store: Store, calendar: JPXCalendar, as_of: pd.Timestamp) -> Objective:
+    raise NotImplementedError(
+        "the ranker has no sweep objective yet: kabucast.ranker.train exposes run_ranker(), a whole "
+        "cross-validated run with a report, but no function that trains ONE model from a parameter dict and "
+        "reports a validation score per epoch (an EpochReport hook); add that to kabucast.ranker.lit/train, "
+        "then register it in kabucast.sweeps.objective.OBJECTIVES"
+    )
+
+
+ObjectiveFactory = Callable[[TrialSettings, Store, JPXCalendar, pd.Timestamp], Objective]
+OBJECTIVES: dict[str, ObjectiveFactory] = {"forecaster": _forecaster, "ranker": _ranker}
+
+
+def make_objective(trial: TrialSettings, store: Store, calendar: JPXCalendar, as_of: pd.Timestamp) -> Objective:
+    """The objective of ``trial.model`` with its data loaded from ``store`` as of ``as_of``."""
+    if trial.model not in OBJECTIVES:
+        raise ConfigError(f"unknown sweep model '{trial.model}' (known: {', '.join(OBJECTIVES)})")
+    return OBJECTIVES[trial.model](trial, store, calendar, as_of)
