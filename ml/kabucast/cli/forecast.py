@@ -16,10 +16,42 @@ from kabucast.jobs import build_daily_job, build_monthly_job, finetune_step, for
 def cmd_train(ctx: Context) -> Result:
     from kabucast.forecast.train import train, train_in_tempdir
 
+    if getattr(ctx.args, "from_sweep", None):  # the demo calls this without the option
+        return _train_from_sweep(ctx)
     cfg, universe, sectors = forecast_settings(ctx.args.config, TrainSettings)
     run = train_in_tempdir(train, cfg, ctx.store, universe, sectors, default_calendar(), ctx.today)
     print(run.table(), file=sys.stderr)
     return run.summary(), {"version": run.version, "champion": run.champion, "run": run.meta["run"]}
+
+
+def _train_from_sweep(ctx: Context) -> Result:
+    """Two-stage training of an evaluated sweep's winner (kabucast.forecast.two_stage), then the gate."""
+    import tempfile
+    from pathlib import Path
+
+    from kabucast.forecast.two_stage import load_two_stage, two_stage_train
+
+    settings, cfg, universe, sectors = load_two_stage(ctx.args.two_stage_config, ctx.args.config)
+    with tempfile.TemporaryDirectory(prefix="kabucast-two-stage-") as tmp:
+        out = two_stage_train(
+            settings, cfg, ctx.store, universe, sectors, default_calendar(), ctx.today, ctx.args.from_sweep, Path(tmp)
+        )
+    print(out.run.table(), file=sys.stderr)
+    gate = None if out.decision is None else out.decision.to_dict()
+    return out.summary(), {"version": out.version, "members": out.members, "gate": gate, "run": out.run.meta["run"]}
+
+
+def _train_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--from-sweep",
+        metavar="DIR",
+        help="two-stage training of the winner of an evaluated sweep (store prefix, e.g. sweeps/stability_grid)",
+    )
+    p.add_argument(
+        "--two-stage-config",
+        default="sweep/two_stage.yaml",
+        help="stages, SWA, snapshots and gate of --from-sweep (default: %(default)s)",
+    )
 
 
 def cmd_finetune(ctx: Context) -> Result:
@@ -96,6 +128,7 @@ COMMANDS: dict[str, Command] = {
         "train the forecaster on stored prices, export ONNX, write models/<version>/",
         "train.yaml",
         TrainSettings,
+        arguments=_train_options,
     ),
     "finetune": Command(
         cmd_finetune,

@@ -127,7 +127,7 @@ def train(
         "shuffled_labels": data.shuffle_labels,
         "static_lookahead_samples_all": samples.static_lookahead,
     }
-    return _publish(store, model, cfg, samples, val_idx, result, run, data.static_mode, sectors, work_dir)
+    return publish(store, model, cfg, samples, val_idx, result, run, data.static_mode, sectors, work_dir)
 
 
 def _fit(
@@ -143,7 +143,7 @@ def _fit(
     return fit(module, train_ds, val_ds, cfg, work_dir, progress=progress)
 
 
-def _publish(
+def publish(
     store: Store,
     model: BiLSTMForecaster,
     cfg: TrainConfig,
@@ -232,7 +232,7 @@ def finetune(
         "note": f"validation is a random {settings.val_fraction:.0%} of the fine-tune samples (monitoring only); "
         "the gate judges promotion",
     }
-    return _publish(
+    return publish(
         store,
         model,
         cfg,

@@ -9,15 +9,17 @@ deterministic for a seed.
 
 from __future__ import annotations
 
+import math
 import warnings
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from torch.utils.data import DataLoader
 
@@ -25,7 +27,16 @@ from kabucast.ranker.loader import CrossSectionDataset, WindowArrays, date_sampl
 from kabucast.ranker.losses import LossWeights, cross_section_loss
 from kabucast.ranker.metrics import mean_rank_ic
 from kabucast.ranker.model import PatchRanker, PatchRankerConfig, build_model
-from kabucast.ranker.train import FitSettings, ModelRun, RankerTrainSettings, Splits, average_scores, horizon_list
+from kabucast.ranker.train import (
+    FitSettings,
+    ModelRun,
+    RankerTrainSettings,
+    Splits,
+    average_scores,
+    horizon_list,
+    trial_scores,
+    with_params,
+)
 from kabucast.storage import Store
 
 
@@ -45,6 +56,7 @@ class RankerModule(L.LightningModule):
         )
         self._val: list[tuple[np.ndarray, np.ndarray]] = []  # (pred (N, H), target (N, H)) per date
         self.val_rankic: dict[int, float] = {}
+        self.val_pred_std: list[float] = []  # per horizon: mean over dates of the cross-sectional std of the scores
 
     def forward(self, windows: torch.Tensor) -> torch.Tensor:
         return self.model(windows)  # (N, H)
@@ -70,6 +82,7 @@ class RankerModule(L.LightningModule):
         target = np.stack([t for _, t in self._val])  # (D, N, H)
         self.val_rankic = {h: mean_rank_ic(pred[:, :, j], target[:, :, j]) for j, h in enumerate(self.horizons)}
         self.log_dict({f"val_rankic_{h}": v for h, v in self.val_rankic.items()})
+        self.val_pred_std = [float(v) for v in np.nanmean(pred.std(axis=1), axis=0)]
         self.log("val_pred_std", float(np.nanmean(pred.std(axis=1))))
         self.log("val_score", self.val_rankic[self.fit_settings.monitor_horizon], prog_bar=True)
 
@@ -89,12 +102,18 @@ class FitResult:
 
 
 def fit(
-    module: RankerModule, train_loader: DataLoader, val_loader: DataLoader, out_dir: Path, progress: bool = True
+    module: RankerModule,
+    train_loader: DataLoader,
+    val_loader: DataLoader,
+    out_dir: Path,
+    progress: bool = True,
+    callbacks: Sequence[Callback] = (),
 ) -> FitResult:
     """Train with early stopping on ``val_score``; ``module`` ends holding the best weights.
 
     Seed (``L.seed_everything``) before building the model and the loaders so that a run repeats.
-    Writes ``out_dir/checkpoints/best.ckpt`` and CSV logs under ``out_dir/logs``.
+    Writes ``out_dir/checkpoints/best.ckpt`` and CSV logs under ``out_dir/logs``. ``callbacks`` run
+    beside early stopping and checkpointing (e.g. a sweep's per-epoch report, :class:`EpochMonitor`).
     """
     s = module.fit_settings
     checkpoint = ModelCheckpoint(
@@ -107,7 +126,7 @@ def fit(
         max_epochs=s.max_epochs,
         gradient_clip_val=s.gradient_clip or None,
         accumulate_grad_batches=s.accumulate_dates,
-        callbacks=[EarlyStopping(monitor="val_score", mode="max", patience=s.patience), checkpoint],
+        callbacks=[EarlyStopping(monitor="val_score", mode="max", patience=s.patience), checkpoint, *callbacks],
         logger=CSVLogger(out_dir, name="logs"),
         log_every_n_steps=max(1, min(50, len(train_loader))),
         enable_progress_bar=progress,
@@ -177,3 +196,97 @@ def train_neural(
         store.put_bytes(key, result.best_checkpoint.read_bytes())
         artifacts.append(key)
     return ModelRun("neural", average_scores(scores), cv, artifacts)
+
+
+EpochReport = Callable[[int, float], bool]
+"""(epoch, validation RankIC@monitor_horizon) -> True to stop the run (an Optuna pruner's verdict)."""
+
+
+class EpochMonitor(Callback):
+    """Per validation epoch: records the monitored RankIC and the per-horizon score spread, reports, stops.
+
+    Stops when ``report`` says so (``pruned``), or when ``collapse`` (a
+    :class:`kabucast.forecast.diagnostics.CollapseSettings`) sees the smallest per-horizon spread below
+    its threshold for its patience (``collapsed`` says why).
+    """
+
+    def __init__(self, report: EpochReport | None = None, collapse: Any = None) -> None:
+        self.report, self.collapse = report, collapse
+        self.history: dict[str, list[Any]] = {"val_score": [], "pred_std": []}
+        self.pruned = False
+        self.collapsed: str | None = None
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking or trainer.state.fn != "fit" or not pl_module.val_rankic:
+            return
+        score = pl_module.val_rankic[pl_module.fit_settings.monitor_horizon]
+        score = score if math.isfinite(score) else 0.0
+        self.history["val_score"].append(score)
+        self.history["pred_std"].append(list(pl_module.val_pred_std))
+        epoch = trainer.current_epoch
+        if self.collapse is not None and self.collapsed is None:
+            from kabucast.forecast.diagnostics import collapse_message
+
+            self.collapsed = collapse_message(self.history["pred_std"], self.collapse, epoch)
+            trainer.should_stop = trainer.should_stop or self.collapsed is not None
+        if self.report is not None and self.report(epoch, score):
+            self.pruned = trainer.should_stop = True
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """One ranker trained by :func:`train_trial`: val_* / test_* scores (kabucast.ranker.train.trial_scores)."""
+
+    metrics: dict[str, float]
+    history: dict[str, list[Any]] = field(default_factory=dict)  # per epoch: val_score, pred_std (per horizon)
+    collapsed: str | None = None
+    pruned: bool = False
+
+
+def train_trial(
+    arrays: WindowArrays,
+    splits: Splits,
+    settings: RankerTrainSettings,
+    params: Mapping[str, Any],
+    max_epochs: int,
+    out_dir: Path,
+    report: EpochReport | None = None,
+    collapse: Any = None,
+    quantile: float | None = None,
+) -> TrialResult:
+    """Train ONE ranker with ``params`` laid over ``settings`` on the first purged fold of ``splits``.
+
+    ``params`` are LossWeights, FitSettings or PatchModelSettings keys (kabucast.ranker.train.with_params);
+    at most ``max_epochs`` epochs, early-stopped on the fold's test block (the validation dates), whose
+    RankIC@monitor_horizon goes to ``report`` after every epoch. The model ends on its best epoch and is
+    scored on the validation dates (``val_*``) and the held-out period (``test_*``): RankIC@5, the
+    daily top-bottom spread's annualised Sharpe, the scores' cross-sectional std.
+    """
+    settings = with_params(settings, params)
+    s = replace(settings.training, max_epochs=max_epochs)
+    horizons = tuple(horizon_list(arrays))
+    fold = splits.folds[0]
+    L.seed_everything(s.seed, workers=True, verbose=False)
+    model = build_model(len(arrays.feature_names), settings.lookback, horizons, settings.model)
+    module = RankerModule(model, settings.loss, s)
+    train = CrossSectionDataset(arrays.directory, splits.rows[fold.train], settings.lookback)
+    monitor = EpochMonitor(report, collapse)
+    periods = {"val": splits.rows[fold.test], "test": splits.rows[splits.holdout]}
+    loaders = {
+        name: make_loader(
+            CrossSectionDataset(arrays.directory, rows, settings.lookback),
+            date_sampler(len(rows), shuffle=False),
+            s.num_workers,
+        )
+        for name, rows in periods.items()
+    }
+    train_loader = make_loader(train, date_sampler(len(train), shuffle=True, seed=s.seed), s.num_workers)
+    result = fit(module, train_loader, loaders["val"], out_dir, progress=False, callbacks=[monitor])
+    q = settings.evaluation.quantile if quantile is None else quantile
+    metrics: dict[str, float] = {"epochs_run": float(result.epochs_run)}
+    targets = arrays.targets()
+    for name, rows in periods.items():
+        scores = predict(module.model, loaders[name])
+        for key, value in trial_scores(scores, np.asarray(targets[rows]), horizons, s.monitor_horizon, q).items():
+            metrics[f"{name}_{key}"] = value
+    return TrialResult(metrics, monitor.history, monitor.collapsed, monitor.pruned)

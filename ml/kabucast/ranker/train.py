@@ -19,14 +19,18 @@ within each date before anything else, so every model should score zero within n
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from kabucast.data.calendar import JPXCalendar
+from kabucast.errors import ConfigError
+from kabucast.evaluation.metrics import sharpe_ratio, top_bottom_spread
 from kabucast.evaluation.report import ReportInputs, write_report
 from kabucast.ranker.arrays import PanelArray
 from kabucast.ranker.baseline import BaselineSettings, fit_baseline, permutation_importance, predict_baseline
@@ -325,3 +329,44 @@ def _metrics_json(
 def _put_csv(store: Store, key: str, frame: pd.DataFrame) -> str:
     store.put_bytes(key, frame.to_csv(index=False).encode("utf-8"), content_type="text/csv")
     return key
+
+
+TUNABLE: dict[str, type] = {"loss": LossWeights, "training": FitSettings, "model": PatchModelSettings}
+"""The sections a sweep parameter may name a key of (the keys are distinct across them)."""
+
+
+def with_params(settings: RankerTrainSettings, params: Mapping[str, Any]) -> RankerTrainSettings:
+    """``settings`` with each parameter set in its section: a LossWeights, FitSettings or PatchModelSettings key."""
+    sections: dict[str, dict[str, Any]] = {name: {} for name in TUNABLE}
+    for key, value in params.items():
+        owner = [name for name, cls in TUNABLE.items() if key in cls.__dataclass_fields__]
+        if not owner:
+            allowed = sorted(k for cls in TUNABLE.values() for k in cls.__dataclass_fields__)
+            raise ConfigError(f"ranker sweep parameter '{key}' is not a loss, training or model key ({allowed})")
+        sections[owner[0]][key] = value
+    changed = {name: dataclasses.replace(getattr(settings, name), **v) for name, v in sections.items() if v}
+    return dataclasses.replace(settings, **changed)
+
+
+def trial_scores(
+    scores: np.ndarray, targets: np.ndarray, horizons: Sequence[int], monitor_horizon: int, quantile: float
+) -> dict[str, float]:
+    """A sweep trial's scores of (D, N, H) ``scores`` against the realised (D, N, H) ``targets``.
+
+    - ``rankic``: mean per-date RankIC at ``monitor_horizon`` (RankIC@5);
+    - ``sharpe``: the daily long-short spread, long the top ``quantile`` of the ``monitor_horizon``
+      scores and short the bottom one, held for one session (the first horizon's realised returns,
+      ``fwd_1`` in the default data), annualised: mean / std (ddof 1) x sqrt(252), no costs;
+    - ``pred_std``: mean over dates and horizons of the cross-sectional std of the scores;
+    - ``rankic_mean``: mean RankIC over the horizons.
+    """
+    j = list(horizons).index(monitor_horizon)
+    spread = top_bottom_spread(pd.DataFrame(scores[:, :, j]), pd.DataFrame(targets[:, :, 0]), quantile)
+    rankics = [mean_rank_ic(scores[:, :, k], targets[:, :, k]) for k in range(len(horizons))]
+    finite = [r for r in rankics if math.isfinite(r)]
+    return {
+        "rankic": rankics[j],
+        "sharpe": sharpe_ratio(spread.dropna()),
+        "pred_std": float(np.nanmean(np.nanstd(scores, axis=1))),
+        "rankic_mean": float(np.mean(finite)) if finite else math.nan,
+    }

@@ -3,7 +3,7 @@
 An :class:`Objective` takes a trial's parameters and an epoch budget and returns a
 :class:`TrialOutcome`; it knows nothing of Optuna (pruning reaches it as an :data:`EpochReport`
 callable), so the Optuna search and the grid sweep share it. ``OBJECTIVES`` maps a model name to a
-factory; ``"forecaster"`` is implemented here, ``"ranker"`` is not yet (see :func:`_ranker`).
+factory: ``"forecaster"`` and ``"ranker"`` (:class:`RankerObjective`, at the end of this module).
 
 The forecaster's data (built once per worker process): the samples of the trial settings' training
 config, split time-forward (kabucast.forecast.dataset.time_split) into training, a purge gap and an
@@ -15,8 +15,11 @@ held-out period; longer labels reach into it, which only matters for selection (
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import math
+import shutil
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +31,7 @@ import pandas as pd
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from kabucast.config import TrainSettings, build_section
+from kabucast.config import TrainSettings, build_section, load_yaml, resolve_config_path
 from kabucast.data.calendar import JPXCalendar
 from kabucast.errors import ConfigError
 from kabucast.forecast.dataset import ForecastSamples, NotEnoughData, load_samples, time_split
@@ -52,7 +55,9 @@ class TrialSettings:
 
     model: str = "forecaster"
     train_config: str = "train_demo.yaml"  # data, model and training settings the trials start from
-    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # {data|model|training: {key: value}}
+    # forecaster: {data|model|training: {key: value}}; ranker: {data: ..., <RankerTrainSettings section>: ...}
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    data_config: str | None = None  # ranker only: its data settings file (default ranker/features.yaml)
     holdout_fraction: float = 0.5  # share of the evaluation period held out (the later dates)
     holdout_gap_sessions: int = 21  # sessions between validation and the held-out dates
     collapse: CollapseSettings = field(default_factory=CollapseSettings)
@@ -242,13 +247,67 @@ def _forecaster(trial: TrialSettings, store: Store, calendar: JPXCalendar, as_of
     return ForecasterObjective(ForecasterData(samples, train, val, test, model, settings.training), trial.collapse)
 
 
+class RankerObjective:
+    """The ranker (kabucast.ranker) as a sweep objective; parameters are LossWeights, FitSettings or model keys.
+
+    Every trial trains one model on the first purged fold (validation: the fold's test block) and is
+    scored there and on the held-out period (kabucast.ranker.lit.train_trial): ``val_rankic`` is
+    RankIC@``monitor_horizon`` (5), ``val_sharpe`` the daily top-bottom spread's Sharpe x sqrt(252).
+    """
+
+    def __init__(self, arrays: Any, splits: Any, settings: Any, collapse: CollapseSettings) -> None:
+        self.arrays, self.splits, self.settings, self.collapse = arrays, splits, settings, collapse
+
+    def run(
+        self, params: Mapping[str, Any], max_epochs: int, work_dir: Path, report: EpochReport | None = None
+    ) -> TrialOutcome:
+        from kabucast.ranker.lit import train_trial
+
+        result = train_trial(
+            self.arrays, self.splits, self.settings, params, max_epochs, work_dir, report, self.collapse
+        )
+        return TrialOutcome(dict(params), result.metrics, result.history, result.collapsed, result.pruned)
+
+
+def merged_settings(cls: type, path: str, overrides: Mapping[str, Any]) -> Any:
+    """The settings file ``path`` (under config/) with ``overrides`` merged in key by key, checked against ``cls``."""
+    resolved = resolve_config_path(path)
+    return build_section(cls, _deep_merge(load_yaml(resolved), overrides), str(resolved), "")
+
+
+def _deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        nested = isinstance(value, Mapping) and isinstance(out.get(key), Mapping)
+        out[key] = _deep_merge(out[key], value) if nested else value
+    return out
+
+
 def _ranker(trial: TrialSettings, store: Store, calendar: JPXCalendar, as_of: pd.Timestamp) -> Objective:
-    raise NotImplementedError(
-        "the ranker has no sweep objective yet: kabucast.ranker.train exposes run_ranker(), a whole "
-        "cross-validated run with a report, but no function that trains ONE model from a parameter dict and "
-        "reports a validation score per epoch (an EpochReport hook); add that to kabucast.ranker.lit/train, "
-        "then register it in kabucast.sweeps.objective.OBJECTIVES"
+    """The ranker's arrays (in a temporary folder removed at exit) and its purged splits; ``as_of`` is unused.
+
+    The ranker's data settings name their own period (``panel.start`` / ``end``).
+    """
+    from kabucast.ranker.features import warmup_sessions
+    from kabucast.ranker.settings import RankerDataSettings
+    from kabucast.ranker.train import RankerTrainSettings, plan_splits, prepare_arrays
+
+    allowed = {"data", *RankerTrainSettings.__dataclass_fields__}
+    unknown = sorted(set(trial.overrides) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"trial.overrides: unknown ranker section '{unknown[0]}' (allowed: {', '.join(sorted(allowed))})"
+        )
+    over = {k: v for k, v in trial.overrides.items() if k != "data"}
+    data = merged_settings(
+        RankerDataSettings, trial.data_config or "ranker/features.yaml", trial.overrides.get("data", {})
     )
+    settings = merged_settings(RankerTrainSettings, trial.train_config, over)
+    directory = Path(tempfile.mkdtemp(prefix="kabucast-ranker-sweep-"))
+    atexit.register(shutil.rmtree, directory, True)
+    arrays = prepare_arrays(store, data, calendar, directory / "arrays")
+    splits = plan_splits(len(arrays.dates), warmup_sessions(data.features), settings, max(data.horizons))
+    return RankerObjective(arrays, splits, settings, trial.collapse)
 
 
 ObjectiveFactory = Callable[[TrialSettings, Store, JPXCalendar, pd.Timestamp], Objective]

@@ -1,0 +1,372 @@
+"""``kabucast train --from-sweep DIR``: the sweep winner trained in two stages into one ensemble model version.
+
+1. **Variance bootstrap** (``stage1``): a few epochs with the winner's settings but no turnover term,
+   a strong ``pred_var_weight`` and ``output_noise_std`` > 0, so the forecasts spread out before the
+   ranking terms take over. Stage 1 ends on its best (lowest val_loss) weights.
+2. **Optimisation** (``stage2``), from stage 1's weights: more epochs with the winner's own loss
+   weights, optionally a cosine learning rate restarted every ``cycle_epochs`` epochs. Two kinds of
+   averaging run along the way:
+
+   - **snapshots**: the weights at the end of each cycle (the learning-rate minima), or of every
+     epoch when ``cycle_epochs`` is 0; the last ``snapshots`` of them are kept;
+   - **SWA**: ``torch.optim.swa_utils.AveragedModel`` averages the weights at the end of every epoch
+     from ``swa_start_epoch`` (0-based, within stage 2) on; with ``swa_member`` the average joins the
+     ensemble as one more member.
+
+The members become one :class:`~kabucast.forecast.ensemble.SnapshotEnsemble`, exported as ONE ONNX
+file whose forward averages their forecasts (same inputs and output as a single forecaster; the
+ONNX parity check covers the whole ensemble). It is published like ``kabucast train``'s models
+(:func:`kabucast.forecast.train.publish`); the checkpoint holds the SWA weights (else the last
+snapshot) as the single model a fine-tune would start from, and every member's weights under
+``ensemble``. When a champion exists, the promotion gate (:func:`kabucast.forecast.gate.gate_and_promote`)
+judges the new version; the first model ever becomes champion as with ``train``.
+
+The data split is ``kabucast.train``'s (time-forward, purged, strided, capped) on the training
+settings file ``train_config`` (default: the train command's ``--config``) with ``overrides``.
+``model.json``'s ``run`` section records both stages per epoch (validation prediction std per
+horizon, validation RankIC, diagnostics) and each member's and the ensemble's validation scores.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import torch
+from lightning.pytorch.callbacks import Callback
+from torch.optim.swa_utils import AveragedModel
+
+from kabucast.config import GateSettings, SectorSettings, TrainSettings, UniverseSettings, build_section
+from kabucast.data.calendar import JPXCalendar
+from kabucast.errors import ConfigError, KabucastError
+from kabucast.forecast.dataset import NotEnoughData, load_samples, time_split
+from kabucast.forecast.diagnostics import CollapseMonitor, CollapseSettings
+from kabucast.forecast.ensemble import SnapshotEnsemble
+from kabucast.forecast.gate import Decision, gate_and_promote
+from kabucast.forecast.lit import ArrayDataset, FitResult, ForecasterModule, TrainConfig, fit, fit_normalizer
+from kabucast.forecast.metrics import horizon_metrics
+from kabucast.forecast.model import BiLSTMForecaster, ForecasterConfig, count_parameters
+from kabucast.forecast.registry import champion_version
+from kabucast.forecast.train import TrainRun, dataset, publish
+from kabucast.storage.base import Store
+from kabucast.sweeps.evaluate import best_params
+from kabucast.sweeps.objective import COLLAPSE_KNOB, EpochScore, predict
+
+DEFAULT_CONFIG = "sweep/two_stage.yaml"
+
+
+@dataclass(frozen=True)
+class StageOneSettings:
+    """Variance bootstrap: the winner's settings with these laid over them."""
+
+    epochs: int = 3
+    pred_var_weight: float = 1.0  # strong: any horizon whose spread is below pred_std_floor is pushed up
+    output_noise_std: float = 0.03  # must be > 0
+    turnover_weight: float = 0.0
+    lr: float | None = None  # None: the winner's
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or not self.output_noise_std > 0:
+            raise ValueError(f"stage1 needs epochs >= 1 and output_noise_std > 0, got {self}")
+
+
+@dataclass(frozen=True)
+class StageTwoSettings:
+    """The winner's loss weights from stage 1's weights; SWA and snapshots (module docstring)."""
+
+    epochs: int = 12
+    cycle_epochs: int = 3  # cosine learning rate restarted every this many epochs; 0: constant lr
+    min_lr_ratio: float = 0.05  # the cosine's floor, as a share of the lr
+    snapshots: int = 3  # K: snapshots kept (cycle ends, or epochs when cycle_epochs is 0), the last K
+    swa_start_epoch: int = 6  # 0-based epoch of stage 2 from which SWA averages; -1 disables SWA
+    swa_member: bool = True  # the SWA average joins the ensemble as a member
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.snapshots < 1 or self.cycle_epochs < 0 or self.swa_start_epoch >= self.epochs:
+            raise ValueError(f"stage2 needs epochs >= 1, snapshots >= 1, cycle_epochs >= 0, swa_start < epochs: {self}")
+        if self.cycle_epochs and self.epochs // self.cycle_epochs < 1:
+            raise ValueError(f"stage2: {self.epochs} epochs hold no whole cycle of {self.cycle_epochs}")
+
+
+@dataclass(frozen=True)
+class TwoStageSettings:
+    """``config/sweep/two_stage.yaml``."""
+
+    train_config: str | None = None  # training settings file (data, model, training); None: train's --config
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # {data|model|training: {key: value}}
+    stage1: StageOneSettings = field(default_factory=StageOneSettings)
+    stage2: StageTwoSettings = field(default_factory=StageTwoSettings)
+    collapse: CollapseSettings = field(default_factory=CollapseSettings)
+    gate: GateSettings = field(default_factory=GateSettings)
+
+
+@dataclass(frozen=True)
+class TwoStageRun:
+    run: TrainRun
+    members: list[str]
+    decision: Decision | None  # None when there was no champion to judge against (this one became champion)
+
+    @property
+    def version(self) -> str:
+        return self.run.version
+
+    def summary(self) -> str:
+        ens = self.run.meta["run"]["ensemble"]
+        head = (
+            f"two-stage model {self.version}: ensemble of {len(self.members)} ({', '.join(self.members)}), "
+            f"val RankIC {ens['val_rankic_mean']:+.4f}"
+        )
+        if self.decision is None:
+            return f"{head}; first model: champion"
+        return f"{head}; {self.decision.summary()}"
+
+
+def load_two_stage(
+    path: str, train_config: str
+) -> tuple[TwoStageSettings, TrainSettings, UniverseSettings, SectorSettings]:
+    """The two-stage settings and the training settings they name (``train_config`` when they name none)."""
+    from kabucast.config import load_settings, resolve_config_path
+    from kabucast.sweeps.objective import TrialSettings, trial_train_settings
+
+    settings = load_settings(TwoStageSettings, resolve_config_path(path))
+    trial = TrialSettings(train_config=settings.train_config or train_config, overrides=settings.overrides)
+    train_settings, universe, sectors = trial_train_settings(trial)
+    return settings, train_settings, universe, sectors
+
+
+def winner(store: Store, sweep_dir: str) -> tuple[str, dict[str, Any]]:
+    """The top config id of an evaluated sweep and its parameters (sweeps.evaluate.best_params)."""
+    key = f"{sweep_dir.rstrip('/')}/top_config_ids.txt"
+    if not store.exists(key):
+        raise KabucastError(f"{store.url}/{key} not found: run `kabucast sweep evaluate {sweep_dir}` first")
+    params = best_params(store, sweep_dir)
+    return store.get_bytes(key).decode().split()[0], dict(params)
+
+
+def winner_configs(
+    params: dict[str, Any], settings: TrainSettings, n_sectors: int
+) -> tuple[TrainConfig, ForecasterConfig]:
+    """The training settings with the winner's parameters (TrainConfig or ForecasterConfig keys) laid over them."""
+    if params.get(COLLAPSE_KNOB):
+        raise ConfigError("the sweep winner has the test-only collapse_output knob set: refusing to train it")
+    train_keys, model_keys = set(TrainConfig.__dataclass_fields__), set(ForecasterConfig.__dataclass_fields__)
+    params = {k: v for k, v in params.items() if k != COLLAPSE_KNOB}
+    unknown = sorted(set(params) - train_keys - model_keys)
+    if unknown:
+        raise ConfigError(f"sweep parameter '{unknown[0]}' is neither a TrainConfig nor a ForecasterConfig key")
+    training = {**settings.training, **{k: v for k, v in params.items() if k in train_keys}}
+    model = {**settings.model, **{k: v for k, v in params.items() if k in model_keys}, "n_sectors": n_sectors}
+    cfg = build_section(TrainConfig, training, "two-stage training", "training.")
+    return cfg, build_section(ForecasterConfig, model, "two-stage training", "model.")
+
+
+class CyclicForecasterModule(ForecasterModule):
+    """ForecasterModule with a cosine learning rate restarted every ``cycle_epochs`` epochs (0: constant)."""
+
+    def __init__(
+        self,
+        model: BiLSTMForecaster,
+        cfg: TrainConfig,
+        target_std: tuple[float, ...],
+        cycle_epochs: int,
+        min_lr_ratio: float,
+    ) -> None:
+        super().__init__(model, cfg, target_std)
+        self.cycle_epochs, self.min_lr_ratio = cycle_epochs, min_lr_ratio
+
+    def configure_optimizers(self) -> Any:
+        optimizer = super().configure_optimizers()
+        if not self.cycle_epochs:
+            return optimizer
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
+            optimizer, T_0=self.cycle_epochs, eta_min=self.cfg.lr * self.min_lr_ratio
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+
+
+class Snapshots(Callback):
+    """Keeps the last ``k`` snapshots (epoch, state_dict) and the SWA average of the forecaster (see module doc)."""
+
+    def __init__(self, k: int, cycle_epochs: int, swa_start_epoch: int) -> None:
+        self.kept: deque[tuple[int, dict[str, torch.Tensor]]] = deque(maxlen=k)
+        self.cycle_epochs, self.swa_start = cycle_epochs, swa_start_epoch
+        self.swa: AveragedModel | None = None
+        self.swa_epochs: list[int] = []
+        self.lr: list[float] = []
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        epoch, model = trainer.current_epoch, pl_module.model
+        self.lr.append(float(trainer.optimizers[0].param_groups[0]["lr"]))
+        if not self.cycle_epochs or (epoch + 1) % self.cycle_epochs == 0:
+            self.kept.append((epoch, {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}))
+        if 0 <= self.swa_start <= epoch:
+            if self.swa is None:
+                self.swa = AveragedModel(copy.deepcopy(model).cpu())
+            self.swa.update_parameters(model)  # the first call copies, later ones average
+            self.swa_epochs.append(epoch)
+
+
+def two_stage_train(
+    settings: TwoStageSettings,
+    train_settings: TrainSettings,
+    store: Store,
+    universe: UniverseSettings,
+    sectors: SectorSettings,
+    calendar: JPXCalendar,
+    as_of: pd.Timestamp,
+    sweep_dir: str,
+    work_dir: Path,
+    progress: bool = False,
+) -> TwoStageRun:
+    """Train the winner of ``sweep_dir`` in two stages, publish the ensemble, gate it against the champion."""
+    cid, params = winner(store, sweep_dir)
+    cfg, model_cfg = winner_configs(params, train_settings, sectors.n_ids)
+    data = train_settings.data
+    samples = load_samples(store, universe, sectors, calendar, as_of, data.static_mode)
+    split = time_split(samples, data.val_fraction, data.purge_sessions)
+    rng = np.random.default_rng(cfg.seed)
+    strided = samples.date_pos % data.as_of_stride == 0
+    train_idx = _cap(split.train[strided[split.train]], data.max_train_samples, rng)
+    val_idx = _cap(split.val[strided[split.val]], data.max_val_samples, rng)
+    if len(train_idx) < cfg.batch_size or len(val_idx) < 2:
+        raise NotEnoughData(f"{len(train_idx)} training / {len(val_idx)} validation samples; backfill more history")
+    train_ds, val_ds = dataset(samples, train_idx), dataset(samples, val_idx)
+    target_std = tuple(train_ds.target.std(axis=0).tolist())
+    s1, s2 = settings.stage1, settings.stage2
+    print(f"two-stage training of {sweep_dir} winner {cid}: {params}")
+
+    # stage 1: variance bootstrap
+    cfg1 = dataclasses.replace(
+        cfg,
+        max_epochs=s1.epochs,
+        patience=s1.epochs + 1,
+        turnover_weight=s1.turnover_weight,
+        pred_var_weight=s1.pred_var_weight,
+        output_noise_std=s1.output_noise_std,
+        lr=s1.lr or cfg.lr,
+    )
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    model = BiLSTMForecaster(model_cfg, fit_normalizer(train_ds))
+    monitor1, score1 = CollapseMonitor(settings.collapse), EpochScore(None)
+    module1 = ForecasterModule(model, cfg1, target_std)
+    r1 = fit(module1, train_ds, val_ds, cfg1, work_dir / "stage1", progress, callbacks=[monitor1, score1])
+    print(f"stage 1 (variance bootstrap): {r1.summary()}")
+
+    # stage 2: the winner's loss weights from stage 1's best weights; snapshots and SWA
+    cfg2 = dataclasses.replace(cfg, max_epochs=s2.epochs, patience=s2.epochs + 1)
+    monitor2, score2 = CollapseMonitor(settings.collapse), EpochScore(None)
+    snaps = Snapshots(s2.snapshots, s2.cycle_epochs, s2.swa_start_epoch)
+    module2 = CyclicForecasterModule(model, cfg2, target_std, s2.cycle_epochs, s2.min_lr_ratio)
+    r2 = fit(module2, train_ds, val_ds, cfg2, work_dir / "stage2", progress, callbacks=[monitor2, score2, snaps])
+    print(f"stage 2 (SWA + snapshots): {r2.summary()}")
+
+    names, states = [f"snapshot_epoch{e}" for e, _ in snaps.kept], [s for _, s in snaps.kept]
+    if snaps.swa is not None and s2.swa_member:
+        names.append(f"swa_epochs{snaps.swa_epochs[0]}-{snaps.swa_epochs[-1]}")
+        states.append(snaps.swa.module.state_dict())
+    if not states:  # a stage 2 stopped (collapsed) before its first snapshot
+        names, states = ["stage2_best"], [model.state_dict()]
+    template = BiLSTMForecaster(model_cfg, model.normalizer)
+    ensemble = SnapshotEnsemble.from_state_dicts(template, states)
+    ens_metrics, members = _scores(ensemble, val_ds, module2)
+    primary = states[-1] if snaps.swa is None else snaps.swa.module.state_dict()
+    ckpt = _write_checkpoint(work_dir / "two_stage.ckpt", model_cfg, cfg2, primary, names, states)
+    epochs_run = r1.epochs_run + r2.epochs_run
+    result = FitResult(ckpt, members.pop("ensemble_val_loss"), epochs_run, ens_metrics)
+    run = {
+        "kind": "two_stage",
+        "as_of": str(calendar.previous_session(as_of).date()),
+        "train_range": [str(samples.dates[train_idx].min().date()), str(split.train_end.date())],
+        "val_range": [str(split.val_start.date()), str(samples.dates[val_idx].max().date())],
+        "n_train": len(train_idx),
+        "n_val": len(val_idx),
+        "shuffled_labels": False,
+        "static_lookahead_samples_all": samples.static_lookahead,
+        "sweep": {"dir": sweep_dir, "winner": cid, "params": params},
+        "stages": {
+            "stage1": _stage_figures(r1, monitor1, score1, cfg1, cfg),
+            "stage2": {
+                **_stage_figures(r2, monitor2, score2, cfg2, cfg),
+                "lr": snaps.lr,
+                "swa_epochs": snaps.swa_epochs,
+                "snapshot_epochs": [e for e, _ in snaps.kept],
+            },
+        },
+        "ensemble": {"members": names, "parameters_per_member": count_parameters(template), **members},
+    }
+    had_champion = champion_version(store) is not None
+    published = publish(store, ensemble, cfg2, samples, val_idx, result, run, data.static_mode, sectors, work_dir)  # type: ignore[arg-type]
+    print(f"published {published.version} (ONNX parity {published.meta['onnx_parity_max_abs_diff']:.2e})")
+    decision = None
+    if had_champion:
+        decision = gate_and_promote(store, published.version, settings.gate, universe, sectors, calendar, as_of)
+        print(decision.summary())
+    return TwoStageRun(published, names, decision)
+
+
+def _cap(idx: np.ndarray, most: int, rng: np.random.Generator) -> np.ndarray:
+    return np.sort(rng.choice(idx, size=most, replace=False)) if len(idx) > most else idx
+
+
+def _stage_figures(
+    result: FitResult, monitor: CollapseMonitor, score: EpochScore, cfg: TrainConfig, base: TrainConfig
+) -> dict[str, Any]:
+    """Per-epoch validation figures of one stage and the settings it changed from the winner's."""
+    pred_std = monitor.history["pred_std"]
+    return {
+        "changed": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__ if getattr(cfg, k) != getattr(base, k)},
+        "epochs_run": result.epochs_run,
+        "best_val_loss": result.best_score,
+        "collapsed": monitor.collapsed,
+        "val_rankic": score.scores,  # per epoch, mean over the 12 horizons
+        "pred_std_mean": [float(np.nanmean(s)) for s in pred_std],  # per epoch, mean over horizons
+        "pred_std_min": [float(np.nanmin(s)) for s in pred_std],
+        **monitor.history,  # pred_std per epoch per horizon, gradient norms, encoder stats
+    }
+
+
+def _scores(
+    ensemble: SnapshotEnsemble, val_ds: ArrayDataset, module: ForecasterModule
+) -> tuple[dict[str, list[float]], dict[str, Any]]:
+    """The ensemble's per-horizon validation metrics, and each member's and the ensemble's summary figures."""
+    preds = [predict(m, val_ds) for m in ensemble.members]  # type: ignore[arg-type]
+    ens = predict(ensemble, val_ds)  # type: ignore[arg-type]
+    metrics = horizon_metrics(val_ds.target, ens, val_ds.date_index)
+    members = [horizon_metrics(val_ds.target, p, val_ds.date_index) for p in preds]
+    with torch.no_grad():
+        loss = float(module.loss(torch.as_tensor(ens), torch.as_tensor(val_ds.target)))
+    return metrics, {
+        "val_rankic_mean": float(np.nanmean(metrics["rankic"])),
+        "val_pred_xs_std_mean": float(np.nanmean(metrics["pred_xs_std"])),
+        "member_val_rankic_mean": [float(np.nanmean(m["rankic"])) for m in members],
+        "member_val_pred_xs_std_mean": [float(np.nanmean(m["pred_xs_std"])) for m in members],
+        "ensemble_val_loss": loss,
+    }
+
+
+def _write_checkpoint(
+    path: Path,
+    model_cfg: ForecasterConfig,
+    cfg: TrainConfig,
+    primary: dict[str, torch.Tensor],
+    names: list[str],
+    states: list[dict[str, torch.Tensor]],
+) -> Path:
+    """A checkpoint ``load_forecaster`` reads (the ``primary`` weights), with every member under ``ensemble``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(
+        {
+            "hyper_parameters": {"model": model_cfg.to_dict(), "train": dataclasses.asdict(cfg)},
+            "state_dict": {f"model.{k}": v for k, v in primary.items()},
+            "ensemble": {"members": names, "state_dicts": [dict(s) for s in states]},
+        },
+        path,
+    )
+    return path
