@@ -96,6 +96,9 @@ def test_train_from_sweep_publishes_an_onnx_ensemble_and_gates_it(store, capsys)
     assert gate["challenger"] == version and gate["champion"] == champion
     assert details["gate"]["promoted"] == gate["promoted"] and gate["reasons"]
     assert champion_version(store) == (version if gate["promoted"] else champion)
+    # and the report shows the stages and the decision
+    page = store.get_bytes(f"reports/two-stage-{version}/report.html").decode()
+    assert "stage2 val RankIC per epoch" in page and "gate:" in page and page.count("<img") == 2
 
     # the daily predict step serves it like any model
     set_champion(store, version, "test: serve the ensemble")

@@ -308,7 +308,34 @@ def two_stage_train(
     if had_champion:
         decision = gate_and_promote(store, published.version, settings.gate, universe, sectors, calendar, as_of)
         print(decision.summary())
+    print(f"report: {store.url}/{two_stage_report(store, published, decision)}")
     return TwoStageRun(published, names, decision)
+
+
+def two_stage_report(store: Store, published: TrainRun, decision: Decision | None) -> str:
+    """``reports/two-stage-<version>/report.html``: validation RankIC by horizon beside the baselines,
+    the prediction spread (collapse), the per-epoch stage figures and the gate's decision."""
+    from kabucast.evaluation.report import ReportInputs, write_report
+
+    v = published.meta["validation"]
+    months = pd.Index(range(1, 13), name="month")
+    ic = pd.DataFrame({name: v[name]["rankic"] for name in ("model", "zero_return", "momentum_12m")}, index=months)
+    spread = pd.DataFrame({"model pred xs-std": v["model"]["pred_xs_std"]}, index=months)
+    stages = published.meta["run"]["stages"]
+    metrics: dict[str, Any] = {
+        "version": published.version,
+        "members": ", ".join(published.meta["run"]["ensemble"]["members"]),
+    }
+    for stage, figures in stages.items():
+        metrics[f"{stage} epochs"] = figures["epochs_run"]
+        metrics[f"{stage} val RankIC per epoch"] = ", ".join(f"{x:+.3f}" for x in figures["val_rankic"])
+        metrics[f"{stage} pred std (min over horizons) per epoch"] = ", ".join(
+            f"{x:.4f}" for x in figures["pred_std_min"]
+        )
+        metrics[f"{stage} collapsed"] = figures["collapsed"]
+    metrics["gate"] = "no champion: became the champion" if decision is None else decision.summary()
+    inputs = ReportInputs(ic_by_horizon=ic, dispersion=spread, metrics=metrics)
+    return write_report(store, f"two-stage-{published.version}", inputs, title="kabucast two-stage training")
 
 
 def _cap(idx: np.ndarray, most: int, rng: np.random.Generator) -> np.ndarray:
