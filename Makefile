@@ -4,18 +4,44 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
+LOCK   := requirements/lock.txt
+# torch==2.13.0+cpu is not on PyPI: it comes from a local wheel folder (this project's machines carry
+# one in /opt/wheels) or from PyTorch's CPU index: make install PIP_EXTRA=--extra-index-url=https://download.pytorch.org/whl/cpu
+TORCH_WHEELS ?= $(wildcard /opt/wheels)
+PIP_EXTRA    ?=
+PIP_LOCKED   := --disable-pip-version-check --require-hashes --no-deps $(if $(TORCH_WHEELS),--find-links $(TORCH_WHEELS)) $(PIP_EXTRA)
 export AWS_DEFAULT_REGION ?= ap-northeast-1
 export PYTHONDONTWRITEBYTECODE := 1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: install demo test lint package unit functional bench clean
+.PHONY: install lock demo test lint package unit functional bench clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Everything from the lock, hash-checked, nothing resolved; then the package itself (editable, no deps).
+$(STAMP): $(LOCK) pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[train,dev]"
+	@$(BIN)/python -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if v == (3, 11) else \
+		f"the lock ($(LOCK)) is for CPython 3.11, {sys.executable} is {v[0]}.{v[1]}: make clean && make install PYTHON=python3.11")'
+	$(BIN)/pip install --quiet $(PIP_LOCKED) -r $(LOCK)
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(BIN)/python requirements/check_env.py $(LOCK)
 	touch $@
+
+# Re-resolve on purpose (needs PyPI): keeps every pin it can; `make lock UPGRADE=1` moves to the newest.
+# lock.txt is the one resolution (CPython 3.11, manylinux x86_64, every extra). The other files are
+# derived from it (-c lock.txt: the same versions, their own hashes): layer.txt for the python3.12
+# Lambda layer (the runtime set less what the Lambda runtime provides), monthly.txt for the monthly
+# image, jobs.txt for ml/Dockerfile. tests/unit/test_lock.py checks that they all agree.
+UV_COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --no-emit-find-links --custom-compile-command "make lock" \
+             --python-platform x86_64-manylinux_2_28 $(if $(TORCH_WHEELS),--find-links $(TORCH_WHEELS)) $(if $(UPGRADE),--upgrade)
+lock: $(STAMP)
+	$(UV_COMPILE) pyproject.toml --all-extras --python-version 3.11 --override requirements/overrides.txt -o $(LOCK)
+	$(UV_COMPILE) pyproject.toml --python-version 3.12 -c $(LOCK) -o requirements/layer.txt \
+		--no-emit-package boto3 --no-emit-package botocore --no-emit-package s3transfer --no-emit-package jmespath
+	$(UV_COMPILE) pyproject.toml --python-version 3.11 -c $(LOCK) -o requirements/monthly.txt --extra train
+	$(UV_COMPILE) pyproject.toml --python-version 3.11 -c $(LOCK) -o requirements/jobs.txt \
+		--extra train --extra report --extra ranker --extra sweep
 
 demo: $(STAMP)
 	$(BIN)/kabucast demo
