@@ -38,7 +38,7 @@ UV_COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --no-emit-find-link
 lock: $(STAMP)
 	$(UV_COMPILE) pyproject.toml --all-extras --python-version 3.11 --override requirements/overrides.txt -o $(LOCK)
 	$(UV_COMPILE) pyproject.toml --python-version 3.12 -c $(LOCK) -o requirements/layer.txt \
-		--no-emit-package boto3 --no-emit-package botocore --no-emit-package s3transfer --no-emit-package jmespath
+		--no-emit-package boto3 --no-emit-package botocore --no-emit-package s3transfer
 	$(UV_COMPILE) pyproject.toml --python-version 3.11 -c $(LOCK) -o requirements/monthly.txt --extra train
 	$(UV_COMPILE) pyproject.toml --python-version 3.11 -c $(LOCK) -o requirements/jobs.txt \
 		--extra train --extra report --extra ranker --extra sweep

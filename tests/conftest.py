@@ -51,3 +51,13 @@ def s3_bucket(s3_endpoint: str) -> str:
         Bucket=name, CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"}
     )
     return name
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The fault-injection suite's counts (tests/functional/test_fault_injection.py), when it ran."""
+    from tests.faults import COUNTS
+
+    if COUNTS:
+        terminalreporter.section("fault injection")
+        for what, n in COUNTS.items():
+            terminalreporter.write_line(f"{n:5d}  {what}")

@@ -178,12 +178,21 @@ class FinetuneSettings:
 
 @dataclass(frozen=True)
 class PredictSettings:
-    """The daily prediction step."""
+    """The daily prediction step.
+
+    ``min_coverage``: the share of the universe (0..1] a full run must forecast before it may
+    replace ``predictions/<date>.json`` and ``latest.json`` (kabucast.pipelines.publish).
+    """
 
     env: Literal["local", "s3"]
     universe: str
     sectors: str
     storage: StorageSettings = field(default_factory=StorageSettings)
+    min_coverage: float = 0.9
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.min_coverage <= 1.0:
+            raise ConfigError(f"min_coverage must be in (0, 1], got {self.min_coverage}")
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:

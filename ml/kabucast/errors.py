@@ -7,12 +7,46 @@ class KabucastError(Exception):
     """Base class of every error kabucast raises on purpose."""
 
 
-class ConfigError(KabucastError):
+class UsageError(KabucastError):
+    """What the user asked for is malformed (an option, an event, a date): nothing was read or written."""
+
+
+class JobFailure(KabucastError):
+    """The run could not do its job (the store or the source failed, nothing could be published).
+
+    The CLI exits 1 on it (2 is for what the user must fix first: usage, configuration, missing
+    prerequisites); a Lambda handler lets it raise, so retries, the failed-runs queue and alarms see it.
+    """
+
+
+class ConfigError(UsageError):
     """A configuration file is missing, malformed, or has a missing or unknown key."""
 
 
-class StoreError(KabucastError):
+class InvalidDate(UsageError):
+    """A date is not ``YYYY-MM-DD``, not a calendar date, or outside the range the job can run on."""
+
+
+def echo(value: object, limit: int = 100) -> str:
+    """``repr(value)`` cut to ``limit`` characters: rejected input is quoted in errors and logs, never dumped."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class StoreError(JobFailure):
     """The store cannot be opened, or an object cannot be read or written."""
+
+
+class StoreUnavailable(StoreError):
+    """The store could not be reached or refused the request (network, timeout, credentials, permissions)."""
+
+
+class CorruptObject(StoreError):
+    """An object exists but cannot be decoded (a truncated parquet file, invalid JSON)."""
+
+
+class ConcurrentUpdate(StoreError):
+    """Another run changed an object between this run's read and its conditional write; nothing was written."""
 
 
 class ObjectNotFound(StoreError):
@@ -23,7 +57,7 @@ class ObjectNotFound(StoreError):
         self.key = key
 
 
-class SourceError(KabucastError):
+class SourceError(JobFailure):
     """A market data source failed as a whole (not one ticker)."""
 
 

@@ -61,19 +61,29 @@ def check_tickers(tickers: Sequence[str], universe: UniverseSettings) -> list[st
     return list(tickers)
 
 
-def onnx_predictor(config: str = PREDICT_CONFIG, universe: UniverseSettings | None = None) -> Predictor:
+def onnx_predictor(
+    config: str = PREDICT_CONFIG, universe: UniverseSettings | None = None, force: bool = False
+) -> Predictor:
+    """The ONNX prediction step; ``force`` lets it replace a published document with a smaller one."""
     from kabucast.pipelines.predict import OnnxPredictor
+    from kabucast.pipelines.publish import PublishPolicy
 
-    _, configured, sectors = forecast_settings(config, PredictSettings)
-    return OnnxPredictor(universe or configured, sectors, default_calendar())
+    cfg, configured, sectors = forecast_settings(config, PredictSettings)
+    policy = PublishPolicy(min_coverage=cfg.min_coverage, force=force)
+    return OnnxPredictor(universe or configured, sectors, default_calendar(), policy)
 
 
-def finetune_step(config: str = FINETUNE_CONFIG) -> Finetuner:
-    """The monthly pipeline's fine-tune step: fine-tune the champion, then the promotion gate."""
+def finetune_step(config: str = FINETUNE_CONFIG, threads: int | None = None) -> Finetuner:
+    """The monthly pipeline's fine-tune step: fine-tune the champion, then the promotion gate.
+
+    ``threads``: torch CPU threads (None: kabucast.compute's default, also in the monthly Lambda)."""
 
     def step(store: Store, today: pd.Timestamp) -> dict[str, Any]:
+        from kabucast.compute import set_torch_threads
         from kabucast.forecast.gate import gate_and_promote
         from kabucast.forecast.train import finetune, train_in_tempdir
+
+        set_torch_threads(threads)
 
         cfg, universe, sectors = forecast_settings(config, FinetuneSettings)
         calendar = default_calendar()
@@ -115,6 +125,7 @@ def build_daily_job(
     predict_config: str = PREDICT_CONFIG,
     source: str | None = None,
     universe: str | None = None,
+    force: bool = False,
 ) -> DailyJob:
     """The daily job from its settings; ``source`` and ``universe`` override the fetch config's."""
     fetch = load_settings(FetchSettings, resolve_config_path(fetch_config))
@@ -122,7 +133,7 @@ def build_daily_job(
     return DailyJob(
         universe=members,
         source=make_source(source or fetch.source, members, fetch.retry, fetch.batch_size),
-        predictor=onnx_predictor(predict_config, members),
+        predictor=onnx_predictor(predict_config, members, force),
         calendar=default_calendar(),
         options=DailyOptions(overlap_sessions=fetch.overlap_sessions, period=fetch.period),
     )
@@ -149,11 +160,12 @@ def build_monthly_job(
     finetune_config: str = FINETUNE_CONFIG,
     source: str | None = None,
     universe: str | None = None,
+    threads: int | None = None,
 ) -> MonthlyJob:
     cfg = load_settings(EnrichSettings, resolve_config_path(enrich_config))
     members = load_universe(universe or cfg.universe)
     return MonthlyJob(
         universe=members,
         source=make_source(source or cfg.source, members, cfg.retry, cfg.batch_size),
-        finetune=finetune_step(finetune_config),
+        finetune=finetune_step(finetune_config, threads),
     )

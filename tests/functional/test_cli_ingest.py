@@ -81,8 +81,8 @@ def test_cli_train_daily_and_demo_reuse(tmp_path: Path, capsys) -> None:
     # GIVEN a store with sample prices and a small training config
     store = str(tmp_path / "s")
     text = resolve_config_path("train_demo.yaml").read_text()
-    small = text.replace("hidden: 128", "hidden: 16").replace("max_epochs: 4", "max_epochs: 1")
-    small = small.replace("max_train_samples: 6000", "max_train_samples: 1000").replace("mlp: [256, 128]", "mlp: [32]")
+    small = text.replace("hidden: 128", "hidden: 16").replace("max_epochs: 3", "max_epochs: 1")
+    small = small.replace("max_train_samples: 2000", "max_train_samples: 1000").replace("mlp: [256, 128]", "mlp: [32]")
     (tmp_path / "train_small.yaml").write_text(small)
     run(capsys, "backfill", "--store", store, "--source", "sample", "--period", "8y", "--as-of", AS_OF)
     features = run(capsys, "features", "--store", store, "--as-of", AS_OF)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -73,14 +74,15 @@ class DiesBeforeLatest(LocalStore):
         super().put_bytes(key, data, content_type)
 
 
-def test_killed_between_writes_keeps_previous_latest(trained, universe, sectors) -> None:
-    store, calendar = trained
-    OnnxPredictor(universe, sectors, calendar)(store, AS_OF, universe.tickers)
+def test_killed_between_writes_keeps_previous_latest(trained, universe, sectors, tmp_path: Path) -> None:
+    shutil.copytree(trained[0].root, tmp_path / "s", ignore=shutil.ignore_patterns("predictions"))
+    store, calendar = LocalStore(tmp_path / "s"), trained[1]
+    OnnxPredictor(universe, sectors, calendar)(store, pd.Timestamp("2026-11-19"), universe.tickers)
     before = store.get_bytes(LATEST_KEY)
     dying = DiesBeforeLatest(store.root)
     with pytest.raises(StoreError, match="killed"):
-        OnnxPredictor(universe, sectors, calendar)(dying, pd.Timestamp("2026-11-19"), universe.tickers)
-    assert store.exists("predictions/2026-11-19.json")
+        OnnxPredictor(universe, sectors, calendar)(dying, AS_OF, universe.tickers)
+    assert store.exists("predictions/2026-11-20.json")
     assert store.get_bytes(LATEST_KEY) == before
 
 

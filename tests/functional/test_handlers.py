@@ -75,10 +75,14 @@ def test_daily_manual_and_skip_fetch_events(bucket: S3Store, env: dict) -> None:
     out = invoke("daily", event("daily_manual.json"), env)
     assert out["status"] == "ok" and out["predict"]["key"] == "predictions/2026-11-19.json"
     assert out["fetch"]["failures"] == []
+    latest = bucket.get_bytes("predictions/latest.json")
+    # a subset run publishes to its own key, never to the dated file or the pointer
     skip = invoke("daily", event("daily_skip_fetch.json"), env)
     assert skip["fetch"] == "skipped" and skip["predict"]["predicted"] == 3
-    latest = bucket.get_json("predictions/latest.json")
-    assert sorted(p["ticker"] for p in latest["predictions"]) == ["6758.T", "7203.T", "8306.T"]
+    assert skip["predict"]["key"] == "predictions/adhoc/2026-11-20/6758.T+7203.T+8306.T.json"
+    adhoc = bucket.get_json(skip["predict"]["key"])
+    assert sorted(p["ticker"] for p in adhoc["predictions"]) == ["6758.T", "7203.T", "8306.T"]
+    assert bucket.get_bytes("predictions/latest.json") == latest
 
 
 def test_holiday_is_a_no_op_with_a_clear_summary(bucket: S3Store, env: dict) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kabucast.errors import ObjectNotFound, StoreError
+from kabucast.errors import ConcurrentUpdate, ObjectNotFound, StoreError
 from kabucast.storage import LocalStore, S3Store, Store, open_store
 
 
@@ -44,16 +44,21 @@ def test_list_exists_and_missing(store: Store) -> None:
         store.get_bytes("models/none.json")
 
 
-def test_publish_writes_dated_then_pointer(store: Store) -> None:
-    store.publish_json("predictions/2025-11-21.json", "predictions/latest.json", {"n": 1})
-    store.publish_json("predictions/2025-11-24.json", "predictions/latest.json", {"n": 2})
-    assert store.get_json("predictions/latest.json") == {"n": 2}
-    assert store.get_bytes("predictions/2025-11-24.json") == store.get_bytes("predictions/latest.json")
-    assert store.list("predictions/") == [
-        "predictions/2025-11-21.json",
-        "predictions/2025-11-24.json",
-        "predictions/latest.json",
-    ]
+def test_conditional_writes_land_only_over_what_was_read(store: Store) -> None:
+    # GIVEN nothing stored: a write that expects nothing lands, a second one is refused
+    store.put_if("predictions/latest.json", b"1", None)
+    with pytest.raises(ConcurrentUpdate):
+        store.put_if("predictions/latest.json", b"2", None)
+    # WHEN one run read version 1 and another run replaced it meanwhile
+    seen = store.get_versioned("predictions/latest.json")
+    assert seen is not None and seen.data == b"1"
+    store.put_if("predictions/latest.json", b"2", seen.etag)
+    # THEN the first run's write (If-Match version 1) is refused and version 2 stays
+    with pytest.raises(ConcurrentUpdate, match="changed since this run read it"):
+        store.put_if("predictions/latest.json", b"stale", seen.etag)
+    assert store.get_bytes("predictions/latest.json") == b"2"
+    assert store.get_versioned("predictions/none.json") is None
+    assert store.list("predictions/") == ["predictions/latest.json"]
 
 
 def test_s3_prefix_isolates_keys(s3_endpoint: str, s3_bucket: str) -> None:

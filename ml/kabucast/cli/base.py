@@ -38,6 +38,8 @@ class Command:
     source: bool = False  # takes --source
     tickers: bool = False  # takes --tickers
     arguments: Callable[[argparse.ArgumentParser], None] | None = None
+    future_as_of: bool = False  # --as-of may be a day that has not closed yet (calendar look-ups)
+    threads: bool = False  # trains with torch: takes --threads (kabucast.compute's policy)
 
 
 def tickers_arg(ctx: Context) -> list[str] | None:

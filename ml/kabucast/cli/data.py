@@ -118,7 +118,7 @@ COMMANDS: dict[str, Command] = {
         source=True,
         tickers=True,
     ),
-    "calendar": Command(cmd_calendar, "is the as-of date a JPX trading day?"),
+    "calendar": Command(cmd_calendar, "is the as-of date a JPX trading day?", future_as_of=True),
     "features": Command(
         cmd_features,
         "build the model's input arrays from stored prices and report their shapes",

@@ -202,6 +202,7 @@ COMMANDS: dict[str, Command] = {
         "walk-forward evaluation of the training recipe (purged folds + holdout) -> reports/<run-id>/",
         "evaluate.yaml",
         EvaluateSettings,
+        threads=True,
     ),
     "backtest": Command(
         cmd_backtest,

@@ -10,7 +10,14 @@ from kabucast.cli.base import Command, Context, Result, chosen_tickers, tickers_
 from kabucast.cli.data import cmd_backfill, cmd_enrich
 from kabucast.config import EnrichSettings, FetchSettings, FinetuneSettings, PredictSettings, TrainSettings
 from kabucast.data.calendar import default_calendar
-from kabucast.jobs import build_daily_job, build_monthly_job, finetune_step, forecast_settings, onnx_predictor
+from kabucast.jobs import (
+    build_daily_job,
+    build_monthly_job,
+    check_tickers,
+    finetune_step,
+    forecast_settings,
+    onnx_predictor,
+)
 
 
 def cmd_train(ctx: Context) -> Result:
@@ -21,7 +28,16 @@ def cmd_train(ctx: Context) -> Result:
     cfg, universe, sectors = forecast_settings(ctx.args.config, TrainSettings)
     run = train_in_tempdir(train, cfg, ctx.store, universe, sectors, default_calendar(), ctx.today)
     print(run.table(), file=sys.stderr)
-    return run.summary(), {"version": run.version, "champion": run.champion, "run": run.meta["run"]}
+    summary = f"{run.summary()}\n{stored_as(ctx, run.version, run.champion)}"
+    return summary, {"version": run.version, "champion": run.champion, "run": run.meta["run"]}
+
+
+def stored_as(ctx: Context, version: str, champion: bool) -> str:
+    """Where a new model version went, and whether the daily job serves it."""
+    where = f"{ctx.store.url}/models/{version}/"
+    if champion:
+        return f"stored in {where}: the champion (the daily job serves it)"
+    return f"stored in {where}: a challenger (`kabucast models promote {version}` makes it the champion)"
 
 
 def _train_from_sweep(ctx: Context) -> Result:
@@ -55,8 +71,9 @@ def _train_options(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_finetune(ctx: Context) -> Result:
-    summary = finetune_step(ctx.args.config)(ctx.store, ctx.today)
-    return f"fine-tuned {summary['parent']} -> {summary['version']}: {_verdict(summary)}", summary
+    summary = finetune_step(ctx.args.config, ctx.args.threads)(ctx.store, ctx.today)
+    where = stored_as(ctx, summary["version"], summary["promoted"])
+    return f"fine-tuned {summary['parent']} -> {summary['version']}: {_verdict(summary)}\n{where}", summary
 
 
 def _verdict(finetune: dict) -> str:
@@ -66,22 +83,24 @@ def _verdict(finetune: dict) -> str:
 
 def cmd_predict(ctx: Context) -> Result:
     _, universe, _ = forecast_settings(ctx.args.config, PredictSettings)
-    predictor = onnx_predictor(ctx.args.config)
-    out = predictor(ctx.store, ctx.today, chosen_tickers(ctx, universe))
-    return f"{out['predicted']} forecasts by model {out['model_version']} -> {out['key']}", out
+    predictor = onnx_predictor(ctx.args.config, force=ctx.args.force)
+    out = predictor(ctx.store, ctx.today, check_tickers(chosen_tickers(ctx, universe), universe))
+    where = f"{out['key']} (latest.json: {out['latest']})"
+    return f"{out['predicted']} forecasts by model {out['model_version']} -> {where}", out
 
 
 def cmd_daily(ctx: Context) -> Result:
-    job = build_daily_job(ctx.args.config, source=ctx.args.source)
+    job = build_daily_job(ctx.args.config, source=ctx.args.source, force=getattr(ctx.args, "force", False))
     tickers = tickers_arg(ctx)
     out = job.run(ctx.store, ctx.today, tickers, skip_fetch=ctx.args.skip_fetch)
     if out["status"] == "skipped":
         return f"daily job skipped: {out['reason']}", out
-    return f"daily job {out['date']}: {out['predict']['predicted']} forecasts -> {out['predict']['key']}", out
+    p = out["predict"]
+    return f"daily job {out['date']}: {p['predicted']} forecasts -> {p['key']} (latest.json: {p['latest']})", out
 
 
 def cmd_monthly(ctx: Context) -> Result:
-    job = build_monthly_job(ctx.args.config, source=ctx.args.source)
+    job = build_monthly_job(ctx.args.config, source=ctx.args.source, threads=ctx.args.threads)
     tickers = tickers_arg(ctx)
     out = job.run(ctx.store, ctx.today, tickers, skip_enrich=ctx.args.skip_enrich)
     return f"monthly job {out['date']}: model {out['finetune']['version']} {_verdict(out['finetune'])}", out
@@ -107,15 +126,25 @@ def cmd_demo(ctx: Context) -> Result:
         args = argparse.Namespace(**{**vars(ctx.args), "source": ctx.args.source or "sample", **overrides})
         summary, results[name] = fn(Context(ctx.store, day, args))
         print(f"[{name}] {summary}", file=sys.stderr)
-    doc = ctx.store.get_json("predictions/latest.json")
+    doc = ctx.store.get_json(results["daily"]["predict"]["key"])  # latest.json, or a --tickers run's own key
     top = "\n".join(f"  {i}. {t}  {r:+.1%}" for i, (t, r) in enumerate(top_by_12m_return(doc), 1))
-    where = f"{ctx.store.url}/predictions/latest.json"
+    where = f"{ctx.store.url}/{results['daily']['predict']['key']}"
     head = f"top 5 predicted 12-month returns as of {doc['data_as_of']} (SYNTHETIC sample market):"
     return f"{head}\n{top}\nforecasts for {doc['num_predictions']} tickers: {where}", results
 
 
+def _force(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="publish even below min_coverage, or over a published document with more forecasts "
+        "(never an empty one, never moving latest.json back in time)",
+    )
+
+
 def _skip_fetch(p: argparse.ArgumentParser) -> None:
     p.add_argument("--skip-fetch", action="store_true", help="predict from the prices already stored")
+    _force(p)
 
 
 def _skip_enrich(p: argparse.ArgumentParser) -> None:
@@ -129,12 +158,14 @@ COMMANDS: dict[str, Command] = {
         "train.yaml",
         TrainSettings,
         arguments=_train_options,
+        threads=True,
     ),
     "finetune": Command(
         cmd_finetune,
         "fine-tune the champion into a new version; the promotion gate decides whether it serves",
         "finetune.yaml",
         FinetuneSettings,
+        threads=True,
     ),
     "predict": Command(
         cmd_predict,
@@ -142,6 +173,7 @@ COMMANDS: dict[str, Command] = {
         "predict.yaml",
         PredictSettings,
         tickers=True,
+        arguments=_force,
     ),
     "daily": Command(
         cmd_daily,
@@ -160,8 +192,13 @@ COMMANDS: dict[str, Command] = {
         source=True,
         tickers=True,
         arguments=_skip_enrich,
+        threads=True,
     ),
     "demo": Command(
-        cmd_demo, "the embedded default end to end, offline: sample market, local store", source=True, tickers=True
+        cmd_demo,
+        "the embedded default end to end, offline: sample market, local store",
+        source=True,
+        tickers=True,
+        threads=True,
     ),
 }

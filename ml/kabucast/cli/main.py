@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import json
 import sys
+import traceback
 from collections.abc import Sequence
 
 import pandas as pd
@@ -19,9 +20,9 @@ from kabucast import __version__
 from kabucast.cli import data, evaluation, forecast, models, ranker, serverless, sweep
 from kabucast.cli.base import Command, Context
 from kabucast.config import load_settings, resolve_config_path
-from kabucast.data.calendar import closed_date_jst
+from kabucast.data.calendar import check_not_after, closed_date_jst, default_calendar, parse_date
 from kabucast.data.sources.factory import SOURCE_HELP
-from kabucast.errors import KabucastError
+from kabucast.errors import InvalidDate, JobFailure, KabucastError, UsageError
 from kabucast.storage import Store, open_store
 from kabucast.storage.url import DEFAULT_STORE, store_url_from_settings
 
@@ -46,7 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
             "--store", default=None, help="a folder (default: the config's storage, .kabucast) or s3://bucket/prefix"
         )
         p.add_argument("--endpoint-url", default=None, help="S3-compatible endpoint (e.g. http://127.0.0.1:5000)")
-        p.add_argument("--as-of", default=None, help="JST date to run as (default: the last closed Tokyo session)")
+        p.add_argument(
+            "--as-of", default=None, help="JST date YYYY-MM-DD to run as (default: the last closed Tokyo session)"
+        )
         p.add_argument("--json", action="store_true", help="print the full report as JSON on stdout")
         if command.source:
             p.add_argument("--source", default=None, help=SOURCE_HELP)
@@ -54,6 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--tickers", default=None, help="comma-separated subset of the universe")
         if command.config:
             p.add_argument("--config", default=command.config, help="settings file (under config/)")
+        if command.threads:
+            p.add_argument(
+                "--threads",
+                type=int,
+                default=None,
+                help="torch CPU threads (default: half the available cores, at least 1; more oversubscribes a "
+                "busy machine)",
+            )
         if command.arguments:
             command.arguments(p)
     return parser
@@ -69,20 +80,77 @@ def _store_for(args: argparse.Namespace) -> Store:
     return open_store(url or DEFAULT_STORE, endpoint_url=args.endpoint_url)
 
 
+def as_of_date(raw: str | None, future_ok: bool = False, now: pd.Timestamp | None = None) -> pd.Timestamp:
+    """``--as-of`` checked (strict ``YYYY-MM-DD``, inside the calendar, not after the last closed day);
+    without it, the last Tokyo session that has closed."""
+    calendar = default_calendar()
+    closed = closed_date_jst(now)
+    if raw is None:
+        return calendar.previous_session(closed)
+    day = parse_date(raw, "--as-of")
+    if not future_ok:
+        return check_not_after(day, closed, "--as-of")
+    if day > calendar.last:
+        raise InvalidDate(f"--as-of {raw} is after the end of the trading calendar ({calendar.last.date()})")
+    return day
+
+
+def _use_threads(threads: int | None) -> None:
+    from kabucast.compute import set_torch_threads
+
+    if threads is not None and threads < 1:
+        raise UsageError(f"--threads must be at least 1, got {threads}")
+    n = set_torch_threads(threads)
+    print(f"torch: {n} CPU thread(s)", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Exit codes: 0 done; 1 the run did not do its job (a :class:`JobFailure`: nothing published, the
+    store or the source failed; or every ticker failed); 2 what the user must fix first (usage,
+    configuration, a missing prerequisite); 3 a bug (the traceback is kept)."""
     args = build_parser().parse_args(argv)
+    command = COMMANDS[args.command]
     try:
-        today = pd.Timestamp(args.as_of).normalize() if args.as_of else closed_date_jst()
+        today = as_of_date(args.as_of, command.future_as_of)
+        if command.threads:
+            _use_threads(args.threads)
         ctx = Context(_store_for(args), today, args)
         with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the summary or the JSON report
-            summary, details = COMMANDS[args.command].run(ctx)
+            summary, details = command.run(ctx)
+    except JobFailure as exc:
+        print(f"kabucast {args.command}: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     except KabucastError as exc:
         print(f"kabucast {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except Exception:
+        traceback.print_exc()
+        print(
+            f"kabucast {args.command}: unexpected error: this is a bug in kabucast; please report it with the "
+            "traceback above and the command you ran",
+            file=sys.stderr,
+        )
+        return 3
     if args.json:
         print(json.dumps(details, indent=2, default=str))
     print(summary, file=sys.stderr if args.json else sys.stdout)
+    for line in failure_lines(details):
+        print(line, file=sys.stderr)
     return 1 if _nothing_succeeded(details) else 0
+
+
+def failure_lines(details: dict, most: int = 40) -> list[str]:
+    """One line per failed ticker (``failures`` of the report or of its steps), for people on stderr."""
+    failures = [f for part in (details, *(v for v in details.values() if isinstance(v, dict))) for f in _listed(part)]
+    lines = [f"  failed {f['ticker']}: {f['reason']}" for f in failures[:most]]
+    if len(failures) > most:
+        lines.append(f"  ... and {len(failures) - most} more (--json lists them all)")
+    return lines
+
+
+def _listed(part: dict) -> list[dict]:
+    failures = part.get("failures")
+    return [f for f in failures if isinstance(f, dict) and "ticker" in f] if isinstance(failures, list) else []
 
 
 def _nothing_succeeded(details: dict) -> bool:

@@ -8,11 +8,14 @@ halts explicitly as well, so the behaviour does not depend on a library version.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 from functools import lru_cache
 
 import exchange_calendars as xcals
 import pandas as pd
+
+from kabucast.errors import InvalidDate, echo
 
 EXCHANGE = "XTKS"
 FULL_DAY_HALTS: tuple[pd.Timestamp, ...] = (pd.Timestamp("2020-10-01"),)
@@ -23,6 +26,30 @@ JST = "Asia/Tokyo"
 MARKET_CLOSE = pd.Timedelta(hours=15, minutes=30)
 """TSE's closing time (JST, since November 2024): a session's bars are final only after it."""
 _YEARS_AHEAD = 2
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def parse_date(raw: object, what: str) -> pd.Timestamp:
+    """A strict ISO date ``YYYY-MM-DD`` (a JST date) or :class:`InvalidDate` naming ``what``."""
+    if not isinstance(raw, str) or not _ISO_DATE.fullmatch(raw):
+        raise InvalidDate(f"{what} must be a date like 2026-11-20 (YYYY-MM-DD), got {echo(raw)}")
+    try:
+        day = dt.date.fromisoformat(raw)
+    except ValueError:
+        raise InvalidDate(f"{what} is not a calendar date: {echo(raw)}") from None
+    if day < CALENDAR_START.date():
+        raise InvalidDate(f"{what} {raw} is before the trading calendar starts ({CALENDAR_START.date()})")
+    return pd.Timestamp(day)
+
+
+def check_not_after(day: pd.Timestamp, latest: pd.Timestamp, what: str) -> pd.Timestamp:
+    """``day`` unless it is after ``latest`` (the last closed day): no job runs on a future date."""
+    if day > latest:
+        raise InvalidDate(
+            f"{what} {day.date()} is in the future: the last day that has closed in Tokyo (15:30 JST) is "
+            f"{latest.date()}"
+        )
+    return day
 
 
 def closed_date_jst(now: pd.Timestamp | None = None) -> pd.Timestamp:

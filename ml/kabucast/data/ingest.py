@@ -4,6 +4,11 @@ Each ticker's bars live in ``data/prices/daily/<ticker>.parquet``. A run fetches
 merges per ticker; a ticker that fails (source error, invalid bars) is reported with its reason and
 its stored file is left exactly as it was. Writing only happens when the merged bytes differ, so
 running the same fetch twice changes nothing.
+
+Stored history only grows or is corrected bar by bar. A source that rescales history (a split, or
+a file in other units) replaces the stored bars only with a full re-fetch that covers every stored
+session (:data:`REBASE_MAX_MISSING` aside); anything shorter fails that ticker. Bars after the
+as-of session are never written, whatever the source returns.
 """
 
 from __future__ import annotations
@@ -15,16 +20,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from kabucast.data.calendar import JPXCalendar
 from kabucast.data.prices import merge_prices, normalize_prices, prices_key, validation_problems
 from kabucast.data.sources.base import PriceSource
-from kabucast.errors import KabucastError, ObjectNotFound, StoreError
+from kabucast.errors import CorruptObject, KabucastError, ObjectNotFound, PriceValidationError, StoreError
+from kabucast.progress import progress
 from kabucast.storage.base import Store, parquet_bytes
 
 RESCALE_TOLERANCE = 0.02
 """A median |close ratio - 1| above this on re-fetched sessions means the history was rescaled (a split)."""
+REBASE_MAX_MISSING = 0.01
+"""A re-fetch may replace stored history only if it lacks at most this share of the stored sessions."""
 
 _PERIOD = re.compile(r"^(\d+)(y|mo|d)$")
 
@@ -95,7 +102,7 @@ def fetch_incremental(
     for t in tickers:
         try:
             stored = _read_stored(store, t)
-        except KabucastError as exc:
+        except CorruptObject as exc:  # that ticker fails; a store that cannot be reached stops the run
             unreadable[t] = str(exc)
             continue
         if stored is None or stored.empty:
@@ -114,16 +121,15 @@ def _ingest(
     groups: dict[pd.Timestamp, list[str]] = defaultdict(list)
     for t, s in starts.items():
         groups[min(s, end)].append(t)
-    with tqdm(total=len(starts), desc=f"fetch {source.name}", unit="ticker", leave=False, disable=None) as bar:
-        for start, group in sorted(groups.items()):
-            fetched = source.fetch_prices(group, start, end)
-            report.failures.update(fetched.failures)
-            for t in group:
-                if t in fetched.frames:
-                    _merge_one(store, source, calendar, t, fetched.frames[t], end, report)
-                elif t not in report.failures:
-                    report.failures[t] = f"{source.name} returned nothing for {t}"
-                bar.update(1)
+    batches = sorted(groups.items())
+    for start, group in progress(batches, f"fetch {source.name}", "batches"):
+        fetched = source.fetch_prices(group, start, end)
+        report.failures.update(fetched.failures)
+        for t in group:
+            if t in fetched.frames:
+                _merge_one(store, source, calendar, t, fetched.frames[t], end, report)
+            elif t not in report.failures:
+                report.failures[t] = f"{source.name} returned nothing for {t}"
     return report
 
 
@@ -138,11 +144,11 @@ def _merge_one(
 ) -> None:
     """Validate, merge and write one ticker; on any problem record it and leave the stored file alone."""
     try:
-        fresh = _checked(normalize_prices(frame), calendar, ticker)
+        fresh = _checked(_until(normalize_prices(frame), end), calendar, ticker)
         stored = _read_stored(store, ticker)
         old = stored if stored is not None else normalize_prices(fresh.iloc[:0])
         if _rescaled(old, fresh):
-            fresh = _refetch_all(source, calendar, ticker, old.index[0], end)
+            fresh = _refetch_all(source, calendar, ticker, old, end)
             old = fresh.iloc[:0]
             report.rebased.append(ticker)
         merged = _checked(merge_prices(old, fresh), calendar, ticker)
@@ -153,8 +159,17 @@ def _merge_one(
         store.put_bytes(prices_key(ticker), data, content_type="application/vnd.apache.parquet")
         report.updated.append(ticker)
         report.rows_added += len(merged) - len(old)
-    except KabucastError as exc:
+    except CorruptObject as exc:
         report.failures[ticker] = str(exc)
+    except KabucastError as exc:
+        if isinstance(exc, StoreError):  # the store itself failed: every other ticker would too
+            raise
+        report.failures[ticker] = str(exc)
+
+
+def _until(frame: pd.DataFrame, end: pd.Timestamp) -> pd.DataFrame:
+    """Only bars up to the as-of session: no source writes the future into the store."""
+    return frame.loc[frame.index <= end]
 
 
 def _checked(frame: pd.DataFrame, calendar: JPXCalendar, ticker: str) -> pd.DataFrame:
@@ -176,32 +191,59 @@ def _rescaled(stored: pd.DataFrame, fresh: pd.DataFrame) -> bool:
 
 
 def _refetch_all(
-    source: PriceSource, calendar: JPXCalendar, ticker: str, start: pd.Timestamp, end: pd.Timestamp
+    source: PriceSource, calendar: JPXCalendar, ticker: str, stored: pd.DataFrame, end: pd.Timestamp
 ) -> pd.DataFrame:
-    fetched = source.fetch_prices([ticker], start, end)
+    """The whole stored range again, from the source; refused unless it covers the stored sessions."""
+    first, last = stored.index[0], stored.index[-1]
+    fetched = source.fetch_prices([ticker], first, end)
     if ticker not in fetched.frames:
         reason = fetched.failures.get(ticker, "no data")
-        raise KabucastError(f"history was rescaled (split?) but the full re-fetch failed: {reason}")
-    return _checked(normalize_prices(fetched.frames[ticker]), calendar, ticker)
+        raise KabucastError(f"history was rescaled (split?) but the full re-fetch failed: {reason}; stored data kept")
+    fresh = _checked(_until(normalize_prices(fetched.frames[ticker]), end), calendar, ticker)
+    missing = stored.index.difference(fresh.index)
+    if len(missing) > REBASE_MAX_MISSING * len(stored):
+        raise KabucastError(
+            f"the source's prices disagree with the stored ones by a common factor (a split, or other units), "
+            f"but it has only {len(stored) - len(missing)} of the {len(stored)} stored sessions "
+            f"{first.date()}..{last.date()}: stored data kept. Re-fetch the whole range from a source that "
+            "has it (`kabucast backfill --period ...`), or move the stored file away to start over"
+        )
+    return fresh
 
 
 def _read_stored(store: Store, ticker: str) -> pd.DataFrame | None:
+    """The stored bars; None when there are none. A corrupt file is a :class:`CorruptObject` naming it."""
     key = prices_key(ticker)
+    advice = "left as is: move it away and run `kabucast backfill`"
     try:
-        return normalize_prices(store.get_parquet(key))
+        frame = normalize_prices(store.get_parquet(key))
     except ObjectNotFound:
         return None
-    except StoreError as exc:  # a corrupt file: report it, never overwrite it silently
-        raise StoreError(f"stored {key} is unreadable ({exc}); left as is: move it away and run backfill") from exc
+    except CorruptObject as exc:
+        raise CorruptObject(f"stored prices unreadable: {exc}; {advice}") from exc
+    except PriceValidationError as exc:
+        raise CorruptObject(f"stored {key} is not a price table ({exc}); {advice}") from exc
+    if not frame.index.is_monotonic_increasing or frame.index.has_duplicates:
+        raise CorruptObject(f"stored {key} has dates out of order or repeated; {advice}")
+    return frame
 
 
 def load_prices(
     store: Store, tickers: Sequence[str], on_missing: Callable[[str, str], None] | None = None
 ) -> dict[str, pd.DataFrame]:
-    """Stored bars per ticker; a ticker with no stored file is passed to ``on_missing`` (or skipped)."""
+    """Stored bars per ticker; a ticker with no stored or an unreadable file is passed to ``on_missing``.
+
+    Without ``on_missing`` a missing ticker is skipped and an unreadable one raises :class:`CorruptObject`.
+    """
     frames: dict[str, pd.DataFrame] = {}
     for t in tickers:
-        frame = _read_stored(store, t)
+        try:
+            frame = _read_stored(store, t)
+        except CorruptObject as exc:  # one bad file fails its ticker, never the others
+            if on_missing is None:
+                raise
+            on_missing(t, str(exc))
+            continue
         if frame is None:
             if on_missing:
                 on_missing(t, f"no stored prices ({prices_key(t)}); run `kabucast backfill`")

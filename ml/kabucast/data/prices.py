@@ -28,7 +28,11 @@ def empty_prices() -> pd.DataFrame:
 
 
 def normalize_prices(frame: pd.DataFrame) -> pd.DataFrame:
-    """Coerce a frame to the canonical layout (column order, dtypes, index name, sorted)."""
+    """Coerce a frame to the canonical layout (column order, dtypes, index name).
+
+    Rows keep their order: a source or a stored file whose dates are not ascending is caught by
+    :func:`validation_problems`, not hidden by a sort (the file source sorts a user's file itself).
+    """
     missing = [c for c in PRICE_COLUMNS if c not in frame.columns]
     if missing:
         raise PriceValidationError(f"price frame lacks columns {missing} (has {list(frame.columns)})")
@@ -41,7 +45,7 @@ def normalize_prices(frame: pd.DataFrame) -> pd.DataFrame:
     if out["volume"].isna().any():
         raise PriceValidationError("volume has missing values")
     out["volume"] = out["volume"].round().astype("int64")
-    return out.sort_index()
+    return out
 
 
 def validation_problems(frame: pd.DataFrame, calendar: JPXCalendar) -> list[str]:

@@ -8,6 +8,8 @@ A batch is a dict of tensors: ``weekly`` (B, 156, 23), ``static`` (B, 6), ``posi
 from __future__ import annotations
 
 import math
+import sys
+import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -25,6 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 from kabucast.forecast.metrics import horizon_metrics
 from kabucast.forecast.model import BiLSTMForecaster, ForecasterConfig
 from kabucast.forecast.normalize import Normalizer
+from kabucast.progress import epoch_line, interactive
 
 if TYPE_CHECKING:
     from kabucast.features import WeeklyFeatureHistory
@@ -315,17 +318,19 @@ def fit(
     checkpoint = ModelCheckpoint(
         dirpath=out_dir / "checkpoints", filename="best_model", monitor="val_loss", enable_version_counter=False
     )
+    bar = progress and interactive()  # a bar on a terminal, one line per epoch in a log
+    lines = [EpochLines()] if progress and not bar else []
     trainer = L.Trainer(
         accelerator="auto",
         devices=1,
         deterministic=True,
         max_epochs=cfg.max_epochs,
         gradient_clip_val=cfg.gradient_clip or None,
-        callbacks=[EarlyStopping(monitor="val_loss", patience=cfg.patience), checkpoint, *callbacks],
+        callbacks=[EarlyStopping(monitor="val_loss", patience=cfg.patience), checkpoint, *lines, *callbacks],
         logger=CSVLogger(out_dir, name="logs"),
         log_every_n_steps=max(1, min(50, len(train_loader))),
-        enable_progress_bar=progress,
-        enable_model_summary=progress,
+        enable_progress_bar=bar,
+        enable_model_summary=bar,
     )
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
@@ -333,6 +338,22 @@ def fit(
         best = Path(checkpoint.best_model_path)
         trainer.validate(module, val_loader, ckpt_path=best, verbose=False)
     return FitResult(best, float(checkpoint.best_model_score), trainer.current_epoch, module.val_metrics)
+
+
+EPOCH_LINE_METRICS = ("train_loss", "val_loss", "val_rankic_h1", "val_rankic_mean", "val_pred_std_min")
+
+
+class EpochLines(Callback):
+    """One progress line per finished epoch on stderr (where Lightning's bar would not survive a log)."""
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._started = time.monotonic()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        seconds = time.monotonic() - getattr(self, "_started", time.monotonic())
+        metrics = {k: v for k, v in trainer.callback_metrics.items() if k in EPOCH_LINE_METRICS}
+        line = epoch_line(trainer.current_epoch + 1, trainer.max_epochs, metrics, seconds)
+        print(line, file=sys.stderr, flush=True)
 
 
 def load_forecaster(checkpoint: Path) -> BiLSTMForecaster:

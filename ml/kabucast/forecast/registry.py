@@ -2,16 +2,19 @@
 
 A version is the first 16 hex digits of the SHA-256 of the ONNX bytes and model.json, so the same
 model always gets the same version and a version's files never change. ``model.json`` is written
-last: a version folder without it is incomplete and is never served.
+last: a version folder without it is incomplete and is never served. It records the SHA-256 of
+every artifact (``artifacts``); loading checks them, so a file swapped under a version name (even a
+valid ONNX model) is a :class:`ModelIntegrityError`, never served under that name.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Any
 
-from kabucast.errors import KabucastError, ObjectNotFound
+from kabucast.errors import CorruptObject, JobFailure, KabucastError, ObjectNotFound
 from kabucast.storage.base import Store, dumps_json, json_safe
 
 MODELS = "models"
@@ -22,6 +25,17 @@ HISTORY = 20
 
 class ModelNotFound(KabucastError):
     """No champion, or a version's files are missing."""
+
+
+class ModelIntegrityError(JobFailure):
+    """A model file does not match the hash its version recorded: it was changed after it was saved."""
+
+
+class InvalidChampion(KabucastError):
+    """``models/champion.json`` is not the pointer kabucast writes."""
+
+
+_VERSION = re.compile(r"[0-9a-f]{16}")
 
 
 @dataclass(frozen=True)
@@ -41,9 +55,13 @@ def content_version(onnx: bytes, meta: dict[str, Any]) -> str:
     return digest.hexdigest()[:16]
 
 
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 def save_model(store: Store, onnx: bytes, checkpoint: bytes, meta: dict[str, Any]) -> str:
     """Write a new version (ONNX, checkpoint, then model.json) and return it; existing versions are kept as is."""
-    meta = json_safe(meta)
+    meta = json_safe({**meta, "artifacts": {"model.onnx": sha256(onnx), "model.ckpt": sha256(checkpoint)}})
     version = content_version(onnx, meta)
     if store.exists(model_key(version, "model.json")):
         return version
@@ -61,16 +79,42 @@ def champion_version(store: Store) -> str | None:
 def champion_record(store: Store) -> dict[str, Any] | None:
     """``models/champion.json``: version, reason, and ``history`` (earlier champions, newest first)."""
     try:
-        return store.get_json(CHAMPION_KEY)
+        record = store.get_json(CHAMPION_KEY)
     except ObjectNotFound:
         return None
+    except CorruptObject as exc:
+        raise InvalidChampion(f"{exc}; {_CHAMPION_FIX}") from exc
+    problem = _champion_problem(record)
+    if problem:
+        raise InvalidChampion(f"{store.url}/{CHAMPION_KEY} is malformed: {problem}; {_CHAMPION_FIX}")
+    return record
+
+
+_CHAMPION_FIX = "point it at a version with `kabucast models promote VERSION` (`kabucast models list` shows them)"
+
+
+def _champion_problem(record: Any) -> str | None:
+    """What is wrong with a champion record, or None (the shape :func:`_write_champion` writes)."""
+    if not isinstance(record, dict):
+        return f"expected a JSON object, got {type(record).__name__}"
+    version, history = record.get("version"), record.get("history", [])
+    if not isinstance(version, str) or not _VERSION.fullmatch(version):
+        return f"'version' must be 16 hex digits, got {str(version)[:40]!r}"
+    if not isinstance(history, list) or not all(isinstance(v, str) and _VERSION.fullmatch(v) for v in history):
+        return "'history' must be a list of versions"
+    if not isinstance(record.get("previous"), str | type(None)) or not isinstance(record.get("reason", ""), str):
+        return "'previous' must be a version or null and 'reason' a string"
+    return None
 
 
 def set_champion(store: Store, version: str, reason: str) -> None:
     """Point the daily job at ``version``; the current champion goes on top of the rollback history."""
     if not store.exists(model_key(version, "model.json")):
         raise ModelNotFound(f"model version {version} is incomplete or missing under {store.url}/{MODELS}/")
-    current = champion_record(store)
+    try:
+        current = champion_record(store)
+    except InvalidChampion:  # promoting is how a malformed pointer is repaired
+        current = None
     history = [] if current is None else [current["version"], *current.get("history", [])]
     history = [v for v in history if v != version][:HISTORY]
     _write_champion(store, version, reason, history)
@@ -131,4 +175,26 @@ def load_model(store: Store, version: str | None = None) -> ModelFiles:
         onnx = store.get_bytes(model_key(version, "model.onnx"))
     except ObjectNotFound as exc:
         raise ModelNotFound(f"ONNX model not found: {exc}; re-run `kabucast train` or fix {CHAMPION_KEY}") from exc
+    verify_artifact(store, version, meta, "model.onnx", onnx)
     return ModelFiles(version=version, onnx=onnx, meta=meta)
+
+
+def verify_artifact(store: Store, version: str, meta: dict[str, Any], name: str, data: bytes) -> None:
+    """Raise :class:`ModelIntegrityError` unless ``data`` is the ``name`` that ``version`` recorded.
+
+    Versions saved before ``artifacts`` existed are checked against the version itself (it is the
+    hash of the ONNX bytes and model.json), which covers model.onnx only.
+    """
+    recorded = meta.get("artifacts", {}).get(name) if isinstance(meta.get("artifacts"), dict) else None
+    if recorded is not None:
+        ok = sha256(data) == recorded
+    elif name == "model.onnx":
+        ok = content_version(data, {k: v for k, v in meta.items() if k != "version"}) == version
+    else:
+        return
+    if not ok:
+        raise ModelIntegrityError(
+            f"{store.url}/{model_key(version, name)} does not match the SHA-256 that model version {version} "
+            "recorded: the file was changed after it was saved. Restore it (S3 keeps earlier object versions), "
+            "or serve another version (`kabucast models rollback` / `promote VERSION`)"
+        )

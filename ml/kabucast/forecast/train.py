@@ -36,7 +36,7 @@ from kabucast.forecast.lit import (
 )
 from kabucast.forecast.metrics import horizon_metrics, momentum_baseline, zero_baseline
 from kabucast.forecast.model import BiLSTMForecaster, ForecasterConfig, count_parameters
-from kabucast.forecast.registry import champion_version, model_key, save_model, set_champion
+from kabucast.forecast.registry import champion_version, model_key, save_model, set_champion, verify_artifact
 from kabucast.storage.base import Store
 
 
@@ -215,7 +215,9 @@ def finetune(
     train_idx, val_idx = idx[~val_mask], idx[val_mask]
     ckpt = work_dir / "parent.ckpt"
     ckpt.parent.mkdir(parents=True, exist_ok=True)
-    ckpt.write_bytes(store.get_bytes(model_key(parent, "model.ckpt")))
+    parent_ckpt = store.get_bytes(model_key(parent, "model.ckpt"))
+    verify_artifact(store, parent, meta_parent, "model.ckpt", parent_ckpt)
+    ckpt.write_bytes(parent_ckpt)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     model = load_forecaster(ckpt).train()
     result = _fit(model, cfg, dataset(samples, train_idx), dataset(samples, val_idx), work_dir, progress)

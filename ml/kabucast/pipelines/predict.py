@@ -1,7 +1,8 @@
 """The prediction step: champion model + stored prices -> ``predictions/<date>.json`` then ``latest.json``.
 
 Runs on ONNX Runtime only (no torch). The ONNX session is cached per model version, so a warm
-Lambda container reuses it across invocations.
+Lambda container reuses it across invocations. What may be published where is
+:mod:`kabucast.pipelines.publish`'s decision.
 """
 
 from __future__ import annotations
@@ -21,17 +22,14 @@ from kabucast.forecast.onnx_model import OnnxForecaster
 from kabucast.forecast.predict import forecast_document
 from kabucast.forecast.registry import ModelFiles, load_model
 from kabucast.pipelines.inputs import load_model_inputs
+from kabucast.pipelines.publish import LATEST_KEY, PublishPolicy, prediction_key, publish_forecast
 from kabucast.storage.base import Store
 
-LATEST_KEY = "predictions/latest.json"
+__all__ = ["LATEST_KEY", "FeatureMismatch", "OnnxPredictor", "prediction_key"]
 
 
 class FeatureMismatch(KabucastError):
     """The champion was trained on other features than this code builds."""
-
-
-def prediction_key(day: pd.Timestamp) -> str:
-    return f"predictions/{day.date()}.json"
 
 
 @dataclass
@@ -41,6 +39,7 @@ class OnnxPredictor:
     universe: UniverseSettings
     sectors: SectorSettings
     calendar: JPXCalendar
+    policy: PublishPolicy = field(default_factory=PublishPolicy)
     _cache: dict[str, OnnxForecaster] = field(default_factory=dict)
 
     def __call__(self, store: Store, today: pd.Timestamp, tickers: Sequence[str]) -> dict[str, Any]:
@@ -64,9 +63,14 @@ class OnnxPredictor:
             model.version,
             fs.as_of,
         )
-        key = prediction_key(fs.as_of)
-        store.publish_json(key, LATEST_KEY, doc)
-        return {"key": key, "model_version": model.version, "predicted": len(fs.tickers), "failures": doc["failures"]}
+        published = publish_forecast(store, doc, self.universe.tickers, tickers, self.policy)
+        return {
+            **published,
+            "model_version": model.version,
+            "model_as_of": model.meta.get("run", {}).get("as_of"),
+            "predicted": len(fs.tickers),
+            "failures": doc["failures"],
+        }
 
     def _session(self, model: ModelFiles) -> OnnxForecaster:
         if model.version not in self._cache:

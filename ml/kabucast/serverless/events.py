@@ -15,13 +15,14 @@ Two shapes, for either job:
 
   ``skip_fetch`` is daily only, ``skip_enrich`` monthly only; every key is optional.
 
-Anything else (an unknown key, a wrong type, a date that is not ``YYYY-MM-DD``, a date after the
-last closed session, a ticker outside the universe) raises :class:`InvalidEvent`.
+Anything else (an unknown key, a wrong type, a date that is not ``YYYY-MM-DD``, a date before the
+calendar or after the last closed session, a ``scheduled_time`` that is not a full ISO-8601 UTC or
+offset time or lies in the future, a ticker outside the universe) raises :class:`InvalidEvent`,
+which quotes the rejected value cut to 100 characters.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -29,18 +30,20 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from kabucast.data.calendar import closed_date_jst
-from kabucast.errors import KabucastError
+from kabucast.data.calendar import CALENDAR_START, check_not_after, closed_date_jst, parse_date
+from kabucast.errors import InvalidDate, UsageError, echo
 
 Job = Literal["daily", "monthly"]
 SCHEDULER_SOURCE = "kabucast.scheduler"
 
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_SCHEDULED = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})")
+CLOCK_SKEW = pd.Timedelta(minutes=15)
+"""How far ahead of this function's clock a schedule's ``scheduled_time`` may be (clock skew)."""
 _TICKER = re.compile(r"[0-9A-Z]{4}\.T")
 _SKIP_KEY: dict[str, str] = {"daily": "skip_fetch", "monthly": "skip_enrich"}
 
 
-class InvalidEvent(KabucastError):
+class InvalidEvent(UsageError):
     """The event is malformed; nothing was read or written."""
 
 
@@ -69,64 +72,65 @@ def parse_event(job: Job, event: Any, now: pd.Timestamp, universe: Sequence[str]
     if not isinstance(event, Mapping):
         raise InvalidEvent(f"the event must be a JSON object, got {type(event).__name__}")
     if event.get("source") == SCHEDULER_SOURCE:
-        return _schedule_request(job, event)
+        return _schedule_request(job, event, now)
     allowed = {"as_of_date", _SKIP_KEY[job], "tickers"}
     _no_unknown_keys(event, allowed, job)
     today = closed_date_jst(now)
     as_of = _as_of(event.get("as_of_date"), today)
     skip = event.get(_SKIP_KEY[job], False)
     if not isinstance(skip, bool):
-        raise InvalidEvent(f"'{_SKIP_KEY[job]}' must be true or false, got {skip!r}")
+        raise InvalidEvent(f"'{_SKIP_KEY[job]}' must be true or false, got {echo(skip)}")
     tickers = _tickers(event.get("tickers"), universe)
     return JobRequest(job, as_of, skip, tickers, "manual")
 
 
-def _schedule_request(job: Job, event: Mapping[str, Any]) -> JobRequest:
+def _schedule_request(job: Job, event: Mapping[str, Any], now: pd.Timestamp) -> JobRequest:
     _no_unknown_keys(event, {"source", "job", "scheduled_time"}, job)
     if event.get("job") != job:
-        raise InvalidEvent(f"a schedule event for the {event.get('job')!r} job reached the {job} function")
+        raise InvalidEvent(f"a schedule event for the {echo(event.get('job'))} job reached the {job} function")
     raw = event.get("scheduled_time")
+    if not isinstance(raw, str) or not _SCHEDULED.fullmatch(raw):
+        raise InvalidEvent(f"'scheduled_time' must be an ISO-8601 time like 2026-11-20T14:00:00Z, got {echo(raw)}")
     try:
         when = pd.Timestamp(raw)
-    except (TypeError, ValueError):
-        raise InvalidEvent(f"'scheduled_time' must be an ISO-8601 time, got {raw!r}") from None
-    if not isinstance(raw, str) or pd.isna(when):
-        raise InvalidEvent(f"'scheduled_time' must be an ISO-8601 time, got {raw!r}")
-    return JobRequest(job, closed_date_jst(when), False, None, "schedule")
+    except (ValueError, OverflowError):
+        raise InvalidEvent(f"'scheduled_time' is not a real time: {echo(raw)}") from None
+    now = now.tz_localize("UTC") if now.tzinfo is None else now
+    if when > now + CLOCK_SKEW:
+        raise InvalidEvent(f"'scheduled_time' {raw} is in the future (now {now.isoformat()}); nothing was run")
+    as_of = closed_date_jst(when)
+    if as_of < CALENDAR_START:
+        raise InvalidEvent(f"'scheduled_time' {raw} is before the trading calendar starts ({CALENDAR_START.date()})")
+    return JobRequest(job, as_of, False, None, "schedule")
 
 
 def _no_unknown_keys(event: Mapping[str, Any], allowed: set[str], job: str) -> None:
     unknown = sorted(set(event) - allowed)
     if unknown:
-        raise InvalidEvent(f"unknown key {unknown[0]!r} in the {job} event (allowed: {', '.join(sorted(allowed))})")
+        raise InvalidEvent(f"unknown key {echo(unknown[0])} in the {job} event (allowed: {', '.join(sorted(allowed))})")
 
 
 def _as_of(raw: Any, today: pd.Timestamp) -> pd.Timestamp:
     if raw is None:
         return today
-    if not isinstance(raw, str) or not _DATE.fullmatch(raw):
-        raise InvalidEvent(f"'as_of_date' must be a date like 2026-11-20, got {raw!r}")
     try:
-        day = pd.Timestamp(dt.date.fromisoformat(raw))
-    except ValueError:
-        raise InvalidEvent(f"'as_of_date' is not a calendar date: {raw!r}") from None
-    if day > today:
-        raise InvalidEvent(f"'as_of_date' {raw} is after the last closed Tokyo session ({today.date()})")
-    return day
+        return check_not_after(parse_date(raw, "'as_of_date'"), today, "'as_of_date'")
+    except InvalidDate as exc:
+        raise InvalidEvent(str(exc)) from None
 
 
 def _tickers(raw: Any, universe: Sequence[str] | None) -> tuple[str, ...] | None:
     if raw is None:
         return None
     if not isinstance(raw, list) or not raw or not all(isinstance(t, str) for t in raw):
-        raise InvalidEvent(f"'tickers' must be a non-empty list of strings, got {raw!r}")
+        raise InvalidEvent(f"'tickers' must be a non-empty list of strings, got {echo(raw)}")
     bad = [t for t in raw if not _TICKER.fullmatch(t)]
     if bad:
-        raise InvalidEvent(f"'tickers' holds a malformed symbol {bad[0]!r} (expected a TSE code like 7203.T)")
+        raise InvalidEvent(f"'tickers' holds a malformed symbol {echo(bad[0])} (expected a TSE code like 7203.T)")
     if universe is not None:
         outside = [t for t in raw if t not in universe]
         if outside:
-            raise InvalidEvent(f"'tickers' outside the universe: {', '.join(outside)}")
+            raise InvalidEvent(f"'tickers' outside the universe: {', '.join(outside)[:100]}")
     if len(set(raw)) != len(raw):
         raise InvalidEvent("'tickers' lists a ticker twice")
     return tuple(raw)

@@ -16,9 +16,7 @@ help); any other failure raises, so Lambda's retries and the failed-runs queue s
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -27,6 +25,7 @@ from typing import Any
 import pandas as pd
 
 from kabucast.config import UniverseSettings
+from kabucast.data.calendar import default_calendar
 from kabucast.errors import ConfigError
 from kabucast.jobs import (
     DAILY_FETCH_CONFIG,
@@ -37,6 +36,7 @@ from kabucast.jobs import (
     build_monthly_job,
     load_universe,
 )
+from kabucast.serverless import observability
 from kabucast.serverless.events import InvalidEvent, Job, JobRequest, parse_event
 from kabucast.storage.base import Store, json_safe
 from kabucast.storage.url import ENV_ENDPOINT, open_store
@@ -118,16 +118,30 @@ def _configured_universe(job: Job) -> str:
 
 
 def handle(job: Job, event: Any, context: Any, runtime: Runtime) -> dict[str, Any]:
-    """One invocation of ``job``: a JSON-safe summary (``status`` ok, skipped or error)."""
+    """One invocation of ``job``: a JSON-safe summary (``status`` ok, skipped or error).
+
+    A malformed event is answered (``status: error``) before any I/O; a run that fails raises after
+    logging it, so Lambda's retries, the failed-runs queue and the alarms see it. Either way one
+    structured log line and one metrics blob are written (kabucast.serverless.observability).
+    """
     started = time.monotonic()
     request_id = getattr(context, "aws_request_id", None)
+    observability.start(job, context)
     try:
         request = parse_event(job, event, runtime.clock(), runtime.universe(job).tickers)
     except InvalidEvent as exc:
-        return _log({"status": "error", "error": "InvalidEvent", "message": str(exc), "request_id": request_id})
-    summary = _run(request, runtime)
+        observability.rejected(str(exc), time.monotonic() - started)
+        return {"status": "error", "error": "InvalidEvent", "message": str(exc), "request_id": request_id}
+    observability.logger.append_keys(as_of=str(request.as_of.date()), trigger=request.trigger)
+    try:
+        summary = _run(request, runtime)
+    except Exception as exc:
+        observability.failed(exc, job, time.monotonic() - started, _lag(request, runtime))
+        raise
     summary.update(request=request.to_dict(), request_id=request_id, seconds=round(time.monotonic() - started, 3))
-    return _log(json_safe(summary))
+    summary = json_safe(summary)
+    observability.finished(summary, time.monotonic() - started, _lag(request, runtime))
+    return summary
 
 
 def _run(request: JobRequest, runtime: Runtime) -> dict[str, Any]:
@@ -136,7 +150,11 @@ def _run(request: JobRequest, runtime: Runtime) -> dict[str, Any]:
     return runtime.monthly().run(runtime.store(), request.as_of, request.tickers, skip_enrich=request.skip_first_step)
 
 
-def _log(summary: dict[str, Any]) -> dict[str, Any]:
-    """One JSON line per invocation in the function's log (CloudWatch Logs Insights can query it)."""
-    print(json.dumps({"kabucast": summary}, sort_keys=True, default=str), file=sys.stdout, flush=True)
-    return summary
+def _lag(request: JobRequest, runtime: Runtime) -> int | None:
+    """The daily job's data lag in sessions after this run (None for the monthly job)."""
+    if request.job != "daily":
+        return None
+    try:
+        return observability.sessions_behind(runtime.store(), default_calendar(), request.as_of)
+    except Exception:  # observing must never hide the run's own outcome
+        return None

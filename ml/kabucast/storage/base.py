@@ -1,8 +1,12 @@
 """The Store interface: bytes in and out by key, plus JSON, parquet and an atomic publish on top.
 
 Keys are POSIX-style relative paths (``data/prices/daily/7203.T.parquet``), the same in a local
-folder and in S3 (DESIGN.md lists them). Backends implement four byte-level methods; everything
+folder and in S3 (DESIGN.md lists them). Backends implement six byte-level methods; everything
 else is shared here so both behave identically.
+
+Conditional writes (:meth:`Store.get_versioned` then :meth:`Store.put_if`) are how a published
+object is replaced: the write happens only if the object is still what this run read, so two
+overlapping runs cannot interleave (S3's ``If-Match`` / ``If-None-Match``, a file lock locally).
 """
 
 from __future__ import annotations
@@ -11,12 +15,21 @@ import io
 import json
 import math
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any
 
 import fastparquet
 import pandas as pd
 
-from kabucast.errors import StoreError
+from kabucast.errors import CorruptObject
+
+
+@dataclass(frozen=True)
+class Versioned:
+    """An object's bytes and the tag of that exact content (S3's ETag; a content hash locally)."""
+
+    data: bytes
+    etag: str
 
 
 class Store(ABC):
@@ -36,35 +49,34 @@ class Store(ABC):
     def exists(self, key: str) -> bool: ...
 
     @abstractmethod
+    def get_versioned(self, key: str) -> Versioned | None:
+        """The object's bytes with their tag, or None when there is no such object."""
+
+    @abstractmethod
+    def put_if(self, key: str, data: bytes, etag: str | None, content_type: str = "application/json") -> None:
+        """Write only if the object still has tag ``etag`` (``None``: only if it does not exist).
+
+        Raises :class:`ConcurrentUpdate` otherwise, and writes nothing.
+        """
+
+    @abstractmethod
     def list(self, prefix: str = "") -> list[str]:
         """Every key that starts with ``prefix``, sorted."""
 
     def get_json(self, key: str) -> Any:
-        try:
-            return json.loads(self.get_bytes(key))
-        except json.JSONDecodeError as exc:
-            raise StoreError(f"{self.url}/{key} is not valid JSON: {exc}") from exc
+        return loads_json(self.get_bytes(key), f"{self.url}/{key}")
 
     def put_json(self, key: str, obj: Any) -> None:
         self.put_bytes(key, dumps_json(obj), content_type="application/json")
 
     def get_parquet(self, key: str) -> pd.DataFrame:
-        return read_parquet_bytes(self.get_bytes(key))
+        try:
+            return read_parquet_bytes(self.get_bytes(key))
+        except CorruptObject as exc:
+            raise CorruptObject(f"{self.url}/{key} is {exc}") from exc
 
     def put_parquet(self, key: str, frame: pd.DataFrame) -> None:
         self.put_bytes(key, parquet_bytes(frame), content_type="application/vnd.apache.parquet")
-
-    def publish_json(self, dated_key: str, pointer_key: str, obj: Any) -> None:
-        """Write ``dated_key``, then replace ``pointer_key`` with the same content.
-
-        If anything fails before the pointer is replaced, the pointer still holds the previous
-        complete object: a reader of the pointer never sees a half-written or missing file.
-        """
-        data = dumps_json(obj)
-        self.put_bytes(dated_key, data, content_type="application/json")
-        if self.get_bytes(dated_key) != data:
-            raise StoreError(f"{self.url}/{dated_key} read back differently; {pointer_key} left unchanged")
-        self.put_bytes(pointer_key, data, content_type="application/json")
 
 
 def json_safe(obj: Any) -> Any:
@@ -76,6 +88,13 @@ def json_safe(obj: Any) -> Any:
     if isinstance(obj, list | tuple):
         return [json_safe(v) for v in obj]
     return obj
+
+
+def loads_json(data: bytes, where: str) -> Any:
+    try:
+        return json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CorruptObject(f"{where} is not valid JSON ({len(data)} bytes): {exc}") from exc
 
 
 def dumps_json(obj: Any) -> bytes:
@@ -106,4 +125,4 @@ def read_parquet_bytes(data: bytes) -> pd.DataFrame:
     try:
         return fastparquet.ParquetFile(io.BytesIO(data)).to_pandas()
     except Exception as exc:
-        raise StoreError(f"not a readable parquet object ({len(data)} bytes): {exc}") from exc
+        raise CorruptObject(f"not a readable parquet object ({len(data)} bytes): {exc}") from exc

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
-from kabucast.errors import ObjectNotFound, StoreError
-from kabucast.storage.base import Store
+from kabucast.errors import ConcurrentUpdate, ObjectNotFound, StoreError
+from kabucast.storage.base import Store, Versioned
 
 
 class LocalStore(Store):
-    """Objects are files under ``root``; a write goes to a temporary file first, then is renamed."""
+    """Objects are files under ``root``; a write goes to a temporary file first, then is renamed.
+
+    A conditional write (:meth:`put_if`) holds an exclusive lock on a hidden ``.<name>.lock`` file
+    beside the object while it compares and replaces, so overlapping processes serialise there.
+    The tag of an object is the SHA-256 of its bytes.
+    """
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).expanduser().resolve()
@@ -50,8 +59,43 @@ class LocalStore(Store):
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
+    def get_versioned(self, key: str) -> Versioned | None:
+        try:
+            data = self.get_bytes(key)
+        except ObjectNotFound:
+            return None
+        return Versioned(data, _tag(data))
+
+    def put_if(self, key: str, data: bytes, etag: str | None, content_type: str = "application/json") -> None:
+        with self._locked(key):
+            current = self.get_versioned(key)
+            now = None if current is None else current.etag
+            if now != etag:
+                raise ConcurrentUpdate(
+                    f"{self.url}/{key} changed since this run read it (another run wrote it); nothing written"
+                )
+            self.put_bytes(key, data, content_type)
+
+    @contextlib.contextmanager
+    def _locked(self, key: str) -> Iterator[None]:
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path.parent / f".{path.name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StoreError(f"cannot lock {path}: {exc}; check that the folder is writable") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # released by the kernel if this process dies
+            yield
+        finally:
+            os.close(fd)
+
     def list(self, prefix: str = "") -> list[str]:
         if not self.root.is_dir():
             return []
         keys = (p.relative_to(self.root).as_posix() for p in self.root.rglob("*") if p.is_file())
         return sorted(k for k in keys if k.startswith(prefix) and not Path(k).name.startswith("."))
+
+
+def _tag(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

@@ -22,9 +22,9 @@ from typing import Any
 
 import pandas as pd
 import torch
-from tqdm import tqdm
 
 from kabucast.data.calendar import JPXCalendar
+from kabucast.progress import progress
 from kabucast.storage import Store, open_store
 from kabucast.sweeps.evaluate import EvaluateSettings
 from kabucast.sweeps.objective import Objective, TrialSettings, make_objective
@@ -73,14 +73,15 @@ def run_grid(
         threads = torch.get_num_threads()
         try:
             _init_worker(*job)
-            rows = [_run_config(cid, params) for cid, params in tqdm(configs.items(), desc="grid", unit="config")]
+            rows = [_run_config(cid, params) for cid, params in progress(configs.items(), "grid", "configs")]
         finally:
             torch.set_num_threads(threads)
     else:
         context = multiprocessing.get_context("spawn")
         with cf.ProcessPoolExecutor(parallel, mp_context=context, initializer=_init_worker, initargs=job) as pool:
             futures = [pool.submit(_run_config, cid, params) for cid, params in configs.items()]
-            rows = [f.result() for f in tqdm(cf.as_completed(futures), total=len(futures), desc="grid", unit="config")]
+            done = progress(cf.as_completed(futures), "grid", "configs", total=len(futures))
+            rows = [f.result() for f in done]
     return sorted(rows, key=lambda r: r["config_id"])
 
 

@@ -16,7 +16,7 @@ from tests.sources import TableSource, walk
 from kabucast.data.calendar import JPXCalendar
 from kabucast.data.ingest import backfill, fetch_incremental, load_prices, parse_period
 from kabucast.data.prices import prices_key
-from kabucast.errors import EmptyDownload, KabucastError
+from kabucast.errors import EmptyDownload, KabucastError, StoreUnavailable
 from kabucast.storage import LocalStore
 
 TODAY = pd.Timestamp("2025-11-21")
@@ -135,3 +135,60 @@ def test_source_down_raises_and_leaves_the_store_intact(tmp_path: Path, calendar
     with pytest.raises(EmptyDownload, match="offline"):
         fetch_incremental(store, DownSource({}), list(market), calendar, TODAY, 3, "5y")
     assert {k: store.get_bytes(k) for k in store.list()} == before
+
+
+class AllBarsSource(TableSource):
+    """Returns every bar it has, whatever range is asked (as a careless source, or a user's file, would)."""
+
+    def fetch_prices(self, tickers, start, end):
+        self.requests.append((tuple(tickers), start, end))
+        out = super().fetch_prices(tickers, pd.Timestamp("1990-01-01"), pd.Timestamp("2100-01-01"))
+        self.requests.pop()
+        return out
+
+
+@pytest.mark.parametrize("rows", [2, 39])
+def test_a_short_rescaled_file_never_replaces_the_stored_history(tmp_path: Path, calendar, market, rows) -> None:
+    # GIVEN 2 years stored, and a source that has only the last few bars, in other units (a split?)
+    store = LocalStore(tmp_path)
+    backfill(store, TableSource(market), ["7203.T"], calendar, TODAY, "2y")
+    before = store.get_bytes(prices_key("7203.T"))
+    short = market["7203.T"].iloc[-rows:].copy()
+    short[["open", "high", "low", "close", "adj_close"]] *= 10
+    # WHEN the fetch sees the rescaled overlap and the "full re-fetch" is just as short
+    report = fetch_incremental(store, AllBarsSource({"7203.T": short}), ["7203.T"], calendar, TODAY, 3, "5y")
+    # THEN the ticker fails with the reason and the stored file is byte-identical
+    assert report.rebased == [] and report.updated == []
+    assert f"has only {rows} of the" in report.failures["7203.T"] and "stored data kept" in report.failures["7203.T"]
+    assert store.get_bytes(prices_key("7203.T")) == before
+
+
+def test_bars_after_the_as_of_session_are_never_stored(tmp_path: Path, calendar, market) -> None:
+    # GIVEN a source that also returns bars after the as-of date
+    store = LocalStore(tmp_path)
+    report = backfill(store, AllBarsSource(market), ["7203.T"], calendar, pd.Timestamp("2025-06-13"), "1y")
+    # THEN only bars up to the as-of session were written
+    assert report.updated == ["7203.T"]
+    assert store.get_parquet(prices_key("7203.T")).index[-1] == pd.Timestamp("2025-06-13")
+
+
+def test_stored_dates_out_of_order_are_a_corrupt_file(tmp_path: Path, calendar, market) -> None:
+    store = LocalStore(tmp_path)
+    store.put_parquet(prices_key("7203.T"), market["7203.T"].iloc[::-1])
+    missing: dict[str, str] = {}
+    assert load_prices(store, ["7203.T"], on_missing=missing.__setitem__) == {}
+    assert "out of order" in missing["7203.T"]
+
+
+class UnreachableStore(LocalStore):
+    """A store whose every read fails as an unreachable S3 endpoint does."""
+
+    def get_bytes(self, key: str) -> bytes:
+        raise StoreUnavailable("cannot connect to http://127.0.0.1:9 (simulated)")
+
+
+def test_an_unreachable_store_stops_the_run_instead_of_failing_each_ticker(tmp_path: Path, calendar, market) -> None:
+    with pytest.raises(StoreUnavailable, match="cannot connect"):
+        fetch_incremental(UnreachableStore(tmp_path), TableSource(market), list(market), calendar, TODAY, 3, "5y")
+    with pytest.raises(StoreUnavailable):
+        load_prices(UnreachableStore(tmp_path), list(market), on_missing=lambda *_: None)

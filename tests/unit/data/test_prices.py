@@ -32,11 +32,19 @@ def test_normalize_gives_canonical_layout(calendar: JPXCalendar) -> None:
     raw = bars(calendar)[list(reversed(PRICE_COLUMNS))].assign(extra=1)
     raw.index = raw.index.tz_localize("Asia/Tokyo")
     # WHEN normalised
-    out = normalize_prices(raw.iloc[::-1])
-    # THEN columns, dtypes, index name and order are the canonical ones
+    out = normalize_prices(raw)
+    # THEN columns, dtypes and index name are the canonical ones
     assert tuple(out.columns) == PRICE_COLUMNS
     assert out["volume"].dtype == np.int64 and out["close"].dtype == np.float64
     assert out.index.name == "date" and out.index.tz is None and out.index.is_monotonic_increasing
+
+
+def test_dates_out_of_order_are_a_problem_not_silently_sorted(calendar: JPXCalendar) -> None:
+    # GIVEN bars whose rows arrive in reverse date order
+    out = normalize_prices(bars(calendar).iloc[::-1])
+    # THEN normalising keeps the order and validation names it
+    assert not out.index.is_monotonic_increasing
+    assert "dates are not ascending" in validation_problems(out, calendar)
 
 
 def test_valid_frame_has_no_problems(calendar: JPXCalendar) -> None:

@@ -22,7 +22,7 @@ from kabucast.evaluation.predictions import (
 from kabucast.features import static_features
 from kabucast.forecast.dataset import ForecastSamples
 from kabucast.forecast.predict import forecast_document
-from kabucast.pipelines.predict import LATEST_KEY, prediction_key
+from kabucast.pipelines.publish import prediction_key
 from kabucast.storage import LocalStore
 
 TICKERS = ("1000.T", "2000.T", "3000.T", "4000.T")
@@ -41,7 +41,7 @@ def publish(store: LocalStore, day: pd.Timestamp, simple_returns: np.ndarray) ->
         "v1",
         day,
     )
-    store.publish_json(prediction_key(day), LATEST_KEY, doc)
+    store.put_json(prediction_key(day), doc)
 
 
 def planted(day_index: int) -> np.ndarray:

@@ -43,7 +43,7 @@ def test_manual_events() -> None:
     [
         ("daily", {"as_of_date": "../../etc"}, "must be a date like"),
         ("daily", {"as_of_date": "2026-02-30"}, "not a calendar date"),
-        ("daily", {"as_of_date": "2026-11-24"}, "after the last closed Tokyo session"),
+        ("daily", {"as_of_date": "2026-11-24"}, "is in the future: the last day that has closed"),
         ("daily", {"as_of_date": 20261120}, "must be a date like"),
         ("daily", {"skip_fetch": "yes"}, "must be true or false"),
         ("daily", {"skip_enrich": True}, "unknown key 'skip_enrich'"),
@@ -59,6 +59,19 @@ def test_manual_events() -> None:
             "reached the daily",
         ),
         ("daily", {"source": "kabucast.scheduler", "job": "daily", "scheduled_time": "soon"}, "ISO-8601"),
+        ("daily", {"source": "kabucast.scheduler", "job": "daily", "scheduled_time": "7203.T/.."}, "ISO-8601"),
+        ("daily", {"source": "kabucast.scheduler", "job": "daily", "scheduled_time": "2026-11-20"}, "ISO-8601"),
+        (
+            "monthly",
+            {"source": "kabucast.scheduler", "job": "monthly", "scheduled_time": "0001-01-01T00:00:00Z"},
+            "before the trading calendar starts",
+        ),
+        (
+            "daily",
+            {"source": "kabucast.scheduler", "job": "daily", "scheduled_time": "2026-11-30T14:00:00Z"},
+            "is in the future",
+        ),
+        ("daily", {"as_of_date": "0001-01-01"}, "before the trading calendar starts"),
         ("daily", {"source": "kabucast.scheduler", "job": "daily", "time": "x"}, "unknown key 'time'"),
         ("daily", ["as_of_date"], "must be a JSON object"),
     ],
@@ -71,3 +84,9 @@ def test_malformed_events_are_rejected_with_the_reason(job: str, payload: object
 def test_the_shipped_malformed_event_is_rejected() -> None:
     with pytest.raises(InvalidEvent):
         parse_event("daily", event("malformed.json"), NOW, UNIVERSE)
+
+
+def test_rejected_values_are_quoted_at_most_100_characters() -> None:
+    with pytest.raises(InvalidEvent) as err:
+        parse_event("daily", {"as_of_date": "x" * 5000}, NOW, UNIVERSE)
+    assert len(str(err.value)) < 200 and "x" * 100 not in str(err.value)

@@ -139,7 +139,7 @@ def parse_columns(table: pd.DataFrame, file: Path) -> pd.DataFrame:
 def canonical_bars(rows: pd.DataFrame, file: Path, ticker: str) -> pd.DataFrame:
     """One ticker's parsed rows as a canonical price frame; duplicate dates are an error."""
     try:
-        frame = normalize_prices(rows.set_index("date"))
+        frame = normalize_prices(rows.set_index("date")).sort_index()  # a user's file may list rows in any order
     except PriceValidationError as exc:
         raise PriceValidationError(f"{file}: {ticker}: {exc}") from exc
     repeated = frame.index[frame.index.duplicated()]

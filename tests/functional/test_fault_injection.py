@@ -1,0 +1,273 @@
+"""Fault injection: the published forecast never goes backwards, shrinks or lies, whatever happens.
+
+Real processes (the kabucast CLI), a real S3 endpoint on loopback (moto's server) and real
+SIGKILLs. What cannot happen for real here is provoked on loopback only: an endpoint that dies or
+hangs (tests/faults.py's proxy) and the instants between two requests of a run
+(tests/fault_runner.py prints a marker and pauses around each read and write of the store).
+
+Every scenario checks the same invariants on what is stored: ``latest.json`` parses, is the
+complete dated document of its own date, never moves back in time or shrinks; price files and
+models are byte-identical unless the run was meant to change them; a run that did not publish
+says why (a named error) and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import boto3
+import onnx
+import pytest
+from tests.faults import COUNTS, MARKER, LoopbackProxy
+from tests.template import create_bucket_like_template
+
+from kabucast.data.prices import prices_key
+from kabucast.forecast.registry import champion_version, model_key
+from kabucast.pipelines.publish import LATEST_KEY, prediction_key
+from kabucast.storage import LocalStore, S3Store
+
+ROOT = Path(__file__).resolve().parents[2]
+RUNNER = ROOT / "tests" / "fault_runner.py"
+DATES = ("2026-11-16", "2026-11-17", "2026-11-18", "2026-11-19", "2026-11-20")
+MIN_FORECASTS = 27  # min_coverage 0.9 of 30 (config/predict.yaml)
+SEED = int(os.environ.get("KABUCAST_FAULT_SEED", "20261130"))
+
+
+@pytest.fixture(scope="module")
+def seeded(s3_endpoint: str, trained) -> dict[str, bytes]:
+    """The trained champion and the sample market's prices (no predictions), as bytes by key."""
+    local: LocalStore = trained[0]
+    return {k: local.get_bytes(k) for p in ("data/", "models/") for k in local.list(p)}
+
+
+@pytest.fixture
+def bucket(s3_endpoint: str, seeded: dict[str, bytes], request) -> S3Store:
+    name = f"kabucast-fault-{abs(hash(request.node.name)) % 10**10}"
+    client = boto3.client("s3", endpoint_url=s3_endpoint)
+    create_bucket_like_template(client, name)
+    store = S3Store(name, endpoint_url=s3_endpoint)
+    for key, data in seeded.items():
+        store.put_bytes(key, data)
+    return store
+
+
+def cli(bucket: S3Store, endpoint: str, *args: str, pause: float = 0.0) -> subprocess.Popen:
+    """A kabucast CLI process on ``bucket`` through ``endpoint``, with fault markers on stdout."""
+    argv = [sys.executable, str(RUNNER), str(pause), *args, "--store", f"s3://{bucket.bucket}"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(
+        [*argv, "--endpoint-url", endpoint],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+
+
+def finish(proc: subprocess.Popen, timeout: float = 120) -> tuple[int, str, str]:
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, out, err
+
+
+def predict(day: str) -> list[str]:
+    return ["predict", "--as-of", day]
+
+
+def check_published(store: S3Store, floor: dict | None = None) -> dict | None:
+    """latest.json parses and is its date's dated document, complete; it is not behind ``floor``."""
+    seen = store.get_versioned(LATEST_KEY)
+    if seen is None:
+        assert floor is None, "latest.json disappeared"
+        return None
+    latest = json.loads(seen.data)
+    assert store.get_bytes(prediction_key(latest["data_as_of"])) == seen.data, "latest.json names another document"
+    assert latest["num_predictions"] >= MIN_FORECASTS
+    if floor is not None:
+        assert latest["data_as_of"] >= floor["data_as_of"], "latest.json moved back in time"
+        if latest["data_as_of"] == floor["data_as_of"]:
+            assert latest["num_predictions"] >= floor["num_predictions"], "latest.json shrank"
+    return latest
+
+
+def inputs(store: S3Store) -> dict[str, bytes]:
+    """Everything but the predictions: prices, fundamentals, models."""
+    return {k: store.get_bytes(k) for k in store.list("") if not k.startswith("predictions/")}
+
+
+def test_random_sigkills_during_publishing_never_corrupt_or_regress_latest(bucket: S3Store, s3_endpoint: str) -> None:
+    rng = random.Random(SEED)
+    before = inputs(bucket)
+    floor, kills, completed = None, 0, 0
+    for i in range(80):
+        if kills == 40 and completed >= 3:
+            break
+        day = DATES[min(i // 8, len(DATES) - 1)] if i % 3 else rng.choice(DATES)  # mostly forward, some back
+        proc = cli(bucket, s3_endpoint, *predict(day), pause=0.05)
+        kill_at = rng.randint(1, 8)  # the k-th marker: before/after each read and write of the publish
+        markers = 0
+        for line in proc.stdout:
+            if line.startswith(MARKER):
+                markers += 1
+                if markers == kill_at and kills < 40:
+                    proc.send_signal(signal.SIGKILL)
+                    kills += 1
+                    break
+        code, _, err = finish(proc)
+        if code == 0:
+            completed += 1
+        else:
+            assert code == -signal.SIGKILL or "PublicationRefused" in err, err
+        floor = check_published(bucket, floor)
+    assert kills == 40 and completed >= 3 and floor is not None
+    assert inputs(bucket) == before
+    COUNTS["SIGKILLs during a publish"] += kills
+    COUNTS["uninterrupted publishes between them"] += completed
+
+
+def test_overlapping_runs_never_interleave(bucket: S3Store, s3_endpoint: str) -> None:
+    rng = random.Random(SEED + 1)
+    floor, outcomes = None, {"ok": 0, "ConcurrentUpdate": 0}
+    for i in range(10):
+        a_day, b_day = DATES[i % 4], DATES[i % 4 + rng.randint(0, 1)]
+        a = cli(bucket, s3_endpoint, *predict(a_day), pause=0.3)
+        b = cli(bucket, s3_endpoint, *predict(b_day), pause=0.3)
+        results = [finish(a), finish(b)]
+        for code, _, err in results:
+            assert code in (0, 1), err
+            if code == 1:
+                assert "ConcurrentUpdate" in err and "nothing written" in err, err
+            outcomes["ok" if code == 0 else "ConcurrentUpdate"] += 1
+        assert any(code == 0 for code, _, _ in results)
+        floor = check_published(bucket, floor)
+    COUNTS["forced overlaps"] += 10
+    COUNTS["overlapping runs that failed with ConcurrentUpdate"] += outcomes["ConcurrentUpdate"]
+
+
+def test_an_endpoint_that_hangs_fails_the_run_within_a_minute(bucket: S3Store, s3_endpoint: str) -> None:
+    proxy = LoopbackProxy(int(s3_endpoint.rsplit(":", 1)[1]), mode="hang")
+    started = time.monotonic()
+    code, _, err = finish(cli(bucket, proxy.url, *predict(DATES[-1])))
+    elapsed = time.monotonic() - started
+    proxy.kill()
+    assert code == 1 and "StoreUnavailable" in err and "did not answer" in err, err
+    assert elapsed < 60
+    assert bucket.get_versioned(LATEST_KEY) is None
+    COUNTS[f"hanging endpoint: failed in {elapsed:.0f} s"] += 1
+
+
+def test_an_endpoint_killed_mid_run_fails_it_and_changes_nothing(bucket: S3Store, s3_endpoint: str) -> None:
+    assert finish(cli(bucket, s3_endpoint, *predict(DATES[-2])))[0] == 0
+    before = {k: bucket.get_bytes(k) for k in bucket.list("")}
+    proxy = LoopbackProxy(int(s3_endpoint.rsplit(":", 1)[1]))
+    proc = cli(bucket, proxy.url, *predict(DATES[-1]), pause=0.2)
+    for line in proc.stdout:
+        if line.startswith(f"{MARKER} after-get_versioned {LATEST_KEY}"):
+            proxy.kill()
+            break
+    code, _, err = finish(proc)
+    assert code == 1 and "StoreUnavailable" in err, err
+    assert {k: bucket.get_bytes(k) for k in bucket.list("")} == before
+    COUNTS["endpoint killed mid-run"] += 1
+
+
+def swapped_onnx(data: bytes) -> bytes:
+    """Another valid ONNX model: the same graph with one weight changed."""
+    model = onnx.load_from_string(data)
+    weight = next(t for t in model.graph.initializer if t.data_type == onnx.TensorProto.FLOAT and t.raw_data)
+    raw = bytearray(weight.raw_data)
+    raw[:4] = b"\x00\x00\x80\x3f"  # 1.0f
+    weight.raw_data = bytes(raw)
+    return model.SerializeToString()
+
+
+def test_corrupt_inputs_fail_what_depends_on_them_only(bucket: S3Store, s3_endpoint: str, tmp_path: Path) -> None:
+    # a truncated price file fails that ticker; the others are forecast and published
+    good = bucket.get_bytes(prices_key("7203.T"))
+    bucket.put_bytes(prices_key("7203.T"), good[: len(good) // 2])
+    code, _, err = finish(cli(bucket, s3_endpoint, *predict(DATES[-1]), "--json"))
+    assert code == 0, err
+    latest = check_published(bucket)
+    assert latest["num_predictions"] == 28  # 30 less 9984.T (short history) and 7203.T (truncated)
+    assert any(f["ticker"] == "7203.T" and "unreadable" in f["reason"] for f in latest["failures"])
+    bucket.put_bytes(prices_key("7203.T"), good)
+    published = bucket.get_bytes(LATEST_KEY)
+    # another valid ONNX file under the champion's version: an integrity error, nothing published
+    version = champion_version(bucket)
+    onnx_key = model_key(version, "model.onnx")
+    original = bucket.get_bytes(onnx_key)
+    bucket.put_bytes(onnx_key, swapped_onnx(original))
+    code, _, err = finish(cli(bucket, s3_endpoint, *predict(DATES[-1])))
+    assert code == 1 and "ModelIntegrityError" in err and "changed after it was saved" in err, err
+    bucket.put_bytes(onnx_key, original)
+    # a champion.json of the wrong shape: a named error
+    champion = bucket.get_bytes("models/champion.json")
+    for malformed in (b'{"version": 7}', b"[]", b'{"vers'):
+        bucket.put_bytes("models/champion.json", malformed)
+        code, _, err = finish(cli(bucket, s3_endpoint, *predict(DATES[-1])))
+        assert code == 2 and "champion.json" in err and "kabucast models promote" in err, err
+    bucket.put_bytes("models/champion.json", champion)
+    assert bucket.get_bytes(LATEST_KEY) == published
+    COUNTS["corrupt inputs (truncated parquet, swapped ONNX, 3 malformed champions)"] += 5
+
+
+def invoke(bucket: S3Store, endpoint: str, tmp_path: Path, event: dict) -> tuple[int, str, str]:
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps(event))
+    return finish(cli(bucket, endpoint, "invoke", "daily", "--event", str(path), "--source", "sample"))
+
+
+def test_stale_subset_older_and_future_runs_never_touch_latest(
+    bucket: S3Store, s3_endpoint: str, tmp_path: Path
+) -> None:
+    assert finish(cli(bucket, s3_endpoint, *predict(DATES[-1])))[0] == 0
+    published = bucket.get_bytes(LATEST_KEY)
+    dated = bucket.get_bytes(prediction_key(DATES[-1]))
+    # stale source: no bar for the as-of session yet -> nothing forecast, nothing published, exit 1
+    code, _, err = finish(
+        cli(bucket, s3_endpoint, "daily", "--skip-fetch", "--source", "sample", "--as-of", "2026-11-24")
+    )
+    assert code == 1 and "PublicationRefused" in err and "no ticker was forecast" in err, err
+    # a one-ticker manual event: its own key only
+    code, out, err = invoke(
+        bucket, s3_endpoint, tmp_path, {"as_of_date": DATES[-1], "skip_fetch": True, "tickers": ["7203.T"]}
+    )
+    assert code == 0, err
+    assert bucket.exists(f"predictions/adhoc/{DATES[-1]}/7203.T.json")
+    # an older date fills its own dated file; the pointer stays
+    code, out, err = invoke(bucket, s3_endpoint, tmp_path, {"as_of_date": DATES[0], "skip_fetch": True})
+    assert code == 0 and bucket.exists(prediction_key(DATES[0])), err
+    # a schedule event from the future, and one from year 1: rejected before any I/O
+    for when in ("2030-01-01T14:00:00Z", "0001-01-01T00:00:00Z"):
+        event = {"source": "kabucast.scheduler", "job": "daily", "scheduled_time": when}
+        code, out, err = invoke(bucket, s3_endpoint, tmp_path, event)
+        assert code == 1 and "rejected the event" in out + err, out + err
+    assert bucket.get_bytes(LATEST_KEY) == published and bucket.get_bytes(prediction_key(DATES[-1])) == dated
+    assert not any(k.startswith("data/static/0") or k > "data/static/2027" for k in bucket.list("data/static/"))
+    COUNTS["stale / subset / older / future runs"] += 5
+
+
+def test_a_short_file_that_looks_like_a_split_never_cuts_history(
+    bucket: S3Store, s3_endpoint: str, tmp_path: Path
+) -> None:
+    stored = bucket.get_bytes(prices_key("7203.T"))
+    frame = bucket.get_parquet(prices_key("7203.T")).iloc[-2:]
+    rows = [
+        f"{d.date()},7203.T,{r.open * 10},{r.high * 10},{r.low * 10},{r.close * 10},{r.volume}"
+        for d, r in frame.iterrows()
+    ]
+    csv = tmp_path / "short.csv"
+    csv.write_text("date,ticker,open,high,low,close,volume\n" + "\n".join(rows) + "\n")
+    code, _, err = finish(
+        cli(bucket, s3_endpoint, "fetch", "--source", f"file:{csv}", "--tickers", "7203.T", "--as-of", DATES[-1])
+    )
+    assert code == 1 and "stored data kept" in err, err
+    assert bucket.get_bytes(prices_key("7203.T")) == stored
+    COUNTS["short rescaled file refused"] += 1
