@@ -14,7 +14,7 @@ export AWS_DEFAULT_REGION ?= ap-northeast-1
 export PYTHONDONTWRITEBYTECODE := 1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: install lock demo test lint package unit functional bench clean
+.PHONY: install lock demo test lint package unit functional bench clean job-image
 
 install: $(STAMP)
 
@@ -63,6 +63,19 @@ package: $(STAMP)
 	PATH="$(dir $(PY312)):$$PATH" $(BIN)/sam build DailyPipelineFunction --template template.yaml --build-dir .aws-sam/build
 	$(PY312) layers/runtime/package_size.py check .aws-sam/build/RuntimeLayer .aws-sam/build/DailyPipelineFunction
 	$(PY312) -I layers/runtime/smoke.py .aws-sam/build
+
+# The container-job image (ml/Dockerfile) built and pushed to the stack's ECR repository (a stack
+# deployed with EnableBatch=true). Needs Docker and AWS credentials; TORCH_CUDA=cu128 for the GPU variant.
+# Then: .venv/bin/kabucast submit --stack $(STACK) -- train --config train.yaml
+STACK ?= kabucast
+TAG   ?= latest
+job-image:
+	@uri=$$(aws cloudformation describe-stacks --stack-name $(STACK) --output text \
+		--query "Stacks[0].Outputs[?OutputKey=='JobImageRepositoryUri'].OutputValue"); \
+	case "$$uri" in ""|None) echo "job-image: stack $(STACK) has no JobImageRepositoryUri (deploy with EnableBatch=true)"; exit 2;; esac; \
+	aws ecr get-login-password | docker login --username AWS --password-stdin "$${uri%%/*}" && \
+	docker build -f ml/Dockerfile --build-arg TORCH_CUDA=$(TORCH_CUDA) -t "$$uri:$(TAG)" . && \
+	docker push "$$uri:$(TAG)"
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit

@@ -1,11 +1,15 @@
-"""Functional fixtures: a small champion trained once on the sample market, in a LocalStore."""
+"""Functional fixtures: a small champion trained once on the sample market, in a LocalStore; moto's Batch."""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
+from typing import Any
 
+import boto3
 import pandas as pd
 import pytest
+from moto import mock_aws
 
 from kabucast.config import TrainSettings, load_settings, resolve_config_path
 from kabucast.data.calendar import JPXCalendar
@@ -16,6 +20,8 @@ from kabucast.data.sources.sample_market import SampleMarketSource
 from kabucast.forecast.registry import champion_version
 from kabucast.forecast.train import train
 from kabucast.storage import LocalStore
+
+BATCH_REGION = "ap-northeast-1"
 
 AS_OF = pd.Timestamp("2026-11-20")
 SMALL_MODEL = {"sector_dim": 4, "hidden": 16, "lstm_layers": 1, "dropout": 0.0, "mlp": [32]}
@@ -45,3 +51,36 @@ def trained(tmp_path_factory, universe, sectors) -> tuple[LocalStore, JPXCalenda
     run = train(small_settings(), store, universe, sectors, calendar, AS_OF, root / "work", progress=False)
     assert run.champion and champion_version(store) == run.version
     return store, calendar
+
+
+@pytest.fixture
+def batch(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, str, str]]:
+    """moto Batch (jobs are recorded, not run in Docker) with a compute environment, queue and job definition."""
+    for name, value in {
+        "AWS_DEFAULT_REGION": BATCH_REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws(config={"batch": {"use_docker": False}}):
+        iam, client = boto3.client("iam"), boto3.client("batch")
+        role = iam.create_role(RoleName="batch", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        env = client.create_compute_environment(
+            computeEnvironmentName="kabucast-ce", type="UNMANAGED", serviceRole=role
+        )
+        queue = client.create_job_queue(
+            jobQueueName="kabucast-jobs",
+            state="ENABLED",
+            priority=1,
+            computeEnvironmentOrder=[{"order": 1, "computeEnvironment": env["computeEnvironmentArn"]}],
+        )["jobQueueArn"]
+        definition = client.register_job_definition(  # template.yaml's BatchJobDefinition, trimmed
+            jobDefinitionName="kabucast-job",
+            type="container",
+            containerProperties={
+                "image": "kabucast-jobs:latest",
+                "command": ["--help"],
+                "resourceRequirements": [{"type": "VCPU", "value": "4"}, {"type": "MEMORY", "value": "15000"}],
+            },
+        )["jobDefinitionArn"]
+        yield client, queue, definition

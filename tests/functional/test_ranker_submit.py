@@ -3,51 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from kabucast.cli.main import main
 from kabucast.errors import ConfigError
 from kabucast.ranker.submit import job_request
 
 REGION = "ap-northeast-1"
-
-
-@pytest.fixture
-def batch(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, str, str]]:
-    """moto Batch (jobs are recorded, not run in Docker) with a compute environment, queue and job definition."""
-    for name, value in {
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-    }.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws(config={"batch": {"use_docker": False}}):
-        iam, client = boto3.client("iam"), boto3.client("batch")
-        role = iam.create_role(RoleName="batch", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-        env = client.create_compute_environment(
-            computeEnvironmentName="kabucast-ce", type="UNMANAGED", serviceRole=role
-        )
-        queue = client.create_job_queue(
-            jobQueueName="kabucast-jobs",
-            state="ENABLED",
-            priority=1,
-            computeEnvironmentOrder=[{"order": 1, "computeEnvironment": env["computeEnvironmentArn"]}],
-        )["jobQueueArn"]
-        definition = client.register_job_definition(  # template.yaml's BatchJobDefinition, trimmed
-            jobDefinitionName="kabucast-job",
-            type="container",
-            containerProperties={
-                "image": "kabucast-jobs:latest",
-                "command": ["--help"],
-                "resourceRequirements": [{"type": "VCPU", "value": "4"}, {"type": "MEMORY", "value": "15000"}],
-            },
-        )["jobDefinitionArn"]
-        yield client, queue, definition
 
 
 def test_submit_sends_the_ranker_command_to_the_queue(

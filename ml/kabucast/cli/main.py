@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -17,14 +18,14 @@ from collections.abc import Sequence
 import pandas as pd
 
 from kabucast import __version__
-from kabucast.cli import data, evaluation, forecast, models, ranker, serverless, sweep
+from kabucast.cli import batch, data, evaluation, forecast, models, ranker, serverless, sweep
 from kabucast.cli.base import Command, Context
 from kabucast.config import load_settings, resolve_config_path
 from kabucast.data.calendar import check_not_after, closed_date_jst, default_calendar, parse_date
 from kabucast.data.sources.factory import SOURCE_HELP
 from kabucast.errors import InvalidDate, JobFailure, KabucastError, UsageError
 from kabucast.storage import Store, open_store
-from kabucast.storage.url import DEFAULT_STORE, store_url_from_settings
+from kabucast.storage.url import DEFAULT_STORE, ENV_STORE, store_url_from_settings
 
 COMMANDS: dict[str, Command] = {
     **data.COMMANDS,
@@ -34,6 +35,7 @@ COMMANDS: dict[str, Command] = {
     **ranker.COMMANDS,
     **serverless.COMMANDS,
     **sweep.COMMANDS,
+    **batch.COMMANDS,
 }
 
 
@@ -71,8 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _store_for(args: argparse.Namespace) -> Store:
-    """``--store``, else the storage the command's settings file selects, else .kabucast."""
-    url = args.store
+    """``--store``, else ``KABUCAST_STORE`` (set in the functions and Batch jobs), else the storage the
+    command's settings file selects, else .kabucast."""
+    url = args.store or os.environ.get(ENV_STORE) or None
     command = COMMANDS[args.command]
     if url is None and command.settings is not None and getattr(args, "config", None):
         cfg = load_settings(command.settings, resolve_config_path(args.config))

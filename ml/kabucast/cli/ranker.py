@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kabucast.cli.base import Command, Context, Result
+from kabucast.cli.batch import add_target_arguments
 from kabucast.config import load_settings, resolve_config_path
 from kabucast.data.calendar import default_calendar
 from kabucast.errors import ConfigError
@@ -137,10 +138,7 @@ def _arguments(p: argparse.ArgumentParser) -> None:
         "--shuffle-targets", type=int, default=None, metavar="SEED", help="control run: permute the targets first"
     )
     batch = p.add_argument_group("submit (AWS Batch; region and credentials from the environment)")
-    batch.add_argument("--job-queue", default=None, help="template.yaml output BatchJobQueueArn")
-    batch.add_argument("--job-definition", default=None, help="template.yaml output BatchJobDefinitionArn")
-    batch.add_argument("--array-size", type=int, default=1, help="children of an array job (>= 2)")
-    batch.add_argument("--job-name", default=None, help="default: kabucast-ranker-<action>")
+    add_target_arguments(batch, "kabucast-ranker-<action>")
     batch.add_argument(
         "--run",
         dest="job_args",

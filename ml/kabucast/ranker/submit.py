@@ -12,11 +12,10 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from kabucast import batch
 from kabucast.errors import ConfigError
 
 ENTRYPOINT = "kabucast"
-MAX_ARRAY_SIZE = 10_000
-"""AWS Batch's limit on the children of one array job."""
 
 
 def job_request(
@@ -34,17 +33,7 @@ def job_request(
         args = args[1:]
     if not args or args[0] == "submit":
         raise ConfigError("give the ranker command to run as the last option, e.g. --run train --store s3://bucket")
-    if not 1 <= array_size <= MAX_ARRAY_SIZE:
-        raise ConfigError(f"--array-size must lie in [1, {MAX_ARRAY_SIZE}], got {array_size}")
-    request: dict[str, Any] = {
-        "jobName": job_name,
-        "jobQueue": job_queue,
-        "jobDefinition": job_definition,
-        "containerOverrides": {"command": ["ranker", *args]},
-    }
-    if array_size > 1:
-        request["arrayProperties"] = {"size": array_size}
-    return request
+    return batch.job_request(job_queue, job_definition, ["ranker", *args], job_name, array_size)
 
 
 def default_job_name(ranker_args: Sequence[str]) -> str:
@@ -53,7 +42,4 @@ def default_job_name(ranker_args: Sequence[str]) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "-", f"kabucast-ranker-{action}")[:128]
 
 
-def submit(client: Any, request: dict[str, Any]) -> dict[str, str]:
-    """Submit ``request`` with a boto3 Batch ``client``; the job's name, id and ARN."""
-    response = client.submit_job(**request)
-    return {"jobName": response["jobName"], "jobId": response["jobId"], "jobArn": response.get("jobArn", "")}
+submit = batch.submit

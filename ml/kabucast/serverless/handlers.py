@@ -39,9 +39,8 @@ from kabucast.jobs import (
 from kabucast.serverless import observability
 from kabucast.serverless.events import InvalidEvent, Job, JobRequest, parse_event
 from kabucast.storage.base import Store, json_safe
-from kabucast.storage.url import ENV_ENDPOINT, open_store
+from kabucast.storage.url import ENV_ENDPOINT, ENV_STORE, open_store
 
-ENV_STORE = "KABUCAST_STORE"
 ENV_UNIVERSE = "KABUCAST_UNIVERSE_CONFIG"
 ENV_SOURCE = "KABUCAST_SOURCE"
 

@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     from kabucast.storage.base import Store
 
 DEFAULT_STORE = ".kabucast"
+ENV_STORE = "KABUCAST_STORE"
+"""The store URL when no --store is given: set by template.yaml for the functions and the Batch jobs."""
 ENV_BUCKET = "KABUCAST_BUCKET"
 ENV_ENDPOINT = "KABUCAST_S3_ENDPOINT_URL"
 

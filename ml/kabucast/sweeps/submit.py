@@ -14,9 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from kabucast import batch
 from kabucast.errors import ConfigError
-
-MAX_ARRAY_SIZE = 10_000
 
 
 def submit_request(
@@ -28,17 +27,10 @@ def submit_request(
         raise ConfigError("sweep submit runs Optuna workers: give the worker arguments after --, e.g. -- optuna ...")
     if "--workers" in args:
         raise ConfigError("leave --workers out of the worker arguments: each array child is one worker")
-    if not 1 <= workers <= MAX_ARRAY_SIZE:
-        raise ConfigError(f"--workers must be 1..{MAX_ARRAY_SIZE}, got {workers}")
-    request: dict[str, Any] = {
-        "jobName": job_name,
-        "jobQueue": job_queue,
-        "jobDefinition": job_definition,
-        "containerOverrides": {"command": ["kabucast", "sweep", *args, "--workers", "1"]},
-    }
-    if workers > 1:
-        request["arrayProperties"] = {"size": workers}
-    return request
+    if not 1 <= workers <= batch.MAX_ARRAY_SIZE:
+        raise ConfigError(f"--workers must be 1..{batch.MAX_ARRAY_SIZE}, got {workers}")
+    # the image's entrypoint is kabucast: the command is what follows it
+    return batch.job_request(job_queue, job_definition, ["sweep", *args, "--workers", "1"], job_name, workers)
 
 
 def submit(batch_client: Any, request: dict[str, Any]) -> dict[str, Any]:

@@ -108,7 +108,7 @@ def test_submit_sends_one_array_job_of_k_workers() -> None:
         "jobDefinition": "d",
         "arrayProperties": {"size": 4},
         "containerOverrides": {
-            "command": ["kabucast", "sweep", "optuna", "--n-trials", "40", "--storage", "sqlite:///x", "--workers", "1"]
+            "command": ["sweep", "optuna", "--n-trials", "40", "--storage", "sqlite:///x", "--workers", "1"]
         },
     }
     # WHEN it is submitted THEN Batch receives exactly that request
