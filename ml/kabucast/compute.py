@@ -33,7 +33,7 @@ def set_torch_threads(threads: int | None = None) -> int:
     """Apply the thread policy (``threads`` or the default) to torch and to child processes; return it."""
     import torch
 
-    n = threads or default_threads()
+    n = default_threads() if threads is None else threads
     if n < 1:
         raise ValueError(f"threads must be at least 1, got {n}")
     for var in _THREAD_VARS:

@@ -10,6 +10,7 @@ from kabucast.cli.base import Command, Context, Result, chosen_tickers, tickers_
 from kabucast.cli.data import cmd_backfill, cmd_enrich
 from kabucast.config import EnrichSettings, FetchSettings, FinetuneSettings, PredictSettings, TrainSettings
 from kabucast.data.calendar import default_calendar
+from kabucast.forecast.registry import MODELS
 from kabucast.jobs import (
     build_daily_job,
     build_monthly_job,
@@ -34,7 +35,7 @@ def cmd_train(ctx: Context) -> Result:
 
 def stored_as(ctx: Context, version: str, champion: bool) -> str:
     """Where a new model version went, and whether the daily job serves it."""
-    where = f"{ctx.store.url}/models/{version}/"
+    where = f"{ctx.store.url}/{MODELS}/{version}/"
     if champion:
         return f"stored in {where}: the champion (the daily job serves it)"
     return f"stored in {where}: a challenger (`kabucast models promote {version}` makes it the champion)"

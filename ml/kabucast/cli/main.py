@@ -101,9 +101,10 @@ def as_of_date(raw: str | None, future_ok: bool = False, now: pd.Timestamp | Non
 def _use_threads(threads: int | None) -> None:
     from kabucast.compute import set_torch_threads
 
-    if threads is not None and threads < 1:
-        raise UsageError(f"--threads must be at least 1, got {threads}")
-    n = set_torch_threads(threads)
+    try:
+        n = set_torch_threads(threads)
+    except ValueError as exc:
+        raise UsageError(f"--{exc}") from None
     print(f"torch: {n} CPU thread(s)", file=sys.stderr)
 
 

@@ -144,7 +144,7 @@ def _merge_one(
 ) -> None:
     """Validate, merge and write one ticker; on any problem record it and leave the stored file alone."""
     try:
-        fresh = _checked(_until(normalize_prices(frame), end), calendar, ticker)
+        fresh = _fresh_bars(frame, calendar, ticker, end)
         stored = _read_stored(store, ticker)
         old = stored if stored is not None else normalize_prices(fresh.iloc[:0])
         if _rescaled(old, fresh):
@@ -159,17 +159,19 @@ def _merge_one(
         store.put_bytes(prices_key(ticker), data, content_type="application/vnd.apache.parquet")
         report.updated.append(ticker)
         report.rows_added += len(merged) - len(old)
-    except CorruptObject as exc:
+    except CorruptObject as exc:  # this ticker's stored file: fail the ticker
         report.failures[ticker] = str(exc)
+    except StoreError:  # the store itself failed: every other ticker would too
+        raise
     except KabucastError as exc:
-        if isinstance(exc, StoreError):  # the store itself failed: every other ticker would too
-            raise
         report.failures[ticker] = str(exc)
 
 
-def _until(frame: pd.DataFrame, end: pd.Timestamp) -> pd.DataFrame:
-    """Only bars up to the as-of session: no source writes the future into the store."""
-    return frame.loc[frame.index <= end]
+def _fresh_bars(frame: pd.DataFrame, calendar: JPXCalendar, ticker: str, end: pd.Timestamp) -> pd.DataFrame:
+    """A source's bars in the canonical layout, validated, and only up to the as-of session ``end``
+    (no source writes the future into the store)."""
+    canonical = normalize_prices(frame)
+    return _checked(canonical.loc[canonical.index <= end], calendar, ticker)
 
 
 def _checked(frame: pd.DataFrame, calendar: JPXCalendar, ticker: str) -> pd.DataFrame:
@@ -199,7 +201,7 @@ def _refetch_all(
     if ticker not in fetched.frames:
         reason = fetched.failures.get(ticker, "no data")
         raise KabucastError(f"history was rescaled (split?) but the full re-fetch failed: {reason}; stored data kept")
-    fresh = _checked(_until(normalize_prices(fetched.frames[ticker]), end), calendar, ticker)
+    fresh = _fresh_bars(fetched.frames[ticker], calendar, ticker, end)
     missing = stored.index.difference(fresh.index)
     if len(missing) > REBASE_MAX_MISSING * len(stored):
         raise KabucastError(

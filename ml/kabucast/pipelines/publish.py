@@ -84,10 +84,10 @@ def publish_forecast(
     data = dumps_json(doc)
     dated_key = prediction_key(day)
     dated, latest = store.get_versioned(dated_key), store.get_versioned(LATEST_KEY)
-    problem = _regression(dated, dated_key, doc)
+    problem = _regression(_parsed(dated, dated_key), dated_key, doc)
     if problem and not policy.force:
         raise PublicationRefused(f"{problem}: kept as is, latest.json untouched (--force replaces it)")
-    move = _pointer_move(latest, doc, policy.force)
+    move = _pointer_move(latest, data, doc, policy.force)
     if dated is None or dated.data != data:
         _write(store, dated_key, data, dated)
     if move == "replaced":
@@ -106,9 +106,8 @@ def _write(store: Store, key: str, data: bytes, seen: Versioned | None) -> None:
             raise
 
 
-def _regression(current: Versioned | None, key: str, doc: dict[str, Any]) -> str | None:
-    """Why ``doc`` would be a step back from the stored object (None: it is not)."""
-    old = _parsed(current, key)
+def _regression(old: dict[str, Any] | None, key: str, doc: dict[str, Any]) -> str | None:
+    """Why ``doc`` would be a step back from ``old``, the document stored at ``key`` (None: it is not)."""
     if old is None:
         return None
     n_old, n_new = int(old.get("num_predictions", 0)), int(doc["num_predictions"])
@@ -119,16 +118,18 @@ def _regression(current: Versioned | None, key: str, doc: dict[str, Any]) -> str
     return None
 
 
-def _pointer_move(latest: Versioned | None, doc: dict[str, Any], force: bool) -> str:
-    """``replaced``, ``unchanged``, or why the pointer stays (a past-date run); raises if it would shrink."""
+def _pointer_move(latest: Versioned | None, data: bytes, doc: dict[str, Any], force: bool) -> str:
+    """``replaced``, ``unchanged``, or why the pointer stays (a past-date run); raises if it would shrink.
+
+    ``data`` is ``doc`` serialised, the bytes that would be written."""
     old = _parsed(latest, LATEST_KEY)
     if old is None:
         return "replaced"
-    if latest is not None and latest.data == dumps_json(doc):
+    if latest is not None and latest.data == data:
         return "unchanged"
     if str(old.get("data_as_of", "")) > str(doc["data_as_of"]):
         return f"kept: it holds newer data ({old['data_as_of']})"
-    problem = _regression(latest, LATEST_KEY, doc)
+    problem = _regression(old, LATEST_KEY, doc)
     if problem and not force:
         raise PublicationRefused(f"{problem}: nothing published (--force replaces it)")
     return "replaced"

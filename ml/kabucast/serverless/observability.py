@@ -39,8 +39,8 @@ metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 _state = {"cold": True}
 
 
-def start(job: str, context: Any) -> bool:
-    """Begin an invocation's logs: its keys, and whether this is the container's first (cold start)."""
+def start(job: str, context: Any) -> None:
+    """Begin an invocation's logs: its keys, among them whether it is the container's first (cold start)."""
     cold, _state["cold"] = _state["cold"], False
     logger.clear_state()
     logger.append_keys(
@@ -52,7 +52,6 @@ def start(job: str, context: Any) -> bool:
     metrics.add_dimension(name="job", value=job)
     if cold:
         metrics.add_metric(name="ColdStart", unit=MetricUnit.Count, value=1)
-    return cold
 
 
 def finished(summary: dict[str, Any], seconds: float, lag: int | None) -> None:
