@@ -14,7 +14,7 @@ export AWS_DEFAULT_REGION ?= ap-northeast-1
 export PYTHONDONTWRITEBYTECODE := 1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: install lock demo test lint package unit functional bench clean job-image
+.PHONY: install lock demo test lint package unit functional bench clean job-image monthly-image
 
 install: $(STAMP)
 
@@ -55,27 +55,48 @@ lint: $(STAMP)
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/sam validate --lint --template template.yaml
 
-# The daily function + runtime layer as Lambda gets them: built for python3.12 (pyenv's 3.12 here),
-# measured against the 250 MB unzipped limit, then imported and run from the build output alone.
+# `sam build` of the whole template, as a user runs it (no Docker: the monthly image is pushed by
+# `make monthly-image`, not built by SAM): the daily function + runtime layer for python3.12 (pyenv's
+# 3.12 here), measured against the 250 MB unzipped limit, then imported and run from the build output alone.
 PY312 ?= $(shell PYENV_VERSION=3.12.1 pyenv which python3 2>/dev/null || command -v python3.12)
 package: $(STAMP)
 	@test -n "$(PY312)" || { echo "package: needs a python3.12 (pyenv install 3.12.1, or set PY312=...)"; exit 1; }
-	PATH="$(dir $(PY312)):$$PATH" $(BIN)/sam build DailyPipelineFunction --template template.yaml --build-dir .aws-sam/build
+	PATH="$(dir $(PY312)):$$PATH" $(BIN)/sam build --template template.yaml --build-dir .aws-sam/build
 	$(PY312) layers/runtime/package_size.py check .aws-sam/build/RuntimeLayer .aws-sam/build/DailyPipelineFunction
 	$(PY312) -I layers/runtime/smoke.py .aws-sam/build
 
-# The container-job image (ml/Dockerfile) built and pushed to the stack's ECR repository (a stack
-# deployed with EnableBatch=true). Needs Docker and AWS credentials; TORCH_CUDA=cu128 for the GPU variant.
-# Then: .venv/bin/kabucast submit --stack $(STACK) -- train --config train.yaml
+# Images for the stack (need Docker and AWS credentials; AWS and Docker are stubbed in
+# tests/unit/test_make_images.py, which checks these recipes). STACK: the deployed stack; TAG: the tag pushed.
 STACK ?= kabucast
 TAG   ?= latest
+# $(call push_image,OUTPUT,DOCKERFILE,BUILD ARGS,HINT): build DOCKERFILE with the repository root as
+# context, push it as $(TAG) to the ECR repository named by the stack's OUTPUT, and leave its
+# repository digest (uri@sha256:...) in the shell variable `digest`.
+define push_image
+uri=$$(aws cloudformation describe-stacks --stack-name $(STACK) --output text \
+	--query "Stacks[0].Outputs[?OutputKey=='$(1)'].OutputValue") || exit 2; \
+case "$$uri" in ""|None) echo "$@: stack $(STACK) has no output $(1) ($(4))" >&2; exit 2;; esac; \
+aws ecr get-login-password | docker login --username AWS --password-stdin "$${uri%%/*}" && \
+docker build -f $(2) $(3) -t "$$uri:$(TAG)" . && \
+docker push "$$uri:$(TAG)" && \
+digest=$$(docker inspect --format '{{range .RepoDigests}}{{println .}}{{end}}' "$$uri:$(TAG)" | grep -m1 "^$$uri@") && \
+echo "pushed $$digest" || exit 1
+endef
+
+# The container-job image (ml/Dockerfile; TORCH_CUDA=cu128 for the GPU variant) for a stack deployed
+# with EnableBatch=true. Then: .venv/bin/kabucast submit --stack $(STACK) -- train --config train.yaml
 job-image:
-	@uri=$$(aws cloudformation describe-stacks --stack-name $(STACK) --output text \
-		--query "Stacks[0].Outputs[?OutputKey=='JobImageRepositoryUri'].OutputValue"); \
-	case "$$uri" in ""|None) echo "job-image: stack $(STACK) has no JobImageRepositoryUri (deploy with EnableBatch=true)"; exit 2;; esac; \
-	aws ecr get-login-password | docker login --username AWS --password-stdin "$${uri%%/*}" && \
-	docker build -f ml/Dockerfile --build-arg TORCH_CUDA=$(TORCH_CUDA) -t "$$uri:$(TAG)" . && \
-	docker push "$$uri:$(TAG)"
+	@$(call push_image,JobImageRepositoryUri,ml/Dockerfile,--build-arg TORCH_CUDA=$(TORCH_CUDA),deploy with EnableBatch=true)
+
+# The monthly function's image (functions/monthly_pipeline/Dockerfile), pushed to the stack's
+# MonthlyImageRepositoryUri; the function is then deployed by its digest (so a new push is a change).
+monthly-image:
+	@$(call push_image,MonthlyImageRepositoryUri,functions/monthly_pipeline/Dockerfile,,deploy the stack once first: sam build && sam deploy); \
+	keep=$$(aws cloudformation describe-stacks --stack-name $(STACK) --output text \
+		--query "Stacks[0].Parameters[].[ParameterKey,ParameterValue]" | \
+		awk -F '\t' '$$1 != "EnableMonthly" && $$1 != "MonthlyImageUri" && $$2 != "" {printf "%s=\"%s\" ", $$1, $$2}'); \
+	echo "now deploy the monthly function (the stack's current parameters kept):"; \
+	echo "  sam build && sam deploy --parameter-overrides $$keep""EnableMonthly=true MonthlyImageUri=$$digest"
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -40,10 +41,10 @@ def market(tmp_path_factory, universe) -> LocalStore:
     return store
 
 
-def _worker(store: LocalStore, storage: str, n_trials: int) -> subprocess.Popen:
+def _worker(store: LocalStore, storage: str, n_trials: int, log_path: str = os.devnull) -> subprocess.Popen:
     argv = ["sweep", "optuna", "--store", store.url, "--as-of", str(AS_OF.date()), "--config", OPTUNA_TEST]
     argv += ["--n-trials", str(n_trials), "--max-epochs", "2", "--study-name", "t", "--storage", storage]
-    log = open(os.devnull, "w")  # noqa: SIM115 - the child owns it until it exits
+    log = open(log_path, "w")  # noqa: SIM115 - the child owns it until it exits
     return subprocess.Popen([sys.executable, "-m", "kabucast.cli", *argv], stdout=log, stderr=log)
 
 
@@ -60,7 +61,7 @@ def test_two_workers_one_killed_finish_exactly_n_trials(market, tmp_path) -> Non
     storage, n = f"journal://{tmp_path / 'study.log'}", 6
     settings = load_settings(OptunaSettings, resolve_config_path(OPTUNA_TEST))
     study = open_study(settings, SearchRequest("t", storage, n, 2))
-    first, second = _worker(market, storage, n), _worker(market, storage, n)
+    first, second = _worker(market, storage, n), _worker(market, storage, n, str(tmp_path / "second.log"))
     started = time.monotonic()
     # WHEN both are inside a trial, the first is killed (SIGKILL), and a replacement worker starts
     _wait_until(lambda: sum(t.state.name == "RUNNING" for t in study.get_trials()) == 2, timeout=60)
@@ -76,6 +77,9 @@ def test_two_workers_one_killed_finish_exactly_n_trials(market, tmp_path) -> Non
     assert any(t.state.name == "FAIL" for t in trials)
     for number in finished:
         assert market.exists(f"{trial_prefix('t', number)}metrics.json")
+    # AND a worker's stderr (not a terminal) has one progress line per trial it ran, counting the study's
+    lines = [ln for ln in (tmp_path / "second.log").read_text().splitlines() if ln.startswith("[optuna t] ")]
+    assert lines and all(re.search(r"\] [1-6]/6 trials, \d+ s: trial \d+ (COMPLETE|PRUNED)", ln) for ln in lines), lines
 
 
 @pytest.mark.slow

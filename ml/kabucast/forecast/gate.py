@@ -36,6 +36,7 @@ from kabucast.forecast.dataset import ForecastSamples, load_samples
 from kabucast.forecast.metrics import horizon_metrics, momentum_baseline
 from kabucast.forecast.onnx_model import OnnxForecaster
 from kabucast.forecast.registry import ModelFiles, champion_version, load_model, model_key, set_champion
+from kabucast.progress import progress
 from kabucast.storage.base import Store, json_safe
 
 HORIZONS = 12
@@ -86,7 +87,7 @@ def predict_samples(model: ModelFiles, samples: ForecastSamples, idx: np.ndarray
     session = OnnxForecaster(model.onnx)
     zero_static = model.meta.get("static_mode", "snapshot") == "none"
     out = []
-    for start in range(0, len(idx), BATCH):
+    for start in progress(range(0, len(idx), BATCH), "scoring", "batches", first_line=False):
         batch = samples.take(idx[start : start + BATCH])
         static = np.zeros_like(batch["static"]) if zero_static else batch["static"]
         out.append(session.predict(batch["weekly"], static, batch["position"], batch["sector_id"]))

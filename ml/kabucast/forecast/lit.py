@@ -8,8 +8,6 @@ A batch is a dict of tensors: ``weekly`` (B, 156, 23), ``static`` (B, 6), ``posi
 from __future__ import annotations
 
 import math
-import sys
-import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -24,10 +22,11 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from torch.utils.data import DataLoader, Dataset
 
+from kabucast.fitting import EpochLines
 from kabucast.forecast.metrics import horizon_metrics
 from kabucast.forecast.model import BiLSTMForecaster, ForecasterConfig
 from kabucast.forecast.normalize import Normalizer
-from kabucast.progress import epoch_line, interactive
+from kabucast.progress import interactive
 
 if TYPE_CHECKING:
     from kabucast.features import WeeklyFeatureHistory
@@ -319,7 +318,7 @@ def fit(
         dirpath=out_dir / "checkpoints", filename="best_model", monitor="val_loss", enable_version_counter=False
     )
     bar = progress and interactive()  # a bar on a terminal, one line per epoch in a log
-    lines = [EpochLines()] if progress and not bar else []
+    lines = [EpochLines(EPOCH_LINE_METRICS)] if progress and not bar else []
     trainer = L.Trainer(
         accelerator="auto",
         devices=1,
@@ -341,19 +340,6 @@ def fit(
 
 
 EPOCH_LINE_METRICS = ("train_loss", "val_loss", "val_rankic_h1", "val_rankic_mean", "val_pred_std_min")
-
-
-class EpochLines(Callback):
-    """One progress line per finished epoch on stderr (where Lightning's bar would not survive a log)."""
-
-    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._started = time.monotonic()
-
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        seconds = time.monotonic() - getattr(self, "_started", time.monotonic())
-        metrics = {k: v for k, v in trainer.callback_metrics.items() if k in EPOCH_LINE_METRICS}
-        line = epoch_line(trainer.current_epoch + 1, trainer.max_epochs, metrics, seconds)
-        print(line, file=sys.stderr, flush=True)
 
 
 def load_forecaster(checkpoint: Path) -> BiLSTMForecaster:

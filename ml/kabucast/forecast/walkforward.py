@@ -274,7 +274,7 @@ def train_fold(
         train_ds.target = train_ds.target[np.random.default_rng(cfg.seed).permutation(len(train_ds.target))]
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     model = BiLSTMForecaster(model_cfg, fit_normalizer(train_ds))
-    result = _fit(model, cfg, train_ds, val_ds, work_dir, progress=False)
+    result = _fit(model, cfg, train_ds, val_ds, work_dir, progress=True)
     onnx_path = work_dir / "model.onnx"
     export_onnx(model, onnx_path, samples.take(val_idx[:64]))
     files = ModelFiles(version=fold.name, onnx=onnx_path.read_bytes(), meta={"static_mode": recipe.data.static_mode})

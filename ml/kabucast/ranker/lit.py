@@ -23,6 +23,8 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from torch.utils.data import DataLoader
 
+from kabucast.fitting import EpochLines
+from kabucast.progress import interactive
 from kabucast.ranker.loader import CrossSectionDataset, WindowArrays, date_sampler, make_loader
 from kabucast.ranker.losses import LossWeights, cross_section_loss
 from kabucast.ranker.metrics import mean_rank_ic
@@ -91,6 +93,9 @@ class RankerModule(L.LightningModule):
         return torch.optim.AdamW(self.parameters(), lr=s.lr, weight_decay=s.weight_decay)
 
 
+EPOCH_LINE_METRICS = ("train_loss", "val_loss", "val_score", "val_pred_std")
+
+
 @dataclass(frozen=True)
 class FitResult:
     """The best checkpoint (highest ``val_score``), its score and RankIC per horizon, and the epochs run."""
@@ -108,8 +113,11 @@ def fit(
     out_dir: Path,
     progress: bool = True,
     callbacks: Sequence[Callback] = (),
+    desc: str = "",
 ) -> FitResult:
     """Train with early stopping on ``val_score``; ``module`` ends holding the best weights.
+
+    With ``progress``, a bar on a terminal, else one line per epoch on stderr (prefixed ``[desc]``).
 
     Seed (``L.seed_everything``) before building the model and the loaders so that a run repeats.
     Writes ``out_dir/checkpoints/best.ckpt`` and CSV logs under ``out_dir/logs``. ``callbacks`` run
@@ -119,6 +127,8 @@ def fit(
     checkpoint = ModelCheckpoint(
         dirpath=out_dir / "checkpoints", filename="best", monitor="val_score", mode="max", enable_version_counter=False
     )
+    bar = progress and interactive()
+    lines = [EpochLines(EPOCH_LINE_METRICS, desc)] if progress and not bar else []
     trainer = L.Trainer(
         accelerator="auto",
         devices=1,
@@ -126,11 +136,16 @@ def fit(
         max_epochs=s.max_epochs,
         gradient_clip_val=s.gradient_clip or None,
         accumulate_grad_batches=s.accumulate_dates,
-        callbacks=[EarlyStopping(monitor="val_score", mode="max", patience=s.patience), checkpoint, *callbacks],
+        callbacks=[
+            EarlyStopping(monitor="val_score", mode="max", patience=s.patience),
+            checkpoint,
+            *lines,
+            *callbacks,
+        ],
         logger=CSVLogger(out_dir, name="logs"),
         log_every_n_steps=max(1, min(50, len(train_loader))),
-        enable_progress_bar=progress,
-        enable_model_summary=progress,
+        enable_progress_bar=bar,
+        enable_model_summary=bar,
     )
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
@@ -184,7 +199,7 @@ def train_neural(
             make_loader(train, date_sampler(len(train), shuffle=True, seed=s.seed + k), s.num_workers),
             make_loader(test, date_sampler(len(test), shuffle=False), s.num_workers),
             out_dir / f"fold{k}",
-            progress=False,
+            desc=f"neural fold {k + 1}/{len(splits.folds)}",
         )
         progress(
             f"neural fold {k + 1}: best val RankIC@{s.monitor_horizon} {result.best_score:+.4f} "

@@ -72,7 +72,7 @@ def test_permutation_importance_finds_the_informative_feature() -> None:
     assert table.index[0] == "a" and table.loc["a", "drop"] > 0.2 and abs(table.loc["d", "drop"]) < 0.05
 
 
-def test_a_tiny_fit_learns_and_repeats_with_its_seed(tmp_path: Path) -> None:
+def test_a_tiny_fit_learns_and_repeats_with_its_seed(tmp_path: Path, capsys) -> None:
     x, y = planted(n_dates=60, n_stocks=40)
     dates = pd.bdate_range("2024-01-01", periods=60, name="date")
     tickers = tuple(f"S{i}.T" for i in range(40))
@@ -81,7 +81,7 @@ def test_a_tiny_fit_learns_and_repeats_with_its_seed(tmp_path: Path) -> None:
     arrays = write_arrays(features, targets, tmp_path / "arrays")
     settings = FitSettings(max_epochs=3, patience=3, lr=5e-3)
 
-    def run(out: str) -> tuple[float, np.ndarray]:
+    def run(out: str, lines: bool = False) -> tuple[float, np.ndarray]:
         L.seed_everything(0, workers=True, verbose=False)
         module = RankerModule(build_model(4, 8, (1, 5), TINY), LossWeights(), settings)
         train = CrossSectionDataset(arrays.directory, np.arange(7, 45), 8)
@@ -91,12 +91,17 @@ def test_a_tiny_fit_learns_and_repeats_with_its_seed(tmp_path: Path) -> None:
             make_loader(train, date_sampler(len(train), True), 0),
             make_loader(test, date_sampler(len(test), False), 0),
             tmp_path / out,
-            progress=False,
+            progress=lines,
+            desc="fold 1/1",
         )
         reloaded = load_ranker(result.best_checkpoint)
         return result.best_score, predict(reloaded, make_loader(test, date_sampler(len(test), False), 0))
 
     score, scores = run("a")
     assert score > 0.15 and scores.shape == (15, 40, 2)
-    again, scores_again = run("b")
+    capsys.readouterr()
+    again, scores_again = run("b", lines=True)  # progress lines change nothing about the fit
     assert again == score and np.array_equal(scores, scores_again)
+    epochs = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("[fold 1/1] epoch ")]
+    assert [ln.split(":")[0] for ln in epochs] == [f"[fold 1/1] epoch {e}/3" for e in (1, 2, 3)]
+    assert all("val_score" in ln for ln in epochs)

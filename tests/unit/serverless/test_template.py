@@ -133,6 +133,9 @@ def test_sizes_runtimes_and_packaging(resources) -> None:
     assert (daily["Runtime"], daily["MemorySize"], daily["Timeout"]) == ("python3.12", 512, 600)
     assert daily["Layers"] == [{"Ref": "RuntimeLayer"}]
     assert (monthly["PackageType"], monthly["MemorySize"], monthly["Timeout"]) == ("Image", 3008, 900)
+    # the image comes from `make monthly-image`, never from `sam build` (which would need Docker)
+    assert monthly["ImageUri"] == {"Ref": "MonthlyImageUri"}
+    assert "Dockerfile" not in resources["MonthlyPipelineFunction"].get("Metadata", {})
     layer = resources["RuntimeLayer"]
     assert layer["Metadata"]["BuildMethod"] == "makefile" and layer["Properties"]["CompatibleRuntimes"] == [
         "python3.12"
@@ -140,7 +143,11 @@ def test_sizes_runtimes_and_packaging(resources) -> None:
 
 
 def test_batch_resources_exist_only_when_enabled(resources) -> None:
-    batch = [name for name, r in resources.items() if r["Type"].startswith(("AWS::Batch::", "AWS::ECR::"))]
+    batch = [
+        name
+        for name, r in resources.items()
+        if r["Type"].startswith(("AWS::Batch::", "AWS::ECR::")) and name != "MonthlyImageRepository"
+    ]
     assert len(batch) == 4
     assert all(resources[name].get("Condition") == "BatchEnabled" for name in batch)
 
@@ -151,3 +158,102 @@ def test_bucket_is_private_encrypted_versioned_and_tls_only(resources) -> None:
     assert all(props["PublicAccessBlockConfiguration"].values())
     (deny,) = resources["DataBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+# ---------------------------------------------------------------- what a deploy creates, per parameters
+
+
+def _value(node, params: dict, conditions: dict):
+    """A condition expression or a parameter reference, evaluated."""
+    if isinstance(node, dict):
+        ((fn, arg),) = node.items()
+        if fn == "Ref":
+            return params[arg]
+        if fn in ("Condition", "Fn::Condition"):  # `!Condition X` as tests/template.py loads it
+            return conditions[arg]
+        if fn == "Fn::Equals":
+            return str(_value(arg[0], params, conditions)) == str(_value(arg[1], params, conditions))
+        if fn == "Fn::Not":
+            return not _value(arg[0], params, conditions)
+        if fn == "Fn::And":
+            return all(_value(a, params, conditions) for a in arg)
+        if fn == "Fn::Or":
+            return any(_value(a, params, conditions) for a in arg)
+        raise AssertionError(f"unhandled {fn}")
+    return node
+
+
+def _references(node, conditions: dict) -> set[str]:
+    """Logical ids a property tree refers to (Ref, GetAtt, Sub), following only the taken Fn::If branch."""
+    import re
+
+    if isinstance(node, list):
+        return set().union(*(_references(n, conditions) for n in node)) if node else set()
+    if not isinstance(node, dict):
+        return set()
+    if set(node) == {"Fn::If"}:
+        name, yes, no = node["Fn::If"]
+        return _references(yes if conditions[name] else no, conditions)
+    if set(node) == {"Ref"}:
+        return {node["Ref"]}
+    if set(node) == {"Fn::GetAtt"}:
+        target = node["Fn::GetAtt"]
+        return {target.split(".")[0] if isinstance(target, str) else target[0]}
+    if set(node) == {"Fn::Sub"}:
+        text = node["Fn::Sub"] if isinstance(node["Fn::Sub"], str) else node["Fn::Sub"][0]
+        return {m.split(".")[0] for m in re.findall(r"\$\{([^}!]+)\}", text)}
+    return set().union(*(_references(v, conditions) for v in node.values())) if node else set()
+
+
+def deployed(overrides: dict[str, str]) -> tuple[dict, dict]:
+    """The resources and outputs CloudFormation would create: SAM's own transform of template.yaml
+    (samtranslator, as `sam deploy` runs it), then the conditions evaluated for ``overrides``."""
+    import os
+    from unittest import mock
+
+    from samtranslator.translator.transform import transform
+    from tests.template import load_template
+
+    template = load_template()
+    props = template["Resources"]
+    props["DailyPipelineFunction"]["Properties"]["CodeUri"] = "s3://artifacts/daily.zip"  # as `sam package` leaves it
+    props["RuntimeLayer"]["Properties"]["ContentUri"] = "s3://artifacts/layer.zip"
+    with mock.patch.dict(os.environ, {"AWS_DEFAULT_REGION": "ap-northeast-1"}):
+        out = transform(template, dict(overrides), None)
+    params = {k: str(v.get("Default", "")) for k, v in out["Parameters"].items()}
+    params |= overrides | {"AWS::Region": "ap-northeast-1", "AWS::AccountId": "123456789012"}
+    conditions: dict[str, bool] = {}
+    for name, expr in out["Conditions"].items():
+        conditions[name] = _value(expr, params, conditions)
+    for rule, body in out.get("Rules", {}).items():
+        if _value(body.get("RuleCondition", True), params, conditions):
+            for a in body["Assertions"]:
+                assert _value(a["Assert"], params, conditions), f"rule {rule}: {a['AssertDescription']}"
+    created = {k: r for k, r in out["Resources"].items() if conditions.get(r.get("Condition"), True)}
+    outputs = {k: o for k, o in out["Outputs"].items() if conditions.get(o.get("Condition"), True)}
+    for name, body in {**created, **outputs}.items():
+        dangling = _references(body, conditions) - set(created) - set(params) - {"AWS::Partition", "AWS::NoValue"}
+        assert not dangling, f"{name} refers to {dangling}, which this deploy does not create"
+    return created, outputs
+
+
+def test_enable_monthly_false_deploys_the_daily_job_alone() -> None:
+    created, outputs = deployed({"EnableMonthly": "false"})
+    assert not [name for name in created if name.startswith("MonthlyPipeline")]
+    assert {"DailyPipelineFunction", "DailyPipelineFunctionAfterTokyoClose", "MonthlyImageRepository"} <= set(created)
+    assert "MonthlyPipelineFunctionArn" not in outputs and "MonthlyImageRepositoryUri" in outputs
+
+
+def test_enable_monthly_true_creates_the_function_its_schedule_and_logs_from_the_pushed_image() -> None:
+    image = "123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/kabucast-monthly-dev@sha256:" + "a" * 64
+    created, outputs = deployed({"EnableMonthly": "true", "MonthlyImageUri": image})
+    assert created["MonthlyPipelineFunction"]["Properties"]["Code"] == {"ImageUri": {"Ref": "MonthlyImageUri"}}
+    assert {"MonthlyPipelineFunctionFirstOfMonth", "MonthlyPipelineLogGroup", "MonthlyPipelineFunctionRole"} <= set(
+        created
+    )
+    assert "MonthlyPipelineFunctionArn" in outputs
+
+
+def test_enable_monthly_without_an_image_is_refused_by_a_rule() -> None:
+    with pytest.raises(AssertionError, match="make monthly-image"):
+        deployed({"EnableMonthly": "true"})
