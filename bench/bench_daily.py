@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from kabucast.config import SectorSettings, TrainSettings, UniverseSettings, load_settings, resolve_config_path
-from kabucast.data.calendar import default_calendar
+from kabucast.data.calendar import calendar_for
 from kabucast.data.enrich import enrich
 from kabucast.data.ingest import backfill
 from kabucast.data.sources.sample_market import SampleMarketSource
@@ -59,7 +59,7 @@ def setup(root: Path) -> None:
 
     universe = load_settings(UniverseSettings, resolve_config_path("universes/topix_core30.yaml"))
     sectors = load_settings(SectorSettings, resolve_config_path("sectors.yaml"))
-    store, calendar = LocalStore(root), default_calendar()
+    store, calendar = LocalStore(root), calendar_for()
     source = SampleMarketSource.from_universe(universe)
     backfill(store, source, universe.tickers, calendar, pd.Timestamp(AS_OF), "10y")
     enrich(store, source, universe.tickers, {m.ticker: m.sector for m in universe.members}, pd.Timestamp(AS_OF))
@@ -75,14 +75,14 @@ def setup(root: Path) -> None:
 FINETUNE = """
 import sys, time, tempfile, pathlib, pandas as pd
 from kabucast.config import *
-from kabucast.data.calendar import default_calendar
+from kabucast.data.calendar import calendar_for
 from kabucast.forecast.train import finetune
 from kabucast.storage import LocalStore
 u = load_settings(UniverseSettings, resolve_config_path("universes/topix_core30.yaml"))
 s = load_settings(SectorSettings, resolve_config_path("sectors.yaml"))
 cfg = load_settings(FinetuneSettings, resolve_config_path("finetune.yaml"))
 t = time.perf_counter()
-run = finetune(cfg, LocalStore(sys.argv[1]), u, s, default_calendar(), pd.Timestamp(sys.argv[2]),
+run = finetune(cfg, LocalStore(sys.argv[1]), u, s, calendar_for(), pd.Timestamp(sys.argv[2]),
                pathlib.Path(tempfile.mkdtemp()), progress=False)
 print(f"{time.perf_counter() - t:.1f} {run.meta['run']['n_samples']} {run.fit.epochs_run}")
 """

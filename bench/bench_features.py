@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from kabucast.config import CONFIG_DIR, SectorSettings, load_settings
-from kabucast.data.calendar import default_calendar
+from kabucast.data.calendar import calendar_for
 from kabucast.data.sources.base import STATIC_INFO_KEYS
 from kabucast.features import PricePanel, build_features, position_features, weekly_feature_history
 
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dates", type=int, default=1000, help="as-of dates for the many-dates builder")
     n_dates = parser.parse_args(argv).dates
-    calendar = default_calendar()
+    calendar = calendar_for()
     sessions = calendar.sessions(START, END)
     frames = synthetic_frames(sessions)
     tickers = tuple(frames)

@@ -29,7 +29,7 @@ from kabucast.config import (
     load_settings,
     resolve_config_path,
 )
-from kabucast.data.calendar import JPXCalendar
+from kabucast.data.calendar import TradingCalendar
 from kabucast.data.enrich import enrich
 from kabucast.data.ingest import backfill
 from kabucast.data.sources.sample_market import PLANTED, SampleMarketSource
@@ -45,7 +45,7 @@ PERIOD = "20y"
 
 
 def planted_market(
-    root: Path, seed: int, calendar: JPXCalendar
+    root: Path, seed: int, calendar: TradingCalendar
 ) -> tuple[LocalStore, UniverseSettings, SampleMarketSource]:
     """A LocalStore holding the PLANTED market's bars and one fundamentals snapshot, and its universe."""
     source = SampleMarketSource.synthetic(N_STOCKS, seed=seed, calendar=calendar, origin=ORIGIN, params=PLANTED)
@@ -75,7 +75,7 @@ def main() -> None:
     parser.add_argument("--train-seeds", type=int, nargs="+", default=[42])
     args = parser.parse_args()
     torch.set_num_threads(1)
-    calendar = JPXCalendar()
+    calendar = TradingCalendar()
     sectors = load_settings(SectorSettings, resolve_config_path("sectors.yaml"))
     base = load_settings(TrainSettings, resolve_config_path("train_planted.yaml"))
     print("market train  real h1  real mean  shuffled h1  shuffled mean  oracle h1  oracle mean  seconds")

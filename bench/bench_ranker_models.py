@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from kabucast.config import load_settings, resolve_config_path
-from kabucast.data.calendar import JPXCalendar
+from kabucast.data.calendar import TradingCalendar
 from kabucast.ranker.settings import RankerDataSettings
 from kabucast.ranker.train import RankerTrainSettings, run_ranker
 from kabucast.storage import LocalStore
@@ -50,7 +50,7 @@ def main() -> None:
                 settings,
                 f"bench-{label}",
                 Path(scratch) / label,
-                JPXCalendar(),
+                TradingCalendar(),
                 shuffle_seed=seed,
                 progress=lambda m, t0=t0: print(f"  [{time.perf_counter() - t0:6.1f} s] {m}", flush=True),
             )

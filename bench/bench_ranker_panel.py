@@ -20,7 +20,7 @@ from typing import TypeVar
 import numpy as np
 
 from kabucast.config import load_settings, resolve_config_path
-from kabucast.data.calendar import default_calendar
+from kabucast.data.calendar import calendar_for
 from kabucast.ranker.arrays import rank_ic_by_date
 from kabucast.ranker.dataset import build_dataset
 from kabucast.ranker.features import warmup_sessions
@@ -48,7 +48,7 @@ def main() -> None:
     args = parser.parse_args()
     cfg = load_settings(RankerDataSettings, resolve_config_path(args.config))
     p = dataclasses.replace(cfg.panel, n_stocks=args.stocks or cfg.panel.n_stocks)
-    calendar = default_calendar()
+    calendar = calendar_for()
     sample = timed(
         f"generate {p.n_stocks} stocks {p.start}..{p.end}",
         lambda: sample_panel(p.n_stocks, p.start, p.end, 7, p.n_sectors, p.plant, calendar),

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from kabucast.data.calendar import default_calendar
+from kabucast.data.calendar import calendar_for
 from kabucast.data.sources.sample_market import SampleMarketSource
 
 END = pd.Timestamp("2024-12-30")
@@ -29,7 +29,7 @@ class Case:
     origin: str  # the first session simulated, so the window is origin..END
 
     def source(self) -> SampleMarketSource:
-        return SampleMarketSource.synthetic(self.n_stocks, calendar=default_calendar(), origin=self.origin)
+        return SampleMarketSource.synthetic(self.n_stocks, calendar=calendar_for(), origin=self.origin)
 
 
 CASES = (Case("30 stocks x 10 years", 30, "2015-01-05"), Case("4,000 stocks x 5 years", 4000, "2020-01-06"))
@@ -69,7 +69,7 @@ def bench(case: Case) -> None:
 
 def main() -> None:
     print(f"sample market bench: numpy {np.__version__}, pandas {pd.__version__}, {os.cpu_count()} CPUs")
-    default_calendar()
+    calendar_for()
     for case in CASES:
         bench(case)
     print(f"process max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")

@@ -9,12 +9,12 @@ from collections.abc import Iterator
 import pytest
 
 from kabucast.config import SectorSettings, UniverseSettings, load_settings, resolve_config_path
-from kabucast.data.calendar import JPXCalendar, default_calendar
+from kabucast.data.calendar import TradingCalendar, calendar_for
 
 
 @pytest.fixture(scope="session")
-def calendar() -> JPXCalendar:
-    return default_calendar()
+def calendar() -> TradingCalendar:
+    return calendar_for()
 
 
 @pytest.fixture(scope="session")

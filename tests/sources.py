@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from kabucast.data.calendar import JPXCalendar
+from kabucast.data.calendar import TradingCalendar
 from kabucast.data.prices import normalize_prices
 from kabucast.data.sources.base import InfoFetch, PriceFetch
 
@@ -37,7 +37,7 @@ class TableSource:
         return InfoFetch(failures=dict.fromkeys(tickers, "no fundamentals"))
 
 
-def walk(calendar: JPXCalendar, seed: int, start: str = "2020-01-06", end: str = "2025-11-21") -> pd.DataFrame:
+def walk(calendar: TradingCalendar, seed: int, start: str = "2020-01-06", end: str = "2025-11-21") -> pd.DataFrame:
     dates = calendar.sessions(start, end)
     rng = np.random.default_rng(seed)
     close = 1000 * np.exp(np.cumsum(rng.normal(0, 0.015, len(dates))))

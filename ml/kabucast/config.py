@@ -53,13 +53,26 @@ class UniverseMember:
 
 @dataclass(frozen=True)
 class UniverseSettings:
-    """A list of tickers with their sectors (``config/universes/*.yaml``)."""
+    """A list of tickers with their sectors (``config/universes/*.yaml``), on one exchange, in one currency.
+
+    ``exchange`` is an exchange_calendars code (XTKS: Tokyo; XNYS: New York; ...): the trading
+    calendar of every job on this universe. ``currency`` is the ISO code its prices are in (the
+    backtest sizes trades in it).
+    """
 
     env: Literal["local", "s3"]
     name: str
     description: str
     reviewed: str
     members: tuple[UniverseMember, ...]
+    exchange: str = "XTKS"
+    currency: str = "JPY"
+
+    def __post_init__(self) -> None:
+        if not (len(self.currency) == 3 and self.currency.isalpha() and self.currency.isupper()):
+            raise ConfigError(
+                f"universe {self.name}: currency must be an ISO code like JPY or USD, got {self.currency!r}"
+            )
 
     @property
     def tickers(self) -> tuple[str, ...]:
@@ -280,10 +293,12 @@ class BacktestSettings:
     """The cost-aware long-short backtest (kabucast.evaluation.backtest, docs/EVALUATION.md).
 
     Costs are charged on traded notional: ``base_bps + slippage_bps`` per unit of turnover, plus a
-    market impact of ``impact_k_bps * sqrt(participation)`` on each trade, participation = traded JPY /
-    the ticker's average daily traded value over ``adv_days``. ``notional_jpy`` is the size of each
-    leg. ``days`` keeps only the most recent sessions (None: all); ``fast_mode`` ignores the
-    predictions and trades on the realised returns (an oracle that checks the plumbing).
+    market impact of ``impact_k_bps * sqrt(participation)`` on each trade, participation = traded value /
+    the ticker's average daily traded value over ``adv_days``. ``notional`` is the size of each leg,
+    per currency: the backtest takes the entry of the universe's currency (no exchange rate is
+    guessed; a currency without an entry is a ConfigError). ``days`` keeps only the most recent
+    sessions (None: all); ``fast_mode`` ignores the predictions and trades on the realised returns (an
+    oracle that checks the plumbing).
     """
 
     env: Literal["local", "s3"]
@@ -294,7 +309,7 @@ class BacktestSettings:
     base_bps: float = 10.0
     slippage_bps: float = 2.0
     impact_k_bps: float = 100.0
-    notional_jpy: float = 1_000_000_000.0
+    notional: dict[str, float] = field(default_factory=lambda: {"JPY": 1_000_000_000.0, "USD": 7_000_000.0})
     adv_days: int = 20
     fast_mode: bool = False
     storage: StorageSettings = field(default_factory=StorageSettings)

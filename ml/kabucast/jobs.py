@@ -25,7 +25,7 @@ from kabucast.config import (
     load_settings,
     resolve_config_path,
 )
-from kabucast.data.calendar import JPXCalendar, default_calendar
+from kabucast.data.calendar import TradingCalendar, calendar_for
 from kabucast.data.sources.base import PriceSource
 from kabucast.data.sources.factory import make_source
 from kabucast.errors import ConfigError
@@ -70,7 +70,8 @@ def onnx_predictor(
 
     cfg, configured, sectors = forecast_settings(config, PredictSettings)
     policy = PublishPolicy(min_coverage=cfg.min_coverage, force=force)
-    return OnnxPredictor(universe or configured, sectors, default_calendar(), policy)
+    members = universe or configured
+    return OnnxPredictor(members, sectors, calendar_for(members.exchange), policy)
 
 
 def finetune_step(config: str = FINETUNE_CONFIG, threads: int | None = None) -> Finetuner:
@@ -86,7 +87,7 @@ def finetune_step(config: str = FINETUNE_CONFIG, threads: int | None = None) -> 
         set_torch_threads(threads)
 
         cfg, universe, sectors = forecast_settings(config, FinetuneSettings)
-        calendar = default_calendar()
+        calendar = calendar_for(universe.exchange)
         run = train_in_tempdir(finetune, cfg, store, universe, sectors, calendar, today)
         print(run.summary(), file=sys.stderr)
         decision = gate_and_promote(store, run.version, cfg.gate, universe, sectors, calendar, today)
@@ -109,7 +110,7 @@ class DailyJob:
     universe: UniverseSettings
     source: PriceSource
     predictor: Predictor
-    calendar: JPXCalendar
+    calendar: TradingCalendar
     options: DailyOptions
 
     def run(
@@ -134,7 +135,7 @@ def build_daily_job(
         universe=members,
         source=make_source(source or fetch.source, members, fetch.retry, fetch.batch_size),
         predictor=onnx_predictor(predict_config, members, force),
-        calendar=default_calendar(),
+        calendar=calendar_for(members.exchange),
         options=DailyOptions(overlap_sessions=fetch.overlap_sessions, period=fetch.period),
     )
 

@@ -12,7 +12,7 @@ import pytest
 from moto import mock_aws
 
 from kabucast.config import TrainSettings, load_settings, resolve_config_path
-from kabucast.data.calendar import JPXCalendar
+from kabucast.data.calendar import TradingCalendar
 from kabucast.data.enrich import enrich
 from kabucast.data.ingest import backfill
 from kabucast.data.prices import prices_key
@@ -39,9 +39,9 @@ def small_settings(**data: object) -> TrainSettings:
 
 
 @pytest.fixture(scope="session")
-def trained(tmp_path_factory, universe, sectors) -> tuple[LocalStore, JPXCalendar]:
+def trained(tmp_path_factory, universe, sectors) -> tuple[LocalStore, TradingCalendar]:
     root = tmp_path_factory.mktemp("store")
-    store, calendar = LocalStore(root), JPXCalendar()
+    store, calendar = LocalStore(root), TradingCalendar()
     source = SampleMarketSource.from_universe(universe)
     backfill(store, source, universe.tickers, calendar, AS_OF, "8y")
     enrich(store, source, universe.tickers, {m.ticker: m.sector for m in universe.members}, AS_OF)

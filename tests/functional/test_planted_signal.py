@@ -26,7 +26,7 @@ from kabucast.config import (
     load_settings,
     resolve_config_path,
 )
-from kabucast.data.calendar import JPXCalendar
+from kabucast.data.calendar import TradingCalendar
 from kabucast.data.enrich import enrich
 from kabucast.data.ingest import backfill
 from kabucast.data.sources.sample_market import PLANTED, SampleMarketSource
@@ -52,7 +52,7 @@ def one_thread() -> Iterator[None]:
 @pytest.fixture(scope="module")
 def planted(tmp_path_factory: pytest.TempPathFactory) -> tuple[LocalStore, UniverseSettings]:
     """The PLANTED market's bars (20 years) and one fundamentals snapshot in a LocalStore, and its universe."""
-    calendar = JPXCalendar()
+    calendar = TradingCalendar()
     source = SampleMarketSource.synthetic(N_STOCKS, calendar=calendar, origin=ORIGIN, params=PLANTED)
     members = tuple(UniverseMember(t, t, source.sectors[t]) for t in source.tickers)
     universe = UniverseSettings("local", "sample_planted_300", "SYNTHETIC planted market", "", members)
@@ -66,7 +66,7 @@ def run(planted, sectors: SectorSettings, work: Path, shuffle_labels: bool) -> T
     store, universe = planted
     settings = load_settings(TrainSettings, resolve_config_path("train_planted.yaml"))
     settings = dataclasses.replace(settings, data=dataclasses.replace(settings.data, shuffle_labels=shuffle_labels))
-    return train(settings, store, universe, sectors, JPXCalendar(), AS_OF, work, progress=False)
+    return train(settings, store, universe, sectors, TradingCalendar(), AS_OF, work, progress=False)
 
 
 def test_the_planted_signal_is_learned_at_one_month_and_shuffled_labels_learn_nothing(

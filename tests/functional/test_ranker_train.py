@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from kabucast.config import load_settings, resolve_config_path
-from kabucast.data.calendar import JPXCalendar
+from kabucast.data.calendar import TradingCalendar
 from kabucast.ranker.settings import RankerDataSettings
 from kabucast.ranker.train import RankerRunResult, RankerTrainSettings, run_ranker
 from kabucast.storage import LocalStore
@@ -39,7 +39,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> LocalStore:
 def run(store: LocalStore, tmp: Path, run_id: str, shuffle_seed: int | None) -> RankerRunResult:
     data = load_settings(RankerDataSettings, resolve_config_path("ranker/features_test.yaml"))
     model = load_settings(RankerTrainSettings, resolve_config_path("ranker/model_test.yaml"))
-    return run_ranker(store, data, model, run_id, tmp / run_id, JPXCalendar(), shuffle_seed=shuffle_seed)
+    return run_ranker(store, data, model, run_id, tmp / run_id, TradingCalendar(), shuffle_seed=shuffle_seed)
 
 
 def test_both_models_find_the_planted_signal_on_the_held_out_period(store: LocalStore, tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from tests.functional.conftest import AS_OF
 
 from kabucast.cli import main
 from kabucast.config import load_settings, resolve_config_path
-from kabucast.data.calendar import JPXCalendar
+from kabucast.data.calendar import TradingCalendar
 from kabucast.data.enrich import enrich
 from kabucast.data.ingest import backfill
 from kabucast.data.sources.sample_market import SampleMarketSource
@@ -34,7 +34,7 @@ GRID_TEST = "sweep/stability_grid_test.yaml"
 @pytest.fixture(scope="module")
 def market(tmp_path_factory, universe) -> LocalStore:
     """8 years of the sample market with its static snapshot, in a store of this module's own."""
-    store, calendar = LocalStore(tmp_path_factory.mktemp("sweep-store")), JPXCalendar()
+    store, calendar = LocalStore(tmp_path_factory.mktemp("sweep-store")), TradingCalendar()
     source = SampleMarketSource.from_universe(universe)
     backfill(store, source, universe.tickers, calendar, AS_OF, "8y")
     enrich(store, source, universe.tickers, {m.ticker: m.sector for m in universe.members}, AS_OF)

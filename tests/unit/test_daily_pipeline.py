@@ -59,8 +59,12 @@ def test_daily_path_does_not_import_torch() -> None:
 
 
 def test_default_as_of_is_the_last_closed_session_day() -> None:
-    from kabucast.data.calendar import closed_date_jst
+    from kabucast.data.calendar import calendar_for
 
-    assert closed_date_jst(pd.Timestamp("2026-11-24 05:45", tz="Asia/Tokyo")) == pd.Timestamp("2026-11-23")
-    assert closed_date_jst(pd.Timestamp("2026-11-24 23:00", tz="Asia/Tokyo")) == pd.Timestamp("2026-11-24")
-    assert closed_date_jst(pd.Timestamp("2026-11-24 14:00", tz="UTC")) == pd.Timestamp("2026-11-24")  # 23:00 JST
+    closed = calendar_for("XTKS").last_closed_day
+    assert closed(pd.Timestamp("2026-11-24 05:45", tz="Asia/Tokyo")) == pd.Timestamp("2026-11-23")
+    assert closed(pd.Timestamp("2026-11-24 23:00", tz="Asia/Tokyo")) == pd.Timestamp("2026-11-24")
+    assert closed(pd.Timestamp("2026-11-24 14:00", tz="UTC")) == pd.Timestamp("2026-11-24")  # 23:00 JST
+    # before 2024-11-05 the TSE closed at 15:00: 15:10 JST was after the close
+    assert closed(pd.Timestamp("2024-10-01 15:10", tz="Asia/Tokyo")) == pd.Timestamp("2024-10-01")
+    assert closed(pd.Timestamp("2025-10-01 15:10", tz="Asia/Tokyo")) == pd.Timestamp("2025-09-30")

@@ -5,22 +5,28 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
 from kabucast.config import UniverseSettings
+from kabucast.data.calendar import TradingCalendar, calendar_for
 from kabucast.errors import ConfigError
 from kabucast.storage import Store
 
 
 @dataclass(frozen=True)
 class Context:
-    """What every command gets: its store, the as-of date (JST) and the parsed arguments."""
+    """What every command gets: its store, the as-of date, the parsed arguments and the trading calendar.
+
+    ``calendar`` is the exchange of the command's universe (cli.main.universe_of; XTKS without one);
+    ``today`` is a local date of that exchange.
+    """
 
     store: Store
     today: pd.Timestamp
     args: argparse.Namespace
+    calendar: TradingCalendar = field(default_factory=calendar_for)
 
 
 Result = tuple[str, dict]

@@ -6,7 +6,6 @@ import argparse
 
 from kabucast.cli.base import Command, Context, Result, chosen_tickers
 from kabucast.config import EnrichSettings, FetchSettings, SectorSettings, load_settings, resolve_config_path
-from kabucast.data.calendar import default_calendar
 from kabucast.data.sources.factory import make_source
 from kabucast.jobs import load_universe
 
@@ -18,7 +17,7 @@ def cmd_backfill(ctx: Context) -> Result:
     universe = load_universe(cfg.universe)
     source = make_source(ctx.args.source or cfg.source, universe, cfg.retry, cfg.batch_size)
     report = backfill(
-        ctx.store, source, chosen_tickers(ctx, universe), default_calendar(), ctx.today, ctx.args.period or cfg.period
+        ctx.store, source, chosen_tickers(ctx, universe), ctx.calendar, ctx.today, ctx.args.period or cfg.period
     )
     return report.summary(), report.to_dict()
 
@@ -33,7 +32,7 @@ def cmd_fetch(ctx: Context) -> Result:
         ctx.store,
         source,
         chosen_tickers(ctx, universe),
-        default_calendar(),
+        ctx.calendar,
         ctx.today,
         cfg.overlap_sessions,
         cfg.period,
@@ -54,12 +53,12 @@ def cmd_enrich(ctx: Context) -> Result:
 
 
 def cmd_calendar(ctx: Context) -> Result:
-    cal = default_calendar()
+    cal = ctx.calendar
     is_session = cal.is_session(ctx.today)
     prev = cal.previous_session(ctx.today, inclusive=False)
     verdict = "a trading day" if is_session else "not a trading day"
     out = {"date": str(ctx.today.date()), "is_trading_day": is_session, "previous_session": str(prev.date())}
-    return f"{ctx.today.date()} is {verdict} on the JPX (previous session {prev.date()})", out
+    return f"{ctx.today.date()} is {verdict} on {cal.exchange} (previous session {prev.date()})", out
 
 
 def cmd_features(ctx: Context) -> Result:
@@ -68,7 +67,7 @@ def cmd_features(ctx: Context) -> Result:
     universe = load_universe(ctx.args.universe)
     sectors = load_settings(SectorSettings, resolve_config_path("sectors.yaml"))
     fs = load_model_inputs(
-        ctx.store, universe, sectors, default_calendar(), ctx.today, chosen_tickers(ctx, universe)
+        ctx.store, universe, sectors, ctx.calendar, ctx.today, chosen_tickers(ctx, universe)
     ).features
     shapes = {"weekly": list(fs.weekly.shape), "static": list(fs.static.shape), "position": list(fs.position.shape)}
     out = {
@@ -90,6 +89,10 @@ def _period(p: argparse.ArgumentParser) -> None:
 
 def _universe(p: argparse.ArgumentParser) -> None:
     p.add_argument("--universe", default="universes/topix_core30.yaml")
+
+
+def _calendar_universe(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--universe", default=None, help="a universe file under config/: its exchange (default: XTKS)")
 
 
 COMMANDS: dict[str, Command] = {
@@ -118,7 +121,12 @@ COMMANDS: dict[str, Command] = {
         source=True,
         tickers=True,
     ),
-    "calendar": Command(cmd_calendar, "is the as-of date a JPX trading day?", future_as_of=True),
+    "calendar": Command(
+        cmd_calendar,
+        "is the as-of date a trading day (on the universe's exchange; default the JPX)?",
+        future_as_of=True,
+        arguments=_calendar_universe,
+    ),
     "features": Command(
         cmd_features,
         "build the model's input arrays from stored prices and report their shapes",

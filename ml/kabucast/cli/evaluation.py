@@ -14,7 +14,7 @@ import pandas as pd
 
 from kabucast.cli.base import Command, Context, Result
 from kabucast.config import BacktestSettings, EvaluateSettings, PredictSettings, load_settings, resolve_config_path
-from kabucast.data.calendar import JPXCalendar, default_calendar
+from kabucast.data.calendar import TradingCalendar
 from kabucast.errors import KabucastError, ObjectNotFound
 from kabucast.storage.base import Store, dumps_json, json_safe
 
@@ -29,7 +29,7 @@ def cmd_evaluate(ctx: Context) -> Result:
 
     settings = load_settings(EvaluateSettings, resolve_config_path(ctx.args.config))
     with tempfile.TemporaryDirectory(prefix="kabucast-evaluate-") as tmp:
-        result, keys = evaluate_to_store(settings, ctx.store, default_calendar(), ctx.today, Path(tmp))
+        result, keys = evaluate_to_store(settings, ctx.store, ctx.calendar, ctx.today, Path(tmp))
     print(rankic_table(result), file=sys.stderr)
     folds = len(result.folds) - 1
     line = f"walk-forward {result.run_id}: {folds} folds + holdout -> {ctx.store.url}/{keys['report']}"
@@ -42,7 +42,7 @@ def cmd_backtest(ctx: Context) -> Result:
     from kabucast.evaluation.report import backtest_report
 
     settings = backtest_settings(ctx.args)
-    calendar = default_calendar()
+    calendar = ctx.calendar
     as_of = calendar.previous_session(ctx.today)
     frame, provenance = prediction_frame(ctx, settings, calendar, as_of)
     run_id = ctx.args.run_id or backtest_run_id(as_of, ctx.args.predictions, ctx.args.horizon_month, settings)
@@ -99,7 +99,7 @@ def backtest_settings(args: argparse.Namespace) -> BacktestSettings:
 
 
 def prediction_frame(
-    ctx: Context, settings: BacktestSettings, calendar: JPXCalendar, as_of: pd.Timestamp
+    ctx: Context, settings: BacktestSettings, calendar: TradingCalendar, as_of: pd.Timestamp
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Date x ticker predicted returns from the stored forecasts or from the champion, and where they came from."""
     from kabucast.evaluation.predictions import load_prediction_history, model_prediction_frame
@@ -125,7 +125,7 @@ def prediction_frame(
     }
 
 
-def first_scored_session(calendar: JPXCalendar, as_of: pd.Timestamp, days: int | None) -> pd.Timestamp:
+def first_scored_session(calendar: TradingCalendar, as_of: pd.Timestamp, days: int | None) -> pd.Timestamp:
     """The first session to score so the backtest gets ``days`` days (the last session has no next-day return)."""
     if days is None:
         return calendar.first
@@ -133,7 +133,7 @@ def first_scored_session(calendar: JPXCalendar, as_of: pd.Timestamp, days: int |
     return sessions[-min(days + 1, len(sessions))]
 
 
-def in_sample_days(provenance: dict[str, Any], dates: pd.DatetimeIndex, calendar: JPXCalendar) -> dict[str, Any]:
+def in_sample_days(provenance: dict[str, Any], dates: pd.DatetimeIndex, calendar: TradingCalendar) -> dict[str, Any]:
     """How many backtest days the scoring model may have seen in training: up to 252 sessions after its last one."""
     from kabucast.forecast.dataset import LONGEST_LABEL
 

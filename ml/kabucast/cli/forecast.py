@@ -9,7 +9,6 @@ from collections.abc import Callable
 from kabucast.cli.base import Command, Context, Result, chosen_tickers, tickers_arg
 from kabucast.cli.data import cmd_backfill, cmd_enrich
 from kabucast.config import EnrichSettings, FetchSettings, FinetuneSettings, PredictSettings, TrainSettings
-from kabucast.data.calendar import default_calendar
 from kabucast.forecast.registry import MODELS
 from kabucast.jobs import (
     build_daily_job,
@@ -27,7 +26,7 @@ def cmd_train(ctx: Context) -> Result:
     if getattr(ctx.args, "from_sweep", None):  # the demo calls this without the option
         return _train_from_sweep(ctx)
     cfg, universe, sectors = forecast_settings(ctx.args.config, TrainSettings)
-    run = train_in_tempdir(train, cfg, ctx.store, universe, sectors, default_calendar(), ctx.today)
+    run = train_in_tempdir(train, cfg, ctx.store, universe, sectors, ctx.calendar, ctx.today)
     print(run.table(), file=sys.stderr)
     summary = f"{run.summary()}\n{stored_as(ctx, run.version, run.champion)}"
     return summary, {"version": run.version, "champion": run.champion, "run": run.meta["run"]}
@@ -51,7 +50,7 @@ def _train_from_sweep(ctx: Context) -> Result:
     settings, cfg, universe, sectors = load_two_stage(ctx.args.two_stage_config, ctx.args.config)
     with tempfile.TemporaryDirectory(prefix="kabucast-two-stage-") as tmp:
         out = two_stage_train(
-            settings, cfg, ctx.store, universe, sectors, default_calendar(), ctx.today, ctx.args.from_sweep, Path(tmp)
+            settings, cfg, ctx.store, universe, sectors, ctx.calendar, ctx.today, ctx.args.from_sweep, Path(tmp)
         )
     print(out.run.table(), file=sys.stderr)
     gate = None if out.decision is None else out.decision.to_dict()
@@ -118,7 +117,7 @@ def cmd_demo(ctx: Context) -> Result:
         ("train", cmd_train, {"config": "train_demo.yaml"}),
         ("daily", cmd_daily, {"config": "fetch_daily_universe.yaml", "skip_fetch": False}),
     ]
-    day = default_calendar().previous_session(ctx.today)  # a holiday demo forecasts from the last session
+    day = ctx.calendar.previous_session(ctx.today)  # a holiday demo forecasts from the last session
     results = {}
     for name, fn, overrides in steps:
         if name == "train" and champion_version(ctx.store) is not None:

@@ -20,10 +20,10 @@ import pandas as pd
 from kabucast import __version__
 from kabucast.cli import batch, data, evaluation, forecast, models, ranker, serverless, sweep
 from kabucast.cli.base import Command, Context
-from kabucast.config import load_settings, resolve_config_path
-from kabucast.data.calendar import check_not_after, closed_date_jst, default_calendar, parse_date
+from kabucast.config import UniverseSettings, load_settings, load_yaml, resolve_config_path
+from kabucast.data.calendar import DEFAULT_EXCHANGE, TradingCalendar, calendar_for, check_not_after, parse_date
 from kabucast.data.sources.factory import SOURCE_HELP
-from kabucast.errors import InvalidDate, JobFailure, KabucastError, UsageError
+from kabucast.errors import JobFailure, KabucastError, UsageError
 from kabucast.storage import Store, open_store
 from kabucast.storage.url import DEFAULT_STORE, ENV_STORE, store_url_from_settings
 
@@ -50,7 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--endpoint-url", default=None, help="S3-compatible endpoint (e.g. http://127.0.0.1:5000)")
         p.add_argument(
-            "--as-of", default=None, help="JST date YYYY-MM-DD to run as (default: the last closed Tokyo session)"
+            "--as-of",
+            default=None,
+            help="date YYYY-MM-DD to run as, local to the universe's exchange (default: its last closed session)",
         )
         p.add_argument("--json", action="store_true", help="print the full report as JSON on stdout")
         if command.source:
@@ -83,18 +85,47 @@ def _store_for(args: argparse.Namespace) -> Store:
     return open_store(url or DEFAULT_STORE, endpoint_url=args.endpoint_url)
 
 
-def as_of_date(raw: str | None, future_ok: bool = False, now: pd.Timestamp | None = None) -> pd.Timestamp:
+def universe_of(args: argparse.Namespace) -> UniverseSettings | None:
+    """The universe a command works on: ``--universe``, else the one its settings file names (directly,
+    as ``data.universe``, or through its ``train_config``), else ``--predict-config``'s; None if none.
+
+    It sets the command's trading calendar (the universe's ``exchange``) before the command runs.
+    """
+    from kabucast.jobs import load_universe
+
+    explicit = getattr(args, "universe", None)
+    if explicit:
+        return load_universe(explicit)
+    files = [getattr(args, "config", None) if COMMANDS[args.command].settings else None]
+    files.append(getattr(args, "predict_config", None))
+    for name in filter(None, files):
+        path = _universe_path(load_yaml(resolve_config_path(name)))
+        if path:
+            return load_universe(path)
+    return None
+
+
+def _universe_path(data: dict) -> str | None:
+    for candidate in (data.get("universe"), (data.get("data") or {}).get("universe")):
+        if isinstance(candidate, str) and candidate:
+            return candidate
+    if isinstance(data.get("train_config"), str):
+        return _universe_path(load_yaml(resolve_config_path(data["train_config"])))
+    return None
+
+
+def as_of_date(
+    raw: str | None, calendar: TradingCalendar, future_ok: bool = False, now: pd.Timestamp | None = None
+) -> pd.Timestamp:
     """``--as-of`` checked (strict ``YYYY-MM-DD``, inside the calendar, not after the last closed day);
-    without it, the last Tokyo session that has closed."""
-    calendar = default_calendar()
-    closed = closed_date_jst(now)
+    without it, the last session of the calendar's exchange that has closed."""
+    closed = calendar.last_closed_day(now)
     if raw is None:
         return calendar.previous_session(closed)
     day = parse_date(raw, "--as-of")
+    calendar.check_range(day, day, "--as-of")
     if not future_ok:
-        return check_not_after(day, closed, "--as-of")
-    if day > calendar.last:
-        raise InvalidDate(f"--as-of {raw} is after the end of the trading calendar ({calendar.last.date()})")
+        return check_not_after(day, closed, "--as-of", calendar.exchange)
     return day
 
 
@@ -115,10 +146,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     command = COMMANDS[args.command]
     try:
-        today = as_of_date(args.as_of, command.future_as_of)
+        universe = universe_of(args)
+        calendar = calendar_for(universe.exchange if universe else DEFAULT_EXCHANGE)
+        today = as_of_date(args.as_of, calendar, command.future_as_of)
         if command.threads:
             _use_threads(args.threads)
-        ctx = Context(_store_for(args), today, args)
+        ctx = Context(_store_for(args), today, args, calendar)
         with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the summary or the JSON report
             summary, details = command.run(ctx)
     except JobFailure as exc:

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 from kabucast.cli.base import Command, Context, Result
 from kabucast.cli.batch import add_target_arguments
 from kabucast.config import load_settings, resolve_config_path
-from kabucast.data.calendar import default_calendar
 from kabucast.errors import ConfigError
 from kabucast.ranker.settings import RankerDataSettings
 
@@ -32,9 +31,7 @@ def cmd_validate(ctx: Context) -> Result:
 
     cfg = load_settings(RankerDataSettings, resolve_config_path(ctx.args.config))
     run_id = ctx.args.run_id or f"ranker-validate-{ctx.today:%Y%m%d}-{cfg.panel.name}"
-    report, keys = run_validation(
-        ctx.store, cfg, run_id, default_calendar(), rebuild=ctx.args.rebuild, progress=_progress
-    )
+    report, keys = run_validation(ctx.store, cfg, run_id, ctx.calendar, rebuild=ctx.args.rebuild, progress=_progress)
     return f"{report.summary()} -> {ctx.store.url}/{keys[0]}", {"status": "ok", "report": keys[0], **report.content}
 
 
@@ -76,7 +73,7 @@ def _run_models(ctx: Context, action: str) -> Result:
     with tempfile.TemporaryDirectory(prefix="kabucast-ranker-") as scratch:
         work_dir = Path(a.work_dir or scratch)
         result = run_ranker(
-            ctx.store, data, settings, run_id, work_dir, default_calendar(), models, a.shuffle_targets, _progress
+            ctx.store, data, settings, run_id, work_dir, ctx.calendar, models, a.shuffle_targets, _progress
         )
     report = {
         "status": "ok",

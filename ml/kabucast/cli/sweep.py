@@ -10,7 +10,6 @@ from pathlib import Path
 
 from kabucast.cli.base import Command, Context, Result
 from kabucast.config import load_settings, resolve_config_path
-from kabucast.data.calendar import default_calendar
 
 OPTUNA_CONFIG = "sweep/forecaster_optuna.yaml"
 GRID_CONFIG = "sweep/stability_grid.yaml"
@@ -48,7 +47,7 @@ def _optuna(ctx: Context) -> Result:
         summary = {**study_summary(open_study(settings, request)), "worker_exit_codes": codes}
     else:
         torch.set_num_threads(a.threads)
-        objective = make_objective(settings.trial, ctx.store, default_calendar(), ctx.today)
+        objective = make_objective(settings.trial, ctx.store, ctx.calendar, ctx.today)
         with tempfile.TemporaryDirectory(prefix="kabucast-sweep-") as tmp:
             summary = study_summary(run_worker(settings, request, objective, ctx.store, Path(tmp)))
     best = summary["best"]
@@ -75,7 +74,7 @@ def _grid(ctx: Context) -> Result:
     settings = _settings(GridSettings, ctx.args.config)
     parallel = ctx.args.parallel or settings.parallel
     with tempfile.TemporaryDirectory(prefix="kabucast-grid-") as tmp:
-        rows = run_grid(settings, ctx.store, default_calendar(), ctx.today, Path(tmp), parallel)
+        rows = run_grid(settings, ctx.store, ctx.calendar, ctx.today, Path(tmp), parallel)
     prefix = f"sweeps/{settings.name}"
     evaluation = evaluate_sweep(ctx.store, prefix, settings.evaluate)
     collapsed = sum(bool(r["collapsed"]) for r in rows)

@@ -1,8 +1,13 @@
-"""The Tokyo Stock Exchange trading calendar (exchange_calendars' XTKS), not pandas business days.
+"""An exchange's trading calendar (exchange_calendars), not pandas business days.
 
-Dates are JST calendar dates as tz-naive midnight ``pd.Timestamp``. XTKS already drops
-2020-10-01, when the TSE halted all trading for a day after a system failure; kabucast lists such
-halts explicitly as well, so the behaviour does not depend on a library version.
+A universe names its exchange (``exchange:`` in config/universes/*.yaml, an exchange_calendars code:
+XTKS for Tokyo, the default; XNYS for New York; ...). Dates are the exchange's local calendar dates
+as tz-naive midnight ``pd.Timestamp``: a Tokyo session is a JST date, a New York session an ET date.
+
+Full-day halts that the library may not list are removed explicitly (Tokyo's 2020-10-01, when the
+TSE halted all trading after a system failure), so the behaviour does not depend on a library version.
+A date outside the calendar's range is :class:`OutsideCalendar` (a named error, exit 2), never a
+bare ValueError.
 """
 
 from __future__ import annotations
@@ -15,83 +20,99 @@ from functools import lru_cache
 import exchange_calendars as xcals
 import pandas as pd
 
-from kabucast.errors import InvalidDate, echo
+from kabucast.errors import ConfigError, InvalidDate, echo
 
-EXCHANGE = "XTKS"
-FULL_DAY_HALTS: tuple[pd.Timestamp, ...] = (pd.Timestamp("2020-10-01"),)
-"""Full-day market halts that are not holidays: never a session, whatever the library says."""
+DEFAULT_EXCHANGE = "XTKS"
+FULL_DAY_HALTS: dict[str, tuple[pd.Timestamp, ...]] = {"XTKS": (pd.Timestamp("2020-10-01"),)}
+"""Per exchange, full-day market halts that are not holidays: never a session, whatever the library says."""
 
-CALENDAR_START = pd.Timestamp("2000-01-04")
-JST = "Asia/Tokyo"
-MARKET_CLOSE = pd.Timedelta(hours=15, minutes=30)
-"""TSE's closing time (JST, since November 2024): a session's bars are final only after it."""
+EARLIEST = pd.Timestamp("1990-01-01")
+"""No calendar starts earlier (an exchange whose history in exchange_calendars starts later starts there)."""
 _YEARS_AHEAD = 2
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
+class OutsideCalendar(InvalidDate):
+    """A date outside the range the trading calendar covers."""
+
+
 def parse_date(raw: object, what: str) -> pd.Timestamp:
-    """A strict ISO date ``YYYY-MM-DD`` (a JST date) or :class:`InvalidDate` naming ``what``."""
+    """A strict ISO date ``YYYY-MM-DD`` (an exchange-local date) or :class:`InvalidDate` naming ``what``."""
     if not isinstance(raw, str) or not _ISO_DATE.fullmatch(raw):
         raise InvalidDate(f"{what} must be a date like 2026-11-20 (YYYY-MM-DD), got {echo(raw)}")
     try:
         day = dt.date.fromisoformat(raw)
     except ValueError:
         raise InvalidDate(f"{what} is not a calendar date: {echo(raw)}") from None
-    if day < CALENDAR_START.date():
-        raise InvalidDate(f"{what} {raw} is before the trading calendar starts ({CALENDAR_START.date()})")
+    if day < EARLIEST.date():
+        raise OutsideCalendar(f"{what} {raw} is before the trading calendars start ({EARLIEST.date()})")
     return pd.Timestamp(day)
 
 
-def check_not_after(day: pd.Timestamp, latest: pd.Timestamp, what: str) -> pd.Timestamp:
+def check_not_after(
+    day: pd.Timestamp, latest: pd.Timestamp, what: str, exchange: str = DEFAULT_EXCHANGE
+) -> pd.Timestamp:
     """``day`` unless it is after ``latest`` (the last closed day): no job runs on a future date."""
     if day > latest:
         raise InvalidDate(
-            f"{what} {day.date()} is in the future: the last day that has closed in Tokyo (15:30 JST) is "
-            f"{latest.date()}"
+            f"{what} {day.date()} is in the future: the last day that has closed on {exchange} is {latest.date()}"
         )
     return day
 
 
-def closed_date_jst(now: pd.Timestamp | None = None) -> pd.Timestamp:
-    """The JST date whose trading day has closed most recently at ``now`` (naive = UTC; default: now).
+def check_exchange(code: str) -> str:
+    """``code`` if exchange_calendars knows it, else a ConfigError listing a few it does."""
+    if code not in xcals.get_calendar_names(include_aliases=True):
+        known = ", ".join(("XTKS", "XNYS", "XNAS", "XLON", "XHKG", "XETR"))
+        raise ConfigError(f"unknown exchange {echo(code)}: use an exchange_calendars code (e.g. {known})")
+    return code
 
-    Before 15:30 JST that is yesterday. Whether it was a session is the calendar's question.
+
+class TradingCalendar:
+    """Trading sessions of one exchange, with its full-day halts removed.
+
+    ``tz`` is the exchange's time zone; :meth:`last_closed_day` says which local date has closed.
     """
-    now = pd.Timestamp.now(tz=JST) if now is None else now
-    now = now.tz_localize("UTC") if now.tzinfo is None else now
-    return (now.tz_convert(JST) - MARKET_CLOSE).normalize().tz_localize(None)
 
-
-class JPXCalendar:
-    """Trading sessions of the Tokyo Stock Exchange, with the full-day halts removed."""
-
-    def __init__(self, start: pd.Timestamp = CALENDAR_START, end: pd.Timestamp | None = None) -> None:
+    def __init__(
+        self, exchange: str = DEFAULT_EXCHANGE, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None
+    ) -> None:
+        self.exchange = check_exchange(exchange)
+        dispatcher = xcals.calendar_utils.global_calendar_dispatcher
+        bound = dispatcher._calendar_factories[dispatcher.resolve_alias(exchange)].bound_min()
+        start = max(EARLIEST, pd.Timestamp(bound) if bound is not None else EARLIEST) if start is None else start
         end = end or pd.Timestamp(dt.date.today()) + pd.DateOffset(years=_YEARS_AHEAD)
-        cal = xcals.get_calendar(EXCHANGE, start=start, end=end)
+        cal = xcals.get_calendar(exchange, start=start, end=end)
         sessions = pd.DatetimeIndex(cal.sessions).tz_localize(None).normalize()
-        self._sessions = sessions.difference(pd.DatetimeIndex(FULL_DAY_HALTS))
+        self._sessions = sessions.difference(pd.DatetimeIndex(FULL_DAY_HALTS.get(self.exchange, ())))
         self._set = frozenset(self._sessions)
+        self.start = pd.Timestamp(start).normalize()
         self.first = self._sessions[0]
         self.last = self._sessions[-1]
+        self.tz = str(cal.tz)
+        self._closes = [(pd.Timestamp(since) if since is not None else None, t) for since, t in cal.close_times]
+
+    def __repr__(self) -> str:
+        return f"TradingCalendar({self.exchange}, {self.first.date()}..{self.last.date()})"
 
     def sessions(self, start: object, end: object) -> pd.DatetimeIndex:
         """Sessions from ``start`` to ``end``, both inclusive."""
         s = self._sessions
-        return s[(s >= _day(start)) & (s <= _day(end))]
+        return s[(s >= self._day(start)) & (s <= self._day(end))]
 
     def is_session(self, day: object) -> bool:
-        """True when ``day`` (a JST date) is a trading day."""
-        d = _day(day)
-        self._check_range(d)
+        """True when ``day`` (a local date) is a trading day."""
+        d = self._day(day)
+        self.check_range(d, d)
         return d in self._set
 
     def previous_session(self, day: object, inclusive: bool = True) -> pd.Timestamp:
         """The latest session on or before ``day`` (strictly before when ``inclusive`` is False)."""
-        d = _day(day)
-        self._check_range(d)
+        d = self._day(day)
+        self.check_range(d, d)
         i = self._sessions.searchsorted(d, side="right" if inclusive else "left")
         if i == 0:
-            raise ValueError(f"no XTKS session on or before {d.date()} (calendar starts {self.first.date()})")
+            raise OutsideCalendar(f"no {self.exchange} session on or before {d.date()} (first: {self.first.date()})")
         return self._sessions[i - 1]
 
     def off_calendar(self, dates: Iterable[pd.Timestamp]) -> pd.DatetimeIndex:
@@ -99,19 +120,45 @@ class JPXCalendar:
         idx = pd.DatetimeIndex(list(dates)).normalize()
         return idx[~idx.isin(self._sessions)]
 
-    def _check_range(self, d: pd.Timestamp) -> None:
-        if not self.first <= d <= self.last:
-            raise ValueError(f"{d.date()} is outside the calendar's range {self.first.date()}..{self.last.date()}")
+    def close_time(self, day: object) -> dt.time:
+        """The regular closing time on ``day``, local (Tokyo: 15:00, 15:30 from 2024-11-05)."""
+        d = self._day(day)
+        close = self._closes[0][1]
+        for since, t in self._closes:
+            if since is None or since <= d:
+                close = t
+        return close
+
+    def last_closed_day(self, now: pd.Timestamp | None = None) -> pd.Timestamp:
+        """The local date whose trading day has closed most recently at ``now`` (naive = UTC; default: now).
+
+        Before the day's closing time that is yesterday. Whether it was a session is :meth:`is_session`'s question.
+        """
+        now = pd.Timestamp.now(tz="UTC") if now is None else now
+        now = now.tz_localize("UTC") if now.tzinfo is None else now
+        local = now.tz_convert(self.tz)
+        today = local.normalize().tz_localize(None)
+        close = self.close_time(today)
+        closed = local.tz_localize(None) - today >= pd.Timedelta(hours=close.hour, minutes=close.minute)
+        return today if closed else today - pd.Timedelta(days=1)
+
+    def check_range(self, start: pd.Timestamp, end: pd.Timestamp, what: str = "") -> None:
+        """:class:`OutsideCalendar` unless [start, end] lies inside the calendar's range."""
+        if start < self.start or end > self.last:
+            span = f"{start.date()}..{end.date()}" if start != end else str(start.date())
+            raise OutsideCalendar(
+                f"{what + ' ' if what else ''}{span} is outside the {self.exchange} calendar "
+                f"({self.start.date()}..{self.last.date()})"
+            )
+
+    def _day(self, value: object) -> pd.Timestamp:
+        ts = pd.Timestamp(value)  # type: ignore[arg-type]
+        if ts.tzinfo is not None:
+            ts = ts.tz_convert(self.tz).tz_localize(None)
+        return ts.normalize()
 
 
-@lru_cache(maxsize=1)
-def default_calendar() -> JPXCalendar:
-    """The process-wide calendar (building one takes ~0.1 s)."""
-    return JPXCalendar()
-
-
-def _day(value: object) -> pd.Timestamp:
-    ts = pd.Timestamp(value)  # type: ignore[arg-type]
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert("Asia/Tokyo").tz_localize(None)
-    return ts.normalize()
+@lru_cache(maxsize=8)
+def calendar_for(exchange: str = DEFAULT_EXCHANGE) -> TradingCalendar:
+    """The process-wide calendar of ``exchange`` (building one takes ~0.1-0.3 s)."""
+    return TradingCalendar(exchange)

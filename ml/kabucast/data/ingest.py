@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from kabucast.data.calendar import JPXCalendar
+from kabucast.data.calendar import TradingCalendar
 from kabucast.data.prices import merge_prices, normalize_prices, prices_key, validation_problems
 from kabucast.data.sources.base import PriceSource
 from kabucast.errors import CorruptObject, KabucastError, ObjectNotFound, PriceValidationError, StoreError
@@ -75,7 +75,7 @@ def parse_period(period: str) -> pd.DateOffset:
 
 
 def backfill(
-    store: Store, source: PriceSource, tickers: Sequence[str], calendar: JPXCalendar, today: object, period: str
+    store: Store, source: PriceSource, tickers: Sequence[str], calendar: TradingCalendar, today: object, period: str
 ) -> IngestReport:
     """Fetch ``period`` of history up to the last session on or before ``today`` and merge it in."""
     end = calendar.previous_session(today)
@@ -87,7 +87,7 @@ def fetch_incremental(
     store: Store,
     source: PriceSource,
     tickers: Sequence[str],
-    calendar: JPXCalendar,
+    calendar: TradingCalendar,
     today: object,
     overlap_sessions: int,
     period: str,
@@ -115,7 +115,7 @@ def fetch_incremental(
 
 
 def _ingest(
-    store: Store, source: PriceSource, calendar: JPXCalendar, starts: dict[str, pd.Timestamp], end: pd.Timestamp
+    store: Store, source: PriceSource, calendar: TradingCalendar, starts: dict[str, pd.Timestamp], end: pd.Timestamp
 ) -> IngestReport:
     report = IngestReport(end=end)
     groups: dict[pd.Timestamp, list[str]] = defaultdict(list)
@@ -136,7 +136,7 @@ def _ingest(
 def _merge_one(
     store: Store,
     source: PriceSource,
-    calendar: JPXCalendar,
+    calendar: TradingCalendar,
     ticker: str,
     frame: pd.DataFrame,
     end: pd.Timestamp,
@@ -167,14 +167,14 @@ def _merge_one(
         report.failures[ticker] = str(exc)
 
 
-def _fresh_bars(frame: pd.DataFrame, calendar: JPXCalendar, ticker: str, end: pd.Timestamp) -> pd.DataFrame:
+def _fresh_bars(frame: pd.DataFrame, calendar: TradingCalendar, ticker: str, end: pd.Timestamp) -> pd.DataFrame:
     """A source's bars in the canonical layout, validated, and only up to the as-of session ``end``
     (no source writes the future into the store)."""
-    canonical = normalize_prices(frame)
+    canonical = normalize_prices(frame, tz=calendar.tz)
     return _checked(canonical.loc[canonical.index <= end], calendar, ticker)
 
 
-def _checked(frame: pd.DataFrame, calendar: JPXCalendar, ticker: str) -> pd.DataFrame:
+def _checked(frame: pd.DataFrame, calendar: TradingCalendar, ticker: str) -> pd.DataFrame:
     problems = validation_problems(frame, calendar)
     if problems:
         raise KabucastError(f"invalid bars from source, stored data kept: {'; '.join(problems)}")
@@ -193,7 +193,7 @@ def _rescaled(stored: pd.DataFrame, fresh: pd.DataFrame) -> bool:
 
 
 def _refetch_all(
-    source: PriceSource, calendar: JPXCalendar, ticker: str, stored: pd.DataFrame, end: pd.Timestamp
+    source: PriceSource, calendar: TradingCalendar, ticker: str, stored: pd.DataFrame, end: pd.Timestamp
 ) -> pd.DataFrame:
     """The whole stored range again, from the source; refused unless it covers the stored sessions."""
     first, last = stored.index[0], stored.index[-1]

@@ -1,7 +1,8 @@
 """Daily OHLCV frames: the one format every source returns and the store keeps.
 
-A price frame is indexed by ``date`` (tz-naive midnight, the JST trading date), sorted and unique,
-with columns :data:`PRICE_COLUMNS`: prices in JPY as float64, ``volume`` in shares as int64.
+A price frame is indexed by ``date`` (tz-naive midnight, the trading date local to the exchange: a
+JST date in Tokyo), sorted and unique, with columns :data:`PRICE_COLUMNS`: prices in the universe's
+currency (JPY for the Core30) as float64, ``volume`` in shares as int64.
 ``close`` is split-adjusted but not dividend-adjusted; ``adj_close`` is also dividend-adjusted
 (see docs/DATA.md for why the store keeps both).
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from kabucast.data.calendar import JPXCalendar
+from kabucast.data.calendar import TradingCalendar
 from kabucast.errors import PriceValidationError
 
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "adj_close", "volume")
@@ -27,8 +28,11 @@ def empty_prices() -> pd.DataFrame:
     return normalize_prices(pd.DataFrame(columns=list(PRICE_COLUMNS), index=pd.DatetimeIndex([], name="date")))
 
 
-def normalize_prices(frame: pd.DataFrame) -> pd.DataFrame:
+def normalize_prices(frame: pd.DataFrame, tz: str | None = None) -> pd.DataFrame:
     """Coerce a frame to the canonical layout (column order, dtypes, index name).
+
+    A tz-aware index keeps its local date: in ``tz`` if given (the exchange's zone), else in its own
+    zone (Yahoo stamps a daily bar in the exchange's zone).
 
     Rows keep their order: a source or a stored file whose dates are not ascending is caught by
     :func:`validation_problems`, not hidden by a sort (the file source sorts a user's file itself).
@@ -39,7 +43,7 @@ def normalize_prices(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.loc[:, list(PRICE_COLUMNS)].copy()
     idx = pd.DatetimeIndex(out.index)
     if idx.tz is not None:
-        idx = idx.tz_convert("Asia/Tokyo").tz_localize(None)
+        idx = (idx.tz_convert(tz) if tz else idx).tz_localize(None)
     out.index = idx.normalize().rename("date")
     out = out.astype({c: "float64" for c in FLOAT_COLUMNS})
     if out["volume"].isna().any():
@@ -48,7 +52,7 @@ def normalize_prices(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def validation_problems(frame: pd.DataFrame, calendar: JPXCalendar) -> list[str]:
+def validation_problems(frame: pd.DataFrame, calendar: TradingCalendar) -> list[str]:
     """Every broken invariant of a canonical price frame, as readable sentences (empty = valid)."""
     problems: list[str] = []
     idx = frame.index
@@ -74,11 +78,11 @@ def validation_problems(frame: pd.DataFrame, calendar: JPXCalendar) -> list[str]
         problems.append(f"negative volume on {_dates(idx[(frame['volume'] < 0).to_numpy()])}")
     off = calendar.off_calendar(idx)
     if len(off):
-        problems.append(f"dates that are not JPX sessions: {_dates(off)}")
+        problems.append(f"dates that are not {calendar.exchange} sessions: {_dates(off)}")
     return problems
 
 
-def validate_prices(frame: pd.DataFrame, calendar: JPXCalendar, ticker: str) -> None:
+def validate_prices(frame: pd.DataFrame, calendar: TradingCalendar, ticker: str) -> None:
     """Raise :class:`PriceValidationError` naming the ticker and every broken invariant."""
     problems = validation_problems(frame, calendar)
     if problems:

@@ -12,11 +12,12 @@ rebalances the weights are held as they are (no drift). A held ticker without a 
 contributes 0. Costs, as a fraction of the notional, on the trades ``dw = w(t) - w(t-1)``::
 
     cost(t) = sum|dw| * (base_bps + slippage_bps) / 1e4
-            + sum |dw| * impact_k_bps / 1e4 * sqrt(notional_jpy * |dw| / ADV)
+            + sum |dw| * impact_k_bps / 1e4 * sqrt(notional * |dw| / ADV)
 
-with ADV the ticker's mean daily traded value (close x volume, JPY) over ``adv_days`` sessions up to
-``t``; a trade in a ticker without ADV is charged participation 1. The daily frame and the summary
-are documented in docs/EVALUATION.md.
+with ADV the ticker's mean daily traded value (close x volume, in the universe's currency) over
+``adv_days`` sessions up to ``t``, and ``notional`` the leg size in that currency
+(``BacktestSettings.notional[currency]``); a trade in a ticker without ADV is charged participation 1.
+The daily frame and the summary are documented in docs/EVALUATION.md.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def next_day_returns(prices: pd.DataFrame) -> pd.DataFrame:
 
 
 def average_daily_value(close: pd.DataFrame, volume: pd.DataFrame, window: int) -> pd.DataFrame:
-    """Date x ticker mean traded value in JPY (close x volume) over the ``window`` sessions up to each date."""
+    """Date x ticker mean traded value (close x volume, the prices' currency) over ``window`` sessions to each date."""
     return (close * volume).rolling(window, min_periods=1).mean()
 
 
@@ -89,23 +90,26 @@ def run_backtest(
     predictions: pd.DataFrame | pd.Series | None,
     returns: pd.DataFrame,
     settings: BacktestSettings,
-    adv_jpy: pd.DataFrame | None = None,
+    adv: pd.DataFrame | None = None,
+    currency: str = "JPY",
 ) -> BacktestResult:
     """Trade ``predictions`` (date x ticker scores) against ``returns`` (:func:`next_day_returns`).
 
     Only dates and tickers present in both are used (``days`` then keeps the most recent sessions).
-    ``adv_jpy`` (date x ticker, :func:`average_daily_value`) is needed when ``impact_k_bps > 0``.
+    ``adv`` (date x ticker, :func:`average_daily_value`) is needed when ``impact_k_bps > 0``; it and the
+    leg size are in ``currency`` (the universe's).
     ``predictions`` may be None in ``fast_mode``. Raises :class:`BacktestInputError` or ConfigError.
     """
     check_settings(settings)
-    scores_frame, fwd_frame, adv_frame = _aligned(predictions, returns, adv_jpy, settings)
+    notional = notional_for(settings, currency)
+    scores_frame, fwd_frame, adv_frame = _aligned(predictions, returns, adv, settings)
     scores, fwd = scores_frame.to_numpy(dtype=np.float64), fwd_frame.to_numpy(dtype=np.float64)  # (T, N)
     weights = target_weights(scores, settings.quantile, settings.long_only, settings.rebalance_days)  # (T, N)
     r = np.nan_to_num(fwd, nan=0.0)
     long_ret = (np.maximum(weights, 0.0) * r).sum(axis=1)
     short_ret = (np.maximum(-weights, 0.0) * r).sum(axis=1)
     trades = weight_changes(weights)
-    cost = trading_costs(trades, adv_frame.to_numpy(dtype=np.float64), settings)
+    cost = trading_costs(trades, adv_frame.to_numpy(dtype=np.float64), settings, notional)
     both = np.isfinite(scores) & np.isfinite(fwd)
     x, y = np.where(both, scores, np.nan), np.where(both, fwd, np.nan)
     daily = pd.DataFrame(
@@ -133,8 +137,10 @@ def check_settings(settings: BacktestSettings) -> None:
         problems.append(f"quantile must be in (0, 0.5], got {settings.quantile}")
     if settings.rebalance_days < 1 or settings.adv_days < 1 or (settings.days is not None and settings.days < 1):
         problems.append("rebalance_days, adv_days and days must be >= 1")
-    if min(settings.base_bps, settings.slippage_bps, settings.impact_k_bps) < 0 or settings.notional_jpy <= 0:
-        problems.append("costs must be >= 0 and notional_jpy > 0")
+    if min(settings.base_bps, settings.slippage_bps, settings.impact_k_bps) < 0:
+        problems.append("costs must be >= 0")
+    if not settings.notional or min(settings.notional.values()) <= 0:
+        problems.append("notional must give each currency a leg size > 0 (e.g. notional: {JPY: 1.0e9})")
     if problems:
         raise ConfigError(f"backtest settings: {'; '.join(problems)}")
 
@@ -149,16 +155,29 @@ def target_weights(scores: np.ndarray, quantile: float, long_only: bool, rebalan
     return weights[np.arange(len(scores)) // rebalance_days]
 
 
-def trading_costs(trades: np.ndarray, adv_jpy: pd.DataFrame | np.ndarray, settings: BacktestSettings) -> np.ndarray:
-    """(T,) cost of the (T, N) trades as a fraction of the notional (the module docstring has the formula)."""
+def notional_for(settings: BacktestSettings, currency: str) -> float:
+    """The leg size in ``currency``, or a ConfigError: no exchange rate is guessed."""
+    if currency not in settings.notional:
+        given = ", ".join(sorted(settings.notional))
+        raise ConfigError(
+            f"backtest settings give no notional for {currency} (only {given}): add `notional: {{{currency}: ...}}`, "
+            "the leg size in the universe's currency"
+        )
+    return float(settings.notional[currency])
+
+
+def trading_costs(
+    trades: np.ndarray, adv: pd.DataFrame | np.ndarray, settings: BacktestSettings, notional: float
+) -> np.ndarray:
+    """(T,) cost of the (T, N) trades as a fraction of ``notional`` (the module docstring has the formula)."""
     traded = np.abs(trades)
     linear = traded.sum(axis=1) * (settings.base_bps + settings.slippage_bps) / 1e4
     if settings.impact_k_bps == 0:
         return linear
-    adv = np.asarray(adv_jpy, dtype=np.float64)
-    liquid = np.isfinite(adv) & (adv > 0)
+    value = np.asarray(adv, dtype=np.float64)
+    liquid = np.isfinite(value) & (value > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        participation = np.where(liquid, settings.notional_jpy * traded / adv, 1.0)
+        participation = np.where(liquid, notional * traded / value, 1.0)
     return linear + (traded * np.sqrt(participation)).sum(axis=1) * settings.impact_k_bps / 1e4
 
 
@@ -178,7 +197,7 @@ def summarise(daily: pd.DataFrame) -> dict[str, float]:
 def _aligned(
     predictions: pd.DataFrame | pd.Series | None,
     returns: pd.DataFrame,
-    adv_jpy: pd.DataFrame | None,
+    adv: pd.DataFrame | None,
     settings: BacktestSettings,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Scores, returns and ADV on one grid: the common dates (the last ``days``) x the common tickers.
@@ -189,8 +208,8 @@ def _aligned(
         predictions = returns
     if predictions is None:
         raise BacktestInputError("no predictions given; pass a date x ticker frame of scores or use fast_mode")
-    if adv_jpy is None and settings.impact_k_bps > 0:
-        raise BacktestInputError("market impact needs adv_jpy (see average_daily_value), or set impact_k_bps: 0")
+    if adv is None and settings.impact_k_bps > 0:
+        raise BacktestInputError("market impact needs adv (see average_daily_value), or set impact_k_bps: 0")
     scores, fwd = to_wide(predictions), returns.dropna(how="all")
     dates = fwd.index.intersection(scores.index).sort_values()
     dates = dates[-settings.days :] if settings.days else dates
@@ -198,8 +217,8 @@ def _aligned(
     if not len(dates) or not len(tickers):
         raise BacktestInputError(f"predictions ({_span(scores)}) and returns ({_span(fwd)}) share no date and ticker")
     grid = {"index": pd.DatetimeIndex(dates, name="date"), "columns": tickers}
-    adv = adv_jpy.reindex(**grid) if adv_jpy is not None else pd.DataFrame(np.nan, **grid)
-    return scores.reindex(**grid), fwd.reindex(**grid), adv
+    adv_grid = adv.reindex(**grid) if adv is not None else pd.DataFrame(np.nan, **grid)
+    return scores.reindex(**grid), fwd.reindex(**grid), adv_grid
 
 
 def _equal_weights(mask: np.ndarray) -> np.ndarray:
@@ -256,8 +275,9 @@ def backtest_from_store(
     predictions: pd.DataFrame | pd.Series | None,
     settings: BacktestSettings,
     tickers: Sequence[str] | None = None,
+    currency: str = "JPY",
 ) -> BacktestResult:
-    """:func:`run_backtest` of ``predictions`` against the stored prices of ``tickers``.
+    """:func:`run_backtest` of ``predictions`` against the stored prices of ``tickers`` (in ``currency``).
 
     ``tickers`` defaults to the predictions' tickers (give them in ``fast_mode`` without predictions).
     Returns come from ``adj_close``, ADV from ``close`` x ``volume`` (kabucast.data.prices). A ticker
@@ -274,5 +294,5 @@ def backtest_from_store(
 
     returns = next_day_returns(frame(panel.adj_close))
     adv = average_daily_value(frame(panel.close), frame(panel.volume), settings.adv_days)
-    result = run_backtest(predictions, returns, settings, adv_jpy=adv)
+    result = run_backtest(predictions, returns, settings, adv=adv, currency=currency)
     return dataclasses.replace(result, failures=failures)

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from kabucast.config import SectorSettings, UniverseSettings
-from kabucast.data.calendar import JPXCalendar
+from kabucast.data.calendar import TradingCalendar
 from kabucast.data.enrich import STATIC_PREFIX
 from kabucast.data.sources.base import STATIC_INFO_KEYS
 from kabucast.errors import KabucastError
@@ -95,7 +95,7 @@ def model_prediction_frame(
     store: Store,
     universe: UniverseSettings,
     sectors: SectorSettings,
-    calendar: JPXCalendar,
+    calendar: TradingCalendar,
     start: object,
     end: object,
     horizon_month: int = 1,

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from kabucast.config import SectorSettings
-from kabucast.data.calendar import JPXCalendar
+from kabucast.data.calendar import TradingCalendar
 from kabucast.features.panel import PricePanel
 from kabucast.features.position import position_features
 from kabucast.features.registry import POSITION_FEATURES, SEQ_WEEKS, STATIC_FEATURES, WEEKLY_FEATURES
@@ -51,7 +51,7 @@ def build_features(
     static_frame: pd.DataFrame,
     sectors_of: Mapping[str, str],
     sector_settings: SectorSettings,
-    calendar: JPXCalendar,
+    calendar: TradingCalendar,
     as_of: object,
     tickers: Sequence[str],
 ) -> FeatureSet:

@@ -1,7 +1,7 @@
 """Position features: where the as-of date sits in its trading week.
 
 ``day_of_week`` is the weekday of the as-of date scaled to [0, 1] (Monday 0, Friday 1; a weekend
-date counts as Friday). ``week_progress`` is the share of the week's JPX sessions (Monday..Friday)
+date counts as Friday). ``week_progress`` is the share of the week's sessions (the universe's exchange) (Monday..Friday)
 that fall on or before the as-of date, so a holiday Monday makes Tuesday the first session rather
 than the second of five. A week without sessions counts as finished (1). Together they tell the
 model how much of the partial last week of a sample has happened.
@@ -14,13 +14,13 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from kabucast.data.calendar import JPXCalendar
+from kabucast.data.calendar import TradingCalendar
 
 
-def position_features(as_of_dates: Sequence[object] | pd.DatetimeIndex, calendar: JPXCalendar) -> np.ndarray:
-    """(D, 2) float32 ``[day_of_week, week_progress]`` of each as-of date (JST dates).
+def position_features(as_of_dates: Sequence[object] | pd.DatetimeIndex, calendar: TradingCalendar) -> np.ndarray:
+    """(D, 2) float32 ``[day_of_week, week_progress]`` of each as-of date (local dates of the calendar's exchange).
 
-    Raises ValueError when a date's week is outside the calendar's range.
+    Raises :class:`~kabucast.data.calendar.OutsideCalendar` when a date's week leaves the calendar's range.
     """
     as_of = pd.DatetimeIndex(as_of_dates).normalize()
     weekday = np.asarray(as_of.day_of_week)
@@ -28,8 +28,7 @@ def position_features(as_of_dates: Sequence[object] | pd.DatetimeIndex, calendar
         return np.zeros((0, 2), dtype=np.float32)
     monday = as_of - pd.to_timedelta(weekday, unit="D")
     friday = monday + pd.Timedelta(days=4)
-    if monday.min() < calendar.first or friday.max() > calendar.last:
-        raise ValueError(f"as-of weeks {monday.min().date()}..{friday.max().date()} leave the calendar's range")
+    calendar.check_range(monday.min(), friday.max(), "as-of weeks")
     sessions = calendar.sessions(monday.min(), friday.max()).to_numpy()
     start = sessions.searchsorted(monday.to_numpy(), side="left")
     total = sessions.searchsorted(friday.to_numpy(), side="right") - start

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from kabucast.config import SectorSettings, UniverseSettings
-from kabucast.data.calendar import JPXCalendar
+from kabucast.data.calendar import TradingCalendar
 from kabucast.data.enrich import STATIC_PREFIX
 from kabucast.data.ingest import load_prices
 from kabucast.errors import KabucastError
@@ -125,7 +125,7 @@ def build_samples(
     snapshots: Mapping[pd.Timestamp, pd.DataFrame],
     sectors_of: Mapping[str, str],
     sector_settings: SectorSettings,
-    calendar: JPXCalendar,
+    calendar: TradingCalendar,
     static_mode: StaticMode = "snapshot",
     min_labels: int = HORIZONS,
 ) -> ForecastSamples:
@@ -188,7 +188,7 @@ def load_samples(
     store: Store,
     universe: UniverseSettings,
     sectors: SectorSettings,
-    calendar: JPXCalendar,
+    calendar: TradingCalendar,
     as_of: pd.Timestamp,
     static_mode: StaticMode,
     min_labels: int = 12,

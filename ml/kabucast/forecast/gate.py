@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from kabucast.config import GateSettings, SectorSettings, UniverseSettings
-from kabucast.data.calendar import JPXCalendar
+from kabucast.data.calendar import TradingCalendar
 from kabucast.errors import KabucastError
 from kabucast.forecast.dataset import ForecastSamples, load_samples
 from kabucast.forecast.metrics import horizon_metrics, momentum_baseline
@@ -183,7 +183,7 @@ def gate_and_promote(
     settings: GateSettings,
     universe: UniverseSettings,
     sectors: SectorSettings,
-    calendar: JPXCalendar,
+    calendar: TradingCalendar,
     as_of: pd.Timestamp,
 ) -> Decision:
     """Judge ``challenger`` against the current champion, record the decision, promote if it passed."""

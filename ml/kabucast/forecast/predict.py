@@ -1,9 +1,10 @@
 """Turn model outputs into the published forecast document (the seed's schema plus provenance).
 
 Units: ``return`` and ``predicted_12m_return`` are simple returns (``exp(log_return) - 1``),
-``predicted_price = current_price * exp(log_return)`` in JPY; month m is 21 sessions ahead.
-``timestamp`` is the close of the session the forecast is based on (JST, 15:30), not the wall
-clock, so the same inputs always give the same bytes.
+``predicted_price = current_price * exp(log_return)`` in the universe's ``currency`` (JPY by default);
+month m is 21 sessions ahead. ``timestamp`` is the close of the session the forecast is based on,
+local to the exchange (Tokyo: 15:30), not the wall clock, so the same inputs always give the same bytes.
+Prices are rounded to 0.1 JPY, or to 0.01 in other currencies.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ import numpy as np
 import pandas as pd
 
 CLOSE_TIME = "15:30:00"
+"""Tokyo's closing time, the default ``close_time``."""
+PRICE_DECIMALS = {"JPY": 1}
+"""Decimals of a published price per currency (2 for a currency not listed)."""
 
 
 def forecast_document(
@@ -26,16 +30,20 @@ def forecast_document(
     failures: Mapping[str, str],
     model_version: str,
     data_as_of: pd.Timestamp,
+    currency: str = "JPY",
+    close_time: str = CLOSE_TIME,
 ) -> dict[str, Any]:
     """The JSON document for ``predictions/<date>.json``; ``log_returns`` is (N, 12) in ``tickers`` order."""
     if log_returns.shape != (len(tickers), 12) or not np.isfinite(log_returns).all():
         raise ValueError(f"expected finite (N={len(tickers)}, 12) log returns, got {log_returns.shape}")
+    decimals = PRICE_DECIMALS.get(currency, 2)
     rows = [
-        _ticker_forecast(t, log_returns[i], last_date[t], last_close[t], sectors_of.get(t, "Unknown"))
+        _ticker_forecast(t, log_returns[i], last_date[t], last_close[t], sectors_of.get(t, "Unknown"), decimals)
         for i, t in enumerate(tickers)
     ]
     return {
-        "timestamp": f"{data_as_of.date()}T{CLOSE_TIME}",
+        "timestamp": f"{data_as_of.date()}T{close_time}",
+        "currency": currency,
         "num_predictions": len(rows),
         "predictions": rows,
         "model_version": model_version,
@@ -44,16 +52,18 @@ def forecast_document(
     }
 
 
-def _ticker_forecast(ticker: str, logret: np.ndarray, day: pd.Timestamp, price: float, sector: str) -> dict[str, Any]:
+def _ticker_forecast(
+    ticker: str, logret: np.ndarray, day: pd.Timestamp, price: float, sector: str, decimals: int
+) -> dict[str, Any]:
     prices = price * np.exp(logret.astype(np.float64))
     months = [
-        {"month": m + 1, "predicted_price": round(float(p), 1), "return": round(float(np.expm1(r)), 6)}
+        {"month": m + 1, "predicted_price": round(float(p), decimals), "return": round(float(np.expm1(r)), 6)}
         for m, (p, r) in enumerate(zip(prices, logret.astype(np.float64), strict=True))
     ]
     return {
         "ticker": ticker,
         "as_of_date": str(day.date()),
-        "current_price": round(float(price), 1),
+        "current_price": round(float(price), decimals),
         "predictions": months,
         "predicted_12m_price": months[-1]["predicted_price"],
         "predicted_12m_return": months[-1]["return"],

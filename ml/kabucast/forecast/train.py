@@ -19,7 +19,7 @@ import pandas as pd
 
 from kabucast import __version__
 from kabucast.config import FinetuneSettings, SectorSettings, TrainSettings, UniverseSettings, build_section
-from kabucast.data.calendar import JPXCalendar
+from kabucast.data.calendar import TradingCalendar
 from kabucast.errors import KabucastError
 from kabucast.features.registry import feature_contract
 from kabucast.forecast.dataset import ForecastSamples, NotEnoughData, StaticMode, load_samples, time_split
@@ -88,7 +88,7 @@ def train(
     store: Store,
     universe: UniverseSettings,
     sectors: SectorSettings,
-    calendar: JPXCalendar,
+    calendar: TradingCalendar,
     as_of: pd.Timestamp,
     work_dir: Path,
     progress: bool = True,
@@ -196,7 +196,7 @@ def finetune(
     store: Store,
     universe: UniverseSettings,
     sectors: SectorSettings,
-    calendar: JPXCalendar,
+    calendar: TradingCalendar,
     as_of: pd.Timestamp,
     work_dir: Path,
     progress: bool = True,

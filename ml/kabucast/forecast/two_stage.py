@@ -44,7 +44,7 @@ from lightning.pytorch.callbacks import Callback
 from torch.optim.swa_utils import AveragedModel
 
 from kabucast.config import GateSettings, SectorSettings, TrainSettings, UniverseSettings, build_section
-from kabucast.data.calendar import JPXCalendar
+from kabucast.data.calendar import TradingCalendar
 from kabucast.errors import ConfigError, KabucastError
 from kabucast.forecast.dataset import NotEnoughData, load_samples, time_split
 from kabucast.forecast.diagnostics import CollapseMonitor, CollapseSettings
@@ -219,7 +219,7 @@ def two_stage_train(
     store: Store,
     universe: UniverseSettings,
     sectors: SectorSettings,
-    calendar: JPXCalendar,
+    calendar: TradingCalendar,
     as_of: pd.Timestamp,
     sweep_dir: str,
     work_dir: Path,

@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from kabucast.config import EvaluateSettings, SectorSettings, TrainSettings, build_section
-from kabucast.data.calendar import JPXCalendar
+from kabucast.data.calendar import TradingCalendar
 from kabucast.errors import ConfigError
 from kabucast.evaluation.backtest import report_prefix
 from kabucast.evaluation.metrics import ic_series, rank_ic_series
@@ -206,7 +206,7 @@ def run_id(settings: EvaluateSettings, recipe: TrainSettings, as_of: pd.Timestam
 def walk_forward(
     settings: EvaluateSettings,
     store: Store,
-    calendar: JPXCalendar,
+    calendar: TradingCalendar,
     as_of: pd.Timestamp,
     work_dir: Path,
     log: Log = _stderr,
@@ -541,7 +541,7 @@ def rankic_table(result: WalkForward) -> str:
 
 
 def evaluate_to_store(
-    settings: EvaluateSettings, store: Store, calendar: JPXCalendar, as_of: pd.Timestamp, work_dir: Path
+    settings: EvaluateSettings, store: Store, calendar: TradingCalendar, as_of: pd.Timestamp, work_dir: Path
 ) -> tuple[WalkForward, dict[str, str]]:
     """:func:`walk_forward` then :func:`write_evaluation`: the ``kabucast evaluate`` command's work."""
     result = walk_forward(settings, store, calendar, as_of, work_dir)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from kabucast.data.calendar import JPXCalendar
+from kabucast.data.calendar import TradingCalendar
 from kabucast.data.ingest import fetch_incremental
 from kabucast.data.sources.base import PriceSource
 from kabucast.storage.base import Store
@@ -32,7 +32,7 @@ class DailyOptions:
 def run_daily(
     store: Store,
     source: PriceSource,
-    calendar: JPXCalendar,
+    calendar: TradingCalendar,
     today: pd.Timestamp,
     tickers: Sequence[str],
     options: DailyOptions,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from kabucast.config import SectorSettings, UniverseSettings
-from kabucast.data.calendar import JPXCalendar
+from kabucast.data.calendar import TradingCalendar
 from kabucast.data.enrich import latest_static
 from kabucast.data.ingest import load_prices
 from kabucast.data.sources.base import STATIC_INFO_KEYS
@@ -29,7 +29,7 @@ def load_model_inputs(
     store: Store,
     universe: UniverseSettings,
     sectors: SectorSettings,
-    calendar: JPXCalendar,
+    calendar: TradingCalendar,
     as_of: pd.Timestamp,
     tickers: Sequence[str],
 ) -> ModelInputs:

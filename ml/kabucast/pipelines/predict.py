@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from kabucast.config import SectorSettings, UniverseSettings
-from kabucast.data.calendar import JPXCalendar
+from kabucast.data.calendar import TradingCalendar
 from kabucast.errors import KabucastError
 from kabucast.features.registry import feature_contract
 from kabucast.forecast.onnx_model import OnnxForecaster
@@ -38,7 +38,7 @@ class OnnxPredictor:
 
     universe: UniverseSettings
     sectors: SectorSettings
-    calendar: JPXCalendar
+    calendar: TradingCalendar
     policy: PublishPolicy = field(default_factory=PublishPolicy)
     _cache: dict[str, OnnxForecaster] = field(default_factory=dict)
 
@@ -62,6 +62,8 @@ class OnnxPredictor:
             fs.failures,
             model.version,
             fs.as_of,
+            currency=self.universe.currency,
+            close_time=self.calendar.close_time(fs.as_of).isoformat(),
         )
         published = publish_forecast(store, doc, self.universe.tickers, tickers, self.policy)
         return {

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kabucast.config import RetrySettings
-from kabucast.data.calendar import JPXCalendar
+from kabucast.data.calendar import TradingCalendar
 from kabucast.errors import ConfigError
 from kabucast.ranker.arrays import PanelArray
 from kabucast.ranker.features import build_features
@@ -41,7 +41,7 @@ def build_dataset(panel: RankerPanel, settings: RankerDataSettings) -> RankerDat
     return RankerDataset(panel, build_features(panel, settings.features), build_targets(panel, settings.horizons))
 
 
-def load_panel(store: Store, settings: PanelSettings, calendar: JPXCalendar, rebuild: bool = False) -> RankerPanel:
+def load_panel(store: Store, settings: PanelSettings, calendar: TradingCalendar, rebuild: bool = False) -> RankerPanel:
     """The stored panel ``ranker/panel/<name>/``, built from its source and stored first if absent or ``rebuild``."""
     if not rebuild and store.exists(f"{panel_prefix(settings.name)}meta.json"):
         return read_panel(store, settings.name)
@@ -50,7 +50,7 @@ def load_panel(store: Store, settings: PanelSettings, calendar: JPXCalendar, reb
     return panel
 
 
-def build_panel(store: Store, settings: PanelSettings, calendar: JPXCalendar) -> tuple[RankerPanel, dict[str, Any]]:
+def build_panel(store: Store, settings: PanelSettings, calendar: TradingCalendar) -> tuple[RankerPanel, dict[str, Any]]:
     """The panel from ``settings.source`` and a record of how it was made (stored in ``meta.json``)."""
     kind, _, arg = settings.source.partition(":")
     origin: dict[str, Any] = {"source": settings.source, "start": settings.start, "end": settings.end}

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from kabucast.data.calendar import JPXCalendar
+from kabucast.data.calendar import TradingCalendar
 from kabucast.data.sources.sample_market import LOT_SHARES, SESSIONS_PER_YEAR, TICK_JPY, SampleMarketSource
 from kabucast.features.panel import PricePanel
 from kabucast.ranker.arrays import rank_ic_by_date
@@ -79,7 +79,7 @@ def sample_panel(
     seed: int = 7,
     n_sectors: int = 11,
     plant: PlantSettings | None = None,
-    calendar: JPXCalendar | None = None,
+    calendar: TradingCalendar | None = None,
 ) -> SamplePanel:
     """A synthetic universe ``S0001.T ...`` over the sessions in [start, end], the market opening at ``start``."""
     source = SampleMarketSource.synthetic(n_stocks, n_sectors, seed, calendar, origin=str(pd.Timestamp(start).date()))

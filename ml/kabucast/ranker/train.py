@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kabucast.data.calendar import JPXCalendar
+from kabucast.data.calendar import TradingCalendar
 from kabucast.errors import ConfigError
 from kabucast.evaluation.metrics import sharpe_ratio, top_bottom_spread
 from kabucast.evaluation.report import ReportInputs, write_report
@@ -134,7 +134,7 @@ def run_ranker(
     settings: RankerTrainSettings,
     run_id: str,
     work_dir: Path,
-    calendar: JPXCalendar,
+    calendar: TradingCalendar,
     models: Sequence[str] = MODELS,
     shuffle_seed: int | None = None,
     progress: Progress = lambda _: None,
@@ -160,7 +160,7 @@ def run_ranker(
 def prepare_arrays(
     store: Store,
     data_settings: RankerDataSettings,
-    calendar: JPXCalendar,
+    calendar: TradingCalendar,
     directory: Path,
     shuffle_seed: int | None = None,
     progress: Progress = lambda _: None,

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from kabucast.data.calendar import JPXCalendar
+from kabucast.data.calendar import TradingCalendar
 from kabucast.evaluation.backtest import report_prefix
 from kabucast.evaluation.metrics import row_corr, row_ranks
 from kabucast.ranker.arrays import PanelArray
@@ -294,7 +294,7 @@ def run_validation(
     store: Store,
     settings: RankerDataSettings,
     run_id: str,
-    calendar: JPXCalendar,
+    calendar: TradingCalendar,
     rebuild: bool = False,
     progress: Callable[[str], None] = lambda _: None,
 ) -> tuple[ValidationReport, list[str]]:

@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from kabucast.data.calendar import CALENDAR_START, check_not_after, closed_date_jst, parse_date
+from kabucast.data.calendar import TradingCalendar, calendar_for, check_not_after, parse_date
 from kabucast.errors import InvalidDate, UsageError, echo
 
 Job = Literal["daily", "monthly"]
@@ -67,16 +67,26 @@ class JobRequest:
         }
 
 
-def parse_event(job: Job, event: Any, now: pd.Timestamp, universe: Sequence[str] | None = None) -> JobRequest:
-    """``event`` checked and turned into a request; ``universe`` (if given) bounds the tickers."""
+def parse_event(
+    job: Job,
+    event: Any,
+    now: pd.Timestamp,
+    universe: Sequence[str] | None = None,
+    calendar: TradingCalendar | None = None,
+) -> JobRequest:
+    """``event`` checked and turned into a request; ``universe`` (if given) bounds the tickers.
+
+    Dates are local to ``calendar``'s exchange (default XTKS): the as-of day is the last one closed there.
+    """
+    calendar = calendar or calendar_for()
     if not isinstance(event, Mapping):
         raise InvalidEvent(f"the event must be a JSON object, got {type(event).__name__}")
     if event.get("source") == SCHEDULER_SOURCE:
-        return _schedule_request(job, event, now)
+        return _schedule_request(job, event, now, calendar)
     allowed = {"as_of_date", _SKIP_KEY[job], "tickers"}
     _no_unknown_keys(event, allowed, job)
-    today = closed_date_jst(now)
-    as_of = _as_of(event.get("as_of_date"), today)
+    today = calendar.last_closed_day(now)
+    as_of = _as_of(event.get("as_of_date"), today, calendar)
     skip = event.get(_SKIP_KEY[job], False)
     if not isinstance(skip, bool):
         raise InvalidEvent(f"'{_SKIP_KEY[job]}' must be true or false, got {echo(skip)}")
@@ -84,7 +94,7 @@ def parse_event(job: Job, event: Any, now: pd.Timestamp, universe: Sequence[str]
     return JobRequest(job, as_of, skip, tickers, "manual")
 
 
-def _schedule_request(job: Job, event: Mapping[str, Any], now: pd.Timestamp) -> JobRequest:
+def _schedule_request(job: Job, event: Mapping[str, Any], now: pd.Timestamp, calendar: TradingCalendar) -> JobRequest:
     _no_unknown_keys(event, {"source", "job", "scheduled_time"}, job)
     if event.get("job") != job:
         raise InvalidEvent(f"a schedule event for the {echo(event.get('job'))} job reached the {job} function")
@@ -98,9 +108,11 @@ def _schedule_request(job: Job, event: Mapping[str, Any], now: pd.Timestamp) -> 
     now = now.tz_localize("UTC") if now.tzinfo is None else now
     if when > now + CLOCK_SKEW:
         raise InvalidEvent(f"'scheduled_time' {raw} is in the future (now {now.isoformat()}); nothing was run")
-    as_of = closed_date_jst(when)
-    if as_of < CALENDAR_START:
-        raise InvalidEvent(f"'scheduled_time' {raw} is before the trading calendar starts ({CALENDAR_START.date()})")
+    as_of = calendar.last_closed_day(when)
+    if as_of < calendar.start:
+        raise InvalidEvent(
+            f"'scheduled_time' {raw} is before the {calendar.exchange} calendar starts ({calendar.start.date()})"
+        )
     return JobRequest(job, as_of, False, None, "schedule")
 
 
@@ -110,11 +122,13 @@ def _no_unknown_keys(event: Mapping[str, Any], allowed: set[str], job: str) -> N
         raise InvalidEvent(f"unknown key {echo(unknown[0])} in the {job} event (allowed: {', '.join(sorted(allowed))})")
 
 
-def _as_of(raw: Any, today: pd.Timestamp) -> pd.Timestamp:
+def _as_of(raw: Any, today: pd.Timestamp, calendar: TradingCalendar) -> pd.Timestamp:
     if raw is None:
         return today
     try:
-        return check_not_after(parse_date(raw, "'as_of_date'"), today, "'as_of_date'")
+        day = parse_date(raw, "'as_of_date'")
+        calendar.check_range(day, day, "'as_of_date'")
+        return check_not_after(day, today, "'as_of_date'", calendar.exchange)
     except InvalidDate as exc:
         raise InvalidEvent(str(exc)) from None
 

@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 
 from kabucast.config import UniverseSettings
-from kabucast.data.calendar import default_calendar
+from kabucast.data.calendar import calendar_for
 from kabucast.errors import ConfigError
 from kabucast.jobs import (
     DAILY_FETCH_CONFIG,
@@ -127,7 +127,8 @@ def handle(job: Job, event: Any, context: Any, runtime: Runtime) -> dict[str, An
     request_id = getattr(context, "aws_request_id", None)
     observability.start(job, context)
     try:
-        request = parse_event(job, event, runtime.clock(), runtime.universe(job).tickers)
+        universe = runtime.universe(job)
+        request = parse_event(job, event, runtime.clock(), universe.tickers, calendar_for(universe.exchange))
     except InvalidEvent as exc:
         observability.rejected(str(exc), time.monotonic() - started)
         return {"status": "error", "error": "InvalidEvent", "message": str(exc), "request_id": request_id}
@@ -154,6 +155,7 @@ def _lag(request: JobRequest, runtime: Runtime) -> int | None:
     if request.job != "daily":
         return None
     try:
-        return observability.sessions_behind(runtime.store(), default_calendar(), request.as_of)
+        exchange = runtime.universe(request.job).exchange
+        return observability.sessions_behind(runtime.store(), calendar_for(exchange), request.as_of)
     except Exception:  # observing must never hide the run's own outcome
         return None

@@ -26,7 +26,7 @@ import pandas as pd
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from kabucast.data.calendar import JPXCalendar
+from kabucast.data.calendar import TradingCalendar
 from kabucast.errors import KabucastError
 from kabucast.pipelines.publish import LATEST_KEY
 from kabucast.storage.base import Store
@@ -85,7 +85,7 @@ def rejected(reason: str, seconds: float) -> None:
     _close(seconds, None)
 
 
-def sessions_behind(store: Store, calendar: JPXCalendar, as_of: pd.Timestamp) -> int | None:
+def sessions_behind(store: Store, calendar: TradingCalendar, as_of: pd.Timestamp) -> int | None:
     """Sessions from ``latest.json``'s ``data_as_of`` to the as-of session (None: nothing readable)."""
     try:
         published = pd.Timestamp(store.get_json(LATEST_KEY)["data_as_of"])

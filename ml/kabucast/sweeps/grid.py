@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from kabucast.data.calendar import JPXCalendar
+from kabucast.data.calendar import TradingCalendar
 from kabucast.progress import progress
 from kabucast.storage import Store, open_store
 from kabucast.sweeps.evaluate import EvaluateSettings
@@ -64,7 +64,7 @@ def config_prefix(name: str, cid: str) -> str:
 
 
 def run_grid(
-    settings: GridSettings, store: Store, calendar: JPXCalendar, as_of: pd.Timestamp, work_dir: Path, parallel: int
+    settings: GridSettings, store: Store, calendar: TradingCalendar, as_of: pd.Timestamp, work_dir: Path, parallel: int
 ) -> list[dict[str, Any]]:
     """Train every config (``parallel`` processes; 1 runs in this process); one summary row per config."""
     configs = settings.configs()
@@ -90,7 +90,7 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(
-    settings: GridSettings, store_url: str, calendar: JPXCalendar, as_of: pd.Timestamp, work_dir: Path
+    settings: GridSettings, store_url: str, calendar: TradingCalendar, as_of: pd.Timestamp, work_dir: Path
 ) -> None:
     torch.set_num_threads(settings.threads)
     store = open_store(store_url)

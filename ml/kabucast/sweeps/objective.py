@@ -32,7 +32,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from kabucast.config import TrainSettings, build_section, load_yaml, resolve_config_path
-from kabucast.data.calendar import JPXCalendar
+from kabucast.data.calendar import TradingCalendar
 from kabucast.errors import ConfigError
 from kabucast.forecast.dataset import ForecastSamples, NotEnoughData, load_samples, time_split
 from kabucast.forecast.diagnostics import CollapseMonitor, CollapseSettings
@@ -238,7 +238,7 @@ def trial_train_settings(trial: TrialSettings) -> tuple[TrainSettings, Any, Any]
     return settings, universe, sectors
 
 
-def _forecaster(trial: TrialSettings, store: Store, calendar: JPXCalendar, as_of: pd.Timestamp) -> Objective:
+def _forecaster(trial: TrialSettings, store: Store, calendar: TradingCalendar, as_of: pd.Timestamp) -> Objective:
     settings, universe, sectors = trial_train_settings(trial)
     samples = load_samples(store, universe, sectors, calendar, as_of, settings.data.static_mode)
     seed = int(settings.training.get("seed", 0))
@@ -283,7 +283,7 @@ def _deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, A
     return out
 
 
-def _ranker(trial: TrialSettings, store: Store, calendar: JPXCalendar, as_of: pd.Timestamp) -> Objective:
+def _ranker(trial: TrialSettings, store: Store, calendar: TradingCalendar, as_of: pd.Timestamp) -> Objective:
     """The ranker's arrays (in a temporary folder removed at exit) and its purged splits; ``as_of`` is unused.
 
     The ranker's data settings name their own period (``panel.start`` / ``end``).
@@ -310,11 +310,11 @@ def _ranker(trial: TrialSettings, store: Store, calendar: JPXCalendar, as_of: pd
     return RankerObjective(arrays, splits, settings, trial.collapse)
 
 
-ObjectiveFactory = Callable[[TrialSettings, Store, JPXCalendar, pd.Timestamp], Objective]
+ObjectiveFactory = Callable[[TrialSettings, Store, TradingCalendar, pd.Timestamp], Objective]
 OBJECTIVES: dict[str, ObjectiveFactory] = {"forecaster": _forecaster, "ranker": _ranker}
 
 
-def make_objective(trial: TrialSettings, store: Store, calendar: JPXCalendar, as_of: pd.Timestamp) -> Objective:
+def make_objective(trial: TrialSettings, store: Store, calendar: TradingCalendar, as_of: pd.Timestamp) -> Objective:
     """The objective of ``trial.model`` with its data loaded from ``store`` as of ``as_of``."""
     if trial.model not in OBJECTIVES:
         raise ConfigError(f"unknown sweep model '{trial.model}' (known: {', '.join(OBJECTIVES)})")

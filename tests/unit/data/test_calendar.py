@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from kabucast.data.calendar import FULL_DAY_HALTS, JPXCalendar
+from kabucast.data.calendar import FULL_DAY_HALTS, OutsideCalendar, TradingCalendar
 
 
-def test_full_day_halt_and_holidays_are_not_sessions(calendar: JPXCalendar) -> None:
+def test_full_day_halt_and_holidays_are_not_sessions(calendar: TradingCalendar) -> None:
     assert not calendar.is_session("2020-10-01")  # TSE system failure: no trading all day
     assert calendar.is_session("2020-10-02")
     assert not calendar.is_session("2025-01-01")  # New Year holiday
@@ -18,7 +18,7 @@ def test_full_day_halt_and_holidays_are_not_sessions(calendar: JPXCalendar) -> N
     assert calendar.is_session("2025-11-21")
 
 
-def test_halts_are_removed_even_from_the_session_list(calendar: JPXCalendar) -> None:
+def test_halts_are_removed_even_from_the_session_list(calendar: TradingCalendar) -> None:
     sessions = calendar.sessions("2020-09-01", "2020-10-31")
     assert not sessions.isin(list(FULL_DAY_HALTS)).any()
     # pandas business days would count 22 sessions in October 2020; the JPX had 21
@@ -26,21 +26,40 @@ def test_halts_are_removed_even_from_the_session_list(calendar: JPXCalendar) -> 
     assert len(pd.bdate_range("2020-10-01", "2020-10-31")) == 22
 
 
-def test_previous_session(calendar: JPXCalendar) -> None:
+def test_previous_session(calendar: TradingCalendar) -> None:
     assert calendar.previous_session("2025-11-24") == pd.Timestamp("2025-11-21")  # Labour Thanksgiving observed
     assert calendar.previous_session("2025-11-21") == pd.Timestamp("2025-11-21")
     assert calendar.previous_session("2025-11-21", inclusive=False) == pd.Timestamp("2025-11-20")
     assert calendar.previous_session("2020-10-01") == pd.Timestamp("2020-09-30")
 
 
-def test_timezone_aware_input_is_read_as_a_tokyo_date(calendar: JPXCalendar) -> None:
+def test_timezone_aware_input_is_read_as_a_tokyo_date(calendar: TradingCalendar) -> None:
     # 2025-11-20 15:30 UTC is 2025-11-21 00:30 in Tokyo: a Friday session
     assert calendar.is_session(pd.Timestamp("2025-11-20 15:30", tz="UTC"))
     assert not calendar.is_session(pd.Timestamp("2025-11-21 15:30", tz="UTC"))  # Saturday in Tokyo
 
 
-def test_off_calendar_and_out_of_range(calendar: JPXCalendar) -> None:
+def test_off_calendar_and_out_of_range(calendar: TradingCalendar) -> None:
     off = calendar.off_calendar(pd.DatetimeIndex(["2025-11-21", "2025-11-22", "2020-10-01"]))
     assert list(off) == [pd.Timestamp("2025-11-22"), pd.Timestamp("2020-10-01")]
-    with pytest.raises(ValueError, match="outside the calendar's range"):
+    with pytest.raises(OutsideCalendar, match="1990-01-04 is outside the XTKS calendar"):
         calendar.is_session("1990-01-04")
+
+
+def test_any_exchange_has_its_own_sessions_zone_and_close() -> None:
+    from kabucast.data.calendar import calendar_for
+
+    ny = calendar_for("XNYS")
+    assert (ny.exchange, ny.tz, ny.close_time("2026-11-20").isoformat()) == ("XNYS", "America/New_York", "16:00:00")
+    assert ny.is_session("2016-03-07") and not ny.is_session("2016-07-04")  # Independence Day
+    assert not calendar_for("XTKS").is_session("2016-07-18") and ny.is_session("2016-07-18")  # Marine Day in Tokyo
+    # a moment is read as a New York date: 2025-11-21 02:00 UTC is still Thursday the 20th in New York
+    assert ny.previous_session(pd.Timestamp("2025-11-21 02:00", tz="UTC")) == pd.Timestamp("2025-11-20")
+    assert ny.first <= pd.Timestamp("2000-01-03")  # real US data from 2000 has its whole first week inside
+
+
+def test_an_unknown_exchange_is_a_named_error() -> None:
+    from kabucast.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"unknown exchange 'XXXX'.*exchange_calendars code"):
+        TradingCalendar("XXXX")

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from tests.sources import TableSource, walk
 
-from kabucast.data.calendar import JPXCalendar
+from kabucast.data.calendar import TradingCalendar
 from kabucast.data.ingest import backfill, fetch_incremental, load_prices, parse_period
 from kabucast.data.prices import prices_key
 from kabucast.errors import EmptyDownload, KabucastError, StoreUnavailable
@@ -23,7 +23,7 @@ TODAY = pd.Timestamp("2025-11-21")
 
 
 @pytest.fixture
-def market(calendar: JPXCalendar) -> dict[str, pd.DataFrame]:
+def market(calendar: TradingCalendar) -> dict[str, pd.DataFrame]:
     return {"7203.T": walk(calendar, 1), "6758.T": walk(calendar, 2), "9984.T": walk(calendar, 3)}
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kabucast.data.calendar import JPXCalendar
+from kabucast.data.calendar import TradingCalendar
 from kabucast.data.prices import (
     PRICE_COLUMNS,
     merge_prices,
@@ -17,7 +17,7 @@ from kabucast.data.prices import (
 from kabucast.errors import PriceValidationError
 
 
-def bars(calendar: JPXCalendar, start: str = "2025-11-04", end: str = "2025-11-21", close: float = 100.0):
+def bars(calendar: TradingCalendar, start: str = "2025-11-04", end: str = "2025-11-21", close: float = 100.0):
     dates = calendar.sessions(start, end)
     c = close + np.arange(len(dates), dtype=float)
     frame = pd.DataFrame(
@@ -27,7 +27,7 @@ def bars(calendar: JPXCalendar, start: str = "2025-11-04", end: str = "2025-11-2
     return normalize_prices(frame)
 
 
-def test_normalize_gives_canonical_layout(calendar: JPXCalendar) -> None:
+def test_normalize_gives_canonical_layout(calendar: TradingCalendar) -> None:
     # GIVEN a frame with extra columns, shuffled order and a tz-aware index
     raw = bars(calendar)[list(reversed(PRICE_COLUMNS))].assign(extra=1)
     raw.index = raw.index.tz_localize("Asia/Tokyo")
@@ -39,7 +39,7 @@ def test_normalize_gives_canonical_layout(calendar: JPXCalendar) -> None:
     assert out.index.name == "date" and out.index.tz is None and out.index.is_monotonic_increasing
 
 
-def test_dates_out_of_order_are_a_problem_not_silently_sorted(calendar: JPXCalendar) -> None:
+def test_dates_out_of_order_are_a_problem_not_silently_sorted(calendar: TradingCalendar) -> None:
     # GIVEN bars whose rows arrive in reverse date order
     out = normalize_prices(bars(calendar).iloc[::-1])
     # THEN normalising keeps the order and validation names it
@@ -47,7 +47,7 @@ def test_dates_out_of_order_are_a_problem_not_silently_sorted(calendar: JPXCalen
     assert "dates are not ascending" in validation_problems(out, calendar)
 
 
-def test_valid_frame_has_no_problems(calendar: JPXCalendar) -> None:
+def test_valid_frame_has_no_problems(calendar: TradingCalendar) -> None:
     assert validation_problems(bars(calendar), calendar) == []
 
 
@@ -61,10 +61,10 @@ def test_valid_frame_has_no_problems(calendar: JPXCalendar) -> None:
         (lambda f: f.assign(open=f["open"].where(f.index != f.index[1], np.nan)), "missing or non-finite"),
         (lambda f: pd.concat([f, f.iloc[[0]]]), "duplicate dates"),
         (lambda f: f.iloc[::-1], "not ascending"),
-        (lambda f: f.rename(index={f.index[0]: pd.Timestamp("2025-11-03")}), "not JPX sessions: 2025-11-03"),
+        (lambda f: f.rename(index={f.index[0]: pd.Timestamp("2025-11-03")}), "not XTKS sessions: 2025-11-03"),
     ],
 )
-def test_each_rule_is_caught_and_named(calendar: JPXCalendar, mutate, message: str) -> None:
+def test_each_rule_is_caught_and_named(calendar: TradingCalendar, mutate, message: str) -> None:
     bad = mutate(bars(calendar))
     problems = validation_problems(bad, calendar)
     assert any(message in p for p in problems), problems
@@ -72,7 +72,7 @@ def test_each_rule_is_caught_and_named(calendar: JPXCalendar, mutate, message: s
         validate_prices(bad, calendar, "7203.T")
 
 
-def test_merge_replaces_revised_bars_and_appends_new_ones(calendar: JPXCalendar) -> None:
+def test_merge_replaces_revised_bars_and_appends_new_ones(calendar: TradingCalendar) -> None:
     # GIVEN stored bars and a fetch that overlaps the last 3 and revises one of them
     stored = bars(calendar, end="2025-11-14")
     fetched = bars(calendar, start="2025-11-12", end="2025-11-21", close=500.0)

@@ -70,7 +70,7 @@ def test_next_day_returns_are_labelled_by_the_first_day() -> None:
 
 
 def test_oracle_fast_mode_has_a_large_sharpe_ratio(market: Market) -> None:
-    result = run_backtest(None, market.returns, dataclasses.replace(SETTINGS, fast_mode=True), adv_jpy=market.adv)
+    result = run_backtest(None, market.returns, dataclasses.replace(SETTINGS, fast_mode=True), adv=market.adv)
     assert result.summary["net_sharpe"] > 10 * sharpe_noise(len(market.returns))
     assert result.summary["mean_rankic"] == pytest.approx(1.0)
 
@@ -81,7 +81,7 @@ def test_shuffled_predictions_earn_nothing_and_lose_their_costs(market: Market) 
     shuffled = pd.DataFrame(rng.permuted(market.returns.to_numpy(), axis=1), index=market.returns.index)
     shuffled.columns = market.returns.columns
     # WHEN backtested
-    summary = run_backtest(shuffled, market.returns, SETTINGS, adv_jpy=market.adv).summary
+    summary = run_backtest(shuffled, market.returns, SETTINGS, adv=market.adv).summary
     # THEN the gross Sharpe is within noise of 0, and costs make the net one clearly negative
     assert abs(summary["gross_sharpe"]) < 3 * sharpe_noise(len(market.returns))
     assert summary["net_sharpe"] < -3 * sharpe_noise(len(market.returns))
@@ -106,7 +106,7 @@ def test_a_score_of_the_past_day_cannot_see_the_next_day(market: Market) -> None
 
 def test_long_only_holds_no_short_leg(market: Market) -> None:
     settings = dataclasses.replace(SETTINGS, long_only=True, fast_mode=True)
-    daily = run_backtest(None, market.returns, settings, adv_jpy=market.adv).daily
+    daily = run_backtest(None, market.returns, settings, adv=market.adv).daily
     assert (daily["n_short"] == 0).all() and (daily["short_ret"] == 0).all()
     assert (daily["n_long"] == 100).all()
     np.testing.assert_allclose(daily["gross"], daily["long_ret"])
@@ -136,7 +136,7 @@ def test_costs_rise_with_the_impact_coefficient(market: Market) -> None:
     totals = []
     for k in (0.0, 50.0, 100.0, 400.0):
         settings = dataclasses.replace(SETTINGS, impact_k_bps=k, fast_mode=True)
-        daily = run_backtest(None, market.returns, settings, adv_jpy=market.adv).daily
+        daily = run_backtest(None, market.returns, settings, adv=market.adv).daily
         totals.append((daily["cost"].sum(), daily["net"].sum(), daily["gross"].sum()))
     costs, nets, grosses = zip(*totals, strict=True)
     assert all(a < b for a, b in itertools.pairwise(costs))
@@ -150,8 +150,8 @@ def test_impact_of_one_trade_by_hand() -> None:
     scores = pd.DataFrame([[1.0, 0.0]], index=dates, columns=["A", "B"])
     returns = pd.DataFrame([[0.0, 0.0]], index=dates, columns=["A", "B"])
     adv = pd.DataFrame([[1e11, 2.5e10]], index=dates, columns=["A", "B"])
-    settings = dataclasses.replace(SETTINGS, quantile=0.5, impact_k_bps=100.0, notional_jpy=1e9)
-    cost = run_backtest(scores, returns, settings, adv_jpy=adv).daily["cost"].iloc[0]
+    settings = dataclasses.replace(SETTINGS, quantile=0.5, impact_k_bps=100.0, notional={"JPY": 1e9})
+    cost = run_backtest(scores, returns, settings, adv=adv).daily["cost"].iloc[0]
     # THEN linear cost 2 x 12 bps plus impact 100 bps x (sqrt(1 %) + sqrt(4 %))
     assert cost == pytest.approx(2 * 12e-4 + 100e-4 * (0.1 + 0.2))
 
@@ -163,7 +163,7 @@ def test_days_keeps_the_most_recent_sessions(market: Market) -> None:
 
 
 def test_inputs_that_cannot_be_lined_up_are_named_errors(market: Market) -> None:
-    with pytest.raises(BacktestInputError, match="adv_jpy"):
+    with pytest.raises(BacktestInputError, match="needs adv"):
         run_backtest(None, market.returns, dataclasses.replace(SETTINGS, fast_mode=True))
     with pytest.raises(BacktestInputError, match="share no date"):
         run_backtest(market.returns.shift(1000, freq="D"), market.returns, NO_IMPACT)
@@ -176,9 +176,9 @@ def test_inputs_that_cannot_be_lined_up_are_named_errors(market: Market) -> None
 def test_write_load_and_compare(tmp_path: Path, market: Market) -> None:
     # GIVEN two backtests written to a local store
     store = LocalStore(tmp_path)
-    a = run_backtest(None, market.returns, dataclasses.replace(SETTINGS, fast_mode=True), adv_jpy=market.adv)
+    a = run_backtest(None, market.returns, dataclasses.replace(SETTINGS, fast_mode=True), adv=market.adv)
     b = run_backtest(
-        None, market.returns, dataclasses.replace(SETTINGS, fast_mode=True, rebalance_days=5), adv_jpy=market.adv
+        None, market.returns, dataclasses.replace(SETTINGS, fast_mode=True, rebalance_days=5), adv=market.adv
     )
     keys = write_backtest(a, store, "run-a") + write_backtest(b, store, "run-b")
     # THEN the CSVs are where the design says, the summary reads back, and the comparison is b - a
@@ -216,3 +216,16 @@ def test_backtest_from_store_uses_stored_prices(tmp_path: Path) -> None:
 def test_the_evaluation_package_does_not_import_matplotlib() -> None:
     code = "import sys, kabucast.evaluation; assert 'matplotlib' not in sys.modules and 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_leg_size_is_the_universes_currency_and_no_rate_is_guessed(market) -> None:
+    from kabucast.errors import ConfigError
+
+    # GIVEN the same book costed as JPY (1 bn a leg) and as USD (7 m a leg) against the same ADV numbers
+    settings = dataclasses.replace(SETTINGS, fast_mode=True, notional={"JPY": 1e9, "USD": 7e6})
+    jpy = run_backtest(None, market.returns, settings, adv=market.adv, currency="JPY").daily["cost"].sum()
+    usd = run_backtest(None, market.returns, settings, adv=market.adv, currency="USD").daily["cost"].sum()
+    # THEN the smaller leg pays less impact; a currency without a leg size is refused by name
+    assert usd < jpy
+    with pytest.raises(ConfigError, match="no notional for EUR"):
+        run_backtest(None, market.returns, settings, adv=market.adv, currency="EUR")

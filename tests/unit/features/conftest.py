@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kabucast.data.calendar import JPXCalendar
+from kabucast.data.calendar import TradingCalendar
 from kabucast.data.prices import normalize_prices
 
 
@@ -40,7 +40,7 @@ def walk() -> Callable[..., pd.DataFrame]:
 
 
 @pytest.fixture
-def make_frames(calendar: JPXCalendar) -> Callable[..., dict[str, pd.DataFrame]]:
+def make_frames(calendar: TradingCalendar) -> Callable[..., dict[str, pd.DataFrame]]:
     """Factory: ``make_frames(tickers, start, end, seed=0)`` -> one random walk per ticker on the same sessions."""
 
     def make(tickers: Sequence[str], start: str, end: str, seed: int = 0) -> dict[str, pd.DataFrame]:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from kabucast.data.calendar import JPXCalendar
+from kabucast.data.calendar import TradingCalendar
 from kabucast.features.bars import WeeklyBars, complete_bars, running_bars, week_of_dates
 from kabucast.features.panel import PricePanel
 
@@ -46,7 +46,7 @@ def test_complete_bars_match_a_direct_weekly_aggregation(make_frames: Callable[.
     np.testing.assert_array_equal(complete.sessions[:, 0], grouped.size().to_numpy())
 
 
-def test_a_week_closed_by_holidays_has_no_row(calendar: JPXCalendar) -> None:
+def test_a_week_closed_by_holidays_has_no_row(calendar: TradingCalendar) -> None:
     # GIVEN the sessions around Golden Week 2019, when the TSE was closed from Apr 29 to May 6
     sessions = calendar.sessions("2019-04-15", "2019-05-17")
 

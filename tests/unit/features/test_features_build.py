@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from kabucast.config import SectorSettings
-from kabucast.data.calendar import JPXCalendar
+from kabucast.data.calendar import TradingCalendar
 from kabucast.data.sources.base import STATIC_INFO_KEYS
 from kabucast.features.build import FeatureSet, build_features
 from kabucast.features.panel import PricePanel
@@ -32,7 +32,7 @@ def test_build_features_returns_model_shaped_arrays_and_failures(
     three_year_market: dict[str, pd.DataFrame],
     static_frame: pd.DataFrame,
     sectors: SectorSettings,
-    calendar: JPXCalendar,
+    calendar: TradingCalendar,
 ) -> None:
     # GIVEN a market where 2914.T is too young, and a request that also names an unknown ticker
     frames = dict(three_year_market)
@@ -65,7 +65,7 @@ def test_build_features_is_point_in_time(
     three_year_market: dict[str, pd.DataFrame],
     static_frame: pd.DataFrame,
     sectors: SectorSettings,
-    calendar: JPXCalendar,
+    calendar: TradingCalendar,
 ) -> None:
     # GIVEN the market and a copy with every bar after the as-of date doubled in price and volume
     day = pd.Timestamp("2023-02-08")

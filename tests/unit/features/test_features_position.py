@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kabucast.data.calendar import JPXCalendar
+from kabucast.data.calendar import OutsideCalendar, TradingCalendar
 from kabucast.features.position import position_features
 
 
@@ -21,14 +21,14 @@ from kabucast.features.position import position_features
         ("2019-05-01", 0.5, 1.0),  # a week closed by holidays (2019 enthronement) counts as finished
     ],
 )
-def test_position_features(calendar: JPXCalendar, as_of: str, day_of_week: float, week_progress: float) -> None:
+def test_position_features(calendar: TradingCalendar, as_of: str, day_of_week: float, week_progress: float) -> None:
     # GIVEN an as-of date WHEN its position features are built THEN they match the JPX calendar
     features = position_features([as_of], calendar)
     assert features.shape == (1, 2) and features.dtype == np.float32
     np.testing.assert_allclose(features[0], [day_of_week, week_progress], rtol=1e-6)
 
 
-def test_many_dates_at_once_and_none(calendar: JPXCalendar) -> None:
+def test_many_dates_at_once_and_none(calendar: TradingCalendar) -> None:
     # GIVEN several dates in different weeks WHEN built together THEN each row equals its single build
     dates = ["2024-01-09", "2024-05-01", "2024-03-13"]
     together = position_features(dates, calendar)
@@ -36,7 +36,7 @@ def test_many_dates_at_once_and_none(calendar: JPXCalendar) -> None:
     assert position_features([], calendar).shape == (0, 2)
 
 
-def test_a_date_outside_the_calendar_is_refused(calendar: JPXCalendar) -> None:
+def test_a_date_outside_the_calendar_is_refused(calendar: TradingCalendar) -> None:
     # GIVEN a date before the calendar starts WHEN / THEN it is refused
-    with pytest.raises(ValueError, match="calendar"):
-        position_features(["1999-06-01"], calendar)
+    with pytest.raises(OutsideCalendar, match=r"as-of weeks 1996-12-30\.\.1997-01-03 is outside the XTKS calendar"):
+        position_features(["1997-01-03"], calendar)

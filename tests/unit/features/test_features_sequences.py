@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kabucast.data.calendar import JPXCalendar
+from kabucast.data.calendar import TradingCalendar
 from kabucast.errors import InsufficientHistory
 from kabucast.features.panel import PricePanel
 from kabucast.features.registry import SEQ_WEEKS, WEEKLY_FEATURES
@@ -139,7 +139,7 @@ def test_a_short_ticker_is_named_with_weeks_available_and_needed(
 
 
 def test_exactly_156_weeks_with_gaps_give_finite_features(
-    calendar: JPXCalendar, walk: Callable[..., pd.DataFrame]
+    calendar: TradingCalendar, walk: Callable[..., pd.DataFrame]
 ) -> None:
     # GIVEN a ticker whose first bar is a Thursday exactly 155 weeks before the as-of week, with
     #       missing days and a whole missing week, next to a long-listed ticker

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kabucast.data.calendar import JPXCalendar
+from kabucast.data.calendar import TradingCalendar
 from kabucast.features.panel import PricePanel
 from kabucast.features.registry import TRADING_DAYS_PER_YEAR
 from kabucast.features.sequences import weekly_features_at
@@ -78,7 +78,7 @@ def test_features_equal_a_direct_computation(three_year_market: dict[str, pd.Dat
             assert features[row, col(name)] == pytest.approx(value, rel=1e-5, abs=1e-6), (name, row)
 
 
-def _stair_market(calendar: JPXCalendar, pattern: tuple[float, ...]) -> pd.DataFrame:
+def _stair_market(calendar: TradingCalendar, pattern: tuple[float, ...]) -> pd.DataFrame:
     """Prices constant within each week, moving by the weekly log returns ``pattern`` (repeated)."""
     sessions = calendar.sessions("2020-01-06", "2023-12-29")
     mondays = sessions - pd.to_timedelta(sessions.day_of_week, unit="D")
@@ -89,7 +89,7 @@ def _stair_market(calendar: JPXCalendar, pattern: tuple[float, ...]) -> pd.DataF
     return pd.DataFrame({**columns, "volume": np.full(len(sessions), 1000)}, index=sessions.rename("date"))
 
 
-def test_a_known_series_gives_known_values(calendar: JPXCalendar) -> None:
+def test_a_known_series_gives_known_values(calendar: TradingCalendar) -> None:
     # GIVEN a price that is flat within each week and alternates +2% / -1% (log) between weeks
     frame = _stair_market(calendar, (0.02, -0.01))
     panel = PricePanel.from_frames({"S.T": frame})

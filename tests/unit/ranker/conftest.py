@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kabucast.data.calendar import JPXCalendar
+from kabucast.data.calendar import TradingCalendar
 from kabucast.ranker.sample import SamplePanel, sample_panel
 from kabucast.ranker.settings import PlantSettings
 
@@ -13,6 +13,6 @@ START, END = "2020-01-06", "2020-12-30"
 
 
 @pytest.fixture(scope="session")
-def small(calendar: JPXCalendar) -> SamplePanel:
+def small(calendar: TradingCalendar) -> SamplePanel:
     """40 synthetic stocks over one year, with the default planted signal."""
     return sample_panel(40, START, END, seed=3, plant=PlantSettings(), calendar=calendar)

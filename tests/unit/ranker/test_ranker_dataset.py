@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from kabucast.data.calendar import JPXCalendar
+from kabucast.data.calendar import TradingCalendar
 from kabucast.data.sources.sample_market import SampleMarketSource
 from kabucast.errors import ConfigError
 from kabucast.ranker.dataset import build_dataset, build_panel, load_panel
@@ -27,7 +27,7 @@ def universe_file(tmp_path: Path, sectors: dict[str, str]) -> Path:
     return path
 
 
-def test_panel_from_a_long_csv_file(tmp_path: Path, calendar: JPXCalendar) -> None:
+def test_panel_from_a_long_csv_file(tmp_path: Path, calendar: TradingCalendar) -> None:
     # GIVEN a long-format CSV of two tickers, and a universe naming a third the file lacks
     source = SampleMarketSource.synthetic(2, seed=5, origin=START)
     frames = source.fetch_prices(list(source.tickers), START, END).frames
@@ -51,13 +51,13 @@ def test_panel_from_a_long_csv_file(tmp_path: Path, calendar: JPXCalendar) -> No
     assert origin["source"].startswith("file:")
 
 
-def test_other_sources_need_a_universe(tmp_path: Path, calendar: JPXCalendar) -> None:
+def test_other_sources_need_a_universe(tmp_path: Path, calendar: TradingCalendar) -> None:
     settings = PanelSettings(name="x", source="store", start=START, end=END)
     with pytest.raises(ConfigError, match=r"panel\.universe is required"):
         build_panel(LocalStore(tmp_path), settings, calendar)
 
 
-def test_a_stored_panel_is_reused_until_rebuilt(tmp_path: Path, calendar: JPXCalendar) -> None:
+def test_a_stored_panel_is_reused_until_rebuilt(tmp_path: Path, calendar: TradingCalendar) -> None:
     store = LocalStore(tmp_path)
     settings = PanelSettings(name="s", source="sample:3", start=START, end=END, n_stocks=12)
     first = load_panel(store, settings, calendar)

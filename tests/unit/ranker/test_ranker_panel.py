@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from tests.unit.ranker.conftest import END, START
 
-from kabucast.data.calendar import JPXCalendar
+from kabucast.data.calendar import TradingCalendar
 from kabucast.data.prices import prices_key
 from kabucast.features.panel import PANEL_COLUMNS
 from kabucast.ranker.errors import PanelNotFound
@@ -98,7 +98,9 @@ def test_planted_bars_stay_consistent(small: SamplePanel) -> None:
     np.testing.assert_array_equal(p.adj_close, p.close)
 
 
-def test_planted_signal_is_in_the_oracle_and_absent_without_a_plant(calendar: JPXCalendar, small: SamplePanel) -> None:
+def test_planted_signal_is_in_the_oracle_and_absent_without_a_plant(
+    calendar: TradingCalendar, small: SamplePanel
+) -> None:
     with_plant = oracle_rank_ic(small, [5])[5]
     without = sample_panel(40, START, END, seed=3, plant=None, calendar=calendar)
     assert with_plant["planted"] > 0.08
@@ -107,6 +109,6 @@ def test_planted_signal_is_in_the_oracle_and_absent_without_a_plant(calendar: JP
     assert not np.array_equal(without.panel.prices.volume, small.panel.prices.volume)
 
 
-def test_same_seed_same_panel(calendar: JPXCalendar, small: SamplePanel) -> None:
+def test_same_seed_same_panel(calendar: TradingCalendar, small: SamplePanel) -> None:
     again = sample_panel(40, START, END, seed=3, plant=PlantSettings(), calendar=calendar)
     assert_same_panel(again.panel, small.panel)

@@ -64,14 +64,14 @@ def test_manual_events() -> None:
         (
             "monthly",
             {"source": "kabucast.scheduler", "job": "monthly", "scheduled_time": "0001-01-01T00:00:00Z"},
-            "before the trading calendar starts",
+            "before the XTKS calendar starts",
         ),
         (
             "daily",
             {"source": "kabucast.scheduler", "job": "daily", "scheduled_time": "2026-11-30T14:00:00Z"},
             "is in the future",
         ),
-        ("daily", {"as_of_date": "0001-01-01"}, "before the trading calendar starts"),
+        ("daily", {"as_of_date": "0001-01-01"}, "before the trading calendars start"),
         ("daily", {"source": "kabucast.scheduler", "job": "daily", "time": "x"}, "unknown key 'time'"),
         ("daily", ["as_of_date"], "must be a JSON object"),
     ],

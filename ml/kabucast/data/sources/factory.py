@@ -21,9 +21,10 @@ def make_source(spec: str, universe: UniverseSettings, retry: RetrySettings, bat
 
         return YFinanceSource(batch_size=batch_size, retry=retry)
     if name == "file" and arg:
+        from kabucast.data.calendar import calendar_for
         from kabucast.data.sources.file_source import FileSource
 
-        return FileSource(arg)
+        return FileSource(arg, tz=calendar_for(universe.exchange).tz)
     raise ConfigError(f"unknown source {spec!r}: use {SOURCE_HELP}")
 
 

@@ -6,8 +6,9 @@ underscores, so ``Adj Close`` is ``adj_close``):
 - one ``.csv`` or ``.parquet`` file in long format: ``date, ticker, open, high, low, close, [adj_close], volume``;
 - a folder of ``<ticker>.csv`` / ``<ticker>.parquet`` files with the same columns, ``ticker`` left out.
 
-``date`` is the JST trading date; a time of day or a UTC offset is allowed (the moment is taken
-to Tokyo time and the day kept). Prices are JPY, ``close`` split-adjusted like Yahoo's Close;
+``date`` is the exchange's local trading date; a time of day or a UTC offset is allowed (the moment
+is taken to the exchange's time zone, ``tz``, Tokyo by default, and the day kept). Prices are in the
+universe's currency, ``close`` split-adjusted like Yahoo's Close;
 without an ``adj_close`` column the close is copied into it (no dividend adjustment). Volume in
 shares. Parquet is read with fastparquet's own API (the engine the project ships; pandas 3.1
 deprecates its ``engine="fastparquet"`` bridge), so a file written by pyarrow or fastparquet both work.
@@ -41,12 +42,13 @@ class FileSource:
 
     name = "file"
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, tz: str = "Asia/Tokyo") -> None:
         self.path = Path(path).expanduser()
+        self.tz = tz
         self._long: dict[str, pd.DataFrame | str] | None = None
 
     def fetch_prices(self, tickers: Sequence[str], start: pd.Timestamp, end: pd.Timestamp) -> PriceFetch:
-        """Bars from ``start`` to ``end`` (JST dates, both inclusive) of every ticker the files hold."""
+        """Bars from ``start`` to ``end`` (local dates, both inclusive) of every ticker the files hold."""
         start, end = pd.Timestamp(start).normalize(), pd.Timestamp(end).normalize()
         out = PriceFetch()
         for ticker in tickers:
@@ -76,14 +78,14 @@ class FileSource:
         if not files:
             return f"no file {ticker}.csv or {ticker}.parquet in {self.path}"
         try:
-            return canonical_bars(parse_columns(read_table(files[0]), files[0]), files[0], ticker)
+            return canonical_bars(parse_columns(read_table(files[0]), files[0], self.tz), files[0], ticker)
         except (PriceValidationError, SourceError) as exc:
             return str(exc)
 
     def _long_bars(self) -> dict[str, pd.DataFrame | str]:
         """Every ticker of the long-format file (read once); a ticker whose rows are unusable maps to why."""
         if self._long is None:
-            table = parse_columns(read_table(self.path), self.path)
+            table = parse_columns(read_table(self.path), self.path, self.tz)
             if "ticker" not in table.columns:
                 raise PriceValidationError(
                     f"{self.path}: no column 'ticker' (has {list(table.columns)}); a single file must be in long "
@@ -122,7 +124,7 @@ def column_name(raw: object) -> str:
     return _ALIASES.get(name, name)
 
 
-def parse_columns(table: pd.DataFrame, file: Path) -> pd.DataFrame:
+def parse_columns(table: pd.DataFrame, file: Path, tz: str = "Asia/Tokyo") -> pd.DataFrame:
     """Dates and numbers parsed; ``adj_close`` filled from ``close`` when absent. Raises naming file and column."""
     missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
     if missing:
@@ -130,7 +132,7 @@ def parse_columns(table: pd.DataFrame, file: Path) -> pd.DataFrame:
     out = table.copy()
     if "adj_close" not in out.columns:
         out["adj_close"] = out["close"]
-    out["date"] = _dates(out["date"], file)
+    out["date"] = _dates(out["date"], file, tz)
     for column in (*FLOAT_COLUMNS, "volume"):
         out[column] = _numbers(out[column], file, column)
     return out
@@ -148,7 +150,7 @@ def canonical_bars(rows: pd.DataFrame, file: Path, ticker: str) -> pd.DataFrame:
     return frame
 
 
-def _dates(values: pd.Series, file: Path) -> pd.Series:
+def _dates(values: pd.Series, file: Path, tz: str) -> pd.Series:
     try:
         parsed = pd.to_datetime(values, errors="coerce")
     except ValueError:  # several UTC offsets in one column: compare them as instants
@@ -157,7 +159,7 @@ def _dates(values: pd.Series, file: Path) -> pd.Series:
     if bad.any():
         raise PriceValidationError(f"{file}: column 'date': {_first(values, bad)} is not a date (use YYYY-MM-DD)")
     if parsed.dt.tz is not None:
-        parsed = parsed.dt.tz_convert("Asia/Tokyo").dt.tz_localize(None)
+        parsed = parsed.dt.tz_convert(tz).dt.tz_localize(None)
     return parsed
 
 

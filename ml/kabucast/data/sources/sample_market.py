@@ -24,7 +24,7 @@ from scipy.signal import lfilter
 from scipy.special import log_ndtr, ndtr
 
 from kabucast.config import UniverseSettings
-from kabucast.data.calendar import JPXCalendar, default_calendar
+from kabucast.data.calendar import TradingCalendar, calendar_for
 from kabucast.data.prices import PRICE_COLUMNS, normalize_prices
 from kabucast.data.sources.base import InfoFetch, PriceFetch
 
@@ -172,7 +172,7 @@ class SampleMarketSource:
         tickers: Sequence[str],
         sectors: Sequence[str],
         seed: int = 7,
-        calendar: JPXCalendar | None = None,
+        calendar: TradingCalendar | None = None,
         origin: str = "2012-01-04",
         params: MarketParams | None = None,
     ) -> None:
@@ -188,7 +188,7 @@ class SampleMarketSource:
         self.sectors = dict(zip(self.tickers, sectors, strict=True))
         self.seed = seed
         self.params = params or MarketParams()
-        self.calendar = calendar or default_calendar()
+        self.calendar = calendar or calendar_for()
         after = self.calendar.sessions(origin, self.calendar.last)
         if after.empty:
             raise ValueError(f"origin {origin} is after the calendar's last session {self.calendar.last.date()}")
@@ -199,9 +199,10 @@ class SampleMarketSource:
 
     @classmethod
     def from_universe(
-        cls, universe: UniverseSettings, seed: int = 7, calendar: JPXCalendar | None = None
+        cls, universe: UniverseSettings, seed: int = 7, calendar: TradingCalendar | None = None
     ) -> SampleMarketSource:
         """A sample market for the tickers and sectors of a configured universe (e.g. topix_core30)."""
+        calendar = calendar or calendar_for(universe.exchange)
         return cls(universe.tickers, [m.sector for m in universe.members], seed=seed, calendar=calendar)
 
     @classmethod
@@ -210,7 +211,7 @@ class SampleMarketSource:
         n_stocks: int,
         n_sectors: int = 11,
         seed: int = 7,
-        calendar: JPXCalendar | None = None,
+        calendar: TradingCalendar | None = None,
         origin: str = "2012-01-04",
         params: MarketParams | None = None,
     ) -> SampleMarketSource:

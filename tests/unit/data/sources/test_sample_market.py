@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from kabucast.config import SectorSettings, UniverseSettings
-from kabucast.data.calendar import JPXCalendar
+from kabucast.data.calendar import TradingCalendar
 from kabucast.data.prices import PRICE_COLUMNS, validation_problems
 from kabucast.data.sources.base import STATIC_INFO_KEYS
 from kabucast.data.sources.sample_market import YAHOO_SECTORS, SampleMarketSource
@@ -33,12 +33,12 @@ class Panel:
 
 
 @pytest.fixture(scope="module")
-def core30(universe: UniverseSettings, calendar: JPXCalendar) -> SampleMarketSource:
+def core30(universe: UniverseSettings, calendar: TradingCalendar) -> SampleMarketSource:
     return SampleMarketSource.from_universe(universe, calendar=calendar)
 
 
 @pytest.fixture(scope="module")
-def panel(calendar: JPXCalendar) -> Panel:
+def panel(calendar: TradingCalendar) -> Panel:
     source = SampleMarketSource.synthetic(300, calendar=calendar, origin=ORIGIN)
     bars = source.panel(ORIGIN, LAST)
     close = bars["close"].unstack()
@@ -73,7 +73,7 @@ def _lag1_autocorr(x: np.ndarray) -> float:
 # --- contract: valid canonical frames on the JPX calendar -------------------------------------------------------
 
 
-def test_every_core30_frame_is_valid_on_the_jpx_calendar(core30: SampleMarketSource, calendar: JPXCalendar) -> None:
+def test_every_core30_frame_is_valid_on_the_jpx_calendar(core30: SampleMarketSource, calendar: TradingCalendar) -> None:
     # GIVEN the Core30 universe on the sample market
     # WHEN its full history is fetched
     frames = _fetch(core30, list(core30.tickers), AS_OF)
@@ -118,7 +118,9 @@ def test_prices_sit_on_the_tick_in_a_realistic_jpy_range_with_volumes_in_lots(pa
 # --- determinism ------------------------------------------------------------------------------------------------
 
 
-def test_same_seed_is_bit_identical_and_another_seed_differs(universe: UniverseSettings, calendar: JPXCalendar) -> None:
+def test_same_seed_is_bit_identical_and_another_seed_differs(
+    universe: UniverseSettings, calendar: TradingCalendar
+) -> None:
     # GIVEN three fresh sources: two with seed 7, one with seed 8
     tickers = ["7203.T", "9984.T"]
     a, b, c = (SampleMarketSource.from_universe(universe, seed=s, calendar=calendar) for s in (7, 7, 8))
@@ -132,7 +134,7 @@ def test_same_seed_is_bit_identical_and_another_seed_differs(universe: UniverseS
 
 
 def test_a_backfill_and_a_later_fetch_agree_on_every_shared_date(
-    universe: UniverseSettings, calendar: JPXCalendar
+    universe: UniverseSettings, calendar: TradingCalendar
 ) -> None:
     # GIVEN a backfill up to D (the cache ends with D's year) and a fetch up to D + 30 days (the next year)
     tickers = ["6758.T", "8306.T"]
@@ -150,7 +152,7 @@ def test_a_backfill_and_a_later_fetch_agree_on_every_shared_date(
         assert extended[t].index[-1] > pd.Timestamp("2020-01-10")
 
 
-def test_a_stock_does_not_depend_on_the_other_tickers_or_their_order(calendar: JPXCalendar) -> None:
+def test_a_stock_does_not_depend_on_the_other_tickers_or_their_order(calendar: TradingCalendar) -> None:
     # GIVEN a 40-stock synthetic universe and a source holding two of its stocks, in reverse order
     big = SampleMarketSource.synthetic(40, calendar=calendar, origin=ORIGIN)
     pair = ["S0031.T", "S0002.T"]
@@ -181,7 +183,7 @@ def test_an_unknown_ticker_fails_with_a_reason_and_the_others_are_served(core30:
     assert "0000.T" in info.failures
 
 
-def test_bars_start_at_the_origin_and_an_empty_window_is_an_empty_canonical_frame(calendar: JPXCalendar) -> None:
+def test_bars_start_at_the_origin_and_an_empty_window_is_an_empty_canonical_frame(calendar: TradingCalendar) -> None:
     # GIVEN a source whose market begins on 2016-01-04
     source = SampleMarketSource(["1111.T"], ["Energy"], calendar=calendar, origin="2016-01-01")
     # WHEN asked for bars from 2010, and for a window that ends before the origin

@@ -20,7 +20,7 @@ import pytest
 import yfinance as yf
 
 from kabucast.config import RetrySettings
-from kabucast.data.calendar import JPXCalendar
+from kabucast.data.calendar import TradingCalendar
 from kabucast.data.prices import PRICE_COLUMNS
 from kabucast.data.sources.yfinance_source import (
     ENV_CACHE_DIR,
@@ -59,7 +59,7 @@ def chart_fixture(ticker: str) -> dict[str, Any]:
 # --- prices -----------------------------------------------------------------------------------
 
 
-def test_prices_are_canonical_frames_with_yahoos_values(make: Make, calendar: JPXCalendar) -> None:
+def test_prices_are_canonical_frames_with_yahoos_values(make: Make, calendar: TradingCalendar) -> None:
     # GIVEN Yahoo's daily charts of two Tokyo tickers for July-September 2024
     source = make()
     # WHEN the whole quarter is fetched
