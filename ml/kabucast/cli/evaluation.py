@@ -46,7 +46,10 @@ def cmd_backtest(ctx: Context) -> Result:
     as_of = calendar.previous_session(ctx.today)
     frame, provenance = prediction_frame(ctx, settings, calendar, as_of)
     run_id = ctx.args.run_id or backtest_run_id(as_of, ctx.args.predictions, ctx.args.horizon_month, settings)
-    result = backtest_from_store(ctx.store, frame, settings)
+    from kabucast.jobs import forecast_settings
+
+    _, universe, _ = forecast_settings(ctx.args.predict_config, PredictSettings)  # prices' currency
+    result = backtest_from_store(ctx.store, frame, settings, currency=universe.currency)
     provenance.update(in_sample_days({**provenance, "fast_mode": settings.fast_mode}, result.daily.index, calendar))
     warning = ""
     if provenance.get("in_sample_days"):

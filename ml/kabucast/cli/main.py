@@ -87,7 +87,7 @@ def _store_for(args: argparse.Namespace) -> Store:
 
 def universe_of(args: argparse.Namespace) -> UniverseSettings | None:
     """The universe a command works on: ``--universe``, else the one its settings file names (directly,
-    as ``data.universe``, or through its ``train_config``), else ``--predict-config``'s; None if none.
+    under ``data`` or ``panel``, or through its ``train_config``), else ``--predict-config``'s; None if none.
 
     It sets the command's trading calendar (the universe's ``exchange``) before the command runs.
     """
@@ -106,7 +106,8 @@ def universe_of(args: argparse.Namespace) -> UniverseSettings | None:
 
 
 def _universe_path(data: dict) -> str | None:
-    for candidate in (data.get("universe"), (data.get("data") or {}).get("universe")):
+    nested = [data.get(k) for k in ("data", "panel")] + [(data.get("data") or {}).get("panel")]
+    for candidate in (data.get("universe"), *(n.get("universe") for n in nested if isinstance(n, dict))):
         if isinstance(candidate, str) and candidate:
             return candidate
     if isinstance(data.get("train_config"), str):

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from kabucast.data.calendar import TradingCalendar
+from kabucast.data.plausibility import REJECT, screen_bars
 from kabucast.data.prices import merge_prices, normalize_prices, prices_key, validation_problems
 from kabucast.data.sources.base import PriceSource
 from kabucast.errors import CorruptObject, KabucastError, ObjectNotFound, PriceValidationError, StoreError
@@ -46,12 +47,15 @@ class IngestReport:
     failures: dict[str, str] = field(default_factory=dict)
     rows_added: int = 0
     end: pd.Timestamp | None = None
+    rejected: dict[str, list[str]] = field(default_factory=dict)  # ticker -> "date kind: detail", bars not stored
+    flagged: dict[str, list[str]] = field(default_factory=dict)  # ticker -> "date kind: detail", stored, suspicious
 
     def summary(self) -> str:
         end = self.end.date() if self.end is not None else "-"
         return (
             f"prices through {end}: {len(self.updated)} updated, {len(self.unchanged)} unchanged, "
             f"{len(self.rebased)} rebased, {len(self.failures)} failed, {self.rows_added} new rows"
+            + _bar_counts(self.rejected, self.flagged)
         )
 
     def to_dict(self) -> dict[str, object]:
@@ -62,7 +66,18 @@ class IngestReport:
             "rebased": self.rebased,
             "failures": [{"ticker": t, "reason": r} for t, r in sorted(self.failures.items())],
             "rows_added": self.rows_added,
+            "rejected_bars": self.rejected,
+            "flagged_bars": self.flagged,
         }
+
+
+def _bar_counts(rejected: dict[str, list[str]], flagged: dict[str, list[str]]) -> str:
+    parts = []
+    if rejected:
+        parts.append(f"{sum(map(len, rejected.values()))} implausible bars rejected ({len(rejected)} tickers)")
+    if flagged:
+        parts.append(f"{sum(map(len, flagged.values()))} flagged ({len(flagged)} tickers)")
+    return f"; {', '.join(parts)}" if parts else ""
 
 
 def parse_period(period: str) -> pd.DateOffset:
@@ -144,7 +159,7 @@ def _merge_one(
 ) -> None:
     """Validate, merge and write one ticker; on any problem record it and leave the stored file alone."""
     try:
-        fresh = _fresh_bars(frame, calendar, ticker, end)
+        fresh = _fresh_bars(frame, calendar, ticker, end, report)
         stored = _read_stored(store, ticker)
         old = stored if stored is not None else normalize_prices(fresh.iloc[:0])
         if _rescaled(old, fresh):
@@ -167,11 +182,25 @@ def _merge_one(
         report.failures[ticker] = str(exc)
 
 
-def _fresh_bars(frame: pd.DataFrame, calendar: TradingCalendar, ticker: str, end: pd.Timestamp) -> pd.DataFrame:
-    """A source's bars in the canonical layout, validated, and only up to the as-of session ``end``
-    (no source writes the future into the store)."""
+def _fresh_bars(
+    frame: pd.DataFrame, calendar: TradingCalendar, ticker: str, end: pd.Timestamp, report: IngestReport
+) -> pd.DataFrame:
+    """A source's bars in the canonical layout, only up to the as-of session ``end`` (no source writes
+    the future into the store), without the bars the plausibility checks reject, validated.
+
+    Rejected and flagged bars are listed in ``report``; a ticker the checks quarantine fails whole
+    (kabucast.data.plausibility.screen_bars). Stored bars are never touched here.
+    """
     canonical = normalize_prices(frame, tz=calendar.tz)
-    return _checked(canonical.loc[canonical.index <= end], calendar, ticker)
+    canonical = canonical.loc[canonical.index <= end]
+    problem, kept, suspects = screen_bars(canonical, ticker)
+    for s in suspects:
+        (report.rejected if s.action == REJECT else report.flagged).setdefault(ticker, []).append(
+            f"{s.date.date()} {s.kind}: {s.detail}"
+        )
+    if problem:
+        raise KabucastError(problem)
+    return _checked(kept, calendar, ticker)
 
 
 def _checked(frame: pd.DataFrame, calendar: TradingCalendar, ticker: str) -> pd.DataFrame:
@@ -201,7 +230,7 @@ def _refetch_all(
     if ticker not in fetched.frames:
         reason = fetched.failures.get(ticker, "no data")
         raise KabucastError(f"history was rescaled (split?) but the full re-fetch failed: {reason}; stored data kept")
-    fresh = _fresh_bars(fetched.frames[ticker], calendar, ticker, end)
+    fresh = _fresh_bars(fetched.frames[ticker], calendar, ticker, end, IngestReport())
     missing = stored.index.difference(fresh.index)
     if len(missing) > REBASE_MAX_MISSING * len(stored):
         raise KabucastError(

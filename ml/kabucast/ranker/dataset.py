@@ -69,12 +69,12 @@ def build_panel(store: Store, settings: PanelSettings, calendar: TradingCalendar
         return sample.panel, origin
     sectors = _universe_sectors(settings)
     if kind == "store":
-        return panel_from_store(store, sectors, settings.start, settings.end), origin
+        return panel_from_store(store, sectors, settings.start, settings.end, calendar), origin
     from kabucast.data.sources.factory import make_source
     from kabucast.jobs import load_universe
 
     source = make_source(settings.source, load_universe(str(settings.universe)), RetrySettings(), _BATCH)
-    return panel_from_source(source, sectors, settings.start, settings.end), origin
+    return panel_from_source(source, sectors, settings.start, settings.end, calendar), origin
 
 
 def _universe_sectors(settings: PanelSettings) -> dict[str, str]:

@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kabucast.data.calendar import TradingCalendar
+from kabucast.data.plausibility import Suspect, screen_bars
 from kabucast.data.prices import PRICE_COLUMNS, prices_key
 from kabucast.data.sources.base import PriceSource
 from kabucast.errors import ConfigError, ObjectNotFound
@@ -38,11 +40,16 @@ _NAME = re.compile(r"[A-Za-z0-9._-]+")
 
 @dataclass(frozen=True, eq=False)
 class RankerPanel:
-    """Daily bars of N tickers on T sessions (``prices``), each ticker's sector, and the tickers left out."""
+    """Daily bars of N tickers on T sessions (``prices``), each ticker's sector, and the tickers left out.
+
+    ``suspects``: the implausible bars found while the panel was assembled (kabucast.data.plausibility),
+    one dict each (ticker, date, kind, action, detail); the rejected ones are not in ``prices``.
+    """
 
     prices: PricePanel
     sectors: tuple[str, ...]
     failures: dict[str, str] = field(default_factory=dict)
+    suspects: tuple[dict[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.sectors) != len(self.prices.tickers):
@@ -89,11 +96,17 @@ class RankerPanel:
 
 
 def panel_from_source(
-    source: PriceSource, sectors: Mapping[str, str], start: object, end: object, chunk: int = 500
+    source: PriceSource,
+    sectors: Mapping[str, str],
+    start: object,
+    end: object,
+    calendar: TradingCalendar | None = None,
+    chunk: int = 500,
 ) -> RankerPanel:
-    """The bars of the tickers of ``sectors`` (ticker -> sector) in [start, end] (JST dates) from ``source``.
+    """The bars of the tickers of ``sectors`` (ticker -> sector) in [start, end] (local dates) from ``source``.
 
     Tickers are fetched ``chunk`` at a time; a ticker the source cannot serve is listed in ``failures``.
+    Every ticker's bars are checked as ingest checks them (:func:`_assemble`).
     """
     tickers = list(sectors)
     frames: dict[str, pd.DataFrame] = {}
@@ -102,10 +115,12 @@ def panel_from_source(
         fetch = source.fetch_prices(tickers[lo : lo + chunk], pd.Timestamp(start), pd.Timestamp(end))
         frames.update(fetch.frames)
         failures.update(fetch.failures)
-    return _assemble(frames, failures, sectors, f"{source.name} source")
+    return _assemble(frames, failures, sectors, f"{source.name} source", calendar)
 
 
-def panel_from_store(store: Store, sectors: Mapping[str, str], start: object, end: object) -> RankerPanel:
+def panel_from_store(
+    store: Store, sectors: Mapping[str, str], start: object, end: object, calendar: TradingCalendar | None = None
+) -> RankerPanel:
     """The bars in [start, end] of the tickers of ``sectors`` stored as ``data/prices/daily/<ticker>.parquet``."""
     frames: dict[str, pd.DataFrame] = {}
     failures: dict[str, str] = {}
@@ -121,19 +136,39 @@ def panel_from_store(store: Store, sectors: Mapping[str, str], start: object, en
             failures[ticker] = f"no stored bars from {lo.date()} to {hi.date()}"
         else:
             frames[ticker] = window
-    return _assemble(frames, failures, sectors, f"store {store.url}")
+    return _assemble(frames, failures, sectors, f"store {store.url}", calendar)
 
 
 def _assemble(
-    frames: dict[str, pd.DataFrame], failures: dict[str, str], sectors: Mapping[str, str], where: str
+    frames: dict[str, pd.DataFrame],
+    failures: dict[str, str],
+    sectors: Mapping[str, str],
+    where: str,
+    calendar: TradingCalendar | None = None,
 ) -> RankerPanel:
-    """A panel of the tickers that have frames, in the order of ``sectors``."""
+    """A panel of the tickers that have frames, in the order of ``sectors``.
+
+    Each frame is checked first: dates off ``calendar`` (the universe's exchange) fail the ticker; bars
+    the plausibility checks reject are left out and every suspect is kept in ``suspects`` (the policy
+    of kabucast.data.ingest; a ticker with more than ``QUARANTINE_SHARE`` of its bars rejected fails).
+    """
+    frames, suspects = dict(frames), []
+    for ticker in list(frames):
+        problem, frames[ticker], found = screen_bars(frames[ticker], ticker, calendar)
+        suspects += [_suspect_row(x) for x in found]
+        if problem:
+            failures[ticker] = problem
+            del frames[ticker]
     kept = [t for t in sectors if t in frames]
     if not kept:
         example = next(iter(failures.items()), ("-", "no tickers asked"))
         raise EmptyPanel(f"{where} gave no bars for {len(sectors)} tickers (e.g. {example[0]}: {example[1]})")
     prices = PricePanel.from_frames(frames, kept)
-    return RankerPanel(prices, tuple(sectors[t] for t in kept), failures)
+    return RankerPanel(prices, tuple(sectors[t] for t in kept), failures, tuple(suspects))
+
+
+def _suspect_row(s: Suspect) -> dict[str, str]:
+    return {"ticker": s.ticker, "date": str(s.date.date()), "kind": s.kind, "action": s.action, "detail": s.detail}
 
 
 # --- partitioned parquet storage -----------------------------------------------------------------------
@@ -162,6 +197,7 @@ def write_panel(store: Store, name: str, panel: RankerPanel, origin: dict[str, A
         "years": [int(y) for y in np.unique(years)],
         "rows": len(long),
         "failures": panel.failures,
+        "suspects": list(panel.suspects),
         "origin": origin,
     }
     store.put_json(f"{prefix}meta.json", meta)
@@ -174,7 +210,7 @@ def read_panel(store: Store, name: str) -> RankerPanel:
     prefix = panel_prefix(name)
     parts = [store.get_parquet(f"{prefix}year={year}/part.parquet") for year in meta["years"]]
     panel = RankerPanel.from_long(pd.concat(parts, ignore_index=True), meta["tickers"], meta["sectors"])
-    return RankerPanel(panel.prices, panel.sectors, dict(meta["failures"]))
+    return RankerPanel(panel.prices, panel.sectors, dict(meta["failures"]), tuple(meta.get("suspects", ())))
 
 
 def read_panel_meta(store: Store, name: str) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,9 +66,16 @@ class ValidationReport:
 
 
 def validate_dataset(
-    features: PanelArray, targets: PanelArray, settings: ValidationSettings, warmup: int
+    features: PanelArray,
+    targets: PanelArray,
+    settings: ValidationSettings,
+    warmup: int,
+    suspects: Sequence[dict[str, str]] = (),
 ) -> ValidationReport:
-    """Every check of the module docstring on raw ``features`` and ``targets`` (same dates and tickers)."""
+    """Every check of the module docstring on raw ``features`` and ``targets`` (same dates and tickers).
+
+    ``suspects``: the panel's implausible bars (RankerPanel.suspects), listed in the report and warned about.
+    """
     if not features.dates.equals(targets.dates) or features.tickers != targets.tickers:
         raise ValueError("features and targets must share their dates and tickers")
     columns = _feature_checks(features, warmup)
@@ -87,9 +94,23 @@ def validate_dataset(
         "groups": groups,
         "null_rate_by_date": _date_null_rates(features),
         "targets": {name: target_distribution(targets.column(name)) for name in targets.names},
+        "bars": _bar_suspects(suspects),
     }
     problems, warnings = _verdicts(content, settings)
     return ValidationReport(json_safe(content), problems, warnings)
+
+
+def _bar_suspects(suspects: Sequence[dict[str, str]]) -> dict[str, Any]:
+    """The panel's implausible bars by action and kind, and each of them."""
+    by_kind: dict[str, int] = {}
+    for s in suspects:
+        by_kind[s["kind"]] = by_kind.get(s["kind"], 0) + 1
+    return {
+        "rejected": sum(s["action"] == "reject" for s in suspects),
+        "flagged": sum(s["action"] == "flag" for s in suspects),
+        "by_kind": by_kind,
+        "suspects": list(suspects),
+    }
 
 
 def lookahead_probe(
@@ -170,6 +191,12 @@ def markdown(report: ValidationReport) -> str:
         q = v["quantiles"]
         cells = [_signed(q["0.01"], 4), _signed(q["0.5"], 4), _signed(q["0.99"], 4), _signed(v["std"], 4)]
         lines.append(f"| {name} | {' | '.join(cells)} | {_pct(v['null_rate'])} |")
+    suspects = c["bars"]["suspects"]
+    lines += ["", "## Implausible bars", "", "kabucast.data.plausibility; rejected bars are not in the panel.", ""]
+    lines += ["| ticker | date | kind | action | detail |", "|---|---|---|---|---|"] if suspects else ["none"]
+    lines += [f"| {x['ticker']} | {x['date']} | {x['kind']} | {x['action']} | {x['detail']} |" for x in suspects[:200]]
+    if len(suspects) > 200:
+        lines.append(f"\n... and {len(suspects) - 200} more in validation.json")
     return "\n".join(lines) + "\n"
 
 
@@ -287,6 +314,13 @@ def _verdicts(content: dict[str, Any], s: ValidationSettings) -> tuple[list[str]
             problems.append(f"target '{name}' has {t['inf_count']} infinite values")
         if t["null_rate"] > s.max_group_null_rate:
             problems.append(f"target '{name}' is {t['null_rate']:.1%} NULL")
+    bars = content["bars"]
+    if bars["rejected"]:
+        warnings.append(
+            f"{bars['rejected']} implausible bars left out of the panel (bad ticks; see 'Implausible bars')"
+        )
+    if bars["flagged"]:
+        warnings.append(f"{bars['flagged']} suspicious bars kept (reverting moves, zero-volume runs; listed below)")
     return problems, warnings
 
 
@@ -307,7 +341,8 @@ def run_validation(
     progress(f"features and targets for {len(panel.dates)} sessions x {len(panel.tickers)} tickers")
     data = build_dataset(panel, settings)
     progress(f"validating {len(data.features.names)} features")
-    report = validate_dataset(data.features, data.targets, settings.validation, warmup_sessions(settings.features))
+    warmup = warmup_sessions(settings.features)
+    report = validate_dataset(data.features, data.targets, settings.validation, warmup, panel.suspects)
     keys = write_validation(store, run_id, report)
     if not report.ok:
         raise DatasetValidationError(report.problems, f"{store.url}/{keys[0]}")

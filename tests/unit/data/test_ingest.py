@@ -63,9 +63,9 @@ def test_failing_ticker_is_reported_and_its_stored_file_untouched(tmp_path: Path
     store = LocalStore(tmp_path)
     backfill(store, TableSource(market), list(market), calendar, pd.Timestamp("2025-11-14"), "1y")
     before = store.get_bytes(prices_key("6758.T"))
-    # WHEN the source fails for one ticker and returns invalid bars (high < low) for another
+    # WHEN the source fails for one ticker and returns an inconsistent bar (open above high) for another
     bad = market["9984.T"].copy()
-    bad.loc["2025-11-20", "high"] = 1.0
+    bad.loc["2025-11-20", "open"] = bad.loc["2025-11-20", "high"] * 1.5
     source = TableSource({**market, "9984.T": bad}, broken=["6758.T"])
     report = fetch_incremental(store, source, list(market), calendar, TODAY, 3, "5y")
     # THEN both are failures with reasons, the good ticker is updated, stored files are intact
@@ -74,6 +74,33 @@ def test_failing_ticker_is_reported_and_its_stored_file_untouched(tmp_path: Path
     assert "low <= open/close <= high" in report.failures["9984.T"]
     assert store.get_bytes(prices_key("6758.T")) == before
     assert store.get_parquet(prices_key("9984.T")).index[-1] == pd.Timestamp("2025-11-14")
+
+
+def test_a_bad_tick_is_rejected_by_name_and_date_and_the_rest_is_stored(tmp_path: Path, calendar, market) -> None:
+    # GIVEN a stored ticker, then a fetch whose 2025-11-19 bar is printed at x100 (and reverts the next day)
+    store = LocalStore(tmp_path)
+    backfill(store, TableSource(market), ["7203.T"], calendar, pd.Timestamp("2025-11-14"), "1y")
+    ticked = market["7203.T"].copy()
+    ticked.loc["2025-11-19", ["open", "high", "low", "close", "adj_close"]] *= 100
+    report = fetch_incremental(store, TableSource({"7203.T": ticked}), ["7203.T"], calendar, TODAY, 3, "5y")
+    # THEN the ticker is updated without that bar, and the report names it with the reason
+    stored = store.get_parquet(prices_key("7203.T"))
+    assert report.updated == ["7203.T"] and not report.failures
+    assert pd.Timestamp("2025-11-19") not in stored.index and stored.index[-1] == TODAY
+    (line,) = report.rejected["7203.T"]
+    assert line.startswith("2025-11-19 reverting_spike: close") and "100x" in line
+    assert "1 implausible bars rejected" in report.summary()
+
+
+def test_a_ticker_with_many_bad_bars_is_quarantined_and_its_store_kept(tmp_path: Path, calendar, market) -> None:
+    store = LocalStore(tmp_path)
+    backfill(store, TableSource(market), ["7203.T"], calendar, pd.Timestamp("2025-11-14"), "1y")
+    before = store.get_bytes(prices_key("7203.T"))
+    broken = market["7203.T"].copy()
+    broken.loc[broken.index[-3:], ["open", "high", "low", "close", "adj_close"]] = 0.001  # 3 of 7 fetched bars
+    report = fetch_incremental(store, TableSource({"7203.T": broken}), ["7203.T"], calendar, TODAY, 3, "5y")
+    assert "quarantined: 3 of" in report.failures["7203.T"] and "near_zero_price" in report.failures["7203.T"]
+    assert store.get_bytes(prices_key("7203.T")) == before
 
 
 def test_split_rescaling_triggers_full_refetch(tmp_path: Path, calendar, market) -> None:
