@@ -19,6 +19,9 @@ from typing import Any, Literal, TypeVar
 import yaml
 
 from kabucast.errors import ConfigError
+from kabucast.universe import UniverseMember, UniverseSettings
+
+__all__ = ["UniverseMember", "UniverseSettings"]  # re-exported: every settings class is importable from here
 
 ENV_CONFIG_DIR = "KABUCAST_CONFIG_DIR"
 CONFIG_DIR = Path(os.environ.get(ENV_CONFIG_DIR) or Path(__file__).resolve().parents[2] / "config")
@@ -42,47 +45,6 @@ class RetrySettings:
 
     max_attempts: int = 4
     base_seconds: float = 2.0
-
-
-@dataclass(frozen=True)
-class UniverseMember:
-    ticker: str
-    name: str
-    sector: str
-
-
-@dataclass(frozen=True)
-class UniverseSettings:
-    """A list of tickers with their sectors (``config/universes/*.yaml``), on one exchange, in one currency.
-
-    ``exchange`` is an exchange_calendars code (XTKS: Tokyo; XNYS: New York; ...): the trading
-    calendar of every job on this universe. ``currency`` is the ISO code its prices are in (the
-    backtest sizes trades in it).
-    """
-
-    env: Literal["local", "s3"]
-    name: str
-    description: str
-    reviewed: str
-    members: tuple[UniverseMember, ...]
-    exchange: str = "XTKS"
-    currency: str = "JPY"
-
-    def __post_init__(self) -> None:
-        if not (len(self.currency) == 3 and self.currency.isalpha() and self.currency.isupper()):
-            raise ConfigError(
-                f"universe {self.name}: currency must be an ISO code like JPY or USD, got {self.currency!r}"
-            )
-
-    @property
-    def tickers(self) -> tuple[str, ...]:
-        return tuple(m.ticker for m in self.members)
-
-    def sector_of(self, ticker: str) -> str:
-        for m in self.members:
-            if m.ticker == ticker:
-                return m.sector
-        raise KeyError(ticker)
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,7 @@ def forecast_settings(config: str, cls: type) -> tuple[Any, UniverseSettings, Se
 
 def check_tickers(tickers: Sequence[str], universe: UniverseSettings) -> list[str]:
     """``tickers`` if every one is in the universe (no duplicates), else a ConfigError naming the strays."""
-    unknown = [t for t in tickers if t not in universe.tickers]
+    unknown = [t for t in tickers if t not in universe.every_ticker]
     if unknown:
         raise ConfigError(f"not in the {universe.name} universe: {', '.join(unknown)} (see its config file)")
     if len(set(tickers)) != len(tickers):
@@ -59,6 +59,14 @@ def check_tickers(tickers: Sequence[str], universe: UniverseSettings) -> list[st
     if not tickers:
         raise ConfigError("the ticker list is empty")
     return list(tickers)
+
+
+def review_warning(universe: UniverseSettings, calendar: TradingCalendar) -> str | None:
+    """The universe file's staleness against the index's latest periodic review (None: up to date)."""
+    if universe.review_month is None:
+        return None
+    closed = calendar.last_closed_day()
+    return universe.review_warning(closed, calendar.latest_month_end_session(universe.review_month, closed))
 
 
 def onnx_predictor(
@@ -116,9 +124,15 @@ class DailyJob:
     def run(
         self, store: Store, today: pd.Timestamp, tickers: Sequence[str] | None = None, skip_fetch: bool = False
     ) -> dict[str, Any]:
-        chosen = check_tickers(tickers, self.universe) if tickers is not None else list(self.universe.tickers)
+        members = self.universe.members_on(today)  # a name that left stops being fetched and forecast
+        chosen = check_tickers(tickers, self.universe) if tickers is not None else list(members)
         options = replace(self.options, skip_fetch=skip_fetch)
-        return run_daily(store, self.source, self.calendar, today, chosen, options, self.predictor)
+        summary = run_daily(store, self.source, self.calendar, today, chosen, options, self.predictor)
+        warning = review_warning(self.universe, self.calendar)
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
+            summary["warnings"] = [warning]
+        return summary
 
 
 def build_daily_job(
@@ -151,8 +165,9 @@ class MonthlyJob:
     def run(
         self, store: Store, today: pd.Timestamp, tickers: Sequence[str] | None = None, skip_enrich: bool = False
     ) -> dict[str, Any]:
-        chosen = check_tickers(tickers, self.universe) if tickers is not None else list(self.universe.tickers)
-        sectors_of = {m.ticker: m.sector for m in self.universe.members}
+        members = self.universe.members_on(today)
+        chosen = check_tickers(tickers, self.universe) if tickers is not None else list(members)
+        sectors_of = self.universe.sectors_of
         return run_monthly(store, self.source, today, chosen, sectors_of, self.finetune, skip_enrich=skip_enrich)
 
 

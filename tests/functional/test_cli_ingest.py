@@ -86,17 +86,17 @@ def test_cli_train_daily_and_demo_reuse(tmp_path: Path, capsys) -> None:
     (tmp_path / "train_small.yaml").write_text(small)
     run(capsys, "backfill", "--store", store, "--source", "sample", "--period", "8y", "--as-of", AS_OF)
     features = run(capsys, "features", "--store", store, "--as-of", AS_OF)
-    assert features["shapes"] == {"weekly": [30, 156, 23], "static": [30, 6], "position": [30, 2]}
+    assert features["shapes"] == {"weekly": [31, 156, 23], "static": [31, 6], "position": [31, 2]}  # the members
     # WHEN the CLI trains, then runs the daily job without fetching
     trained = run(capsys, "train", "--store", store, "--config", str(tmp_path / "train_small.yaml"), "--as-of", AS_OF)
     daily = run(capsys, "daily", "--store", store, "--skip-fetch", "--source", "sample", "--as-of", AS_OF)
     # THEN the first model is champion and the forecasts cover the universe
     assert trained["champion"] is True
-    assert daily["fetch"] == "skipped" and daily["predict"]["predicted"] == 30
+    assert daily["fetch"] == "skipped" and daily["predict"]["predicted"] == 31
     # AND the demo on the same store reuses the champion instead of retraining, and serves it
     demo = run(capsys, "demo", "--store", store, "--as-of", "2025-11-24")  # a holiday: serves the 21st
     assert "train" not in demo and demo["daily"]["predict"]["model_version"] == trained["version"]
     latest = json.loads((tmp_path / "s" / "predictions" / "latest.json").read_text())
-    assert latest["num_predictions"] == 30 and latest["failures"] == [] and latest["data_as_of"] == AS_OF
+    assert latest["num_predictions"] == 31 and latest["failures"] == [] and latest["data_as_of"] == AS_OF
     # a holiday is skipped with exit 0
     assert run(capsys, "daily", "--store", store, "--skip-fetch", "--as-of", "2025-11-24")["status"] == "skipped"

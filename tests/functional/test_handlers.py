@@ -61,7 +61,7 @@ def test_daily_schedule_event_publishes_and_is_idempotent(bucket: S3Store, env: 
     module = load_handler_module("daily")
     out = invoke("daily", event("daily_schedule.json"), env, module)
     assert out["status"] == "ok" and out["request"]["trigger"] == "schedule"
-    assert out["predict"]["key"] == "predictions/2026-11-20.json" and out["predict"]["predicted"] == 29
+    assert out["predict"]["key"] == "predictions/2026-11-20.json" and out["predict"]["predicted"] == 30
     first = keys(bucket)
     assert first["predictions/latest.json"] == first["predictions/2026-11-20.json"]
     # WHEN the scheduler delivers it again to the same container
@@ -88,7 +88,7 @@ def test_daily_manual_and_skip_fetch_events(bucket: S3Store, env: dict) -> None:
 def test_holiday_is_a_no_op_with_a_clear_summary(bucket: S3Store, env: dict) -> None:
     before = keys(bucket)
     out = invoke("daily", event("daily_holiday.json"), env)
-    assert out["status"] == "skipped" and "not a JPX session (last: 2026-11-20)" in out["reason"]
+    assert out["status"] == "skipped" and "not a trading session on XTKS (last: 2026-11-20)" in out["reason"]
     assert keys(bucket) == before
 
 

@@ -55,7 +55,7 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> tuple[LocalStore, Unive
     calendar = TradingCalendar()
     source = SampleMarketSource.synthetic(N_STOCKS, calendar=calendar, origin=ORIGIN, params=PLANTED)
     members = tuple(UniverseMember(t, t, source.sectors[t]) for t in source.tickers)
-    universe = UniverseSettings("local", "sample_planted_300", "SYNTHETIC planted market", "", members)
+    universe = UniverseSettings("local", "sample_planted_300", "SYNTHETIC planted market", "2026-11-20", members)
     store = LocalStore(tmp_path_factory.mktemp("planted"))
     backfill(store, source, universe.tickers, calendar, AS_OF, "20y")
     enrich(store, source, universe.tickers, dict(source.sectors), AS_OF)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from kabucast.config import (
@@ -42,18 +44,89 @@ def test_shipped_configs_load(cls: type, name: str) -> None:
     assert settings.env in ("local", "s3")
 
 
-def test_core30_universe_is_thirty_unique_tickers_with_known_sectors(
+JPX_2026_04_30 = (
+    "2914 3382 4063 4502 4568 6098 6367 6501 6503 6758 6857 6861 7011 7203 7267 7741 7974 8001 8031 8035 8058 8306 "
+    "8316 8411 8729 8766 9432 9433 9434 9983 9984"
+)
+"""The Core30 flags of JPX's TOPIX weight file of 2026-04-30 (the source of truth this file must match)."""
+
+
+def test_core30_today_is_jpxs_list_and_every_name_has_a_known_sector(
     universe: UniverseSettings, sectors: SectorSettings
 ) -> None:
-    # GIVEN the shipped universe and sector map
-    tickers = universe.tickers
-    # THEN there are 30 unique Tokyo tickers, each with a sector the map knows
-    assert len(tickers) == 30
-    assert len(set(tickers)) == 30
-    assert all(t.endswith(".T") and t[:4].isdigit() for t in tickers)
+    assert sorted(universe.tickers) == sorted(f"{code}.T" for code in JPX_2026_04_30.split())
+    assert universe.members_on("2026-04-30") == universe.tickers
     unknown = [m.sector for m in universe.members if m.sector not in sectors.sectors]
     assert unknown == []
     assert sectors.unknown_id not in sectors.sectors.values()
+    assert (universe.exchange, universe.currency, universe.review_month) == ("XTKS", "JPY", 10)
+
+
+def test_core30_history_has_the_reviews_and_the_right_size_on_every_session(universe: UniverseSettings) -> None:
+    from kabucast.data.calendar import calendar_for
+
+    # the October 2024 review, as JPX announced it
+    before, after = set(universe.members_on("2024-10-30")), set(universe.members_on("2024-10-31"))
+    assert after - before == {"2914.T", "6503.T", "7011.T", "9983.T"}
+    assert before - after == {"4503.T", "6273.T", "6594.T", "6954.T"}
+    # 30 names on every session, except 29 between Docomo's delisting and the 2021 review, and 31 with 8729
+    sessions = calendar_for("XTKS").sessions(universe.history_from, "2026-11-27")
+    sizes = universe.membership(sessions, universe.every_ticker).sum(axis=1)
+    expected = np.where(
+        sessions >= "2025-09-29", 31, np.where((sessions > "2020-12-02") & (sessions < "2021-10-29"), 29, 30)
+    )
+    assert (sizes == expected).all(), sessions[sizes != expected][:5]
+    # the matrix and the per-date list agree; before history_from its members stand in
+    day = sessions[1000]
+    row = universe.membership([day], universe.every_ticker)[0]
+    assert {t for t, m in zip(universe.every_ticker, row, strict=True) if m} == set(universe.members_on(day))
+    assert universe.members_on("2005-01-04") == universe.members_on(universe.history_from)
+
+
+@pytest.mark.parametrize(
+    ("members", "message"),
+    [
+        ([{"ticker": "A", "name": "a", "sector": "Energy", "since": "2020-01-01", "until": "2019-01-01"}], "leaves"),
+        (
+            [
+                {"ticker": "A", "name": "a", "sector": "Energy", "until": "2020-06-01"},
+                {"ticker": "A", "name": "a", "sector": "Energy", "since": "2020-06-01"},
+            ],
+            "overlapping spells",
+        ),
+        (
+            [
+                {"ticker": "A", "name": "a", "sector": "Energy", "until": "2020-01-01"},
+                {"ticker": "A", "name": "a", "sector": "Utilities", "since": "2021-01-01"},
+            ],
+            "two sectors",
+        ),
+        ([{"ticker": "A", "name": "a", "sector": "Energy", "since": "2020-13-01"}], "must be a date"),
+    ],
+)
+def test_a_universe_file_that_contradicts_itself_is_a_named_error(tmp_path, members: list, message: str) -> None:
+    import yaml
+
+    path = tmp_path / "u.yaml"
+    path.write_text(
+        yaml.safe_dump({"env": "local", "name": "u", "description": "", "reviewed": "2025-10-31", "members": members})
+    )
+    with pytest.raises(ConfigError, match=message):
+        load_settings(UniverseSettings, path)
+
+
+def test_a_file_behind_the_latest_review_is_warned_about(universe: UniverseSettings) -> None:
+    import dataclasses
+
+    from kabucast.data.calendar import calendar_for
+
+    review = calendar_for("XTKS").latest_month_end_session(10, "2026-11-30")
+    assert review == pd.Timestamp("2026-10-30")  # Saturday the 31st: the review takes effect on Friday
+    assert calendar_for("XTKS").latest_month_end_session(10, "2026-09-30") == pd.Timestamp("2025-10-31")
+    fresh = dataclasses.replace(universe, reviewed="2026-10-30")
+    assert fresh.review_warning("2026-11-30", review) is None
+    warning = universe.review_warning("2026-11-30", review)
+    assert warning and "2025-10-31" in warning and "2026-10-30" in warning
 
 
 def _write(tmp_path: Path, text: str) -> Path:

@@ -68,3 +68,25 @@ def test_default_as_of_is_the_last_closed_session_day() -> None:
     # before 2024-11-05 the TSE closed at 15:00: 15:10 JST was after the close
     assert closed(pd.Timestamp("2024-10-01 15:10", tz="Asia/Tokyo")) == pd.Timestamp("2024-10-01")
     assert closed(pd.Timestamp("2025-10-01 15:10", tz="Asia/Tokyo")) == pd.Timestamp("2025-09-30")
+
+
+def test_the_daily_job_fetches_and_forecasts_the_members_of_its_day(tmp_path: Path, calendar) -> None:
+    # GIVEN a universe in which B left on 2025-11-19 and C joined on 2025-11-20
+    from kabucast.config import UniverseMember, UniverseSettings
+    from kabucast.jobs import DailyJob
+
+    members = (
+        UniverseMember("A.T", "a", "Energy"),
+        UniverseMember("B.T", "b", "Energy", until="2025-11-19"),
+        UniverseMember("C.T", "c", "Energy", since="2025-11-20"),
+    )
+    universe = UniverseSettings("local", "u", "", "2025-10-31", members)
+    source = TableSource({t: walk(calendar, i) for i, t in enumerate(("A.T", "B.T", "C.T"))})
+    calls = []
+    job = DailyJob(universe, source, lambda s, d, t: calls.append(list(t)) or {}, calendar, DailyOptions(period="1y"))
+    # WHEN it runs on 2025-11-21 and, back-dated, on 2025-11-18
+    out = job.run(LocalStore(tmp_path), pd.Timestamp("2025-11-21"))
+    job.run(LocalStore(tmp_path / "old"), pd.Timestamp("2025-11-18"))
+    # THEN the name that left is neither fetched nor forecast and nothing fails; the back-dated run has B, not C
+    assert calls == [["A.T", "C.T"], ["A.T", "B.T"]]
+    assert out["status"] == "ok" and out["fetch"]["failures"] == [] and "B.T" not in str(source.requests[0])

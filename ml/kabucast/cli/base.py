@@ -53,8 +53,13 @@ def tickers_arg(ctx: Context) -> list[str] | None:
     return ctx.args.tickers.split(",") if getattr(ctx.args, "tickers", None) else None
 
 
-def chosen_tickers(ctx: Context, universe: UniverseSettings) -> list[str]:
-    return tickers_arg(ctx) or list(universe.tickers)
+def chosen_tickers(ctx: Context, universe: UniverseSettings, every: bool = False) -> list[str]:
+    """``--tickers`` as given, else the members on the as-of date, or with ``every``
+    every name ever listed (history for training and point-in-time evaluation)."""
+    chosen = tickers_arg(ctx)
+    if chosen:
+        return chosen  # a name the source cannot serve fails alone, with its reason
+    return list(universe.every_ticker if every else universe.members_on(ctx.today))
 
 
 def read_json_file(path: str, what: str) -> object:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from kabucast.cli.base import Command, Context, Result, chosen_tickers
 from kabucast.config import EnrichSettings, FetchSettings, SectorSettings, load_settings, resolve_config_path
 from kabucast.data.sources.factory import make_source
-from kabucast.jobs import load_universe
+from kabucast.jobs import load_universe, review_warning
 
 
 def cmd_backfill(ctx: Context) -> Result:
@@ -16,9 +17,8 @@ def cmd_backfill(ctx: Context) -> Result:
     cfg = load_settings(FetchSettings, resolve_config_path(ctx.args.config))
     universe = load_universe(cfg.universe)
     source = make_source(ctx.args.source or cfg.source, universe, cfg.retry, cfg.batch_size)
-    report = backfill(
-        ctx.store, source, chosen_tickers(ctx, universe), ctx.calendar, ctx.today, ctx.args.period or cfg.period
-    )
+    tickers = chosen_tickers(ctx, universe, every=True)  # former members too: evaluation uses their history
+    report = backfill(ctx.store, source, tickers, ctx.calendar, ctx.today, ctx.args.period or cfg.period)
     return report.summary(), report.to_dict()
 
 
@@ -46,10 +46,47 @@ def cmd_enrich(ctx: Context) -> Result:
     cfg = load_settings(EnrichSettings, resolve_config_path(ctx.args.config))
     universe = load_universe(cfg.universe)
     source = make_source(ctx.args.source or cfg.source, universe, cfg.retry, cfg.batch_size)
-    tickers = chosen_tickers(ctx, universe)
-    sectors = {m.ticker: m.sector for m in universe.members}
+    tickers = chosen_tickers(ctx, universe, every=True)
+    sectors = universe.sectors_of
     report = enrich(ctx.store, source, tickers, sectors, ctx.today)
     return report.summary(), report.to_dict()
+
+
+def cmd_universe(ctx: Context) -> Result:
+    """Members on the as-of date, every dated change, and whether the file is behind the index's review."""
+    universe = load_universe(ctx.args.universe)
+    members = set(universe.members_on(ctx.today))
+    spells = [m for m in universe.members if m.ticker in members and m.on(str(ctx.today.date()))]
+    width = max(len(m.name) for m in universe.members)
+    before = f"before {universe.history_from}" if universe.history_from else "the start"
+    lines = [
+        f"{universe.name} ({universe.exchange}, {universe.currency}) on {ctx.today.date()}: {len(spells)} members",
+        *(f"  {m.ticker:<8} {m.name:<{width}}  {m.sector:<22}  since {m.since or before}" for m in spells),
+        f"changes (membership established from {universe.history_from or 'the first spell'}):",
+        *(f"  {day}  {what:<6}  {m.ticker:<8} {m.name}" for day, what, m in universe.changes()),
+    ]
+    notes = []
+    if universe.history_from and str(ctx.today.date()) < universe.history_from:
+        notes.append(
+            f"{ctx.today.date()} is before {universe.history_from}, the earliest established membership: those "
+            "members stand in (survivorship before it is not removed)"
+        )
+    warning = review_warning(universe, ctx.calendar)
+    if warning:
+        notes.append(warning)
+    lines += [f"warning: {n}" for n in notes]
+    out = {
+        "universe": universe.name,
+        "exchange": universe.exchange,
+        "currency": universe.currency,
+        "as_of": str(ctx.today.date()),
+        "reviewed": universe.reviewed,
+        "history_from": universe.history_from,
+        "members": [dataclasses.asdict(m) for m in spells],
+        "changes": [{"date": d, "change": w, "ticker": m.ticker, "name": m.name} for d, w, m in universe.changes()],
+        "warnings": notes,
+    }
+    return "\n".join(lines), out
 
 
 def cmd_calendar(ctx: Context) -> Result:
@@ -120,6 +157,12 @@ COMMANDS: dict[str, Command] = {
         EnrichSettings,
         source=True,
         tickers=True,
+    ),
+    "universe": Command(
+        cmd_universe,
+        "the universe's members on the as-of date, every dated change, and whether the file is behind a review",
+        arguments=_universe,
+        future_as_of=True,
     ),
     "calendar": Command(
         cmd_calendar,

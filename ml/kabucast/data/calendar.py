@@ -142,6 +142,17 @@ class TradingCalendar:
         closed = local.tz_localize(None) - today >= pd.Timedelta(hours=close.hour, minutes=close.minute)
         return today if closed else today - pd.Timedelta(days=1)
 
+    def latest_month_end_session(self, month: int, day: object) -> pd.Timestamp | None:
+        """The last session of ``month`` (1..12) on or before ``day``: this year's or last year's (an
+        index reviewed every October takes effect then); None if outside the calendar."""
+        d = self._day(day)
+        for year in (d.year, d.year - 1):
+            first = pd.Timestamp(year=year, month=month, day=1)
+            sessions = self.sessions(first, first + pd.offsets.MonthEnd(0))
+            if len(sessions) and sessions[-1] <= d:
+                return sessions[-1]
+        return None
+
     def check_range(self, start: pd.Timestamp, end: pd.Timestamp, what: str = "") -> None:
         """:class:`OutsideCalendar` unless [start, end] lies inside the calendar's range."""
         if start < self.start or end > self.last:

@@ -103,16 +103,17 @@ def model_prediction_frame(
 ) -> pd.DataFrame:
     """Date x ticker predicted simple returns of ``model`` (default: the champion) for every session in [start, end].
 
-    A (session, ticker) is scored when the ticker traded that day and has 156 weeks of history, as
-    in the daily job. Raises ModelNotFound without a model, FeatureMismatch for a model trained on
-    other features, :class:`NoPredictions` when no session in the range can be scored.
+    A (session, ticker) is scored when the ticker was in the index that day (the universe's spells),
+    traded, and has 156 weeks of history, as in the daily job. Raises ModelNotFound without a model,
+    FeatureMismatch for a model trained on other features, :class:`NoPredictions` when no session in
+    the range can be scored.
     """
     check_month(horizon_month)
     model = model or load_model(store)
     check_features(model)
     static_mode = model.meta.get("static_mode", "snapshot")
     samples = load_samples(store, universe, sectors, calendar, pd.Timestamp(end), static_mode, min_labels=0)
-    idx = np.flatnonzero(samples.dates >= pd.Timestamp(start))
+    idx = samples.members_only(np.flatnonzero(samples.dates >= pd.Timestamp(start)))  # the index as it was
     if not len(idx):
         raise NoPredictions(f"no session between {start} and {end} with 156 weeks of stored prices to score")
     samples = point_in_time_static(samples, first_snapshot(store))

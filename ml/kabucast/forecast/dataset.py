@@ -14,6 +14,7 @@ through model.json, in serving.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -60,6 +61,7 @@ class ForecastSamples:
     target: np.ndarray  # (S, 12) float32 log returns 1..12 months ahead
     momentum_12m: np.ndarray  # (S,) float32 trailing 252-session log return (baseline input), 0 when unknown
     static_lookahead: int  # samples whose static snapshot is dated after them
+    member: np.ndarray | None = None  # (S,) bool: the ticker was in the index on the date (None: all were)
 
     def __len__(self) -> int:
         return len(self.date_pos)
@@ -71,6 +73,10 @@ class ForecastSamples:
     @property
     def tickers(self) -> np.ndarray:
         return np.asarray(self.history.tickers)[self.ticker_pos]
+
+    def members_only(self, idx: np.ndarray) -> np.ndarray:
+        """The samples of ``idx`` whose ticker was in the index on their date (evaluation's rows)."""
+        return idx if self.member is None else idx[self.member[idx]]
 
     def take(self, idx: np.ndarray) -> dict[str, np.ndarray]:
         """A batch as arrays: weekly (B, 156, 23), static (B, 6), position (B, 2), sector_id (B,), target (B, 12)."""
@@ -195,18 +201,21 @@ def load_samples(
 ) -> ForecastSamples:
     """Every labelled sample the store's prices allow, as of ``as_of`` (nothing later is read).
 
-    ``min_labels``: how many of the 12 monthly labels must be known (see ``build_samples``).
+    Samples of every name the universe ever listed, on all their stored dates (training uses them all);
+    ``member`` marks those of a name that was in the index on the sample's date (evaluation uses only
+    them). ``min_labels``: how many of the 12 monthly labels must be known (see ``build_samples``).
     """
     day = calendar.previous_session(as_of)
-    frames = load_prices(store, universe.tickers)
+    frames = load_prices(store, universe.every_ticker)
     if not frames:
         raise NotEnoughData(f"no stored prices in {store.url}; run `kabucast backfill` first")
-    panel = PricePanel.from_frames(frames, [t for t in universe.tickers if t in frames]).until(day)
+    panel = PricePanel.from_frames(frames, [t for t in universe.every_ticker if t in frames]).until(day)
     history = weekly_feature_history(panel, panel.dates)
     snapshots = {
         pd.Timestamp(k.removeprefix(STATIC_PREFIX).removesuffix(".parquet")): store.get_parquet(k)
         for k in store.list(STATIC_PREFIX)
         if k.endswith(".parquet") and k.removeprefix(STATIC_PREFIX) <= f"{day.date()}.parquet"
     }
-    sectors_of = {m.ticker: m.sector for m in universe.members}
-    return build_samples(panel, history, snapshots, sectors_of, sectors, calendar, static_mode, min_labels)
+    samples = build_samples(panel, history, snapshots, universe.sectors_of, sectors, calendar, static_mode, min_labels)
+    member = universe.membership(history.as_of, history.tickers)[samples.date_pos, samples.ticker_pos]
+    return dataclasses.replace(samples, member=member)

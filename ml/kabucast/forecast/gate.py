@@ -152,7 +152,7 @@ def evaluate(
 ) -> Decision:
     """Score both models on the scoring window and decide (nothing is written)."""
     ends = [train_end(challenger.meta)] + ([train_end(champion.meta)] if champion else [])
-    idx = scoring_window(samples, max(ends), settings.window_sessions)
+    idx = samples.members_only(scoring_window(samples, max(ends), settings.window_sessions))
     target, dates = samples.target[idx], samples.dates[idx].to_numpy()
     figures: dict[str, Any] = {}
     for name, model in (("challenger", challenger), ("champion", champion)):

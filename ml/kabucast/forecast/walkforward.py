@@ -303,8 +303,10 @@ def score_fold(
     layout: dict[str, Any],
     purge_sessions: int,
 ) -> FoldResult:
-    """Per-horizon metrics of the model, both baselines and the champion on the fold's test samples."""
-    idx = fold.test
+    """Per-horizon metrics of the model, both baselines and the champion on the fold's test samples of
+    tickers that were in the index on their date (no survivorship from today's list)."""
+    idx = samples.members_only(fold.test)
+    layout["test_members"] = len(idx)
     target, dates = samples.target[idx], samples.dates[idx].to_numpy()
     predictions = {
         "model": predict_samples(model, samples, idx),

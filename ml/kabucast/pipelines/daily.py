@@ -38,10 +38,11 @@ def run_daily(
     options: DailyOptions,
     predict: Predictor | None = None,
 ) -> dict[str, Any]:
-    """Run the daily job for ``today`` (a JST date) and return a JSON-safe summary."""
+    """Run the daily job for ``today`` (a date local to the exchange) and return a JSON-safe summary."""
     if not calendar.is_session(today):
         prev = calendar.previous_session(today, inclusive=False)
-        return {"date": str(today.date()), "status": "skipped", "reason": f"not a JPX session (last: {prev.date()})"}
+        reason = f"not a trading session on {calendar.exchange} (last: {prev.date()})"
+        return {"date": str(today.date()), "status": "skipped", "reason": reason}
     summary: dict[str, Any] = {"date": str(today.date()), "status": "ok"}
     if options.skip_fetch:
         summary["fetch"] = "skipped"

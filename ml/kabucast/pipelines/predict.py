@@ -65,7 +65,8 @@ class OnnxPredictor:
             currency=self.universe.currency,
             close_time=self.calendar.close_time(fs.as_of).isoformat(),
         )
-        published = publish_forecast(store, doc, self.universe.tickers, tickers, self.policy)
+        members = self.universe.members_on(today)
+        published = publish_forecast(store, doc, members, tickers, self.policy)
         return {
             **published,
             "model_version": model.version,

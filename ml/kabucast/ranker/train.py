@@ -44,6 +44,7 @@ from kabucast.ranker.model import PatchModelSettings
 from kabucast.ranker.normalize import cross_sectional_zscore, normalize
 from kabucast.ranker.settings import RankerDataSettings
 from kabucast.storage import Store
+from kabucast.storage.base import json_safe
 
 Progress = Callable[[str], None]
 MODELS = ("neural", "lightgbm")
@@ -276,7 +277,7 @@ def report_runs(
             keys.append(_put_csv(store, f"{prefix}importance_{name}.csv", run.importance.reset_index()))
     table = pd.concat(summary, names=["model"]).reset_index()
     keys.append(_put_csv(store, f"{prefix}summary.csv", table))
-    store.put_json(f"{prefix}metrics.json", _metrics_json(runs, summary, splits, arrays))
+    store.put_json(f"{prefix}metrics.json", json_safe(_metrics_json(runs, summary, splits, arrays)))  # NaN: null
     keys.append(f"{prefix}metrics.json")
     keys.insert(0, write_report(store, run_id, _report_inputs(daily, summary, runs), "kabucast ranker: held-out"))
     return RankerRunResult(daily, summary, runs, keys)

@@ -128,7 +128,7 @@ def handle(job: Job, event: Any, context: Any, runtime: Runtime) -> dict[str, An
     observability.start(job, context)
     try:
         universe = runtime.universe(job)
-        request = parse_event(job, event, runtime.clock(), universe.tickers, calendar_for(universe.exchange))
+        request = parse_event(job, event, runtime.clock(), universe.every_ticker, calendar_for(universe.exchange))
     except InvalidEvent as exc:
         observability.rejected(str(exc), time.monotonic() - started)
         return {"status": "error", "error": "InvalidEvent", "message": str(exc), "request_id": request_id}

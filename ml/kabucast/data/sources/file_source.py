@@ -3,7 +3,8 @@
 Two layouts are read (column names are case-insensitive, and spaces or hyphens count as
 underscores, so ``Adj Close`` is ``adj_close``):
 
-- one ``.csv`` or ``.parquet`` file in long format: ``date, ticker, open, high, low, close, [adj_close], volume``;
+- one ``.csv``, ``.csv.gz`` or ``.parquet`` file in long format:
+  ``date, ticker, open, high, low, close, [adj_close], volume``;
 - a folder of ``<ticker>.csv`` / ``<ticker>.parquet`` files with the same columns, ``ticker`` left out.
 
 ``date`` is the exchange's local trading date; a time of day or a UTC offset is allowed (the moment
@@ -31,7 +32,7 @@ from kabucast.data.sources.base import InfoFetch, PriceFetch
 from kabucast.errors import PriceValidationError, SourceError
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("date", "open", "high", "low", "close", "volume")
-SUFFIXES: tuple[str, ...] = (".csv", ".parquet")
+SUFFIXES: tuple[str, ...] = (".csv", ".csv.gz", ".parquet")
 NO_FUNDAMENTALS = "file source has no fundamentals"
 _ALIASES = {"adjclose": "adj_close", "adjusted_close": "adj_close"}
 _LAYOUT = "expected columns date, ticker (long format only), open, high, low, close, [adj_close], volume"
@@ -105,11 +106,12 @@ def read_table(path: Path) -> pd.DataFrame:
     """A CSV or parquet file with normalised column names, or :class:`SourceError` naming the file."""
     if not path.is_file():
         raise SourceError(f"{path}: file not found")
-    suffix = path.suffix.lower()
+    suffix = next((s for s in SUFFIXES if path.name.lower().endswith(s)), path.suffix.lower())
     if suffix not in SUFFIXES:
-        raise SourceError(f"{path}: unsupported file type {suffix!r}; use .csv or .parquet")
+        raise SourceError(f"{path}: unsupported file type {suffix!r}; use .csv, .csv.gz or .parquet")
     try:
-        table = pd.read_csv(path) if suffix == ".csv" else fastparquet.ParquetFile(str(path)).to_pandas()
+        csv = suffix.startswith(".csv")
+        table = pd.read_csv(path) if csv else fastparquet.ParquetFile(str(path)).to_pandas()
     except Exception as exc:  # parsers raise many types; all mean the same thing to the user
         raise SourceError(f"{path}: cannot be read as {suffix[1:]}: {type(exc).__name__}: {exc}") from exc
     if table.index.name is not None:  # e.g. a parquet written from a frame indexed by date

@@ -203,7 +203,8 @@ class SampleMarketSource:
     ) -> SampleMarketSource:
         """A sample market for the tickers and sectors of a configured universe (e.g. topix_core30)."""
         calendar = calendar or calendar_for(universe.exchange)
-        return cls(universe.tickers, [m.sector for m in universe.members], seed=seed, calendar=calendar)
+        names = universe.every_ticker  # former members too: their history is evaluated on their dates
+        return cls(names, [universe.sector_of(t) for t in names], seed=seed, calendar=calendar)
 
     @classmethod
     def synthetic(
