@@ -18,8 +18,9 @@ import torch
 
 from kabucast.config import load_settings, resolve_config_path
 from kabucast.data.calendar import TradingCalendar
+from kabucast.ranker.runs import RankerTrainSettings
 from kabucast.ranker.settings import RankerDataSettings
-from kabucast.ranker.train import RankerTrainSettings, run_ranker
+from kabucast.ranker.train import run_ranker
 from kabucast.storage import LocalStore
 
 

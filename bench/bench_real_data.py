@@ -2,9 +2,9 @@
 
 1. ``us_large30_dev.csv.gz`` (30 large caps, 2000-01-03 .. 2017-11-10) as an XNYS / USD universe:
    backfill from the file (bad ticks screened), then walk-forward evaluation of the demo recipe
-   (config/train_demo.yaml: a short training; 3 expanding folds + a refit holdout) and a backtest of
-   the last 500 sessions. Prints the mean RankIC per horizon over the folds and on the holdout, for the
-   model and the baselines (momentum_12m, zero_return).
+   (config/train_demo.yaml: a short training; 3 expanding folds + a refit holdout), a training and a
+   forecast on the last session, and a backtest of the last 500 sessions. Prints the mean RankIC per
+   horizon over the folds and on the holdout, for the model and the baselines (momentum_12m, zero_return).
 2. ``us_panel300_dev.csv.gz`` (300 stocks, 2010 .. 2017): the ranker's validation (implausible bars)
    and its LightGBM baseline; prints the held-out RankIC per horizon.
 
@@ -97,6 +97,9 @@ def forecaster(tmp: Path) -> None:
         hold = [holdout[name]["rankic"][m] for name in ("model", "momentum_12m")]
         print(f"   {m + 1:>5} " + " ".join(_f(v) for v in cells) + " | " + " ".join(_f(v) for v in hold))
     run("train", "--config", train_path, "--threads", "1", *store)
+    predicted = run("predict", "--config", predict, *store)
+    failures = predicted["failures"] or "none"
+    print(f"   predict {predicted['key']}: {predicted['predicted']} tickers, failures {failures}")
     backtest = run("backtest", "--predictions", "model", "--predict-config", predict, "--days", "500", *store)
     s = backtest["summary"]
     print(f"   backtest (model scores, last 500 sessions, USD costs): net Sharpe {s['net_sharpe']:+.2f}, "

@@ -197,6 +197,19 @@ def resolve_config_path(name: str | Path, base: Path | None = None) -> Path:
     return (base or CONFIG_DIR) / p
 
 
+def load_universe(path: str) -> UniverseSettings:
+    """A universe file (``config/universes/*.yaml``, or any path)."""
+    return load_settings(UniverseSettings, resolve_config_path(path))
+
+
+def forecast_settings(config: str, cls: type[T]) -> tuple[T, UniverseSettings, SectorSettings]:
+    """A forecast settings file (train, finetune, predict: it names ``universe`` and ``sectors``) with
+    the universe and sector map it names."""
+    cfg = load_settings(cls, resolve_config_path(config))
+    universe, sectors = cfg.universe, cfg.sectors  # type: ignore[attr-defined]
+    return cfg, load_universe(universe), load_settings(SectorSettings, resolve_config_path(sectors))
+
+
 def build_section(cls: type[T], data: Any, file: str, prefix: str) -> T:
     """``data`` checked against the dataclass ``cls``; errors name ``file`` and the key under ``prefix``."""
     where = prefix.rstrip(".") or "top level"
@@ -279,7 +292,7 @@ class BacktestSettings:
 
 @dataclass(frozen=True)
 class EvaluateSettings:
-    """Walk-forward evaluation of a training recipe (kabucast.forecast.walkforward, docs/EVALUATION.md).
+    """Walk-forward evaluation of a training recipe (kabucast.experiments.walkforward, docs/EVALUATION.md).
 
     ``train_config`` names the recipe (a TrainSettings file: universe, model, training, data); its
     ``data.val_fraction`` becomes the share of each fold's training samples drawn at random for early

@@ -20,9 +20,10 @@ from kabucast.config import (
     FetchSettings,
     FinetuneSettings,
     PredictSettings,
-    SectorSettings,
     UniverseSettings,
+    forecast_settings,
     load_settings,
+    load_universe,
     resolve_config_path,
 )
 from kabucast.data.calendar import TradingCalendar, calendar_for
@@ -37,16 +38,6 @@ DAILY_FETCH_CONFIG = "fetch_daily_universe.yaml"
 PREDICT_CONFIG = "predict.yaml"
 MONTHLY_ENRICH_CONFIG = "enrich_universe.yaml"
 FINETUNE_CONFIG = "finetune.yaml"
-
-
-def load_universe(path: str) -> UniverseSettings:
-    return load_settings(UniverseSettings, resolve_config_path(path))
-
-
-def forecast_settings(config: str, cls: type) -> tuple[Any, UniverseSettings, SectorSettings]:
-    """A forecast settings file with the universe and sector map it names."""
-    cfg = load_settings(cls, resolve_config_path(config))
-    return cfg, load_universe(cfg.universe), load_settings(SectorSettings, resolve_config_path(cfg.sectors))
 
 
 def check_tickers(tickers: Sequence[str], universe: UniverseSettings) -> list[str]:

@@ -20,14 +20,20 @@ import yaml
 from tests.functional.conftest import AS_OF, SMALL_MODEL
 
 from kabucast.cli.main import main
-from kabucast.config import BacktestSettings, EvaluateSettings, TrainSettings, load_settings, resolve_config_path
+from kabucast.config import (
+    BacktestSettings,
+    EvaluateSettings,
+    TrainSettings,
+    forecast_settings,
+    load_settings,
+    resolve_config_path,
+)
 from kabucast.data.ingest import load_prices
 from kabucast.errors import ConfigError
 from kabucast.evaluation.backtest import backtest_from_store, load_summary, next_day_returns
-from kabucast.evaluation.predictions import load_prediction_history, model_prediction_frame
+from kabucast.experiments.predictions import load_prediction_history, model_prediction_frame
+from kabucast.experiments.walkforward import HOLDOUT, plan_folds, run_id
 from kabucast.forecast.dataset import LONGEST_LABEL, NotEnoughData
-from kabucast.forecast.walkforward import HOLDOUT, plan_folds, run_id
-from kabucast.jobs import forecast_settings
 from kabucast.pipelines.predict import OnnxPredictor
 from kabucast.storage import LocalStore
 

@@ -6,9 +6,16 @@ import argparse
 import dataclasses
 
 from kabucast.cli.base import Command, Context, Result, chosen_tickers
-from kabucast.config import EnrichSettings, FetchSettings, SectorSettings, load_settings, resolve_config_path
+from kabucast.config import (
+    EnrichSettings,
+    FetchSettings,
+    SectorSettings,
+    load_settings,
+    load_universe,
+    resolve_config_path,
+)
 from kabucast.data.sources.factory import make_source
-from kabucast.jobs import load_universe, review_warning
+from kabucast.jobs import review_warning
 
 
 def cmd_backfill(ctx: Context) -> Result:

@@ -25,7 +25,7 @@ class BacktestNotFound(KabucastError):
 
 def cmd_evaluate(ctx: Context) -> Result:
     """Walk-forward evaluation of the training recipe -> ``reports/<run-id>/`` (metrics.csv, summary.json, report)."""
-    from kabucast.forecast.walkforward import evaluate_to_store, rankic_table, summary
+    from kabucast.experiments.walkforward import evaluate_to_store, rankic_table, summary
 
     settings = load_settings(EvaluateSettings, resolve_config_path(ctx.args.config))
     with tempfile.TemporaryDirectory(prefix="kabucast-evaluate-") as tmp:
@@ -46,7 +46,7 @@ def cmd_backtest(ctx: Context) -> Result:
     as_of = calendar.previous_session(ctx.today)
     frame, provenance = prediction_frame(ctx, settings, calendar, as_of)
     run_id = ctx.args.run_id or backtest_run_id(as_of, ctx.args.predictions, ctx.args.horizon_month, settings)
-    from kabucast.jobs import forecast_settings
+    from kabucast.config import forecast_settings
 
     _, universe, _ = forecast_settings(ctx.args.predict_config, PredictSettings)  # prices' currency
     result = backtest_from_store(ctx.store, frame, settings, currency=universe.currency)
@@ -105,14 +105,14 @@ def prediction_frame(
     ctx: Context, settings: BacktestSettings, calendar: TradingCalendar, as_of: pd.Timestamp
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Date x ticker predicted returns from the stored forecasts or from the champion, and where they came from."""
-    from kabucast.evaluation.predictions import load_prediction_history, model_prediction_frame
+    from kabucast.experiments.predictions import load_prediction_history, model_prediction_frame
 
     month = ctx.args.horizon_month
     if ctx.args.predictions == "stored":
         frame = load_prediction_history(ctx.store, month, end=as_of)
         return frame, {"predictions": "stored", "horizon_month": month}
+    from kabucast.config import forecast_settings
     from kabucast.forecast.registry import load_model
-    from kabucast.jobs import forecast_settings
 
     _, universe, sectors = forecast_settings(ctx.args.predict_config, PredictSettings)
     model = load_model(ctx.store)

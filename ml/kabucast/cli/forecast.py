@@ -8,14 +8,20 @@ from collections.abc import Callable
 
 from kabucast.cli.base import Command, Context, Result, chosen_tickers, tickers_arg
 from kabucast.cli.data import cmd_backfill, cmd_enrich
-from kabucast.config import EnrichSettings, FetchSettings, FinetuneSettings, PredictSettings, TrainSettings
+from kabucast.config import (
+    EnrichSettings,
+    FetchSettings,
+    FinetuneSettings,
+    PredictSettings,
+    TrainSettings,
+    forecast_settings,
+)
 from kabucast.forecast.registry import MODELS
 from kabucast.jobs import (
     build_daily_job,
     build_monthly_job,
     check_tickers,
     finetune_step,
-    forecast_settings,
     onnx_predictor,
 )
 
@@ -41,11 +47,11 @@ def stored_as(ctx: Context, version: str, champion: bool) -> str:
 
 
 def _train_from_sweep(ctx: Context) -> Result:
-    """Two-stage training of an evaluated sweep's winner (kabucast.forecast.two_stage), then the gate."""
+    """Two-stage training of an evaluated sweep's winner (kabucast.experiments.two_stage), then the gate."""
     import tempfile
     from pathlib import Path
 
-    from kabucast.forecast.two_stage import load_two_stage, two_stage_train
+    from kabucast.experiments.two_stage import load_two_stage, two_stage_train
 
     settings, cfg, universe, sectors = load_two_stage(ctx.args.two_stage_config, ctx.args.config)
     with tempfile.TemporaryDirectory(prefix="kabucast-two-stage-") as tmp:

@@ -91,7 +91,7 @@ def universe_of(args: argparse.Namespace) -> UniverseSettings | None:
 
     It sets the command's trading calendar (the universe's ``exchange``) before the command runs.
     """
-    from kabucast.jobs import load_universe
+    from kabucast.config import load_universe
 
     explicit = getattr(args, "universe", None)
     if explicit:

@@ -22,7 +22,7 @@ from kabucast.errors import ConfigError
 from kabucast.ranker.settings import RankerDataSettings
 
 if TYPE_CHECKING:
-    from kabucast.ranker.train import RankerTrainSettings
+    from kabucast.ranker.runs import RankerTrainSettings
 
 
 def cmd_validate(ctx: Context) -> Result:
@@ -61,7 +61,8 @@ def cmd_submit(ctx: Context) -> Result:
 
 
 def _run_models(ctx: Context, action: str) -> Result:
-    from kabucast.ranker.train import RankerTrainSettings, run_ranker
+    from kabucast.ranker.runs import RankerTrainSettings
+    from kabucast.ranker.train import run_ranker
 
     a = ctx.args
     if a.job_args:

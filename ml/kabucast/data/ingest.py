@@ -22,8 +22,9 @@ import numpy as np
 import pandas as pd
 
 from kabucast.data.calendar import TradingCalendar
-from kabucast.data.plausibility import REJECT, screen_bars
+from kabucast.data.plausibility import REJECT
 from kabucast.data.prices import merge_prices, normalize_prices, prices_key, validation_problems
+from kabucast.data.screening import screen_bars
 from kabucast.data.sources.base import PriceSource
 from kabucast.errors import CorruptObject, KabucastError, ObjectNotFound, PriceValidationError, StoreError
 from kabucast.progress import progress
@@ -189,7 +190,7 @@ def _fresh_bars(
     the future into the store), without the bars the plausibility checks reject, validated.
 
     Rejected and flagged bars are listed in ``report``; a ticker the checks quarantine fails whole
-    (kabucast.data.plausibility.screen_bars). Stored bars are never touched here.
+    (kabucast.data.screening.screen_bars). Stored bars are never touched here.
     """
     canonical = normalize_prices(frame, tz=calendar.tz)
     canonical = canonical.loc[canonical.index <= end]

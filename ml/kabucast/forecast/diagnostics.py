@@ -18,7 +18,6 @@ epochs the run stops early, and :attr:`CollapseMonitor.collapsed` says why.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import lightning as L
@@ -26,20 +25,10 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.trainer.states import TrainerFn
 
+from kabucast.fitting import CollapseSettings, collapse_message
+
 SATURATED = 0.95
 """|h| above this counts as a saturated LSTM unit."""
-
-
-@dataclass(frozen=True)
-class CollapseSettings:
-    """Collapsed: the smallest per-horizon spread below ``threshold`` for ``patience`` epochs in a row."""
-
-    threshold: float = 1e-3  # log-return units; the promotion gate's min_pred_xs_std
-    patience: int = 2  # consecutive epochs
-
-    def __post_init__(self) -> None:
-        if self.threshold < 0 or self.patience < 1:
-            raise ValueError(f"collapse threshold must be >= 0 and patience >= 1, got {self}")
 
 
 class CollapseMonitor(Callback):
@@ -102,18 +91,6 @@ class CollapseMonitor(Callback):
         self.history["encoder_std"].append(math.sqrt(max(squares / count - mean * mean, 0.0)) if count else math.nan)
         self.history["encoder_saturation"].append(saturated / count if count else math.nan)
         self._grads = {"encoder": [], "head": []}
-
-
-def collapse_message(pred_std: list[list[float]], settings: CollapseSettings, epoch: int) -> str | None:
-    """Why the run counts as collapsed after the epochs' per-horizon spreads ``pred_std``, or None."""
-    recent = [min(_finite(s), default=math.inf) for s in pred_std[-settings.patience :]]
-    if len(recent) < settings.patience or not all(s < settings.threshold for s in recent):
-        return None
-    return (
-        f"validation predictions collapsed: smallest per-horizon cross-sectional std "
-        f"{max(recent):.2e} < {settings.threshold:g} for {settings.patience} consecutive epochs "
-        f"(up to epoch {epoch})"
-    )
 
 
 def grad_norm(module: torch.nn.Module) -> float:

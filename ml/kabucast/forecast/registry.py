@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kabucast.errors import CorruptObject, JobFailure, KabucastError, ObjectNotFound
+from kabucast.features.registry import feature_contract
 from kabucast.storage.base import Store, dumps_json, json_safe
 
 MODELS = "models"
@@ -197,4 +198,18 @@ def verify_artifact(store: Store, version: str, meta: dict[str, Any], name: str,
             f"{store.url}/{model_key(version, name)} does not match the SHA-256 that model version {version} "
             "recorded: the file was changed after it was saved. Restore it (S3 keeps earlier object versions), "
             "or serve another version (`kabucast models rollback` / `promote VERSION`)"
+        )
+
+
+class FeatureMismatch(KabucastError):
+    """The champion was trained on other features than this code builds."""
+
+
+def check_features(model: ModelFiles) -> None:
+    """:class:`FeatureMismatch` unless ``model`` was trained on the features this code builds."""
+    trained = model.meta.get("features")
+    if trained != feature_contract():
+        raise FeatureMismatch(
+            f"model {model.version} was trained on features {trained}, this code builds {feature_contract()}; "
+            "retrain (`kabucast train`) or install the kabucast version that trained it"
         )

@@ -16,20 +16,14 @@ import pandas as pd
 
 from kabucast.config import SectorSettings, UniverseSettings
 from kabucast.data.calendar import TradingCalendar
-from kabucast.errors import KabucastError
-from kabucast.features.registry import feature_contract
 from kabucast.forecast.onnx_model import OnnxForecaster
 from kabucast.forecast.predict import forecast_document
-from kabucast.forecast.registry import ModelFiles, load_model
+from kabucast.forecast.registry import ModelFiles, check_features, load_model
 from kabucast.pipelines.inputs import load_model_inputs
 from kabucast.pipelines.publish import LATEST_KEY, PublishPolicy, prediction_key, publish_forecast
 from kabucast.storage.base import Store
 
-__all__ = ["LATEST_KEY", "FeatureMismatch", "OnnxPredictor", "prediction_key"]
-
-
-class FeatureMismatch(KabucastError):
-    """The champion was trained on other features than this code builds."""
+__all__ = ["LATEST_KEY", "OnnxPredictor", "prediction_key"]
 
 
 @dataclass
@@ -80,12 +74,3 @@ class OnnxPredictor:
             self._cache.clear()
             self._cache[model.version] = OnnxForecaster(model.onnx)
         return self._cache[model.version]
-
-
-def check_features(model: ModelFiles) -> None:
-    trained = model.meta.get("features")
-    if trained != feature_contract():
-        raise FeatureMismatch(
-            f"model {model.version} was trained on features {trained}, this code builds {feature_contract()}; "
-            "retrain (`kabucast train`) or install the kabucast version that trained it"
-        )

@@ -70,8 +70,8 @@ def build_panel(store: Store, settings: PanelSettings, calendar: TradingCalendar
     sectors = _universe_sectors(settings)
     if kind == "store":
         return panel_from_store(store, sectors, settings.start, settings.end, calendar), origin
+    from kabucast.config import load_universe
     from kabucast.data.sources.factory import make_source
-    from kabucast.jobs import load_universe
 
     source = make_source(settings.source, load_universe(str(settings.universe)), RetrySettings(), _BATCH)
     return panel_from_source(source, sectors, settings.start, settings.end, calendar), origin
@@ -82,7 +82,7 @@ def _universe_sectors(settings: PanelSettings) -> dict[str, str]:
     if not settings.universe:
         example = "e.g. universes/topix_core30.yaml"
         raise ConfigError(f"panel.universe is required with panel.source {settings.source!r} ({example})")
-    from kabucast.jobs import load_universe
+    from kabucast.config import load_universe
 
     return {m.ticker: m.sector for m in load_universe(settings.universe).members}
 

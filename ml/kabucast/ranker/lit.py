@@ -29,7 +29,7 @@ from kabucast.ranker.loader import CrossSectionDataset, WindowArrays, date_sampl
 from kabucast.ranker.losses import LossWeights, cross_section_loss
 from kabucast.ranker.metrics import mean_rank_ic
 from kabucast.ranker.model import PatchRanker, PatchRankerConfig, build_model
-from kabucast.ranker.train import (
+from kabucast.ranker.runs import (
     FitSettings,
     ModelRun,
     RankerTrainSettings,
@@ -240,7 +240,7 @@ class EpochMonitor(Callback):
         self.history["pred_std"].append(list(pl_module.val_pred_std))
         epoch = trainer.current_epoch
         if self.collapse is not None and self.collapsed is None:
-            from kabucast.forecast.diagnostics import collapse_message
+            from kabucast.fitting import collapse_message
 
             self.collapsed = collapse_message(self.history["pred_std"], self.collapse, epoch)
             trainer.should_stop = trainer.should_stop or self.collapsed is not None
@@ -250,7 +250,7 @@ class EpochMonitor(Callback):
 
 @dataclass(frozen=True)
 class TrialResult:
-    """One ranker trained by :func:`train_trial`: val_* / test_* scores (kabucast.ranker.train.trial_scores)."""
+    """One ranker trained by :func:`train_trial`: val_* / test_* scores (kabucast.ranker.runs.trial_scores)."""
 
     metrics: dict[str, float]
     history: dict[str, list[Any]] = field(default_factory=dict)  # per epoch: val_score, pred_std (per horizon)
@@ -271,7 +271,7 @@ def train_trial(
 ) -> TrialResult:
     """Train ONE ranker with ``params`` laid over ``settings`` on the first purged fold of ``splits``.
 
-    ``params`` are LossWeights, FitSettings or PatchModelSettings keys (kabucast.ranker.train.with_params);
+    ``params`` are LossWeights, FitSettings or PatchModelSettings keys (kabucast.ranker.runs.with_params);
     at most ``max_epochs`` epochs, early-stopped on the fold's test block (the validation dates), whose
     RankIC@monitor_horizon goes to ``report`` after every epoch. The model ends on its best epoch and is
     scored on the validation dates (``val_*``) and the held-out period (``test_*``): RankIC@5, the

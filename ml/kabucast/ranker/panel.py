@@ -27,8 +27,9 @@ import numpy as np
 import pandas as pd
 
 from kabucast.data.calendar import TradingCalendar
-from kabucast.data.plausibility import Suspect, screen_bars
+from kabucast.data.plausibility import Suspect
 from kabucast.data.prices import PRICE_COLUMNS, prices_key
+from kabucast.data.screening import screen_bars
 from kabucast.data.sources.base import PriceSource
 from kabucast.errors import ConfigError, ObjectNotFound
 from kabucast.features.panel import PANEL_COLUMNS, PricePanel

@@ -24,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from kabucast.config import UniverseSettings
+from kabucast.config import UniverseSettings, load_universe
 from kabucast.data.calendar import calendar_for
 from kabucast.errors import ConfigError
 from kabucast.jobs import (
@@ -34,7 +34,6 @@ from kabucast.jobs import (
     MonthlyJob,
     build_daily_job,
     build_monthly_job,
-    load_universe,
 )
 from kabucast.serverless import observability
 from kabucast.serverless.events import InvalidEvent, Job, JobRequest, parse_event

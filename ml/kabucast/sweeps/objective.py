@@ -219,7 +219,7 @@ def _cap(idx: np.ndarray, most: int, rng: np.random.Generator) -> np.ndarray:
 
 def trial_train_settings(trial: TrialSettings) -> tuple[TrainSettings, Any, Any]:
     """The training settings file of ``trial`` with its overrides applied, and its universe and sectors."""
-    from kabucast.jobs import forecast_settings
+    from kabucast.config import forecast_settings
 
     settings, universe, sectors = forecast_settings(trial.train_config, TrainSettings)
     unknown = sorted(set(trial.overrides) - {"data", "model", "training"})
@@ -289,8 +289,9 @@ def _ranker(trial: TrialSettings, store: Store, calendar: TradingCalendar, as_of
     The ranker's data settings name their own period (``panel.start`` / ``end``).
     """
     from kabucast.ranker.features import warmup_sessions
+    from kabucast.ranker.runs import RankerTrainSettings
     from kabucast.ranker.settings import RankerDataSettings
-    from kabucast.ranker.train import RankerTrainSettings, plan_splits, prepare_arrays
+    from kabucast.ranker.train import plan_splits, prepare_arrays
 
     allowed = {"data", *RankerTrainSettings.__dataclass_fields__}
     unknown = sorted(set(trial.overrides) - allowed)

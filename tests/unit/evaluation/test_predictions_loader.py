@@ -11,7 +11,7 @@ import pytest
 from kabucast.config import BacktestSettings
 from kabucast.data.sources.base import STATIC_INFO_KEYS
 from kabucast.evaluation.backtest import next_day_returns, run_backtest
-from kabucast.evaluation.predictions import (
+from kabucast.experiments.predictions import (
     NoPredictions,
     check_month,
     first_snapshot,

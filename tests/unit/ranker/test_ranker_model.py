@@ -17,7 +17,7 @@ from kabucast.ranker.lit import RankerModule, fit, load_ranker, predict
 from kabucast.ranker.loader import CrossSectionDataset, date_sampler, make_loader, write_arrays
 from kabucast.ranker.losses import LossWeights, cross_section_loss, rank_ic, variance_penalty
 from kabucast.ranker.model import PatchModelSettings, build_model
-from kabucast.ranker.train import FitSettings
+from kabucast.ranker.runs import FitSettings
 
 TINY = PatchModelSettings(patch_len=4, d_model=16, depth=1, heads=2, dropout=0.0)
 

@@ -11,7 +11,7 @@ import pytest
 from botocore.stub import Stubber
 
 from kabucast.errors import ConfigError
-from kabucast.forecast.diagnostics import CollapseSettings, collapse_message
+from kabucast.fitting import CollapseSettings, collapse_message
 from kabucast.storage import LocalStore
 from kabucast.sweeps.evaluate import EvaluateSettings, composite_score, evaluate_sweep, gate_reasons
 from kabucast.sweeps.grid import GridSettings

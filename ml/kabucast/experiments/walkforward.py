@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kabucast.config import EvaluateSettings, SectorSettings, TrainSettings, build_section
+from kabucast.config import EvaluateSettings, SectorSettings, TrainSettings, build_section, forecast_settings
 from kabucast.data.calendar import TradingCalendar
 from kabucast.errors import ConfigError
 from kabucast.evaluation.backtest import report_prefix
@@ -47,9 +47,7 @@ from kabucast.evaluation.metrics import ic_series, rank_ic_series
 from kabucast.forecast.dataset import LONGEST_LABEL, ForecastSamples, NotEnoughData, load_samples
 from kabucast.forecast.gate import predict_samples
 from kabucast.forecast.metrics import METRIC_NAMES, horizon_metrics, momentum_baseline, per_date_std, zero_baseline
-from kabucast.forecast.registry import ModelFiles, champion_version, load_model
-from kabucast.jobs import forecast_settings
-from kabucast.pipelines.predict import FeatureMismatch, check_features
+from kabucast.forecast.registry import FeatureMismatch, ModelFiles, champion_version, check_features, load_model
 from kabucast.storage.base import Store, dumps_json, json_safe
 
 HOLDOUT = "holdout"

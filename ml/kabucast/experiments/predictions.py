@@ -32,8 +32,7 @@ from kabucast.errors import KabucastError
 from kabucast.features import static_features
 from kabucast.forecast.dataset import HORIZONS, ForecastSamples, load_samples
 from kabucast.forecast.gate import predict_samples
-from kabucast.forecast.registry import ModelFiles, load_model
-from kabucast.pipelines.predict import check_features
+from kabucast.forecast.registry import ModelFiles, check_features, load_model
 from kabucast.storage.base import Store
 
 PREDICTIONS_PREFIX = "predictions/"
