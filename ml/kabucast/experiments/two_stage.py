@@ -46,7 +46,7 @@ from torch.optim.swa_utils import AveragedModel
 from kabucast.config import GateSettings, SectorSettings, TrainSettings, UniverseSettings, build_section
 from kabucast.data.calendar import TradingCalendar
 from kabucast.errors import ConfigError, KabucastError
-from kabucast.forecast.dataset import NotEnoughData, load_samples, time_split
+from kabucast.forecast.dataset import load_samples, split_samples
 from kabucast.forecast.diagnostics import CollapseMonitor, CollapseSettings
 from kabucast.forecast.ensemble import SnapshotEnsemble
 from kabucast.forecast.gate import Decision, gate_and_promote
@@ -230,13 +230,7 @@ def two_stage_train(
     cfg, model_cfg = winner_configs(params, train_settings, sectors.n_ids)
     data = train_settings.data
     samples = load_samples(store, universe, sectors, calendar, as_of, data.static_mode)
-    split = time_split(samples, data.val_fraction, data.purge_sessions)
-    rng = np.random.default_rng(cfg.seed)
-    strided = samples.date_pos % data.as_of_stride == 0
-    train_idx = _cap(split.train[strided[split.train]], data.max_train_samples, rng)
-    val_idx = _cap(split.val[strided[split.val]], data.max_val_samples, rng)
-    if len(train_idx) < cfg.batch_size or len(val_idx) < 2:
-        raise NotEnoughData(f"{len(train_idx)} training / {len(val_idx)} validation samples; backfill more history")
+    train_idx, val_idx, split = split_samples(samples, data, np.random.default_rng(cfg.seed), cfg.batch_size)
     train_ds, val_ds = dataset(samples, train_idx), dataset(samples, val_idx)
     target_std = tuple(train_ds.target.std(axis=0).tolist())
     s1, s2 = settings.stage1, settings.stage2
@@ -336,10 +330,6 @@ def two_stage_report(store: Store, published: TrainRun, decision: Decision | Non
     metrics["gate"] = "no champion: became the champion" if decision is None else decision.summary()
     inputs = ReportInputs(ic_by_horizon=ic, dispersion=spread, metrics=metrics)
     return write_report(store, f"two-stage-{published.version}", inputs, title="kabucast two-stage training")
-
-
-def _cap(idx: np.ndarray, most: int, rng: np.random.Generator) -> np.ndarray:
-    return np.sort(rng.choice(idx, size=most, replace=False)) if len(idx) > most else idx
 
 
 def _stage_figures(

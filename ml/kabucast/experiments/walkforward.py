@@ -44,7 +44,7 @@ from kabucast.data.calendar import TradingCalendar
 from kabucast.errors import ConfigError
 from kabucast.evaluation.backtest import report_prefix
 from kabucast.evaluation.metrics import ic_series, rank_ic_series
-from kabucast.forecast.dataset import LONGEST_LABEL, ForecastSamples, NotEnoughData, load_samples
+from kabucast.forecast.dataset import LONGEST_LABEL, ForecastSamples, NotEnoughData, cap_samples, load_samples
 from kabucast.forecast.gate import predict_samples
 from kabucast.forecast.metrics import METRIC_NAMES, horizon_metrics, momentum_baseline, per_date_std, zero_baseline
 from kabucast.forecast.registry import FeatureMismatch, ModelFiles, champion_version, check_features, load_model
@@ -258,13 +258,13 @@ def train_fold(
     from kabucast.forecast.export import export_onnx
     from kabucast.forecast.lit import TrainConfig, fit_normalizer
     from kabucast.forecast.model import BiLSTMForecaster, ForecasterConfig
-    from kabucast.forecast.train import _cap, _fit, dataset
+    from kabucast.forecast.train import _fit, dataset
 
     cfg = build_section(TrainConfig, recipe.training, "train settings", "training.")
     model_cfg = build_section(
         ForecasterConfig, {**recipe.model, "n_sectors": sectors.n_ids}, "train settings", "model."
     )
-    fit_idx, val_idx = inner_split(samples, fold.train, recipe, np.random.default_rng(cfg.seed), _cap)
+    fit_idx, val_idx = inner_split(samples, fold.train, recipe, np.random.default_rng(cfg.seed))
     if len(fit_idx) < cfg.batch_size or len(val_idx) < 2:
         raise NotEnoughData(f"{fold.name}: {len(fit_idx)} training / {len(val_idx)} early-stopping samples")
     train_ds, val_ds = dataset(samples, fit_idx), dataset(samples, val_idx)
@@ -284,13 +284,14 @@ def inner_split(
     train: np.ndarray,
     recipe: TrainSettings,
     rng: np.random.Generator,
-    cap: Callable[[np.ndarray, int, np.random.Generator], np.ndarray],
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fold training samples (every ``as_of_stride``-th date) split at random into fit / early-stopping, each capped."""
     data = recipe.data
     strided = train[samples.date_pos[train] % data.as_of_stride == 0]
     held = rng.random(len(strided)) < data.val_fraction
-    return cap(strided[~held], data.max_train_samples, rng), cap(strided[held], data.max_val_samples, rng)
+    return cap_samples(strided[~held], data.max_train_samples, rng), cap_samples(
+        strided[held], data.max_val_samples, rng
+    )
 
 
 def score_fold(

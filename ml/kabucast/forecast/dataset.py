@@ -22,7 +22,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from kabucast.config import SectorSettings, UniverseSettings
+from kabucast.config import SectorSettings, TrainDataSettings, UniverseSettings
 from kabucast.data.calendar import TradingCalendar
 from kabucast.data.enrich import STATIC_PREFIX
 from kabucast.data.ingest import load_prices
@@ -188,6 +188,29 @@ def time_split(samples: ForecastSamples, val_fraction: float, purge_sessions: in
         raise ValueError(f"no training samples left before the purge gap ({len(dates)} dates, {n_val} for validation)")
     as_of = samples.history.as_of
     return Split(train=train, val=val, train_end=as_of[samples.date_pos[train].max()], val_start=as_of[val_first])
+
+
+def cap_samples(idx: np.ndarray, most: int, rng: np.random.Generator) -> np.ndarray:
+    """At most ``most`` of ``idx``, picked at random (sorted): how every training run caps its samples."""
+    return np.sort(rng.choice(idx, size=most, replace=False)) if len(idx) > most else idx
+
+
+def split_samples(
+    samples: ForecastSamples, data: TrainDataSettings, rng: np.random.Generator, min_train: int
+) -> tuple[np.ndarray, np.ndarray, Split]:
+    """Training and validation sample indices of a training run, and the :func:`time_split` they came from.
+
+    Time split (``val_fraction``, ``purge_sessions``), then every ``as_of_stride``-th date, then a random
+    cap on each side (training first, then validation, from ``rng``). :class:`NotEnoughData` when fewer
+    than ``min_train`` (a batch) training or 2 validation samples are left.
+    """
+    split = time_split(samples, data.val_fraction, data.purge_sessions)
+    strided = samples.date_pos % data.as_of_stride == 0
+    train = cap_samples(split.train[strided[split.train]], data.max_train_samples, rng)
+    val = cap_samples(split.val[strided[split.val]], data.max_val_samples, rng)
+    if len(train) < min_train or len(val) < 2:
+        raise NotEnoughData(f"{len(train)} training / {len(val)} validation samples; backfill more history")
+    return train, val, split
 
 
 def load_samples(

@@ -22,7 +22,7 @@ from kabucast.config import FinetuneSettings, SectorSettings, TrainSettings, Uni
 from kabucast.data.calendar import TradingCalendar
 from kabucast.errors import KabucastError
 from kabucast.features.registry import feature_contract
-from kabucast.forecast.dataset import ForecastSamples, NotEnoughData, StaticMode, load_samples, time_split
+from kabucast.forecast.dataset import ForecastSamples, NotEnoughData, StaticMode, load_samples, split_samples
 from kabucast.forecast.export import export_onnx
 from kabucast.forecast.lit import (
     ArrayDataset,
@@ -79,10 +79,6 @@ def dataset(samples: ForecastSamples, idx: np.ndarray) -> ArrayDataset:
     )
 
 
-def _cap(idx: np.ndarray, most: int, rng: np.random.Generator) -> np.ndarray:
-    return np.sort(rng.choice(idx, size=most, replace=False)) if len(idx) > most else idx
-
-
 def train(
     settings: TrainSettings,
     store: Store,
@@ -100,13 +96,8 @@ def train(
     )
     data = settings.data
     samples = load_samples(store, universe, sectors, calendar, as_of, data.static_mode)
-    split = time_split(samples, data.val_fraction, data.purge_sessions)
     rng = np.random.default_rng(cfg.seed)
-    strided = samples.date_pos % data.as_of_stride == 0
-    train_idx = _cap(split.train[strided[split.train]], data.max_train_samples, rng)
-    val_idx = _cap(split.val[strided[split.val]], data.max_val_samples, rng)
-    if len(train_idx) < cfg.batch_size or len(val_idx) < 2:
-        raise NotEnoughData(f"{len(train_idx)} training / {len(val_idx)} validation samples; backfill more history")
+    train_idx, val_idx, split = split_samples(samples, data, rng, min_train=cfg.batch_size)
     train_ds, val_ds = dataset(samples, train_idx), dataset(samples, val_idx)
     if data.shuffle_labels:  # the control: same inputs, labels of other samples; validation untouched
         train_ds.target = train_ds.target[rng.permutation(len(train_ds.target))]

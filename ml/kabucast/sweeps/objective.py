@@ -34,7 +34,7 @@ from lightning.pytorch.callbacks import Callback
 from kabucast.config import TrainSettings, build_section, load_yaml, resolve_config_path
 from kabucast.data.calendar import TradingCalendar
 from kabucast.errors import ConfigError
-from kabucast.forecast.dataset import ForecastSamples, NotEnoughData, load_samples, time_split
+from kabucast.forecast.dataset import ForecastSamples, NotEnoughData, cap_samples, load_samples, time_split
 from kabucast.forecast.diagnostics import CollapseMonitor, CollapseSettings
 from kabucast.forecast.lit import ArrayDataset, ForecasterModule, TrainConfig, fit, fit_normalizer
 from kabucast.forecast.model import BiLSTMForecaster, ForecasterConfig
@@ -205,16 +205,11 @@ def split_forecaster_samples(
     val = evaluation[samples.date_pos[evaluation] <= last_val]
     test = evaluation[samples.date_pos[evaluation] > last_val + trial.holdout_gap_sessions]
     rng = np.random.default_rng(seed)
-    train = _cap(split.train[strided[split.train]], data.max_train_samples, rng)
-    val, test = _cap(val, data.max_val_samples, rng), _cap(test, data.max_val_samples, rng)
+    train = cap_samples(split.train[strided[split.train]], data.max_train_samples, rng)
+    val, test = cap_samples(val, data.max_val_samples, rng), cap_samples(test, data.max_val_samples, rng)
     if min(len(val), len(test)) < 2 or len(train) < 2:
         raise NotEnoughData(f"{len(train)} training / {len(val)} validation / {len(test)} held-out samples")
     return train, val, test
-
-
-def _cap(idx: np.ndarray, most: int, rng: np.random.Generator) -> np.ndarray:
-    """At most ``most`` of ``idx``, picked at random (sorted)."""
-    return np.sort(rng.choice(idx, size=most, replace=False)) if len(idx) > most else idx
 
 
 def trial_train_settings(trial: TrialSettings) -> tuple[TrainSettings, Any, Any]:
