@@ -8,7 +8,6 @@ A batch is a dict of tensors: ``weekly`` (B, 156, 23), ``static`` (B, 6), ``posi
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,15 +17,13 @@ import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.callbacks import Callback
 from torch.utils.data import DataLoader, Dataset
 
-from kabucast.fitting import EpochLines
+from kabucast.fitting import FitLoop, fit_best
 from kabucast.forecast.metrics import horizon_metrics
 from kabucast.forecast.model import BiLSTMForecaster, ForecasterConfig
 from kabucast.forecast.normalize import Normalizer
-from kabucast.progress import interactive
 
 if TYPE_CHECKING:
     from kabucast.features import WeeklyFeatureHistory
@@ -312,31 +309,18 @@ def fit(
     ``callbacks`` run beside early stopping and checkpointing (diagnostics, sweep pruning).
     """
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    train_loader = _loader(train_ds, cfg, shuffle=True)
-    val_loader = _loader(val_ds, cfg, shuffle=False)
-    checkpoint = ModelCheckpoint(
-        dirpath=out_dir / "checkpoints", filename="best_model", monitor="val_loss", enable_version_counter=False
-    )
-    bar = progress and interactive()  # a bar on a terminal, one line per epoch in a log
-    lines = [EpochLines(EPOCH_LINE_METRICS)] if progress and not bar else []
-    trainer = L.Trainer(
-        accelerator="auto",
-        devices=1,
-        deterministic=True,
+    loop = FitLoop(
+        monitor="val_loss",
+        mode="min",
+        patience=cfg.patience,
         max_epochs=cfg.max_epochs,
-        gradient_clip_val=cfg.gradient_clip or None,
-        callbacks=[EarlyStopping(monitor="val_loss", patience=cfg.patience), checkpoint, *lines, *callbacks],
-        logger=CSVLogger(out_dir, name="logs"),
-        log_every_n_steps=max(1, min(50, len(train_loader))),
-        enable_progress_bar=bar,
-        enable_model_summary=bar,
+        gradient_clip=cfg.gradient_clip,
+        checkpoint="best_model",
+        epoch_metrics=EPOCH_LINE_METRICS,
     )
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-        trainer.fit(module, train_loader, val_loader)
-        best = Path(checkpoint.best_model_path)
-        trainer.validate(module, val_loader, ckpt_path=best, verbose=False)
-    return FitResult(best, float(checkpoint.best_model_score), trainer.current_epoch, module.val_metrics)
+    train_loader, val_loader = _loader(train_ds, cfg, shuffle=True), _loader(val_ds, cfg, shuffle=False)
+    best, score, epochs = fit_best(module, train_loader, val_loader, out_dir, loop, progress, callbacks)
+    return FitResult(best, score, epochs, module.val_metrics)
 
 
 EPOCH_LINE_METRICS = ("train_loss", "val_loss", "val_rankic_h1", "val_rankic_mean", "val_pred_std_min")

@@ -10,7 +10,6 @@ deterministic for a seed.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -19,12 +18,10 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.callbacks import Callback
 from torch.utils.data import DataLoader
 
-from kabucast.fitting import EpochLines
-from kabucast.progress import interactive
+from kabucast.fitting import FitLoop, fit_best
 from kabucast.ranker.loader import CrossSectionDataset, WindowArrays, date_sampler, make_loader
 from kabucast.ranker.losses import LossWeights, cross_section_loss
 from kabucast.ranker.metrics import mean_rank_ic
@@ -124,35 +121,18 @@ def fit(
     beside early stopping and checkpointing (e.g. a sweep's per-epoch report, :class:`EpochMonitor`).
     """
     s = module.fit_settings
-    checkpoint = ModelCheckpoint(
-        dirpath=out_dir / "checkpoints", filename="best", monitor="val_score", mode="max", enable_version_counter=False
-    )
-    bar = progress and interactive()
-    lines = [EpochLines(EPOCH_LINE_METRICS, desc)] if progress and not bar else []
-    trainer = L.Trainer(
-        accelerator="auto",
-        devices=1,
-        deterministic=True,
+    loop = FitLoop(
+        monitor="val_score",
+        mode="max",
+        patience=s.patience,
         max_epochs=s.max_epochs,
-        gradient_clip_val=s.gradient_clip or None,
-        accumulate_grad_batches=s.accumulate_dates,
-        callbacks=[
-            EarlyStopping(monitor="val_score", mode="max", patience=s.patience),
-            checkpoint,
-            *lines,
-            *callbacks,
-        ],
-        logger=CSVLogger(out_dir, name="logs"),
-        log_every_n_steps=max(1, min(50, len(train_loader))),
-        enable_progress_bar=bar,
-        enable_model_summary=bar,
+        gradient_clip=s.gradient_clip,
+        accumulate=s.accumulate_dates,
+        epoch_metrics=EPOCH_LINE_METRICS,
+        desc=desc,
     )
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-        trainer.fit(module, train_loader, val_loader)
-        best = Path(checkpoint.best_model_path)
-        trainer.validate(module, val_loader, ckpt_path=best, verbose=False)
-    return FitResult(best, float(checkpoint.best_model_score), dict(module.val_rankic), trainer.current_epoch)
+    best, score, epochs = fit_best(module, train_loader, val_loader, out_dir, loop, progress, callbacks)
+    return FitResult(best, score, dict(module.val_rankic), epochs)
 
 
 @torch.no_grad()
