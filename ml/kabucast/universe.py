@@ -110,10 +110,14 @@ class UniverseSettings:
     def sector_of(self, ticker: str) -> str:
         return self.sectors_of[ticker]
 
-    def members_on(self, day: object) -> tuple[str, ...]:
-        """The members on ``day``; before ``history_from``, those of ``history_from``."""
+    def spells_on(self, day: object) -> tuple[UniverseMember, ...]:
+        """The spells covering ``day``; before ``history_from``, those covering ``history_from``."""
         iso = self._iso(day)
-        return tuple(dict.fromkeys(m.ticker for m in self.members if m.on(iso)))
+        return tuple(m for m in self.members if m.on(iso))
+
+    def members_on(self, day: object) -> tuple[str, ...]:
+        """The members on ``day`` (:meth:`spells_on`'s tickers)."""
+        return tuple(dict.fromkeys(m.ticker for m in self.spells_on(day)))
 
     def membership(self, dates: Sequence[object] | pd.DatetimeIndex, tickers: Sequence[str]) -> np.ndarray:
         """(D, N) bool: was ``tickers[j]`` a member on ``dates[i]`` (a name not listed never is)."""

@@ -62,15 +62,15 @@ def cmd_enrich(ctx: Context) -> Result:
 def cmd_universe(ctx: Context) -> Result:
     """Members on the as-of date, every dated change, and whether the file is behind the index's review."""
     universe = load_universe(ctx.args.universe)
-    members = set(universe.members_on(ctx.today))
-    spells = [m for m in universe.members if m.ticker in members and m.on(str(ctx.today.date()))]
+    spells = universe.spells_on(ctx.today)
+    changes = universe.changes()
     width = max(len(m.name) for m in universe.members)
     before = f"before {universe.history_from}" if universe.history_from else "the start"
     lines = [
         f"{universe.name} ({universe.exchange}, {universe.currency}) on {ctx.today.date()}: {len(spells)} members",
         *(f"  {m.ticker:<8} {m.name:<{width}}  {m.sector:<22}  since {m.since or before}" for m in spells),
         f"changes (membership established from {universe.history_from or 'the first spell'}):",
-        *(f"  {day}  {what:<6}  {m.ticker:<8} {m.name}" for day, what, m in universe.changes()),
+        *(f"  {day}  {what:<6}  {m.ticker:<8} {m.name}" for day, what, m in changes),
     ]
     notes = []
     if universe.history_from and str(ctx.today.date()) < universe.history_from:
@@ -90,7 +90,7 @@ def cmd_universe(ctx: Context) -> Result:
         "reviewed": universe.reviewed,
         "history_from": universe.history_from,
         "members": [dataclasses.asdict(m) for m in spells],
-        "changes": [{"date": d, "change": w, "ticker": m.ticker, "name": m.name} for d, w, m in universe.changes()],
+        "changes": [{"date": d, "change": w, "ticker": m.ticker, "name": m.name} for d, w, m in changes],
         "warnings": notes,
     }
     return "\n".join(lines), out
