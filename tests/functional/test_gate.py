@@ -20,8 +20,8 @@ from tests.functional.conftest import AS_OF, small_settings
 from kabucast.cli import main
 from kabucast.config import FinetuneSettings, load_settings, resolve_config_path
 from kabucast.forecast.export import export_onnx
+from kabucast.forecast.forecaster_module import load_forecaster
 from kabucast.forecast.gate import gate_and_promote
-from kabucast.forecast.lit import load_forecaster
 from kabucast.forecast.registry import champion_record, champion_version, load_model, model_key, save_model
 from kabucast.forecast.train import load_samples, train
 from kabucast.pipelines.predict import LATEST_KEY, OnnxPredictor

@@ -31,7 +31,7 @@ from kabucast.data.sources.base import STATIC_INFO_KEYS
 from kabucast.errors import KabucastError
 from kabucast.features import static_features
 from kabucast.forecast.dataset import HORIZONS, ForecastSamples, load_samples
-from kabucast.forecast.gate import predict_samples
+from kabucast.forecast.onnx_model import OnnxModel
 from kabucast.forecast.registry import ModelFiles, check_features, load_model
 from kabucast.storage.base import Store
 
@@ -116,7 +116,7 @@ def model_prediction_frame(
     if not len(idx):
         raise NoPredictions(f"no session between {start} and {end} with 156 weeks of stored prices to score")
     samples = point_in_time_static(samples, first_snapshot(store))
-    log_returns = predict_samples(model, samples, idx)[:, horizon_month - 1]
+    log_returns = OnnxModel.from_files(model).predict(samples, idx)[:, horizon_month - 1]
     scored = pd.Series(np.expm1(log_returns.astype(np.float64)), index=[samples.dates[idx], samples.tickers[idx]])
     frame = scored.unstack()
     frame.index.name, frame.columns.name = "date", None

@@ -49,15 +49,17 @@ from kabucast.errors import ConfigError, KabucastError
 from kabucast.forecast.dataset import load_samples, split_samples
 from kabucast.forecast.diagnostics import CollapseMonitor, CollapseSettings
 from kabucast.forecast.ensemble import SnapshotEnsemble
+from kabucast.forecast.forecaster_module import TrainConfig
 from kabucast.forecast.gate import Decision, gate_and_promote
-from kabucast.forecast.lit import ArrayDataset, FitResult, ForecasterModule, TrainConfig, fit, fit_normalizer
+from kabucast.forecast.interface import FitResult, SampleSplit
 from kabucast.forecast.metrics import horizon_metrics
 from kabucast.forecast.model import BiLSTMForecaster, ForecasterConfig, count_parameters
 from kabucast.forecast.registry import champion_version
-from kabucast.forecast.train import TrainRun, dataset, publish
+from kabucast.forecast.torch_model import TorchForecaster, predict_network
+from kabucast.forecast.train import TrainRun, publish
 from kabucast.storage.base import Store
 from kabucast.sweeps.evaluate import best_params
-from kabucast.sweeps.objective import COLLAPSE_KNOB, EpochScore, predict
+from kabucast.sweeps.objective import COLLAPSE_KNOB, EpochScore
 
 DEFAULT_CONFIG = "sweep/two_stage.yaml"
 
@@ -167,30 +169,6 @@ def winner_configs(
     return cfg, build_section(ForecasterConfig, model, "two-stage training", "model.")
 
 
-class CyclicForecasterModule(ForecasterModule):
-    """ForecasterModule with a cosine learning rate restarted every ``cycle_epochs`` epochs (0: constant)."""
-
-    def __init__(
-        self,
-        model: BiLSTMForecaster,
-        cfg: TrainConfig,
-        target_std: tuple[float, ...],
-        cycle_epochs: int,
-        min_lr_ratio: float,
-    ) -> None:
-        super().__init__(model, cfg, target_std)
-        self.cycle_epochs, self.min_lr_ratio = cycle_epochs, min_lr_ratio
-
-    def configure_optimizers(self) -> Any:
-        optimizer = super().configure_optimizers()
-        if not self.cycle_epochs:
-            return optimizer
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
-            optimizer, T_0=self.cycle_epochs, eta_min=self.cfg.lr * self.min_lr_ratio
-        )
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
-
-
 class Snapshots(Callback):
     """Keeps the last ``k`` snapshots (epoch, state_dict) and the SWA average of the forecaster (see module doc)."""
 
@@ -231,8 +209,7 @@ def two_stage_train(
     data = train_settings.data
     samples = load_samples(store, universe, sectors, calendar, as_of, data.static_mode)
     train_idx, val_idx, split = split_samples(samples, data, np.random.default_rng(cfg.seed), cfg.batch_size)
-    train_ds, val_ds = dataset(samples, train_idx), dataset(samples, val_idx)
-    target_std = tuple(train_ds.target.std(axis=0).tolist())
+    sample_split = SampleSplit(samples, train_idx, val_idx)
     s1, s2 = settings.stage1, settings.stage2
     print(f"two-stage training of {sweep_dir} winner {cid}: {params}")
 
@@ -246,21 +223,21 @@ def two_stage_train(
         output_noise_std=s1.output_noise_std,
         lr=s1.lr or cfg.lr,
     )
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
-    model = BiLSTMForecaster(model_cfg, fit_normalizer(train_ds))
+    stage1 = TorchForecaster(model_cfg, cfg1)
     monitor1, score1 = CollapseMonitor(settings.collapse), EpochScore(None)
-    module1 = ForecasterModule(model, cfg1, target_std)
-    r1 = fit(module1, train_ds, val_ds, cfg1, work_dir / "stage1", progress, callbacks=[monitor1, score1])
+    r1 = stage1.fit(sample_split, work_dir / "stage1", progress, callbacks=[monitor1, score1])
     print(f"stage 1 (variance bootstrap): {r1.summary()}")
 
     # stage 2: the winner's loss weights from stage 1's best weights; snapshots and SWA
-    cfg2 = dataclasses.replace(cfg, max_epochs=s2.epochs, patience=s2.epochs + 1)
+    cycle = {"lr_cycle_epochs": s2.cycle_epochs, "min_lr_ratio": s2.min_lr_ratio}
+    cfg2 = dataclasses.replace(cfg, max_epochs=s2.epochs, patience=s2.epochs + 1, **cycle)
+    stage2 = stage1.with_training(cfg2)
     monitor2, score2 = CollapseMonitor(settings.collapse), EpochScore(None)
     snaps = Snapshots(s2.snapshots, s2.cycle_epochs, s2.swa_start_epoch)
-    module2 = CyclicForecasterModule(model, cfg2, target_std, s2.cycle_epochs, s2.min_lr_ratio)
-    r2 = fit(module2, train_ds, val_ds, cfg2, work_dir / "stage2", progress, callbacks=[monitor2, score2, snaps])
+    r2 = stage2.finetune(sample_split, work_dir / "stage2", progress, callbacks=[monitor2, score2, snaps])
     print(f"stage 2 (SWA + snapshots): {r2.summary()}")
 
+    model = stage2.network
     names, states = [f"snapshot_epoch{e}" for e, _ in snaps.kept], [s for _, s in snaps.kept]
     if snaps.swa is not None and s2.swa_member:
         names.append(f"swa_epochs{snaps.swa_epochs[0]}-{snaps.swa_epochs[-1]}")
@@ -268,8 +245,8 @@ def two_stage_train(
     if not states:  # a stage 2 stopped (collapsed) before its first snapshot
         names, states = ["stage2_best"], [model.state_dict()]
     template = BiLSTMForecaster(model_cfg, model.normalizer)
-    ensemble = SnapshotEnsemble.from_state_dicts(template, states)
-    ens_metrics, members = _scores(ensemble, val_ds, module2)
+    ensemble = TorchForecaster(model_cfg, cfg2, SnapshotEnsemble.from_state_dicts(template, states))
+    ens_metrics, members = _scores(ensemble, sample_split)
     primary = states[-1] if snaps.swa is None else snaps.swa.module.state_dict()
     ckpt = _write_checkpoint(work_dir / "two_stage.ckpt", model_cfg, cfg2, primary, names, states)
     epochs_run = r1.epochs_run + r2.epochs_run
@@ -296,7 +273,7 @@ def two_stage_train(
         "ensemble": {"members": names, "parameters_per_member": count_parameters(template), **members},
     }
     had_champion = champion_version(store) is not None
-    published = publish(store, ensemble, cfg2, samples, val_idx, result, run, data.static_mode, sectors, work_dir)  # type: ignore[arg-type]
+    published = publish(store, ensemble, samples, val_idx, result, run, data.static_mode, sectors, work_dir)
     print(f"published {published.version} (ONNX parity {published.meta['onnx_parity_max_abs_diff']:.2e})")
     decision = None
     if had_champion:
@@ -349,22 +326,19 @@ def _stage_figures(
     }
 
 
-def _scores(
-    ensemble: SnapshotEnsemble, val_ds: ArrayDataset, module: ForecasterModule
-) -> tuple[dict[str, list[float]], dict[str, Any]]:
+def _scores(ensemble: TorchForecaster, split: SampleSplit) -> tuple[dict[str, list[float]], dict[str, Any]]:
     """The ensemble's per-horizon validation metrics, and each member's and the ensemble's summary figures."""
-    preds = [predict(m, val_ds) for m in ensemble.members]  # type: ignore[arg-type]
-    ens = predict(ensemble, val_ds)  # type: ignore[arg-type]
-    metrics = horizon_metrics(val_ds.target, ens, val_ds.date_index)
-    members = [horizon_metrics(val_ds.target, p, val_ds.date_index) for p in preds]
-    with torch.no_grad():
-        loss = float(module.loss(torch.as_tensor(ens), torch.as_tensor(val_ds.target)))
+    samples, val = split.samples, split.val
+    target, dates = samples.target[val], samples.date_pos[val]
+    members = [predict_network(m, samples, val) for m in ensemble.network.members]  # type: ignore[union-attr]
+    metrics = horizon_metrics(target, ensemble.predict(samples, val), dates)
+    scored = [horizon_metrics(target, p, dates) for p in members]
     return metrics, {
         "val_rankic_mean": float(np.nanmean(metrics["rankic"])),
         "val_pred_xs_std_mean": float(np.nanmean(metrics["pred_xs_std"])),
-        "member_val_rankic_mean": [float(np.nanmean(m["rankic"])) for m in members],
-        "member_val_pred_xs_std_mean": [float(np.nanmean(m["pred_xs_std"])) for m in members],
-        "ensemble_val_loss": loss,
+        "member_val_rankic_mean": [float(np.nanmean(m["rankic"])) for m in scored],
+        "member_val_pred_xs_std_mean": [float(np.nanmean(m["pred_xs_std"])) for m in scored],
+        "ensemble_val_loss": ensemble.val_loss(split),
     }
 
 

@@ -39,14 +39,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kabucast.config import EvaluateSettings, SectorSettings, TrainSettings, build_section, forecast_settings
+from kabucast.config import EvaluateSettings, SectorSettings, TrainSettings, forecast_settings
 from kabucast.data.calendar import TradingCalendar
 from kabucast.errors import ConfigError
 from kabucast.evaluation.backtest import report_prefix
 from kabucast.evaluation.metrics import ic_series, rank_ic_series
 from kabucast.forecast.dataset import LONGEST_LABEL, ForecastSamples, NotEnoughData, cap_samples, load_samples
-from kabucast.forecast.gate import predict_samples
+from kabucast.forecast.interface import ForecastModel, SampleSplit
+from kabucast.forecast.kinds import build_model
 from kabucast.forecast.metrics import METRIC_NAMES, horizon_metrics, momentum_baseline, per_date_std, zero_baseline
+from kabucast.forecast.onnx_model import OnnxModel
 from kabucast.forecast.registry import FeatureMismatch, ModelFiles, champion_version, check_features, load_model
 from kabucast.storage.base import Store, dumps_json, json_safe
 
@@ -216,7 +218,7 @@ def walk_forward(
     folds = plan_folds(samples.date_pos, settings)
     champion = load_champion(store, log) if settings.compare_champion else None
     results: list[FoldResult] = []
-    model: ModelFiles | None = None
+    model: ForecastModel | None = None
     for k, fold in enumerate(folds, 1):
         started = time.monotonic()
         log(f"[{k}/{len(folds)}] {fold.name}: {_describe(samples, fold)}")
@@ -247,36 +249,24 @@ def load_champion(store: Store, log: Log = _stderr) -> Champion | None:
 
 def train_fold(
     recipe: TrainSettings, sectors: SectorSettings, samples: ForecastSamples, fold: Fold, work_dir: Path
-) -> tuple[ModelFiles, dict[str, Any]]:
-    """Train the recipe on ``fold.train`` (early stopping on a random share of it), export ONNX into ``work_dir``.
+) -> tuple[ForecastModel, dict[str, Any]]:
+    """Train the recipe's model on ``fold.train`` (early stopping on a random share of it), served from ONNX.
 
-    Uses kabucast.forecast.train's dataset and fit step, so a fold trains exactly as ``kabucast train``
-    does. Returns the model (never stored) and what the training saw.
+    The model comes from the recipe (kabucast.forecast.interface.build_model) and fits as in
+    ``kabucast train``; it is exported into ``work_dir`` and scored as the daily job would serve it.
+    Returns the served model (never stored) and what the training saw.
     """
-    import lightning as L
-
-    from kabucast.forecast.export import export_onnx
-    from kabucast.forecast.lit import TrainConfig, fit_normalizer
-    from kabucast.forecast.model import BiLSTMForecaster, ForecasterConfig
-    from kabucast.forecast.train import _fit, dataset
-
-    cfg = build_section(TrainConfig, recipe.training, "train settings", "training.")
-    model_cfg = build_section(
-        ForecasterConfig, {**recipe.model, "n_sectors": sectors.n_ids}, "train settings", "model."
-    )
-    fit_idx, val_idx = inner_split(samples, fold.train, recipe, np.random.default_rng(cfg.seed))
-    if len(fit_idx) < cfg.batch_size or len(val_idx) < 2:
+    model = build_model(recipe.model, recipe.training, sectors.n_ids)
+    fit_idx, val_idx = inner_split(samples, fold.train, recipe, np.random.default_rng(model.seed))
+    if len(fit_idx) < model.min_train_samples or len(val_idx) < 2:
         raise NotEnoughData(f"{fold.name}: {len(fit_idx)} training / {len(val_idx)} early-stopping samples")
-    train_ds, val_ds = dataset(samples, fit_idx), dataset(samples, val_idx)
-    if recipe.data.shuffle_labels:  # the control experiment, as in train()
-        train_ds.target = train_ds.target[np.random.default_rng(cfg.seed).permutation(len(train_ds.target))]
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
-    model = BiLSTMForecaster(model_cfg, fit_normalizer(train_ds))
-    result = _fit(model, cfg, train_ds, val_ds, work_dir, progress=True)
+    shuffled = recipe.data.shuffle_labels  # the control experiment, as in train()
+    order = np.random.default_rng(model.seed).permutation(len(fit_idx)) if shuffled else None
+    result = model.fit(SampleSplit(samples, fit_idx, val_idx, order), work_dir, progress=True)
     onnx_path = work_dir / "model.onnx"
-    export_onnx(model, onnx_path, samples.take(val_idx[:64]))
-    files = ModelFiles(version=fold.name, onnx=onnx_path.read_bytes(), meta={"static_mode": recipe.data.static_mode})
-    return files, {"n_train": len(fit_idx), "n_early_stopping": len(val_idx), "epochs_run": result.epochs_run}
+    model.export(onnx_path, samples, val_idx[:64])
+    served = OnnxModel(onnx_path.read_bytes(), fold.name, recipe.data.static_mode)
+    return served, {"n_train": len(fit_idx), "n_early_stopping": len(val_idx), "epochs_run": result.epochs_run}
 
 
 def inner_split(
@@ -297,7 +287,7 @@ def inner_split(
 def score_fold(
     samples: ForecastSamples,
     fold: Fold,
-    model: ModelFiles,
+    model: ForecastModel,
     champion: Champion | None,
     layout: dict[str, Any],
     purge_sessions: int,
@@ -308,12 +298,12 @@ def score_fold(
     layout["test_members"] = len(idx)
     target, dates = samples.target[idx], samples.dates[idx].to_numpy()
     predictions = {
-        "model": predict_samples(model, samples, idx),
+        "model": model.predict(samples, idx),
         "zero_return": zero_baseline(len(idx)),
         "momentum_12m": momentum_baseline(samples.momentum_12m[idx]),
     }
     if champion is not None:
-        predictions["champion"] = predict_samples(champion.files, samples, idx)
+        predictions["champion"] = OnnxModel.from_files(champion.files).predict(samples, idx)
         layout["champion_in_sample"] = champion_in_sample(samples, idx, champion.train_end, purge_sessions)
     metrics = {name: horizon_metrics(target, pred, dates) for name, pred in predictions.items()}
     return FoldResult(fold.name, layout, metrics, idx, predictions)

@@ -32,7 +32,7 @@ SATURATED = 0.95
 
 
 class CollapseMonitor(Callback):
-    """Per-epoch diagnostics of a :class:`kabucast.forecast.lit.ForecasterModule`; stops a collapsed run."""
+    """Per-epoch diagnostics of a :class:`~kabucast.forecast.forecaster_module.ForecasterModule`; stops on collapse."""
 
     def __init__(self, settings: CollapseSettings | None = None) -> None:
         self.settings = settings or CollapseSettings()

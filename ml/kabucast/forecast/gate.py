@@ -33,14 +33,11 @@ from kabucast.config import GateSettings, SectorSettings, UniverseSettings
 from kabucast.data.calendar import TradingCalendar
 from kabucast.errors import KabucastError
 from kabucast.forecast.dataset import ForecastSamples, load_samples
+from kabucast.forecast.interface import ForecastModel
 from kabucast.forecast.metrics import horizon_metrics, momentum_baseline
-from kabucast.forecast.onnx_model import OnnxForecaster
+from kabucast.forecast.onnx_model import OnnxModel
 from kabucast.forecast.registry import ModelFiles, champion_version, load_model, model_key, set_champion
-from kabucast.progress import progress
 from kabucast.storage.base import Store, json_safe
-
-HORIZONS = 12
-BATCH = 1024
 
 
 class GateError(KabucastError):
@@ -80,18 +77,6 @@ def scoring_window(samples: ForecastSamples, after: pd.Timestamp, window_session
         raise GateError(f"no day with a known outcome after {after.date()}: nothing to score the challenger on")
     first = days[-min(window_sessions, len(days))]
     return np.flatnonzero(dates >= first)
-
-
-def predict_samples(model: ModelFiles, samples: ForecastSamples, idx: np.ndarray) -> np.ndarray:
-    """(len(idx), 12) log-return forecasts of ``model`` for the samples ``idx`` (ONNX Runtime, in batches)."""
-    session = OnnxForecaster(model.onnx)
-    zero_static = model.meta.get("static_mode", "snapshot") == "none"
-    out = []
-    for start in progress(range(0, len(idx), BATCH), "scoring", "batches", first_line=False):
-        batch = samples.take(idx[start : start + BATCH])
-        static = np.zeros_like(batch["static"]) if zero_static else batch["static"]
-        out.append(session.predict(batch["weekly"], static, batch["position"], batch["sector_id"]))
-    return np.concatenate(out) if out else np.zeros((0, HORIZONS), dtype=np.float32)
 
 
 def window_rankic(target: np.ndarray, pred: np.ndarray, dates: np.ndarray, min_dates: int) -> list[float | None]:
@@ -150,15 +135,16 @@ def evaluate(
     samples: ForecastSamples,
     settings: GateSettings,
 ) -> Decision:
-    """Score both models on the scoring window and decide (nothing is written)."""
+    """Score both models (served by ONNX Runtime) on the scoring window and decide (nothing is written)."""
     ends = [train_end(challenger.meta)] + ([train_end(champion.meta)] if champion else [])
     idx = samples.members_only(scoring_window(samples, max(ends), settings.window_sessions))
     target, dates = samples.target[idx], samples.dates[idx].to_numpy()
     figures: dict[str, Any] = {}
-    for name, model in (("challenger", challenger), ("champion", champion)):
-        if model is None:
-            continue
-        pred = predict_samples(model, samples, idx)
+    served: dict[str, ForecastModel] = {"challenger": OnnxModel.from_files(challenger)}
+    if champion is not None:
+        served["champion"] = OnnxModel.from_files(champion)
+    for name, model in served.items():
+        pred = model.predict(samples, idx)
         rankic = window_rankic(target, pred, dates, settings.min_dates)
         figures[name] = {"rankic": rankic, "mean_rankic": _mean(rankic), "pred_xs_std": xs_std(pred, dates)}
     momentum = window_rankic(target, momentum_baseline(samples.momentum_12m[idx]), dates, settings.min_dates)

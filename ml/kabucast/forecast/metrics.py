@@ -10,6 +10,9 @@ averaged over dates (Qlib's ``calc_ic`` convention):
 - a date with fewer than :data:`MIN_TICKERS` tickers, or with constant predictions or outcomes, has
   no IC (NaN) and is left out of the mean; a horizon with no usable date gets NaN.
 
+The per-date correlation is kabucast.evaluation.metrics' (``row_corr`` / ``row_ranks``, the one
+the backtest and the ranker use): the rows are laid out one date per row first (:func:`by_date`).
+
 The pooled metrics use every row:
 
 - ``dir_acc``: share of rows with ``sign(y_pred) == sign(y_true)``, with sign in {-1, 0, +1}, so a
@@ -25,8 +28,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-MIN_TICKERS = 3
-"""A date needs at least this many tickers to have an IC or RankIC."""
+from kabucast.evaluation.metrics import MIN_TICKERS, row_corr, row_ranks
 
 MOMENTUM_SHRINK = 0.1
 """Scale of the momentum baseline. IC, RankIC and direction are blind to a positive scale; the shrink
@@ -49,8 +51,11 @@ def horizon_metrics(y_true: np.ndarray, y_pred: np.ndarray, dates: np.ndarray) -
     result: dict[str, list[float]] = {name: [] for name in METRIC_NAMES}
     for h in range(y_true.shape[1]):
         true, pred = y_true[:, h], y_pred[:, h]
-        result["ic"].append(_nanmean(per_date_corr(true, pred, codes)))
-        result["rankic"].append(_nanmean(per_date_corr(_ranks(true, codes), _ranks(pred, codes), codes)))
+        wide_true, wide_pred = by_date(true, codes), by_date(pred, codes)
+        unpaired = ~(np.isfinite(wide_true) & np.isfinite(wide_pred))  # a NaN on one side leaves the ticker out
+        wide_true[unpaired] = wide_pred[unpaired] = np.nan
+        result["ic"].append(_nanmean(row_corr(wide_true, wide_pred)))
+        result["rankic"].append(_nanmean(row_corr(row_ranks(wide_true), row_ranks(wide_pred))))
         result["dir_acc"].append(float(np.mean(np.sign(pred) == np.sign(true))))
         result["mae"].append(float(np.mean(np.abs(pred - true))))
         result["pred_std"].append(float(np.std(pred)))
@@ -58,25 +63,22 @@ def horizon_metrics(y_true: np.ndarray, y_pred: np.ndarray, dates: np.ndarray) -
     return result
 
 
-def per_date_corr(x: np.ndarray, y: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """(D,) Pearson correlation of ``x`` and ``y`` (N,) within each date code 0..D-1 (N,).
-
-    NaN for a date with fewer than :data:`MIN_TICKERS` rows or a constant ``x`` or ``y``.
-    """
-    n = np.bincount(codes)
-    dx, dy = _centred(x, codes), _centred(y, codes)
-    sxy, sxx, syy = (np.bincount(codes, weights=w, minlength=len(n)) for w in (dx * dy, dx * dx, dy * dy))
-    corr = np.full(len(n), np.nan)
-    ok = (n >= MIN_TICKERS) & ~_is_constant(x, codes) & ~_is_constant(y, codes)
-    corr[ok] = sxy[ok] / np.sqrt(sxx[ok] * syy[ok])
-    return corr
+def by_date(x: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """(D, M) ``x`` (N,) laid out one date code 0..D-1 per row, M the most rows of a date; NaN-padded."""
+    counts = np.bincount(codes)
+    order = np.argsort(codes, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    column = np.arange(len(codes)) - starts[codes[order]]  # position within its date
+    out = np.full((len(counts), counts.max(initial=0)), np.nan)
+    out[codes[order], column] = x[order]
+    return out
 
 
 def per_date_std(x: np.ndarray, codes: np.ndarray) -> np.ndarray:
     """(D,) cross-sectional std (ddof=0) of ``x`` (N,) within each date; NaN below :data:`MIN_TICKERS` rows."""
     n = np.bincount(codes)
-    dx = _centred(x, codes)
-    std = np.sqrt(np.bincount(codes, weights=dx * dx, minlength=len(n)) / n)
+    centred = x - (np.bincount(codes, weights=x) / n)[codes]  # centring first keeps 1e-12 accuracy
+    std = np.sqrt(np.bincount(codes, weights=centred * centred, minlength=len(n)) / n)
     return np.where(n >= MIN_TICKERS, std, np.nan)
 
 
@@ -89,22 +91,6 @@ def momentum_baseline(trailing_12m: np.ndarray, horizons: int = 12, shrink: floa
     """(N, horizons) float32: trailing 12-month log return (N,) x ``m / 12`` x ``shrink`` for horizon m = 1..12."""
     months = np.arange(1, horizons + 1) / 12.0  # (H,)
     return (np.asarray(trailing_12m, dtype=np.float64)[:, None] * months * shrink).astype(np.float32)
-
-
-def _centred(x: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """(N,) ``x`` minus its date's mean (centring before multiplying keeps 1e-12 accuracy)."""
-    return x - (np.bincount(codes, weights=x) / np.bincount(codes))[codes]
-
-
-def _is_constant(x: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """(D,) True where every value of the date is equal (exactly: rounding would fake a tiny variance)."""
-    frame = pd.Series(x).groupby(codes)
-    return (frame.max() == frame.min()).to_numpy()
-
-
-def _ranks(x: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """Ranks 1..n of ``x`` within each date, ties given their average rank (Spearman's convention)."""
-    return pd.Series(x).groupby(codes).rank(method="average").to_numpy(dtype=np.float64)
 
 
 def _nanmean(values: np.ndarray) -> float:

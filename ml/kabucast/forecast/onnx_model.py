@@ -1,5 +1,11 @@
 """Inference with an exported forecaster on ONNX Runtime: numpy in, 12 monthly log returns out.
 
+:class:`OnnxForecaster` is one ONNX Runtime session over the four raw input arrays.
+:class:`OnnxModel` is a stored model version behind the model interface
+(:class:`kabucast.forecast.interface.ForecastModel`): it owns the rule of a model trained with
+``static_mode: none`` (its static inputs are zeros), batches long scorings and reports their progress.
+The daily job, the promotion gate, walk-forward evaluation and the predictions loader use it.
+
 This module is what the daily Lambda imports, so it uses numpy and onnxruntime only: it must never
 import torch, directly or through another kabucast module (a test enforces it).
 """
@@ -8,12 +14,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnxruntime as ort
 
 from kabucast.errors import KabucastError
+from kabucast.progress import progress
+
+if TYPE_CHECKING:
+    from kabucast.forecast.dataset import ForecastSamples
+    from kabucast.forecast.registry import ModelFiles
 
 INPUT_DTYPES: dict[str, type[np.generic]] = {
     "weekly": np.float32,  # (B, 156, 23) raw weekly features
@@ -90,6 +101,46 @@ class OnnxForecaster:
         ids = feeds["sector_id"]
         if n_sectors is not None and batch and (ids.min() < 0 or ids.max() >= n_sectors):
             raise ForecastInputError(f"sector_id must lie in [0, {n_sectors}); got {ids.min()}..{ids.max()}")
+
+
+class OnnxModel:
+    """A model version served by ONNX Runtime: ``predict(samples, idx)`` and ``predict_arrays(...)``.
+
+    ``static_mode`` is the model's (``model.json``): ``none`` means it was trained with zero static
+    inputs, so it is served zeros too, whatever static features the caller holds.
+    """
+
+    BATCH = 1024
+
+    def __init__(
+        self, onnx: bytes, version: str, static_mode: str = "snapshot", intra_op_threads: int = DEFAULT_THREADS
+    ) -> None:
+        self.session = OnnxForecaster(onnx, intra_op_threads)
+        self.version = version
+        self.static_mode = static_mode
+
+    @classmethod
+    def from_files(cls, files: ModelFiles) -> OnnxModel:
+        """The session of a stored version (kabucast.forecast.registry.load_model)."""
+        return cls(files.onnx, files.version, files.meta.get("static_mode", "snapshot"))
+
+    def predict_arrays(
+        self, weekly: np.ndarray, static: np.ndarray, position: np.ndarray, sector_id: np.ndarray
+    ) -> np.ndarray:
+        """(B, 12) float32 log returns of raw input arrays (see :meth:`OnnxForecaster.predict`); B may be 0."""
+        if len(weekly) == 0:
+            return np.zeros((0, self.session.horizons), dtype=np.float32)
+        if self.static_mode == "none":
+            static = np.zeros_like(static)
+        return self.session.predict(weekly, static, position, sector_id)
+
+    def predict(self, samples: ForecastSamples, idx: np.ndarray) -> np.ndarray:
+        """(len(idx), 12) float32 log returns for samples ``idx``, in batches (a progress line past ~10 s)."""
+        out = [np.zeros((0, self.session.horizons), dtype=np.float32)]
+        for start in progress(range(0, len(idx), self.BATCH), "scoring", "batches", first_line=False):
+            batch = samples.take(idx[start : start + self.BATCH])
+            out.append(self.predict_arrays(batch["weekly"], batch["static"], batch["position"], batch["sector_id"]))
+        return np.concatenate(out)
 
 
 def _describe(model: str | Path | bytes) -> str:

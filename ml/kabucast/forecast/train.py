@@ -13,29 +13,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import numpy as np
 import pandas as pd
 
 from kabucast import __version__
-from kabucast.config import FinetuneSettings, SectorSettings, TrainSettings, UniverseSettings, build_section
+from kabucast.config import FinetuneSettings, SectorSettings, TrainSettings, UniverseSettings
 from kabucast.data.calendar import TradingCalendar
 from kabucast.errors import KabucastError
 from kabucast.features.registry import feature_contract
 from kabucast.forecast.dataset import ForecastSamples, NotEnoughData, StaticMode, load_samples, split_samples
-from kabucast.forecast.export import export_onnx
-from kabucast.forecast.lit import (
-    ArrayDataset,
-    FitResult,
-    ForecasterModule,
-    TrainConfig,
-    WindowedArrays,
-    fit,
-    fit_normalizer,
-    load_forecaster,
-)
+from kabucast.forecast.interface import FitResult, SampleSplit, TrainableModel
+from kabucast.forecast.kinds import build_model, load_trainable
 from kabucast.forecast.metrics import horizon_metrics, momentum_baseline, zero_baseline
-from kabucast.forecast.model import BiLSTMForecaster, ForecasterConfig, count_parameters
 from kabucast.forecast.registry import champion_version, model_key, save_model, set_champion, verify_artifact
 from kabucast.storage.base import Store
 
@@ -67,18 +56,6 @@ def _fmt(value: float | None) -> str:
     return "   nan" if value is None else f"{value:+.3f}"
 
 
-def dataset(samples: ForecastSamples, idx: np.ndarray) -> ArrayDataset:
-    weekly = WindowedArrays.from_history(samples.history, samples.date_pos[idx], samples.ticker_pos[idx])
-    return ArrayDataset(
-        weekly,
-        samples.static[idx],
-        samples.position[idx],
-        samples.sector_id[idx],
-        samples.target[idx],
-        date_index=samples.date_pos[idx],
-    )
-
-
 def train(
     settings: TrainSettings,
     store: Store,
@@ -90,24 +67,18 @@ def train(
     progress: bool = True,
 ) -> TrainRun:
     """A full training run as of ``as_of``; returns the new version (champion if there was none)."""
-    cfg = build_section(TrainConfig, settings.training, "train settings", "training.")
-    model_cfg = build_section(
-        ForecasterConfig, {**settings.model, "n_sectors": sectors.n_ids}, "train settings", "model."
-    )
+    model = build_model(settings.model, settings.training, sectors.n_ids)
     data = settings.data
     samples = load_samples(store, universe, sectors, calendar, as_of, data.static_mode)
-    rng = np.random.default_rng(cfg.seed)
-    train_idx, val_idx, split = split_samples(samples, data, rng, min_train=cfg.batch_size)
-    train_ds, val_ds = dataset(samples, train_idx), dataset(samples, val_idx)
-    if data.shuffle_labels:  # the control: same inputs, labels of other samples; validation untouched
-        train_ds.target = train_ds.target[rng.permutation(len(train_ds.target))]
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
-    model = BiLSTMForecaster(model_cfg, fit_normalizer(train_ds))
+    rng = np.random.default_rng(model.seed)
+    train_idx, val_idx, split = split_samples(samples, data, rng, min_train=model.min_train_samples)
+    # the control: same inputs, labels of other samples; validation untouched
+    order = rng.permutation(len(train_idx)) if data.shuffle_labels else None
     print(
-        f"training {count_parameters(model):,} parameters on {len(train_idx):,} samples "
+        f"training a {settings.model.get('kind', 'bilstm')} model on {len(train_idx):,} samples "
         f"({split.train_end.date()} and before), validating on {len(val_idx):,} ({split.val_start.date()} on)"
     )
-    result = _fit(model, cfg, train_ds, val_ds, work_dir, progress)
+    result = model.fit(SampleSplit(samples, train_idx, val_idx, order), work_dir, progress)
     run = {
         "kind": "train",
         "as_of": str(calendar.previous_session(as_of).date()),
@@ -118,26 +89,12 @@ def train(
         "shuffled_labels": data.shuffle_labels,
         "static_lookahead_samples_all": samples.static_lookahead,
     }
-    return publish(store, model, cfg, samples, val_idx, result, run, data.static_mode, sectors, work_dir)
-
-
-def _fit(
-    model: BiLSTMForecaster,
-    cfg: TrainConfig,
-    train_ds: ArrayDataset,
-    val_ds: ArrayDataset,
-    work_dir: Path,
-    progress: bool,
-) -> FitResult:
-    """Fit with the 12 horizons balanced by the training targets' std (see ForecasterModule)."""
-    module = ForecasterModule(model, cfg, tuple(train_ds.target.std(axis=0).tolist()))
-    return fit(module, train_ds, val_ds, cfg, work_dir, progress=progress)
+    return publish(store, model, samples, val_idx, result, run, data.static_mode, sectors, work_dir)
 
 
 def publish(
     store: Store,
-    model: BiLSTMForecaster,
-    cfg: TrainConfig,
+    model: TrainableModel,
     samples: ForecastSamples,
     val_idx: np.ndarray,
     result: FitResult,
@@ -148,7 +105,7 @@ def publish(
 ) -> TrainRun:
     """Export to ONNX (with parity check), write the version, make it champion if there is none."""
     onnx_path = work_dir / "model.onnx"
-    parity = export_onnx(model, onnx_path, samples.take(val_idx[:64]))
+    parity = model.export(onnx_path, samples, val_idx[:64])
     meta = {
         "package_version": __version__,
         "features": feature_contract(),
@@ -157,10 +114,7 @@ def publish(
         "sessions_per_month": 21,
         "sector_map": dict(sectors.sectors),
         "sector_unknown_id": sectors.unknown_id,
-        "model_config": model.config.to_dict(),
-        "parameters": count_parameters(model),
-        "normalizer": model.normalizer.to_dict(),
-        "train_config": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
+        **model.describe(),  # model_config, parameters, normalizer, train_config
         "validation": validation_report(samples, val_idx, result.val_metrics),
         "onnx_parity_max_abs_diff": parity,
         "run": {**run, "epochs_run": result.epochs_run, "best_val_loss": result.best_score},
@@ -197,21 +151,19 @@ def finetune(
     if parent is None:
         raise KabucastError(f"no champion model in {store.url}: run `kabucast train` before fine-tuning")
     meta_parent = store.get_json(model_key(parent, "model.json"))
-    cfg = build_section(TrainConfig, settings.training, "finetune settings", "training.")
-    samples = load_samples(store, universe, sectors, calendar, as_of, meta_parent["static_mode"])
-    idx = finetune_indices(samples, settings, np.random.default_rng(cfg.seed))
-    rng = np.random.default_rng(cfg.seed + 1)
-    val_mask = np.zeros(len(idx), dtype=bool)
-    val_mask[rng.choice(len(idx), size=max(2, round(len(idx) * settings.val_fraction)), replace=False)] = True
-    train_idx, val_idx = idx[~val_mask], idx[val_mask]
     ckpt = work_dir / "parent.ckpt"
     ckpt.parent.mkdir(parents=True, exist_ok=True)
     parent_ckpt = store.get_bytes(model_key(parent, "model.ckpt"))
     verify_artifact(store, parent, meta_parent, "model.ckpt", parent_ckpt)
     ckpt.write_bytes(parent_ckpt)
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
-    model = load_forecaster(ckpt).train()
-    result = _fit(model, cfg, dataset(samples, train_idx), dataset(samples, val_idx), work_dir, progress)
+    model = load_trainable(meta_parent, ckpt, settings.training)
+    samples = load_samples(store, universe, sectors, calendar, as_of, meta_parent["static_mode"])
+    idx = finetune_indices(samples, settings, np.random.default_rng(model.seed))
+    rng = np.random.default_rng(model.seed + 1)
+    val_mask = np.zeros(len(idx), dtype=bool)
+    val_mask[rng.choice(len(idx), size=max(2, round(len(idx) * settings.val_fraction)), replace=False)] = True
+    train_idx, val_idx = idx[~val_mask], idx[val_mask]
+    result = model.finetune(SampleSplit(samples, train_idx, val_idx), work_dir, progress)
     recent = samples.dates[idx] >= _recent_start(samples, settings.recent_sessions)
     run = {
         "kind": "finetune",
@@ -225,18 +177,7 @@ def finetune(
         "note": f"validation is a random {settings.val_fraction:.0%} of the fine-tune samples (monitoring only); "
         "the gate judges promotion",
     }
-    return publish(
-        store,
-        model,
-        cfg,
-        samples,
-        val_idx,
-        result,
-        run,
-        meta_parent["static_mode"],
-        sectors,
-        work_dir,
-    )
+    return publish(store, model, samples, val_idx, result, run, meta_parent["static_mode"], sectors, work_dir)
 
 
 def _recent_start(samples: ForecastSamples, recent_sessions: int) -> pd.Timestamp:

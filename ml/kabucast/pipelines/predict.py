@@ -11,12 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from kabucast.config import SectorSettings, UniverseSettings
 from kabucast.data.calendar import TradingCalendar
-from kabucast.forecast.onnx_model import OnnxForecaster
+from kabucast.forecast.onnx_model import OnnxModel
 from kabucast.forecast.predict import forecast_document
 from kabucast.forecast.registry import ModelFiles, check_features, load_model
 from kabucast.pipelines.inputs import load_model_inputs
@@ -34,18 +33,15 @@ class OnnxPredictor:
     sectors: SectorSettings
     calendar: TradingCalendar
     policy: PublishPolicy = field(default_factory=PublishPolicy)
-    _cache: dict[str, OnnxForecaster] = field(default_factory=dict)
+    _cache: dict[str, OnnxModel] = field(default_factory=dict)
 
     def __call__(self, store: Store, today: pd.Timestamp, tickers: Sequence[str]) -> dict[str, Any]:
         model = load_model(store)
         check_features(model)
-        session = self._session(model)
+        served = self._served(model)
         inputs = load_model_inputs(store, self.universe, self.sectors, self.calendar, today, tickers)
         fs = inputs.features
-        static = fs.static if model.meta.get("static_mode", "snapshot") == "snapshot" else np.zeros_like(fs.static)
-        log_returns = (
-            session.predict(fs.weekly, static, fs.position, fs.sector_id) if len(fs.tickers) else np.zeros((0, 12))
-        )
+        log_returns = served.predict_arrays(fs.weekly, fs.static, fs.position, fs.sector_id)
         sectors_of = {m.ticker: m.sector for m in self.universe.members}
         doc = forecast_document(
             fs.tickers,
@@ -69,8 +65,8 @@ class OnnxPredictor:
             "failures": doc["failures"],
         }
 
-    def _session(self, model: ModelFiles) -> OnnxForecaster:
+    def _served(self, model: ModelFiles) -> OnnxModel:
         if model.version not in self._cache:
             self._cache.clear()
-            self._cache[model.version] = OnnxForecaster(model.onnx)
+            self._cache[model.version] = OnnxModel.from_files(model)
         return self._cache[model.version]

@@ -36,9 +36,10 @@ from kabucast.data.calendar import TradingCalendar
 from kabucast.errors import ConfigError
 from kabucast.forecast.dataset import ForecastSamples, NotEnoughData, cap_samples, load_samples, time_split
 from kabucast.forecast.diagnostics import CollapseMonitor, CollapseSettings
-from kabucast.forecast.lit import ArrayDataset, ForecasterModule, TrainConfig, fit, fit_normalizer
+from kabucast.forecast.forecaster_module import TrainConfig
+from kabucast.forecast.interface import ForecastModel, SampleSplit
 from kabucast.forecast.model import BiLSTMForecaster, ForecasterConfig
-from kabucast.forecast.train import dataset
+from kabucast.forecast.torch_model import TorchForecaster
 from kabucast.storage.base import Store
 from kabucast.sweeps.scoring import period_scores
 
@@ -126,24 +127,18 @@ class ForecasterObjective:
     def __init__(self, data: ForecasterData, collapse: CollapseSettings) -> None:
         self.data = data
         self.collapse = collapse
-        self.train_ds = dataset(data.samples, data.train_idx)
-        self.val_ds = dataset(data.samples, data.val_idx)
-        self.normalizer = fit_normalizer(self.train_ds)
-        self.target_std = tuple(self.train_ds.target.std(axis=0).tolist())
+        self.split = SampleSplit(data.samples, data.train_idx, data.val_idx)  # datasets prepared once, kept
 
     def run(
         self, params: Mapping[str, Any], max_epochs: int, work_dir: Path, report: EpochReport | None = None
     ) -> TrialOutcome:
         cfg, model_cfg, collapse_output = self.configs(params, max_epochs)
-        L.seed_everything(cfg.seed, workers=True, verbose=False)
-        model = BiLSTMForecaster(model_cfg, self.normalizer)
-        if collapse_output:
-            freeze_output_at_zero(model)
+        model = TorchForecaster(model_cfg, cfg)
         monitor, epoch_score = CollapseMonitor(self.collapse), EpochScore(report)
-        module = ForecasterModule(model, cfg, self.target_std)
-        result = fit(
-            module, self.train_ds, self.val_ds, cfg, work_dir, progress=False, callbacks=[monitor, epoch_score]
-        )
+        callbacks = [monitor, epoch_score]
+        if collapse_output:
+            callbacks.insert(0, FreezeOutputAtZero())
+        result = model.fit(self.split, work_dir, progress=False, callbacks=callbacks)
         metrics = {"epochs_run": float(result.epochs_run), **self.scores(model)}
         history = {"val_score": epoch_score.scores, **monitor.history}
         return TrialOutcome(dict(params), metrics, history, monitor.collapsed, epoch_score.stopped)
@@ -160,12 +155,12 @@ class ForecasterObjective:
         model_cfg = build_section(ForecasterConfig, model, "sweep trial", "model.")
         return cfg, model_cfg, bool(params.get(COLLAPSE_KNOB, False))
 
-    def scores(self, model: BiLSTMForecaster) -> dict[str, float]:
+    def scores(self, model: ForecastModel) -> dict[str, float]:
         """Validation and held-out scores of ``model`` (kabucast.sweeps.scoring), prefixed val_ / test_."""
         out: dict[str, float] = {}
         for prefix, idx in (("val", self.data.val_idx), ("test", self.data.test_idx)):
             s = self.data.samples
-            pred = predict(model, dataset(s, idx))
+            pred = model.predict(s, idx)
             for name, value in period_scores(pred, s.target[idx], s.date_pos[idx], s.ticker_pos[idx]).items():
                 out[f"{prefix}_{name}"] = value
         return out
@@ -179,17 +174,11 @@ def freeze_output_at_zero(model: BiLSTMForecaster) -> None:
     last.weight.requires_grad_(False)
 
 
-@torch.no_grad()
-def predict(model: BiLSTMForecaster, ds: ArrayDataset, batch: int = 512) -> np.ndarray:
-    """(N, 12) float32 forecasts of ``model`` (eval mode, CPU) for every sample of ``ds``."""
-    model = model.eval().cpu()
-    out = []
-    for start in range(0, len(ds), batch):
-        i = np.arange(start, min(start + batch, len(ds)))
-        inputs = (ds.weekly.windows(i), ds.static[i], ds.position[i])  # type: ignore[union-attr]
-        tensors = [torch.as_tensor(np.asarray(a, dtype=np.float32)) for a in inputs]
-        out.append(model(*tensors, torch.as_tensor(ds.sector_id[i])).numpy())
-    return np.concatenate(out)
+class FreezeOutputAtZero(Callback):
+    """The test-only :data:`COLLAPSE_KNOB`: :func:`freeze_output_at_zero` on the fresh network before training."""
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        freeze_output_at_zero(pl_module.model)
 
 
 def split_forecaster_samples(

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+from kabucast.forecast.arrays import ArrayDataset
 from kabucast.forecast.export import export_onnx
-from kabucast.forecast.lit import ArrayDataset
 from kabucast.forecast.model import BiLSTMForecaster, ForecasterConfig
 from kabucast.forecast.normalize import Normalizer
 

@@ -1,32 +1,31 @@
-"""Training: in-memory datasets, a thin LightningModule around :class:`BiLSTMForecaster`, and :func:`fit`.
+"""The forecaster's Lightning module: loss, optimiser and validation metrics around :class:`BiLSTMForecaster`.
 
-A batch is a dict of tensors: ``weekly`` (B, 156, 23), ``static`` (B, 6), ``position`` (B, 2) float32;
-``sector_id`` (B,) int64; ``target`` (B, 12) float32 log returns (month m = 21*m trading days ahead);
-``date_index`` (B,) int64 naming the as-of date, used to group the cross-sectional metrics.
+A batch is a dict of tensors (kabucast.forecast.arrays): ``weekly`` (B, 156, 23), ``static`` (B, 6),
+``position`` (B, 2) float32; ``sector_id`` (B,) int64; ``target`` (B, 12) float32 log returns (month m
+= 21*m trading days ahead); ``date_index`` (B,) int64 naming the as-of date, used to group the
+cross-sectional metrics. :func:`fit` runs the shared Lightning loop (kabucast.fitting) on it;
+:class:`kabucast.forecast.torch_model.TorchForecaster` is the model interface around both.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from kabucast.fitting import FitLoop, fit_best
+from kabucast.forecast.arrays import ArrayDataset
+from kabucast.forecast.interface import FitResult, finite_mean
 from kabucast.forecast.metrics import horizon_metrics
 from kabucast.forecast.model import BiLSTMForecaster, ForecasterConfig
-from kabucast.forecast.normalize import Normalizer
-
-if TYPE_CHECKING:
-    from kabucast.features import WeeklyFeatureHistory
 
 
 @dataclass(frozen=True)
@@ -49,124 +48,17 @@ class TrainConfig:
     rankic_weight: float = 0.0  # weight of 1 - Pearson(standardised prediction, standardised target), per horizon
     output_noise_std: float = 0.0  # Gaussian noise added to the outputs in training only (log-return units)
     turnover_weight: float = 0.0  # ranker-only: accepted so one sweep grid serves both models, ignored here
+    lr_cycle_epochs: int = 0  # > 0: cosine learning rate restarted every this many epochs (two-stage training)
+    min_lr_ratio: float = 0.05  # the cosine's floor, as a share of lr
 
     def __post_init__(self) -> None:
         if self.loss not in ("huber", "mse"):
             raise ValueError(f"loss must be 'huber' or 'mse', not {self.loss!r}")
         negative = [k for k in ("pred_var_weight", "rankic_weight", "output_noise_std") if getattr(self, k) < 0]
+        if self.lr_cycle_epochs < 0 or not 0 <= self.min_lr_ratio <= 1:
+            raise ValueError(f"lr_cycle_epochs must be >= 0 and min_lr_ratio in [0, 1], got {self}")
         if negative or self.pred_std_floor <= 0:
             raise ValueError(f"{negative or ['pred_std_floor']} must be >= 0 (pred_std_floor > 0)")
-
-
-@dataclass(frozen=True, eq=False)
-class WindowedArrays:
-    """Weekly sequences stored once per ticker instead of once per sample (40,000 x 156 x 23 floats = 570 MB).
-
-    ``weeks`` (n_tickers, n_weeks, 23) float32 holds each ticker's complete weeks. Sample i is
-    ``weeks[ticker_idx[i], week_end_idx[i] - 155 : week_end_idx[i]]`` (the 155 complete weeks before
-    the as-of week) followed by ``last_row[i]`` (23,), the as-of date's partial week: the layout of
-    kabucast.features' ``WeeklyFeatureHistory`` (see :meth:`from_history`).
-    """
-
-    weeks: np.ndarray  # (n_tickers, n_weeks, F) float32
-    ticker_idx: np.ndarray  # (N,) int64
-    week_end_idx: np.ndarray  # (N,) int64, exclusive end of the complete weeks
-    last_row: np.ndarray  # (N, F) float32
-    seq_len: int = 156
-
-    def __post_init__(self) -> None:
-        n = len(self.ticker_idx)
-        if len(self.week_end_idx) != n or self.last_row.shape != (n, self.weeks.shape[2]):
-            raise ValueError("ticker_idx, week_end_idx and last_row must describe the same samples")
-        if n and (self.week_end_idx.min() < self.seq_len - 1 or self.week_end_idx.max() > self.weeks.shape[1]):
-            raise ValueError(f"week_end_idx must lie in [{self.seq_len - 1}, {self.weeks.shape[1]}]")
-
-    @classmethod
-    def from_history(
-        cls, history: WeeklyFeatureHistory, date_pos: np.ndarray, ticker_pos: np.ndarray
-    ) -> WindowedArrays:
-        """Samples (as-of row ``date_pos``, ticker column ``ticker_pos``), each (S,), of a feature history.
-
-        Gives the same sequences as ``history.windows(date_pos, ticker_pos)`` without materialising them.
-        """
-        date_pos, ticker_pos = np.asarray(date_pos, dtype=np.int64), np.asarray(ticker_pos, dtype=np.int64)
-        return cls(
-            weeks=np.ascontiguousarray(history.complete.transpose(1, 0, 2)),  # (W, N, F) -> (N, W, F)
-            ticker_idx=ticker_pos,
-            week_end_idx=history.week[date_pos],
-            last_row=history.partial[date_pos, ticker_pos],
-        )
-
-    def __len__(self) -> int:
-        return len(self.ticker_idx)
-
-    def __getitem__(self, i: int) -> np.ndarray:
-        """(seq_len, F) float32 sequence of sample ``i``, as a (N, seq_len, F) array would give it."""
-        return self.windows(np.array([i]))[0]
-
-    def windows(self, index: np.ndarray) -> np.ndarray:
-        """(B, seq_len, F) float32 sequences of samples ``index`` (B,)."""
-        index = np.asarray(index)
-        rows = self.week_end_idx[index, None] + np.arange(1 - self.seq_len, 0)  # (B, seq_len - 1)
-        before = self.weeks[self.ticker_idx[index, None], rows]  # (B, seq_len - 1, F)
-        return np.concatenate([before, self.last_row[index, None]], axis=1)
-
-    def weekly_rows(self) -> tuple[np.ndarray, np.ndarray]:
-        """Distinct week rows (R, F) and how many samples contain each (R,): the data of ``Normalizer.fit``.
-
-        Weeks no sample reaches (e.g. the validation period) get weight 0.
-        """
-        n_tickers, n_weeks, n_features = self.weeks.shape
-        starts = np.zeros((n_tickers, n_weeks + 1))
-        np.add.at(starts, (self.ticker_idx, self.week_end_idx - (self.seq_len - 1)), 1.0)
-        np.add.at(starts, (self.ticker_idx, self.week_end_idx), -1.0)
-        counts = starts.cumsum(axis=1)[:, :n_weeks]  # (n_tickers, n_weeks)
-        rows = np.concatenate([self.weeks.reshape(-1, n_features), self.last_row])
-        return rows, np.concatenate([counts.reshape(-1), np.ones(len(self))])
-
-
-class ArrayDataset(Dataset[dict[str, np.ndarray]]):
-    """Samples held in memory; ``weekly`` is either (N, 156, 23) or a :class:`WindowedArrays`."""
-
-    def __init__(
-        self,
-        weekly: np.ndarray | WindowedArrays,
-        static: np.ndarray,
-        position: np.ndarray,
-        sector_id: np.ndarray,
-        target: np.ndarray,
-        date_index: np.ndarray,
-    ) -> None:
-        self.weekly = weekly
-        self.static = np.asarray(static, dtype=np.float32)  # (N, 6)
-        self.position = np.asarray(position, dtype=np.float32)  # (N, 2)
-        self.sector_id = np.asarray(sector_id, dtype=np.int64)  # (N,)
-        self.target = np.asarray(target, dtype=np.float32)  # (N, 12)
-        self.date_index = np.asarray(date_index, dtype=np.int64)  # (N,)
-        lengths = {len(a) for a in (weekly, self.static, self.position, self.sector_id, self.target, self.date_index)}
-        if len(lengths) != 1:
-            raise ValueError(f"every array needs the same number of samples; got lengths {sorted(lengths)}")
-
-    def __len__(self) -> int:
-        return len(self.static)
-
-    def __getitem__(self, i: int) -> dict[str, np.ndarray]:
-        return {
-            "weekly": np.asarray(self.weekly[i], dtype=np.float32),  # (156, 23)
-            "static": self.static[i],
-            "position": self.position[i],
-            "sector_id": self.sector_id[i],
-            "target": self.target[i],
-            "date_index": self.date_index[i],
-        }
-
-
-def fit_normalizer(train: ArrayDataset) -> Normalizer:
-    """Normalizer statistics from the training set only, weighting each week by the samples that contain it."""
-    if isinstance(train.weekly, WindowedArrays):
-        rows, weights = train.weekly.weekly_rows()
-        return Normalizer.fit(rows, train.static, weights)
-    return Normalizer.fit(np.asarray(train.weekly), train.static)
 
 
 class ForecasterModule(L.LightningModule):
@@ -245,14 +137,21 @@ class ForecasterModule(L.LightningModule):
         self.val_metrics = horizon_metrics(target, pred, dates)
         logged = {
             **{f"val_{name}_h{h + 1}": v for name in ("rankic", "ic") for h, v in enumerate(self.val_metrics[name])},
-            **{f"val_{name}_mean": _finite_mean(self.val_metrics[name]) for name in ("ic", "dir_acc", "mae")},
+            **{f"val_{name}_mean": finite_mean(self.val_metrics[name]) for name in ("ic", "dir_acc", "mae")},
             "val_pred_std_min": min(self.val_metrics["pred_std"]),
         }
         self.log_dict(logged)
-        self.log("val_rankic_mean", _finite_mean(self.val_metrics["rankic"]), prog_bar=True)
+        self.log("val_rankic_mean", finite_mean(self.val_metrics["rankic"]), prog_bar=True)
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.AdamW(self.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+    def configure_optimizers(self) -> Any:
+        """AdamW; with ``lr_cycle_epochs``, a cosine learning rate restarted every that many epochs."""
+        optimizer = torch.optim.AdamW(self.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+        if not self.cfg.lr_cycle_epochs:
+            return optimizer
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
+            optimizer, T_0=self.cfg.lr_cycle_epochs, eta_min=self.cfg.lr * self.cfg.min_lr_ratio
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
 
 
 def pred_std_shortfall(pred: torch.Tensor, floor: float) -> torch.Tensor:
@@ -272,25 +171,6 @@ def batch_pearson(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-8) -
     zp = (pred - pred.mean(dim=0)) / (pred.std(dim=0, unbiased=False) + eps)  # (B, H)
     zt = (target - target.mean(dim=0)) / (target.std(dim=0, unbiased=False) + eps)  # (B, H)
     return (zp * zt).mean(dim=0)
-
-
-@dataclass(frozen=True)
-class FitResult:
-    """What :func:`fit` produced: the best checkpoint (lowest val_loss) and its validation metrics."""
-
-    best_checkpoint: Path
-    best_score: float  # val_loss of the best checkpoint
-    epochs_run: int
-    val_metrics: dict[str, list[float]]  # per horizon, see kabucast.forecast.metrics
-
-    def summary(self) -> str:
-        """One line for the end of a run."""
-        rankic = _finite_mean(self.val_metrics.get("rankic", []))
-        std = min(self.val_metrics.get("pred_std", [math.nan]))
-        return (
-            f"trained {self.epochs_run} epochs: best val_loss {self.best_score:.5f}, mean val RankIC {rankic:+.4f}, "
-            f"min pred std {std:.4f} -> {self.best_checkpoint}"
-        )
 
 
 def fit(
@@ -339,8 +219,3 @@ def _loader(ds: ArrayDataset, cfg: TrainConfig, shuffle: bool) -> DataLoader[dic
     return DataLoader(
         ds, batch_size=cfg.batch_size, shuffle=shuffle, num_workers=workers, persistent_workers=workers > 0
     )
-
-
-def _finite_mean(values: list[float]) -> float:
-    finite = [v for v in values if math.isfinite(v)]
-    return sum(finite) / len(finite) if finite else math.nan

@@ -14,18 +14,16 @@ import torch.nn.functional as F
 
 from kabucast.data.sources.sample_market import SampleMarketSource
 from kabucast.features import PricePanel, weekly_feature_history
-from kabucast.forecast.lit import (
-    ArrayDataset,
-    FitResult,
+from kabucast.forecast.arrays import ArrayDataset, WindowedArrays, fit_normalizer
+from kabucast.forecast.forecaster_module import (
     ForecasterModule,
     TrainConfig,
-    WindowedArrays,
     batch_pearson,
     fit,
-    fit_normalizer,
     load_forecaster,
     pred_std_shortfall,
 )
+from kabucast.forecast.interface import FitResult
 from kabucast.forecast.model import BiLSTMForecaster, ForecasterConfig
 from kabucast.forecast.normalize import Normalizer
 

@@ -1,0 +1,128 @@
+"""The forecaster's model interface: what every workflow calls, whatever the model is.
+
+Modelled on Qlib's ``Model.fit / predict`` and ``ModelFT.finetune``. Training, fine-tuning, the
+promotion gate, walk-forward evaluation, two-stage training, sweeps, the predictions loader and the
+daily job call these methods only:
+
+- :class:`ForecastModel` forecasts: ``predict(samples, idx)`` gives (len(idx), 12) log returns
+  (month m = 21 * m sessions ahead) for samples ``idx`` of a
+  :class:`~kabucast.forecast.dataset.ForecastSamples`. :class:`kabucast.forecast.onnx_model.OnnxModel`
+  (ONNX Runtime, torch-free) is the served one: daily job, gate, evaluation.
+- :class:`TrainableModel` also learns: ``fit(split, work_dir)`` from fresh weights,
+  ``finetune(split, work_dir)`` from its current ones, each returning a :class:`FitResult`;
+  ``export(path, samples, idx)`` writes the ONNX file the serving side loads and returns the parity
+  on those samples; ``describe()`` is what ``model.json`` records about it.
+  :class:`kabucast.forecast.torch_model.TorchForecaster` is the BiLSTM (and its snapshot ensembles).
+
+:mod:`kabucast.forecast.kinds` makes the trainable model a settings file names (``model.kind``).
+This module imports no torch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+import numpy as np
+
+from kabucast.forecast.dataset import ForecastSamples
+
+T = TypeVar("T")
+
+
+@dataclass(eq=False)
+class SampleSplit:
+    """What one fit sees: the samples, training and validation indices, and the label control.
+
+    ``label_order``, when set, is a permutation of the training labels: training sample i learns the
+    label of training sample ``label_order[i]`` (the shuffled-label control; validation is untouched).
+    A model keeps what it derives from the split (in-memory datasets, normaliser statistics) through
+    :meth:`prepared`, so many fits on one split (a sweep's trials) derive it once.
+    """
+
+    samples: ForecastSamples
+    train: np.ndarray
+    val: np.ndarray
+    label_order: np.ndarray | None = None
+    _prepared: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.label_order is not None and sorted(self.label_order.tolist()) != list(range(len(self.train))):
+            raise ValueError("label_order must be a permutation of the training samples")
+
+    def train_target(self) -> np.ndarray:
+        """(n_train, 12) training labels, permuted by ``label_order`` when it is set."""
+        target = self.samples.target[self.train]
+        return target if self.label_order is None else target[self.label_order]
+
+    def prepared(self, key: str, build: Callable[[], T]) -> T:
+        """``build()``'s result, computed on the first call for ``key`` and kept with the split."""
+        if key not in self._prepared:
+            self._prepared[key] = build()
+        return self._prepared[key]
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """A finished fit: the best checkpoint, its validation score and per-horizon validation metrics."""
+
+    best_checkpoint: Path
+    best_score: float  # val_loss of the best checkpoint
+    epochs_run: int
+    val_metrics: dict[str, list[float]]  # per horizon, see kabucast.forecast.metrics
+
+    def summary(self) -> str:
+        """One line for the end of a run."""
+        rankic = finite_mean(self.val_metrics.get("rankic", []))
+        std = min(self.val_metrics.get("pred_std", [math.nan]))
+        return (
+            f"trained {self.epochs_run} epochs: best val_loss {self.best_score:.5f}, mean val RankIC {rankic:+.4f}, "
+            f"min pred std {std:.4f} -> {self.best_checkpoint}"
+        )
+
+
+def finite_mean(values: list[float]) -> float:
+    """Mean of the finite values (NaN when there are none)."""
+    finite = [v for v in values if math.isfinite(v)]
+    return sum(finite) / len(finite) if finite else math.nan
+
+
+@runtime_checkable
+class ForecastModel(Protocol):
+    """Anything that forecasts: (len(idx), 12) float32 log returns for samples ``idx``."""
+
+    def predict(self, samples: ForecastSamples, idx: np.ndarray) -> np.ndarray: ...
+
+
+@runtime_checkable
+class TrainableModel(ForecastModel, Protocol):
+    """A model that learns from a :class:`SampleSplit` and exports what the serving side loads.
+
+    ``seed`` seeds the run (the caller's sample split and the fit); ``min_train_samples`` is the
+    smallest training set the model can fit (for the BiLSTM: one batch).
+    """
+
+    @property
+    def seed(self) -> int: ...
+
+    @property
+    def min_train_samples(self) -> int: ...
+
+    def fit(self, split: SampleSplit, work_dir: Path, progress: bool = True, callbacks: Any = ()) -> FitResult:
+        """Train from fresh weights; the model ends holding its best weights."""
+        ...
+
+    def finetune(self, split: SampleSplit, work_dir: Path, progress: bool = True, callbacks: Any = ()) -> FitResult:
+        """Train on from the current weights (a loaded checkpoint, an earlier stage)."""
+        ...
+
+    def export(self, path: Path, samples: ForecastSamples, idx: np.ndarray) -> float:
+        """Write the ONNX file of the model to ``path``; the max |served - trained| output on ``idx``."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """What ``model.json`` records of the model (config, size, normaliser, training settings)."""
+        ...

@@ -1,0 +1,65 @@
+"""The kinds of forecaster a settings file can name, and how to make each: the plug-in point for new models.
+
+A training settings file picks its model with ``model.kind`` (default ``bilstm``); ``model.json``
+records it as ``model_kind``. Each kind is a :class:`ModelKind`: ``build`` makes a fresh
+:class:`~kabucast.forecast.interface.TrainableModel` from the settings' ``model`` and ``training``
+sections, ``load`` one from a stored checkpoint to fine-tune. Adding a model is one entry in
+:data:`MODEL_KINDS` (docs/ARCHITECTURE.md, "Adding a model"). Implementations are imported when
+called, so this module imports no torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kabucast.errors import ConfigError
+from kabucast.forecast.interface import TrainableModel
+
+
+@dataclass(frozen=True)
+class ModelKind:
+    """How to make a kind of trainable model: fresh from settings, or from a stored checkpoint to fine-tune."""
+
+    build: Callable[[Mapping[str, Any], Mapping[str, Any], int, str], TrainableModel]  # model, training, n_sectors
+    load: Callable[[Path, Mapping[str, Any], str], TrainableModel]  # checkpoint, training section, where
+
+
+def _build_bilstm(model: Mapping[str, Any], training: Mapping[str, Any], n_sectors: int, where: str) -> TrainableModel:
+    from kabucast.forecast.torch_model import TorchForecaster
+
+    return TorchForecaster.from_settings(model, training, n_sectors, where)
+
+
+def _load_bilstm(checkpoint: Path, training: Mapping[str, Any], where: str) -> TrainableModel:
+    from kabucast.forecast.torch_model import TorchForecaster
+
+    return TorchForecaster.from_checkpoint(checkpoint, training, where)
+
+
+DEFAULT_KIND = "bilstm"
+MODEL_KINDS: dict[str, ModelKind] = {DEFAULT_KIND: ModelKind(_build_bilstm, _load_bilstm)}
+"""``model.kind`` of a training settings file (``model_kind`` in model.json) -> how to make that model."""
+
+
+def model_kind(kind: str, where: str) -> ModelKind:
+    if kind not in MODEL_KINDS:
+        raise ConfigError(f"{where}: model kind '{kind}' is not a known model (known: {', '.join(MODEL_KINDS)})")
+    return MODEL_KINDS[kind]
+
+
+def build_model(
+    model: Mapping[str, Any], training: Mapping[str, Any], n_sectors: int, where: str = "train settings"
+) -> TrainableModel:
+    """The trainable model of a settings file's ``model`` and ``training`` sections (``model.kind``: bilstm)."""
+    kind = model_kind(model.get("kind", DEFAULT_KIND), where)
+    return kind.build({k: v for k, v in model.items() if k != "kind"}, training, n_sectors, where)
+
+
+def load_trainable(
+    meta: Mapping[str, Any], checkpoint: Path, training: Mapping[str, Any], where: str = "finetune settings"
+) -> TrainableModel:
+    """A stored version's model (its ``model.json`` ``meta`` and checkpoint file), to fine-tune with ``training``."""
+    return model_kind(meta.get("model_kind", DEFAULT_KIND), where).load(checkpoint, training, where)

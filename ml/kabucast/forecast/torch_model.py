@@ -1,0 +1,152 @@
+"""The BiLSTM forecaster behind the model interface (kabucast.forecast.interface), trained with Lightning.
+
+:class:`TorchForecaster` is a :class:`~kabucast.forecast.interface.TrainableModel`: ``fit`` builds
+a fresh :class:`BiLSTMForecaster` whose normaliser is fitted on the split's training samples,
+``finetune`` trains the network it holds (a loaded checkpoint, an earlier stage), both through
+:func:`kabucast.forecast.forecaster_module.fit` with the 12 horizons balanced by the training
+targets' std. ``predict`` runs torch on the CPU; ``export`` writes the ONNX file and checks parity.
+The network may also be a :class:`~kabucast.forecast.ensemble.SnapshotEnsemble` (two-stage training).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Callback
+
+from kabucast.config import build_section
+from kabucast.forecast.arrays import ArrayDataset, fit_normalizer, split_datasets
+from kabucast.forecast.dataset import ForecastSamples
+from kabucast.forecast.ensemble import SnapshotEnsemble
+from kabucast.forecast.export import export_onnx
+from kabucast.forecast.forecaster_module import ForecasterModule, TrainConfig, fit, load_forecaster
+from kabucast.forecast.interface import FitResult, SampleSplit
+from kabucast.forecast.model import BiLSTMForecaster, ForecasterConfig, count_parameters
+from kabucast.forecast.normalize import Normalizer
+
+Network = BiLSTMForecaster | SnapshotEnsemble
+PREDICT_BATCH = 512
+
+
+@dataclass(frozen=True, eq=False)
+class PreparedSplit:
+    """What a fit derives from a split once: the datasets, the normaliser, the training targets' std."""
+
+    train: ArrayDataset
+    val: ArrayDataset
+    normalizer: Normalizer
+    target_std: tuple[float, ...]
+
+
+def prepare(split: SampleSplit) -> PreparedSplit:
+    """The split's datasets and statistics, built on first use and kept with the split."""
+
+    def build() -> PreparedSplit:
+        train, val = split_datasets(split)
+        return PreparedSplit(train, val, fit_normalizer(train), tuple(train.target.std(axis=0).tolist()))
+
+    return split.prepared("torch", build)
+
+
+class TorchForecaster:
+    """The BiLSTM (or an ensemble of them) with its training settings: fit, finetune, predict, export."""
+
+    def __init__(self, config: ForecasterConfig, training: TrainConfig, network: Network | None = None) -> None:
+        self.config = config
+        self.training = training
+        self.network = network
+
+    @property
+    def seed(self) -> int:
+        return self.training.seed
+
+    @property
+    def min_train_samples(self) -> int:
+        return self.training.batch_size
+
+    @classmethod
+    def from_settings(
+        cls, model: Mapping[str, Any], training: Mapping[str, Any], n_sectors: int, where: str = "train settings"
+    ) -> TorchForecaster:
+        """From a settings file's ``model`` (ForecasterConfig keys) and ``training`` (TrainConfig keys) sections."""
+        cfg = build_section(TrainConfig, dict(training), where, "training.")
+        return cls(build_section(ForecasterConfig, {**model, "n_sectors": n_sectors}, where, "model."), cfg)
+
+    @classmethod
+    def from_checkpoint(
+        cls, checkpoint: Path, training: Mapping[str, Any], where: str = "finetune settings"
+    ) -> TorchForecaster:
+        """The network saved in a checkpoint (training mode), to fine-tune with ``training`` (TrainConfig keys)."""
+        network = load_forecaster(checkpoint).train()
+        return cls(network.config, build_section(TrainConfig, dict(training), where, "training."), network)
+
+    def fit(
+        self, split: SampleSplit, work_dir: Path, progress: bool = True, callbacks: Sequence[Callback] = ()
+    ) -> FitResult:
+        """Fresh weights (seeded with ``training.seed``), normaliser from the training samples, then train."""
+        data = prepare(split)
+        L.seed_everything(self.training.seed, workers=True, verbose=False)
+        self.network = BiLSTMForecaster(self.config, data.normalizer)
+        return self._fit(data, work_dir, progress, callbacks)
+
+    def finetune(
+        self, split: SampleSplit, work_dir: Path, progress: bool = True, callbacks: Sequence[Callback] = ()
+    ) -> FitResult:
+        """Train the network held (its normaliser kept) on ``split``."""
+        return self._fit(prepare(split), work_dir, progress, callbacks)
+
+    def _fit(self, data: PreparedSplit, work_dir: Path, progress: bool, callbacks: Sequence[Callback]) -> FitResult:
+        module = ForecasterModule(self._network().train(), self.training, data.target_std)  # predict() left eval
+        return fit(module, data.train, data.val, self.training, work_dir, progress=progress, callbacks=callbacks)
+
+    def with_training(self, training: TrainConfig) -> TorchForecaster:
+        """The same network (shared, not copied) with other training settings: the next stage of a run."""
+        return TorchForecaster(self.config, training, self._network())
+
+    def predict(self, samples: ForecastSamples, idx: np.ndarray) -> np.ndarray:
+        """(len(idx), 12) float32 forecasts of the network in eval mode on the CPU."""
+        return predict_network(self._network(), samples, idx)
+
+    def val_loss(self, split: SampleSplit) -> float:
+        """The training loss (horizons balanced as in training) of the network's forecasts on ``split.val``."""
+        module = ForecasterModule(self._network(), self.training, prepare(split).target_std)
+        pred, target = self.predict(split.samples, split.val), split.samples.target[split.val]
+        with torch.no_grad():
+            return float(module.loss(torch.as_tensor(pred), torch.as_tensor(target)))
+
+    def export(self, path: Path, samples: ForecastSamples, idx: np.ndarray) -> float:
+        """The ONNX file (raw features in, 12 log returns out); max |ONNX Runtime - torch| on samples ``idx``."""
+        return export_onnx(self._network(), path, samples.take(idx))
+
+    def describe(self) -> dict[str, Any]:
+        network = self._network()
+        return {
+            "model_kind": "bilstm",
+            "model_config": network.config.to_dict(),
+            "parameters": count_parameters(network),
+            "normalizer": network.normalizer.to_dict(),
+            "train_config": asdict(self.training),
+        }
+
+    def _network(self) -> Network:
+        if self.network is None:
+            raise RuntimeError("the forecaster has no network yet: fit it or load a checkpoint first")
+        return self.network
+
+
+@torch.no_grad()
+def predict_network(network: Network, samples: ForecastSamples, idx: np.ndarray) -> np.ndarray:
+    """(len(idx), 12) float32 forecasts of ``network`` (put in eval mode, on the CPU), in batches."""
+    network = network.eval().cpu()
+    out = [np.zeros((0, network.config.horizons), dtype=np.float32)]
+    for start in range(0, len(idx), PREDICT_BATCH):
+        batch = samples.take(idx[start : start + PREDICT_BATCH])
+        inputs = [torch.as_tensor(np.asarray(batch[k], dtype=np.float32)) for k in ("weekly", "static", "position")]
+        out.append(network(*inputs, torch.as_tensor(batch["sector_id"])).numpy())
+    return np.concatenate(out)

@@ -1,0 +1,192 @@
+"""The model interface: the BiLSTM and its ONNX export behind it, the static-mode rule, and a second kind plugged in.
+
+The second kind is a toy written here (the training labels' mean, exported as a hand-built ONNX
+graph): walk-forward evaluation trains and serves it through the interface alone, which is what
+"a new model plugs in without touching the workflows" means.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import pandas as pd
+import pytest
+from onnx import TensorProto, helper
+
+from kabucast.config import TrainDataSettings, TrainSettings
+from kabucast.data.sources.sample_market import SampleMarketSource
+from kabucast.errors import ConfigError
+from kabucast.experiments.walkforward import Fold, inner_split, train_fold
+from kabucast.features import PricePanel, weekly_feature_history
+from kabucast.forecast import kinds
+from kabucast.forecast.dataset import ForecastSamples, build_samples
+from kabucast.forecast.interface import FitResult, ForecastModel, SampleSplit, TrainableModel
+from kabucast.forecast.kinds import ModelKind, build_model, load_trainable
+from kabucast.forecast.onnx_model import INPUT_NAMES, OUTPUT_NAME, OnnxModel
+from kabucast.forecast.torch_model import TorchForecaster
+
+TICKERS = ["7203.T", "6758.T", "8306.T", "9984.T"]
+SECTORS = {"7203.T": "Consumer Cyclical", "6758.T": "Technology", "8306.T": "Financial Services"}
+TINY = {"hidden": 8, "lstm_layers": 1, "mlp": [16], "sector_dim": 2}
+QUICK = {"max_epochs": 1, "batch_size": 64, "patience": 1, "seed": 0}
+
+
+@pytest.fixture(scope="module")
+def samples(calendar, sectors) -> ForecastSamples:
+    source = SampleMarketSource(TICKERS, ["Consumer Cyclical", "Technology", "Financial Services", "x"], seed=3)
+    fetched = source.fetch_prices(TICKERS, pd.Timestamp("2016-01-04"), pd.Timestamp("2021-06-30"))
+    panel = PricePanel.from_frames(dict(fetched.frames), TICKERS)
+    snapshot = pd.DataFrame(
+        [[12.0, 1.5, 0.02, 0.1, 50.0, 1e12]] * len(TICKERS),
+        index=TICKERS,
+        columns=["trailingPE", "priceToBook", "dividendYield", "returnOnEquity", "debtToEquity", "marketCap"],
+    )
+    history = weekly_feature_history(panel, panel.dates)
+    return build_samples(panel, history, {panel.dates[0]: snapshot}, SECTORS, sectors, calendar)
+
+
+def halves(samples: ForecastSamples, stride: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    idx = np.flatnonzero(samples.date_pos % stride == 0)
+    return idx[: len(idx) // 2], idx[len(idx) // 2 :]
+
+
+def test_the_bilstm_and_its_onnx_export_serve_the_same_forecasts(samples: ForecastSamples, sectors, tmp_path) -> None:
+    # GIVEN the BiLSTM built from settings, as `kabucast train` builds it
+    model = build_model(TINY, QUICK, sectors.n_ids)
+    assert isinstance(model, TorchForecaster) and isinstance(model, TrainableModel)
+    train, val = halves(samples)
+    # WHEN it is fitted, exported and served by ONNX Runtime
+    result = model.fit(SampleSplit(samples, train, val), tmp_path, progress=False)
+    parity = model.export(tmp_path / "model.onnx", samples, val[:32])
+    served = OnnxModel((tmp_path / "model.onnx").read_bytes(), "v1")
+    # THEN both sides of the interface forecast the same (N, 12), and the fit reports what it did
+    assert isinstance(served, ForecastModel)
+    assert isinstance(result, FitResult) and result.epochs_run >= 1 and result.best_checkpoint.is_file()
+    trained, onnx_pred = model.predict(samples, val), served.predict(samples, val)
+    assert trained.shape == onnx_pred.shape == (len(val), 12)
+    assert parity < 1e-4 and np.abs(trained - onnx_pred).max() < 1e-4
+    assert model.describe()["model_kind"] == "bilstm" and model.describe()["train_config"]["batch_size"] == 64
+
+
+def test_finetune_starts_from_the_checkpoint_it_loads(samples: ForecastSamples, sectors, tmp_path) -> None:
+    # GIVEN a fitted model's checkpoint
+    model = build_model(TINY, QUICK, sectors.n_ids)
+    train, val = halves(samples)
+    result = model.fit(SampleSplit(samples, train, val), tmp_path / "fit", progress=False)
+    # WHEN it is loaded by the kind model.json names
+    loaded = load_trainable({"model_kind": "bilstm"}, result.best_checkpoint, {**QUICK, "lr": 1e-9})
+    # THEN it forecasts as the fitted model did, and a fine-tune at a vanishing rate barely moves it
+    before = loaded.predict(samples, val)
+    assert np.abs(before - model.predict(samples, val)).max() < 1e-6
+    loaded.finetune(SampleSplit(samples, train, val), tmp_path / "ft", progress=False)
+    assert np.abs(loaded.predict(samples, val) - before).max() < 1e-3
+
+
+def test_a_model_trained_without_static_inputs_is_served_zeros(samples: ForecastSamples, exported) -> None:
+    # GIVEN the same ONNX file served as a snapshot model and as a static_mode "none" model
+    onnx_bytes = exported.path.read_bytes()
+    snapshot, blind = OnnxModel(onnx_bytes, "a", "snapshot"), OnnxModel(onnx_bytes, "b", "none")
+    idx = np.arange(0, len(samples), max(1, len(samples) // 40))
+    batch = samples.take(idx)
+    assert np.abs(batch["static"]).sum() > 0  # the samples do carry static features
+    # WHEN both score the samples
+    zeros = snapshot.predict_arrays(batch["weekly"], 0 * batch["static"], batch["position"], batch["sector_id"])
+    # THEN the "none" model sees zeros whatever it is given, the snapshot model sees the features
+    np.testing.assert_allclose(blind.predict(samples, idx), zeros, atol=1e-6)
+    assert np.abs(snapshot.predict(samples, idx) - zeros).max() > 1e-4
+    empty = {k: v[:0] for k, v in batch.items()}
+    assert blind.predict_arrays(empty["weekly"], empty["static"], empty["position"], empty["sector_id"]).shape == (
+        0,
+        12,
+    )
+
+
+def test_a_split_permutes_training_labels_and_prepares_once(samples: ForecastSamples) -> None:
+    train, val = halves(samples)
+    order = np.random.default_rng(0).permutation(len(train))
+    split = SampleSplit(samples, train, val, order)
+    np.testing.assert_array_equal(split.train_target(), samples.target[train][order])
+    calls = []
+    assert split.prepared("k", lambda: calls.append(1) or "x") == split.prepared("k", lambda: calls.append(1) or "y")
+    assert calls == [1]
+    with pytest.raises(ValueError, match="permutation"):
+        SampleSplit(samples, train, val, np.zeros(len(train), dtype=np.int64))
+
+
+def test_an_unknown_model_kind_is_a_named_config_error(sectors) -> None:
+    with pytest.raises(ConfigError, match=r"model kind 'xgb' is not a known model \(known: bilstm"):
+        build_model({"kind": "xgb"}, {}, sectors.n_ids)
+    with pytest.raises(ConfigError, match=r"training\.no_such_key"):
+        build_model(TINY, {"no_such_key": 1}, sectors.n_ids)
+
+
+class MeanModel:
+    """A second kind of model: forecasts the training labels' mean per horizon, for every sample."""
+
+    seed, min_train_samples = 0, 2
+
+    def __init__(self) -> None:
+        self.mean = np.zeros(12, dtype=np.float32)
+
+    def fit(self, split: SampleSplit, work_dir: Path, progress: bool = True, callbacks: Any = ()) -> FitResult:
+        self.mean = split.train_target().mean(axis=0).astype(np.float32)
+        return FitResult(work_dir / "none", 0.0, 0, {})
+
+    finetune = fit
+
+    def predict(self, samples: ForecastSamples, idx: np.ndarray) -> np.ndarray:
+        return np.tile(self.mean, (len(idx), 1))
+
+    def export(self, path: Path, samples: ForecastSamples, idx: np.ndarray) -> float:
+        """weekly -> Shape -> batch size -> Expand(mean, [B, 12]); the other inputs are declared and unused."""
+        inputs = [
+            helper.make_tensor_value_info("weekly", TensorProto.FLOAT, ["B", 156, 23]),
+            helper.make_tensor_value_info("static", TensorProto.FLOAT, ["B", 6]),
+            helper.make_tensor_value_info("position", TensorProto.FLOAT, ["B", 2]),
+            helper.make_tensor_value_info("sector_id", TensorProto.INT64, ["B"]),
+        ]
+        consts = {
+            "mean": helper.make_tensor("mean", TensorProto.FLOAT, [1, 12], self.mean.tolist()),
+            "zero": helper.make_tensor("zero", TensorProto.INT64, [1], [0]),
+            "one": helper.make_tensor("one", TensorProto.INT64, [1], [1]),
+            "twelve": helper.make_tensor("twelve", TensorProto.INT64, [1], [12]),
+        }
+        nodes = [
+            helper.make_node("Shape", ["weekly"], ["shape"]),
+            helper.make_node("Slice", ["shape", "zero", "one"], ["batch"]),
+            helper.make_node("Concat", ["batch", "twelve"], ["out_shape"], axis=0),
+            helper.make_node("Expand", ["mean", "out_shape"], [OUTPUT_NAME]),
+        ]
+        output = helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["B", 12])
+        graph = helper.make_graph(nodes, "mean", inputs, [output], initializer=list(consts.values()))
+        onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+        assert tuple(i.name for i in graph.input) == INPUT_NAMES
+        return 0.0
+
+    def describe(self) -> dict[str, Any]:
+        return {"model_kind": "mean"}
+
+
+def test_a_second_kind_of_model_plugs_into_walk_forward(
+    samples: ForecastSamples, sectors, tmp_path, monkeypatch
+) -> None:
+    # GIVEN a new kind registered in one place, and a recipe naming it
+    def build(model: Mapping[str, Any], training: Mapping[str, Any], n: int, where: str) -> MeanModel:
+        return MeanModel()
+
+    monkeypatch.setitem(kinds.MODEL_KINDS, "mean", ModelKind(build, lambda *a: MeanModel()))
+    recipe = TrainSettings("local", "u", "s", TrainDataSettings(as_of_stride=5), {"kind": "mean"}, {})
+    train, test = halves(samples, stride=1)
+    # WHEN walk-forward trains a fold with it (the code path of `kabucast evaluate`)
+    served, trained = train_fold(recipe, sectors, samples, Fold("fold-1", train, test), tmp_path)
+    # THEN the fold is served from the new model's ONNX file, with the mean of the labels it fitted
+    pred = served.predict(samples, test)
+    fitted, early_stopping = inner_split(samples, train, recipe, np.random.default_rng(MeanModel.seed))
+    assert isinstance(served, OnnxModel) and pred.shape == (len(test), 12)
+    assert np.ptp(pred, axis=0).max() == 0  # one forecast for every sample
+    np.testing.assert_allclose(pred[0], samples.target[fitted].mean(axis=0), atol=1e-6)
+    assert trained == {"n_train": len(fitted), "n_early_stopping": len(early_stopping), "epochs_run": 0}
