@@ -1,7 +1,7 @@
 """Training steps per second of the neural ranker on CPU: ``python bench/bench_ranker_train.py``.
 
 One step = one date's cross-section (every stock's window) through the patch encoder, the loss and an
-AdamW update, exactly as :mod:`kabucast.ranker.lit` trains (without Lightning's bookkeeping). Random
+AdamW update, exactly as :mod:`kabucast.ranker.neural` trains (without Lightning's bookkeeping). Random
 normalised arrays (default 300 sessions x 4,000 stocks x 25 features, lookback 64) are written with the
 loader's :func:`~kabucast.ranker.loader.write_arrays`; batches come from ``CrossSectionDataset``
 in-process. The model is config/ranker/model.yaml's (d_model 192, depth 3, patch_len 16) unless told

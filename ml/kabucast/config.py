@@ -156,7 +156,7 @@ class PredictSettings:
     """The daily prediction step.
 
     ``min_coverage``: the share of the universe (0..1] a full run must forecast before it may
-    replace ``predictions/<date>.json`` and ``latest.json`` (kabucast.pipelines.publish).
+    replace ``predictions/<date>.json`` and ``latest.json`` (kabucast.jobs.publish).
     """
 
     env: Literal["local", "s3"]

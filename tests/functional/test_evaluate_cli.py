@@ -34,7 +34,7 @@ from kabucast.evaluation.backtest import backtest_from_store, load_summary, next
 from kabucast.experiments.predictions import load_prediction_history, model_prediction_frame
 from kabucast.experiments.walkforward import HOLDOUT, plan_folds, run_id
 from kabucast.forecast.dataset import LONGEST_LABEL, NotEnoughData
-from kabucast.pipelines.predict import OnnxPredictor
+from kabucast.jobs.forecast_step import OnnxPredictor
 from kabucast.storage import LocalStore
 
 DAY = str(AS_OF.date())

@@ -30,7 +30,7 @@ from tests.template import create_bucket_like_template
 
 from kabucast.data.prices import prices_key
 from kabucast.forecast.registry import champion_version, model_key
-from kabucast.pipelines.publish import LATEST_KEY, prediction_key
+from kabucast.jobs.publish import LATEST_KEY, prediction_key
 from kabucast.storage import LocalStore, S3Store
 
 ROOT = Path(__file__).resolve().parents[2]

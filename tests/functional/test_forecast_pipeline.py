@@ -19,8 +19,8 @@ from kabucast.config import load_settings, resolve_config_path
 from kabucast.data.sources.sample_market import SampleMarketSource
 from kabucast.errors import StoreError
 from kabucast.forecast.registry import champion_version, load_model
-from kabucast.pipelines.daily import DailyOptions, run_daily
-from kabucast.pipelines.predict import LATEST_KEY, OnnxPredictor
+from kabucast.jobs.daily import DailyOptions, run_daily
+from kabucast.jobs.forecast_step import LATEST_KEY, OnnxPredictor
 from kabucast.storage import LocalStore
 
 

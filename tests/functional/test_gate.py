@@ -24,7 +24,7 @@ from kabucast.forecast.forecaster_module import load_forecaster
 from kabucast.forecast.gate import gate_and_promote
 from kabucast.forecast.registry import champion_record, champion_version, load_model, model_key, save_model
 from kabucast.forecast.train import load_samples, train
-from kabucast.pipelines.predict import LATEST_KEY, OnnxPredictor
+from kabucast.jobs.forecast_step import LATEST_KEY, OnnxPredictor
 from kabucast.storage import LocalStore
 
 GATE = load_settings(FinetuneSettings, resolve_config_path("finetune.yaml")).gate

@@ -26,8 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("forecast", "ranker"),  # the model families
     ("sweeps",),
     ("experiments",),  # walk-forward, two-stage, model-scored histories
-    ("pipelines",),  # the scheduled jobs' steps
-    ("jobs",),  # the jobs wired from settings
+    ("jobs",),  # the scheduled jobs: their steps, and their wiring from settings
     ("serverless",),
     ("cli",),
 )
@@ -144,3 +143,13 @@ def test_the_walk_sees_lazy_imports_and_flags_up_and_sideways(tmp_path: Path) ->
         "kabucast.data.ingest:4 lazy imports kabucast.ranker.panel",
         "kabucast.forecast.gate:9 imports kabucast.ranker.model",
     ]
+
+
+def test_the_architecture_doc_draws_every_layer() -> None:
+    doc = (PACKAGE.parents[1] / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    picture = doc.split("```")[1]  # the first code block: the layers, highest first
+    first_column = [line[:31] for line in picture.splitlines()]  # the names; descriptions start at column 32
+    names = [name.strip() for cell in first_column for part in cell.split("|") for name in part.split("+")]
+    drawn = {name.strip("/").removesuffix(".py") for name in names if name}
+    missing = {name for names in LAYERS for name in names} - drawn
+    assert not missing, f"docs/ARCHITECTURE.md does not draw the layers {sorted(missing)}"

@@ -15,7 +15,7 @@ from kabucast.config import (
     resolve_config_path,
 )
 from kabucast.data.sources.factory import make_source
-from kabucast.jobs import review_warning
+from kabucast.jobs.wiring import review_warning
 
 
 def cmd_backfill(ctx: Context) -> Result:
@@ -106,7 +106,7 @@ def cmd_calendar(ctx: Context) -> Result:
 
 
 def cmd_features(ctx: Context) -> Result:
-    from kabucast.pipelines.inputs import load_model_inputs
+    from kabucast.jobs.inputs import load_model_inputs
 
     universe = load_universe(ctx.args.universe)
     sectors = load_settings(SectorSettings, resolve_config_path("sectors.yaml"))

@@ -25,7 +25,7 @@ class BacktestNotFound(KabucastError):
 
 def cmd_evaluate(ctx: Context) -> Result:
     """Walk-forward evaluation of the training recipe -> ``reports/<run-id>/`` (metrics.csv, summary.json, report)."""
-    from kabucast.experiments.walkforward import evaluate_to_store, rankic_table, summary
+    from kabucast.experiments.walkforward_report import evaluate_to_store, rankic_table, summary
 
     settings = load_settings(EvaluateSettings, resolve_config_path(ctx.args.config))
     with tempfile.TemporaryDirectory(prefix="kabucast-evaluate-") as tmp:

@@ -17,7 +17,7 @@ from kabucast.config import (
     forecast_settings,
 )
 from kabucast.forecast.registry import MODELS
-from kabucast.jobs import (
+from kabucast.jobs.wiring import (
     build_daily_job,
     build_monthly_job,
     check_tickers,
@@ -114,7 +114,7 @@ def cmd_monthly(ctx: Context) -> Result:
 
 def cmd_demo(ctx: Context) -> Result:
     """The embedded default end to end: sample market -> store -> train -> daily forecast (offline)."""
-    from kabucast.forecast.predict import top_by_12m_return
+    from kabucast.forecast.document import top_by_12m_return
     from kabucast.forecast.registry import champion_version
 
     steps: list[tuple[str, Callable[[Context], Result], dict]] = [

@@ -22,7 +22,8 @@ Runtime, per horizon (kabucast.forecast.metrics), beside the zero-return and tra
 baselines and, when the store has one, the current champion, flagged ``in_sample`` on a fold whose
 test days it may have trained on (its last training day is less than a purge before the test).
 
-Torch is imported only when a fold trains.
+Torch is imported only when a fold trains. The files and the report a run writes are
+kabucast.experiments.walkforward_report's.
 """
 
 from __future__ import annotations
@@ -42,22 +43,17 @@ import pandas as pd
 from kabucast.config import EvaluateSettings, SectorSettings, TrainSettings, forecast_settings
 from kabucast.data.calendar import TradingCalendar
 from kabucast.errors import ConfigError
-from kabucast.evaluation.backtest import report_prefix
-from kabucast.evaluation.metrics import ic_series, rank_ic_series
 from kabucast.forecast.dataset import LONGEST_LABEL, ForecastSamples, NotEnoughData, cap_samples, load_samples
-from kabucast.forecast.interface import ForecastModel, SampleSplit
+from kabucast.forecast.interface import ForecastModel, SampleSplit, finite_mean
 from kabucast.forecast.kinds import build_model
-from kabucast.forecast.metrics import METRIC_NAMES, horizon_metrics, momentum_baseline, per_date_std, zero_baseline
+from kabucast.forecast.metrics import horizon_metrics, momentum_baseline, zero_baseline
 from kabucast.forecast.onnx_model import OnnxModel
 from kabucast.forecast.registry import FeatureMismatch, ModelFiles, champion_version, check_features, load_model
-from kabucast.storage.base import Store, dumps_json, json_safe
+from kabucast.storage.base import Store, dumps_json
 
 HOLDOUT = "holdout"
 MODELS = ("model", "zero_return", "momentum_12m", "champion")
 """Names of the scored forecasts, in report order (``champion`` only when the store has one)."""
-
-TABLE_MONTHS = (1, 3, 6, 12)
-"""Horizons whose RankIC the report's table lists (the chart shows all 12)."""
 
 Log = Callable[[str], None]
 
@@ -352,188 +348,5 @@ def _describe(samples: ForecastSamples, fold: Fold) -> str:
 
 
 def _rankic_line(metrics: dict[str, dict[str, list[float]]]) -> str:
-    parts = [f"{name} {_mean(m['rankic']):+.3f}" for name, m in metrics.items() if name != "zero_return"]
+    parts = [f"{name} {finite_mean(m['rankic']):+.3f}" for name, m in metrics.items() if name != "zero_return"]
     return "mean RankIC over horizons: " + ", ".join(parts)
-
-
-def _mean(values: list[float]) -> float:
-    finite = [v for v in values if np.isfinite(v)]
-    return float(np.mean(finite)) if finite else float("nan")
-
-
-# --- outputs -------------------------------------------------------------------------------------
-
-
-def metrics_frame(result: WalkForward) -> pd.DataFrame:
-    """Long frame fold x horizon x model x metric -> value (``metrics.csv``); the holdout's fold is ``holdout``."""
-    rows = [
-        (fold.name, h + 1, name, metric, values[h])
-        for fold in result.folds
-        for name, per_metric in fold.metrics.items()
-        for metric, values in per_metric.items()
-        for h in range(len(values))
-    ]
-    return pd.DataFrame(rows, columns=["fold", "horizon", "model", "metric", "value"])
-
-
-def mean_over_folds(result: WalkForward) -> dict[str, dict[str, list[float]]]:
-    """Forecast -> metric -> per-horizon mean over the folds (the holdout left out), NaN-skipping."""
-    folds = [f for f in result.folds if f.name != HOLDOUT]
-    out: dict[str, dict[str, list[float]]] = {}
-    for name in folds[0].metrics:
-        stacked = {m: np.array([f.metrics[name][m] for f in folds], dtype=np.float64) for m in METRIC_NAMES}
-        out[name] = {m: [_mean(list(col)) for col in values.T] for m, values in stacked.items()}
-    return out
-
-
-def summary(result: WalkForward, report_key: str | None = None) -> dict[str, Any]:
-    """``summary.json``: the run, its layout, per-horizon means over folds, the holdout, the champion."""
-    holdout = next(f for f in result.folds if f.name == HOLDOUT)
-    return json_safe(
-        {
-            "run_id": result.run_id,
-            "as_of": str(result.as_of.date()),
-            "settings": dataclasses.asdict(result.settings),
-            "recipe": dataclasses.asdict(result.recipe),
-            "folds": [{"name": f.name, **f.layout} for f in result.folds if f.name != HOLDOUT],
-            "holdout": {**holdout.layout, "metrics": holdout.metrics},
-            "mean_over_folds": mean_over_folds(result),
-            "champion": result.champion,
-            "report": report_key,
-        }
-    )
-
-
-def write_evaluation(store: Store, result: WalkForward) -> dict[str, str]:
-    """Write ``metrics.csv``, ``summary.json`` and the HTML report under ``reports/<run-id>/``; return their keys."""
-    from kabucast.evaluation.report import write_report
-
-    prefix = report_prefix(result.run_id)
-    report_key = write_report(store, result.run_id, report_inputs(result), "kabucast walk-forward evaluation")
-    keys = {"metrics": f"{prefix}metrics.csv", "summary": f"{prefix}summary.json", "report": report_key}
-    store.put_bytes(keys["metrics"], metrics_frame(result).to_csv(index=False).encode("utf-8"), "text/csv")
-    store.put_json(keys["summary"], summary(result, report_key))
-    return keys
-
-
-def report_inputs(result: WalkForward) -> Any:
-    """The HTML report's sections: RankIC by horizon with baselines, IC over time, calibration, dispersion, a table."""
-    from kabucast.evaluation.report import ReportInputs
-
-    month = result.settings.report_month
-    return ReportInputs(
-        ic_by_horizon=rankic_by_horizon(result),
-        ic_over_time=ic_over_time(result, month),
-        calibration=calibration_pairs(result, month),
-        dispersion=dispersion(result),
-        metrics=report_table(result),
-    )
-
-
-def _label(result: WalkForward, name: str) -> str:
-    """A forecast's legend name; the champion's says on how many folds it may have trained on the test days."""
-    in_sample = result.champion["in_sample"] if name == "champion" and result.champion else []
-    return f"{name} (in-sample on {len(in_sample)} folds)" if in_sample else name
-
-
-def rankic_by_horizon(result: WalkForward) -> pd.DataFrame:
-    """Horizon x forecast: mean RankIC over the folds, plus the model's and momentum's on the holdout."""
-    means = mean_over_folds(result)
-    holdout = next(f for f in result.folds if f.name == HOLDOUT).metrics
-    columns = {f"{_label(result, n)} (folds)": means[n]["rankic"] for n in means if n != "zero_return"}
-    columns.update({f"{n} (holdout)": holdout[n]["rankic"] for n in ("model", "momentum_12m")})
-    frame = pd.DataFrame(columns, index=pd.RangeIndex(1, 13, name="horizon (months): mean RankIC"))
-    return frame
-
-
-def _scored_series(result: WalkForward, name: str, month: int) -> tuple[pd.Series, pd.Series]:
-    """(date, ticker) Series of a forecast and of the outcome at ``month``, over every fold and the holdout."""
-    samples, parts, outcome = result.samples, [], []
-    for fold in result.folds:
-        index = pd.MultiIndex.from_arrays([samples.dates[fold.test_idx], samples.tickers[fold.test_idx]])
-        parts.append(pd.Series(fold.predictions[name][:, month - 1], index=index))
-        outcome.append(pd.Series(samples.target[fold.test_idx, month - 1], index=index))
-    return pd.concat(parts), pd.concat(outcome)
-
-
-def ic_over_time(result: WalkForward, month: int) -> pd.DataFrame:
-    """Date x {model RankIC, model IC, momentum RankIC} at ``month`` over the test periods and the holdout."""
-    model, realised = _scored_series(result, "model", month)
-    momentum, _ = _scored_series(result, "momentum_12m", month)
-    frame = pd.DataFrame(
-        {
-            f"model RankIC (month {month})": rank_ic_series(model, realised),
-            f"model IC (month {month})": ic_series(model, realised),
-            f"momentum RankIC (month {month})": rank_ic_series(momentum, realised),
-        }
-    )
-    sessions = result.samples.history.as_of
-    return frame.reindex(sessions[(sessions >= frame.index.min()) & (sessions <= frame.index.max())])  # NaN: gaps
-
-
-def calibration_pairs(result: WalkForward, month: int) -> tuple[np.ndarray, np.ndarray]:
-    """(predicted, realised) log returns at ``month``, pooled over the folds' test samples (holdout left out)."""
-    folds = [f for f in result.folds if f.name != HOLDOUT]
-    predicted = np.concatenate([f.predictions["model"][:, month - 1] for f in folds])
-    realised = np.concatenate([result.samples.target[f.test_idx, month - 1] for f in folds])
-    return predicted, realised
-
-
-def dispersion(result: WalkForward) -> pd.DataFrame:
-    """Horizon x {model, champion, realised}: mean over folds of the per-date cross-sectional std."""
-    means = mean_over_folds(result)
-    columns = {f"{n} pred xs-std": means[n]["pred_xs_std"] for n in ("model", "champion") if n in means}
-    folds = [f for f in result.folds if f.name != HOLDOUT]
-    realised = []
-    for fold in folds:
-        codes = pd.factorize(result.samples.date_pos[fold.test_idx])[0]
-        target = result.samples.target[fold.test_idx]
-        realised.append([_mean(list(per_date_std(target[:, h], codes))) for h in range(target.shape[1])])
-    columns["realised xs-std"] = list(np.mean(realised, axis=0))
-    return pd.DataFrame(columns, index=pd.RangeIndex(1, 13, name="horizon (months)"))
-
-
-def report_table(result: WalkForward) -> dict[str, Any]:
-    """The report's table: layout, then mean RankIC at :data:`TABLE_MONTHS` per forecast (metrics.csv has them all)."""
-    table: dict[str, Any] = {"as_of": str(result.as_of.date()), "recipe": result.settings.train_config}
-    for fold in result.folds:
-        lay = fold.layout
-        table[f"{fold.name} train / test"] = (
-            f"{lay['train_range'][0]}..{lay['train_range'][1]} / {lay['test_range'][0]}..{lay['test_range'][1]} "
-            f"(gap {lay['gap_sessions']} sessions, {lay['n_test']} test samples)"
-        )
-    if result.champion:
-        table["champion"] = f"{result.champion['version']} trained to {result.champion['train_end']}"
-        table["champion in-sample on"] = ", ".join(result.champion["in_sample"]) or "none"
-    means = mean_over_folds(result)
-    holdout = next(f for f in result.folds if f.name == HOLDOUT).metrics
-    for month in TABLE_MONTHS:
-        for name in means:
-            if name != "zero_return":
-                table[f"RankIC m{month} {name} (folds)"] = means[name]["rankic"][month - 1]
-        table[f"RankIC m{month} model (holdout)"] = holdout["model"]["rankic"][month - 1]
-    for name in ("model", "zero_return", "momentum_12m"):
-        table[f"MAE m1 / m12 {name} (folds)"] = f"{means[name]['mae'][0]:.4f} / {means[name]['mae'][11]:.4f}"
-    return table
-
-
-def rankic_table(result: WalkForward) -> str:
-    """Mean RankIC over the folds per horizon for every forecast, and the model's on the holdout (for stderr)."""
-    means = mean_over_folds(result)
-    holdout = next(f for f in result.folds if f.name == HOLDOUT).metrics["model"]["rankic"]
-    names = [n for n in means if n != "zero_return"]
-    lines = ["month  " + "  ".join(f"{n:>12}" for n in names) + "  model (holdout)"]
-    for h in range(12):
-        cells = "  ".join(f"{means[n]['rankic'][h]:>+12.3f}" for n in names)
-        lines.append(f"{h + 1:>5}  {cells}  {holdout[h]:>+15.3f}")
-    if result.champion and result.champion["in_sample"]:
-        lines.append(f"champion trained on the test days of: {', '.join(result.champion['in_sample'])}")
-    return "\n".join(lines)
-
-
-def evaluate_to_store(
-    settings: EvaluateSettings, store: Store, calendar: TradingCalendar, as_of: pd.Timestamp, work_dir: Path
-) -> tuple[WalkForward, dict[str, str]]:
-    """:func:`walk_forward` then :func:`write_evaluation`: the ``kabucast evaluate`` command's work."""
-    result = walk_forward(settings, store, calendar, as_of, work_dir)
-    return result, write_evaluation(store, result)

@@ -2,7 +2,7 @@
 
 ``RankerTrainSettings`` is ``config/ranker/model.yaml``; ``Splits`` and ``ModelRun`` are what a run
 plans and produces; the helpers score and combine fold models. Both the training loop
-(kabucast.ranker.lit) and the orchestration (kabucast.ranker.train) import from here, so neither
+(kabucast.ranker.neural) and the orchestration (kabucast.ranker.train) import from here, so neither
 imports the other's settings: the modules form no cycle.
 """
 

@@ -32,9 +32,9 @@ from kabucast.ranker.baseline import fit_baseline, permutation_importance, predi
 from kabucast.ranker.cv import holdout_split, make_folds
 from kabucast.ranker.dataset import build_dataset, load_panel
 from kabucast.ranker.features import warmup_sessions
-from kabucast.ranker.lit import train_neural
 from kabucast.ranker.loader import WindowArrays, write_arrays
 from kabucast.ranker.metrics import horizon_metrics
+from kabucast.ranker.neural import train_neural
 from kabucast.ranker.normalize import normalize
 from kabucast.ranker.runs import (
     MODELS,

@@ -27,7 +27,7 @@ import pandas as pd
 from kabucast.config import UniverseSettings, load_universe
 from kabucast.data.calendar import calendar_for
 from kabucast.errors import ConfigError
-from kabucast.jobs import (
+from kabucast.jobs.wiring import (
     DAILY_FETCH_CONFIG,
     MONTHLY_ENRICH_CONFIG,
     DailyJob,

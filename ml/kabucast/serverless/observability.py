@@ -28,7 +28,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from kabucast.data.calendar import TradingCalendar
 from kabucast.errors import KabucastError
-from kabucast.pipelines.publish import LATEST_KEY
+from kabucast.jobs.publish import LATEST_KEY
 from kabucast.storage.base import Store
 
 NAMESPACE = "kabucast"

@@ -235,7 +235,7 @@ class RankerObjective:
     """The ranker (kabucast.ranker) as a sweep objective; parameters are LossWeights, FitSettings or model keys.
 
     Every trial trains one model on the first purged fold (validation: the fold's test block) and is
-    scored there and on the held-out period (kabucast.ranker.lit.train_trial): ``val_rankic`` is
+    scored there and on the held-out period (kabucast.ranker.neural.train_trial): ``val_rankic`` is
     RankIC@``monitor_horizon`` (5), ``val_sharpe`` the daily top-bottom spread's Sharpe x sqrt(252).
     """
 
@@ -245,7 +245,7 @@ class RankerObjective:
     def run(
         self, params: Mapping[str, Any], max_epochs: int, work_dir: Path, report: EpochReport | None = None
     ) -> TrialOutcome:
-        from kabucast.ranker.lit import train_trial
+        from kabucast.ranker.neural import train_trial
 
         result = train_trial(
             self.arrays, self.splits, self.settings, params, max_epochs, work_dir, report, self.collapse

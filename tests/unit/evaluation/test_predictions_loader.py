@@ -21,8 +21,8 @@ from kabucast.experiments.predictions import (
 )
 from kabucast.features import static_features
 from kabucast.forecast.dataset import ForecastSamples
-from kabucast.forecast.predict import forecast_document
-from kabucast.pipelines.publish import prediction_key
+from kabucast.forecast.document import forecast_document
+from kabucast.jobs.publish import prediction_key
 from kabucast.storage import LocalStore
 
 TICKERS = ("1000.T", "2000.T", "3000.T", "4000.T")

@@ -13,10 +13,10 @@ from scipy.stats import spearmanr
 
 from kabucast.ranker.arrays import PanelArray
 from kabucast.ranker.baseline import BaselineSettings, fit_baseline, permutation_importance, predict_baseline
-from kabucast.ranker.lit import RankerModule, fit, load_ranker, predict
 from kabucast.ranker.loader import CrossSectionDataset, date_sampler, make_loader, write_arrays
 from kabucast.ranker.losses import LossWeights, cross_section_loss, rank_ic, variance_penalty
 from kabucast.ranker.model import PatchModelSettings, build_model
+from kabucast.ranker.neural import RankerModule, fit, load_ranker, score_dates
 from kabucast.ranker.runs import FitSettings
 
 TINY = PatchModelSettings(patch_len=4, d_model=16, depth=1, heads=2, dropout=0.0)
@@ -95,7 +95,7 @@ def test_a_tiny_fit_learns_and_repeats_with_its_seed(tmp_path: Path, capsys) -> 
             desc="fold 1/1",
         )
         reloaded = load_ranker(result.best_checkpoint)
-        return result.best_score, predict(reloaded, make_loader(test, date_sampler(len(test), False), 0))
+        return result.best_score, score_dates(reloaded, make_loader(test, date_sampler(len(test), False), 0))
 
     score, scores = run("a")
     assert score > 0.15 and scores.shape == (15, 40, 2)

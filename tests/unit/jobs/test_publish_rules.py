@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from kabucast.errors import ConcurrentUpdate
-from kabucast.forecast.predict import forecast_document
-from kabucast.pipelines.publish import (
+from kabucast.forecast.document import forecast_document
+from kabucast.jobs.publish import (
     LATEST_KEY,
     PublicationRefused,
     PublishPolicy,

@@ -1,4 +1,4 @@
-"""Training the ranker with Lightning: a thin module around :class:`PatchRanker`, :func:`fit`, :func:`predict`.
+"""The neural ranker trained with Lightning: a module around :class:`PatchRanker`, :func:`fit`, :func:`score_dates`.
 
 A batch is one date's cross-section from :class:`kabucast.ranker.loader.CrossSectionDataset`: x (N, L, F)
 and y (N, H) (NaN: no target). Validation scores each date's predictions against its realised targets;
@@ -136,7 +136,7 @@ def fit(
 
 
 @torch.no_grad()
-def predict(model: PatchRanker, loader: DataLoader) -> np.ndarray:
+def score_dates(model: PatchRanker, loader: DataLoader) -> np.ndarray:
     """(D, N, H) float32 scores of every date of the (unshuffled) cross-section ``loader``, on the model's device."""
     model.eval()
     device = next(model.parameters()).device
@@ -186,7 +186,7 @@ def train_neural(
             f"after {result.epochs_run} epochs"
         )
         cv.append(result.val_rankic)
-        scores.append(predict(module.model, make_loader(holdout, date_sampler(len(holdout), shuffle=False), 0)))
+        scores.append(score_dates(module.model, make_loader(holdout, date_sampler(len(holdout), shuffle=False), 0)))
         key = f"ranker/models/{run_id}/neural_fold{k}.ckpt"
         store.put_bytes(key, result.best_checkpoint.read_bytes())
         artifacts.append(key)
@@ -281,7 +281,7 @@ def train_trial(
     metrics: dict[str, float] = {"epochs_run": float(result.epochs_run)}
     targets = arrays.targets()
     for name, rows in periods.items():
-        scores = predict(module.model, loaders[name])
+        scores = score_dates(module.model, loaders[name])
         for key, value in trial_scores(scores, np.asarray(targets[rows]), horizons, s.monitor_horizon, q).items():
             metrics[f"{name}_{key}"] = value
     return TrialResult(metrics, monitor.history, monitor.collapsed, monitor.pruned)

@@ -2,7 +2,7 @@
 
 Runs on ONNX Runtime only (no torch). The ONNX session is cached per model version, so a warm
 Lambda container reuses it across invocations. What may be published where is
-:mod:`kabucast.pipelines.publish`'s decision.
+:mod:`kabucast.jobs.publish`'s decision.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ import pandas as pd
 
 from kabucast.config import SectorSettings, UniverseSettings
 from kabucast.data.calendar import TradingCalendar
+from kabucast.forecast.document import forecast_document
 from kabucast.forecast.onnx_model import OnnxModel
-from kabucast.forecast.predict import forecast_document
 from kabucast.forecast.registry import ModelFiles, check_features, load_model
-from kabucast.pipelines.inputs import load_model_inputs
-from kabucast.pipelines.publish import LATEST_KEY, PublishPolicy, prediction_key, publish_forecast
+from kabucast.jobs.inputs import load_model_inputs
+from kabucast.jobs.publish import LATEST_KEY, PublishPolicy, prediction_key, publish_forecast
 from kabucast.storage.base import Store
 
 __all__ = ["LATEST_KEY", "OnnxPredictor", "prediction_key"]

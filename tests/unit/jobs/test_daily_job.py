@@ -10,7 +10,7 @@ import pandas as pd
 from tests.sources import TableSource, walk
 
 from kabucast.data.prices import prices_key
-from kabucast.pipelines.daily import DailyOptions, run_daily
+from kabucast.jobs.daily import DailyOptions, run_daily
 from kabucast.storage import LocalStore
 
 
@@ -51,7 +51,7 @@ def test_daily_path_does_not_import_torch() -> None:
     code = (
         "import sys\n"
         "for m in ('torch', 'lightning', 'pytorch_lightning'): sys.modules[m] = None\n"
-        "import kabucast.pipelines.daily, kabucast.cli\n"
+        "import kabucast.jobs.daily, kabucast.cli\n"
     )
     # WHEN the daily pipeline is imported THEN it succeeds: the daily Lambda never loads torch
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
@@ -73,7 +73,7 @@ def test_default_as_of_is_the_last_closed_session_day() -> None:
 def test_the_daily_job_fetches_and_forecasts_the_members_of_its_day(tmp_path: Path, calendar) -> None:
     # GIVEN a universe in which B left on 2025-11-19 and C joined on 2025-11-20
     from kabucast.config import UniverseMember, UniverseSettings
-    from kabucast.jobs import DailyJob
+    from kabucast.jobs.wiring import DailyJob
 
     members = (
         UniverseMember("A.T", "a", "Energy"),

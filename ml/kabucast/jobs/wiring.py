@@ -1,7 +1,8 @@
 """The two scheduled jobs, wired from settings files: used by the CLI and by the Lambda handlers.
 
 This is where adapters are built (price source, ONNX predictor, fine-tune step, calendar) from
-``config/`` files; the orchestration itself is in :mod:`kabucast.pipelines`. A job object holds
+``config/`` files; the orchestration itself is in :mod:`kabucast.jobs.daily` and
+:mod:`kabucast.jobs.monthly`. A job object holds
 what is expensive to build (the ONNX session, the calendar) so a warm Lambda container reuses it.
 Nothing here imports torch: the fine-tune step imports it when it runs.
 """
@@ -30,8 +31,8 @@ from kabucast.data.calendar import TradingCalendar, calendar_for
 from kabucast.data.sources.base import PriceSource
 from kabucast.data.sources.factory import make_source
 from kabucast.errors import ConfigError
-from kabucast.pipelines.daily import DailyOptions, Predictor, run_daily
-from kabucast.pipelines.monthly import Finetuner, run_monthly
+from kabucast.jobs.daily import DailyOptions, Predictor, run_daily
+from kabucast.jobs.monthly import Finetuner, run_monthly
 from kabucast.storage.base import Store
 
 DAILY_FETCH_CONFIG = "fetch_daily_universe.yaml"
@@ -64,8 +65,8 @@ def onnx_predictor(
     config: str = PREDICT_CONFIG, universe: UniverseSettings | None = None, force: bool = False
 ) -> Predictor:
     """The ONNX prediction step; ``force`` lets it replace a published document with a smaller one."""
-    from kabucast.pipelines.predict import OnnxPredictor
-    from kabucast.pipelines.publish import PublishPolicy
+    from kabucast.jobs.forecast_step import OnnxPredictor
+    from kabucast.jobs.publish import PublishPolicy
 
     cfg, configured, sectors = forecast_settings(config, PredictSettings)
     policy = PublishPolicy(min_coverage=cfg.min_coverage, force=force)

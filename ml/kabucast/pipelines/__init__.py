@@ -1,1 +1,0 @@
-"""Orchestration over injected adapters (store, source, calendar, clock): no maths here."""
