@@ -55,6 +55,7 @@ def timed(argv: list[str]) -> tuple[float, float, str]:
 
 
 def setup(root: Path) -> None:
+    from kabucast.forecast.dataset import ForecastData
     from kabucast.forecast.train import train
 
     universe = load_settings(UniverseSettings, resolve_config_path("universes/topix_core30.yaml"))
@@ -69,21 +70,22 @@ def setup(root: Path) -> None:
         data=dataclasses.replace(base.data, max_train_samples=512, max_val_samples=256),
         training={**base.training, "max_epochs": 1},
     )
-    train(quick, store, universe, sectors, calendar, pd.Timestamp(AS_OF), root / "work", progress=False)
+    train(quick, ForecastData(store, universe, sectors, calendar), pd.Timestamp(AS_OF), root / "work", progress=False)
 
 
 FINETUNE = """
 import sys, time, tempfile, pathlib, pandas as pd
 from kabucast.config import *
 from kabucast.data.calendar import calendar_for
+from kabucast.forecast.dataset import ForecastData
 from kabucast.forecast.train import finetune
 from kabucast.storage import LocalStore
 u = load_settings(UniverseSettings, resolve_config_path("universes/topix_core30.yaml"))
 s = load_settings(SectorSettings, resolve_config_path("sectors.yaml"))
 cfg = load_settings(FinetuneSettings, resolve_config_path("finetune.yaml"))
 t = time.perf_counter()
-run = finetune(cfg, LocalStore(sys.argv[1]), u, s, calendar_for(), pd.Timestamp(sys.argv[2]),
-               pathlib.Path(tempfile.mkdtemp()), progress=False)
+data = ForecastData(LocalStore(sys.argv[1]), u, s, calendar_for())
+run = finetune(cfg, data, pd.Timestamp(sys.argv[2]), pathlib.Path(tempfile.mkdtemp()), progress=False)
 print(f"{time.perf_counter() - t:.1f} {run.meta['run']['n_samples']} {run.fit.epochs_run}")
 """
 

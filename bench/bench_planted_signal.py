@@ -33,7 +33,7 @@ from kabucast.data.calendar import TradingCalendar
 from kabucast.data.enrich import enrich
 from kabucast.data.ingest import backfill
 from kabucast.data.sources.sample_market import PLANTED, SampleMarketSource
-from kabucast.forecast.dataset import HORIZONS, SESSIONS_PER_MONTH
+from kabucast.forecast.dataset import HORIZONS, SESSIONS_PER_MONTH, ForecastData
 from kabucast.forecast.metrics import horizon_metrics
 from kabucast.forecast.train import train
 from kabucast.storage import LocalStore
@@ -95,7 +95,8 @@ def main() -> None:
                         training={**base.training, "seed": train_seed},
                     )
                     work = Path(tmp) / f"work-{train_seed}-{shuffled}"
-                    runs[shuffled] = train(settings, store, universe, sectors, calendar, AS_OF, work, progress=False)
+                    data = ForecastData(store, universe, sectors, calendar)
+                    runs[shuffled] = train(settings, data, AS_OF, work, progress=False)
                 seconds = time.perf_counter() - start
                 if oracle is None:
                     first, last = runs[False].meta["run"]["val_range"]

@@ -17,6 +17,7 @@ from kabucast.data.enrich import enrich
 from kabucast.data.ingest import backfill
 from kabucast.data.prices import prices_key
 from kabucast.data.sources.sample_market import SampleMarketSource
+from kabucast.forecast.dataset import ForecastData
 from kabucast.forecast.registry import champion_version
 from kabucast.forecast.train import train
 from kabucast.storage import LocalStore
@@ -48,7 +49,8 @@ def trained(tmp_path_factory, universe, sectors) -> tuple[LocalStore, TradingCal
     # a ticker with too little history: only the last 2 years
     short = store.get_parquet(prices_key("9984.T"))
     store.put_parquet(prices_key("9984.T"), short.loc["2024-11-20":])
-    run = train(small_settings(), store, universe, sectors, calendar, AS_OF, root / "work", progress=False)
+    data = ForecastData(store, universe, sectors, calendar)
+    run = train(small_settings(), data, AS_OF, root / "work", progress=False)
     assert run.champion and champion_version(store) == run.version
     return store, calendar
 

@@ -18,6 +18,7 @@ from tests.functional.conftest import AS_OF
 from kabucast.config import load_settings, resolve_config_path
 from kabucast.data.sources.sample_market import SampleMarketSource
 from kabucast.errors import StoreError
+from kabucast.forecast.dataset import ForecastData
 from kabucast.forecast.registry import champion_version, load_model
 from kabucast.jobs.daily import DailyOptions, run_daily
 from kabucast.jobs.forecast_step import LATEST_KEY, OnnxPredictor
@@ -113,7 +114,7 @@ def test_finetune_writes_a_challenger_and_keeps_the_champion(trained, universe, 
         training={**load_settings(FinetuneSettings, resolve_config_path("finetune.yaml")).training, "max_epochs": 1},
     )
     # WHEN the monthly fine-tune runs
-    run = finetune(cfg, store, universe, sectors, calendar, AS_OF, tmp_path, progress=False)
+    run = finetune(cfg, ForecastData(store, universe, sectors, calendar), AS_OF, tmp_path, progress=False)
     # THEN a new version exists, recorded with its parent and sample mix, and the champion is unchanged
     assert run.version != champion and not run.champion
     assert champion_version(store) == champion

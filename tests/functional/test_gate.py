@@ -19,11 +19,12 @@ from tests.functional.conftest import AS_OF, small_settings
 
 from kabucast.cli import main
 from kabucast.config import FinetuneSettings, load_settings, resolve_config_path
+from kabucast.forecast.dataset import ForecastData, load_samples
 from kabucast.forecast.export import export_onnx
 from kabucast.forecast.forecaster_module import load_forecaster
 from kabucast.forecast.gate import gate_and_promote
 from kabucast.forecast.registry import champion_record, champion_version, load_model, model_key, save_model
-from kabucast.forecast.train import load_samples, train
+from kabucast.forecast.train import train
 from kabucast.jobs.forecast_step import LATEST_KEY, OnnxPredictor
 from kabucast.storage import LocalStore
 
@@ -37,7 +38,8 @@ def registry(trained, tmp_path_factory, universe, sectors):
     shutil.copytree(trained[0].root, root, dirs_exist_ok=True, ignore=shutil.ignore_patterns("work", "predictions"))
     store, calendar = LocalStore(root), trained[1]
     real = champion_version(store)
-    shuffled = train(small_settings(shuffle_labels=True), store, universe, sectors, calendar, AS_OF, root / "w")
+    data = ForecastData(store, universe, sectors, calendar)
+    shuffled = train(small_settings(shuffle_labels=True), data, AS_OF, root / "w")
     collapsed = _collapsed_copy(store, real, universe, sectors, calendar, root / "c")
     assert champion_version(store) == real and len({real, shuffled.version, collapsed}) == 3
     return store, calendar, {"real": real, "shuffled": shuffled.version, "collapsed": collapsed}
@@ -59,7 +61,7 @@ def _collapsed_copy(store, version, universe, sectors, calendar, work: Path) -> 
 
 def gate(registry, name: str, universe, sectors):
     store, calendar, versions = registry
-    return gate_and_promote(store, versions[name], GATE, universe, sectors, calendar, AS_OF)
+    return gate_and_promote(versions[name], GATE, ForecastData(store, universe, sectors, calendar), AS_OF)
 
 
 def test_gate_rejects_a_collapsed_challenger(registry, universe, sectors) -> None:

@@ -30,6 +30,7 @@ from kabucast.data.calendar import TradingCalendar
 from kabucast.data.enrich import enrich
 from kabucast.data.ingest import backfill
 from kabucast.data.sources.sample_market import PLANTED, SampleMarketSource
+from kabucast.forecast.dataset import ForecastData
 from kabucast.forecast.train import TrainRun, train
 from kabucast.storage import LocalStore
 
@@ -66,7 +67,7 @@ def run(planted, sectors: SectorSettings, work: Path, shuffle_labels: bool) -> T
     store, universe = planted
     settings = load_settings(TrainSettings, resolve_config_path("train_planted.yaml"))
     settings = dataclasses.replace(settings, data=dataclasses.replace(settings.data, shuffle_labels=shuffle_labels))
-    return train(settings, store, universe, sectors, TradingCalendar(), AS_OF, work, progress=False)
+    return train(settings, ForecastData(store, universe, sectors, TradingCalendar()), AS_OF, work, progress=False)
 
 
 def test_the_planted_signal_is_learned_at_one_month_and_shuffled_labels_learn_nothing(

@@ -27,12 +27,13 @@ from kabucast.jobs.wiring import (
 
 
 def cmd_train(ctx: Context) -> Result:
+    from kabucast.forecast.dataset import ForecastData
     from kabucast.forecast.train import train, train_in_tempdir
 
     if getattr(ctx.args, "from_sweep", None):  # the demo calls this without the option
         return _train_from_sweep(ctx)
     cfg, universe, sectors = forecast_settings(ctx.args.config, TrainSettings)
-    run = train_in_tempdir(train, cfg, ctx.store, universe, sectors, ctx.calendar, ctx.today)
+    run = train_in_tempdir(train, cfg, ForecastData(ctx.store, universe, sectors, ctx.calendar), ctx.today)
     print(run.table(), file=sys.stderr)
     summary = f"{run.summary()}\n{stored_as(ctx, run.version, run.champion)}"
     return summary, {"version": run.version, "champion": run.champion, "run": run.meta["run"]}
@@ -52,12 +53,12 @@ def _train_from_sweep(ctx: Context) -> Result:
     from pathlib import Path
 
     from kabucast.experiments.two_stage import load_two_stage, two_stage_train
+    from kabucast.forecast.dataset import ForecastData
 
     settings, cfg, universe, sectors = load_two_stage(ctx.args.two_stage_config, ctx.args.config)
+    data = ForecastData(ctx.store, universe, sectors, ctx.calendar)
     with tempfile.TemporaryDirectory(prefix="kabucast-two-stage-") as tmp:
-        out = two_stage_train(
-            settings, cfg, ctx.store, universe, sectors, ctx.calendar, ctx.today, ctx.args.from_sweep, Path(tmp)
-        )
+        out = two_stage_train(settings, cfg, data, ctx.today, ctx.args.from_sweep, Path(tmp))
     print(out.run.table(), file=sys.stderr)
     gate = None if out.decision is None else out.decision.to_dict()
     return out.summary(), {"version": out.version, "members": out.members, "gate": gate, "run": out.run.meta["run"]}

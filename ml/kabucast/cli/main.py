@@ -21,7 +21,7 @@ from kabucast import __version__
 from kabucast.cli import batch, data, evaluation, forecast, models, ranker, serverless, sweep
 from kabucast.cli.base import Command, Context
 from kabucast.config import UniverseSettings, load_settings, load_yaml, resolve_config_path
-from kabucast.data.calendar import DEFAULT_EXCHANGE, TradingCalendar, calendar_for, check_not_after, parse_date
+from kabucast.data.calendar import DEFAULT_EXCHANGE, TradingCalendar, calendar_for
 from kabucast.data.sources.factory import SOURCE_HELP
 from kabucast.errors import JobFailure, KabucastError, UsageError
 from kabucast.storage import Store, open_store
@@ -123,11 +123,7 @@ def as_of_date(
     closed = calendar.last_closed_day(now)
     if raw is None:
         return calendar.previous_session(closed)
-    day = parse_date(raw, "--as-of")
-    calendar.check_range(day, day, "--as-of")
-    if not future_ok:
-        return check_not_after(day, closed, "--as-of", calendar.exchange)
-    return day
+    return calendar.requested_day(raw, "--as-of", None if future_ok else closed)
 
 
 def _use_threads(threads: int | None) -> None:

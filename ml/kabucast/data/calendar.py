@@ -153,6 +153,13 @@ class TradingCalendar:
                 return sessions[-1]
         return None
 
+    def requested_day(self, raw: object, what: str, latest: pd.Timestamp | None) -> pd.Timestamp:
+        """A date a user or an event asked for: strict ``YYYY-MM-DD`` (:func:`parse_date`), inside the
+        calendar, and not after ``latest`` (the last closed day; None: any). :class:`InvalidDate` naming ``what``."""
+        day = parse_date(raw, what)
+        self.check_range(day, day, what)
+        return day if latest is None else check_not_after(day, latest, what, self.exchange)
+
     def check_range(self, start: pd.Timestamp, end: pd.Timestamp, what: str = "") -> None:
         """:class:`OutsideCalendar` unless [start, end] lies inside the calendar's range."""
         if start < self.start or end > self.last:

@@ -164,7 +164,7 @@ def _merge_one(
         stored = _read_stored(store, ticker)
         old = stored if stored is not None else normalize_prices(fresh.iloc[:0])
         if _rescaled(old, fresh):
-            fresh = _refetch_all(source, calendar, ticker, old, end)
+            fresh = _refetch_all(source, calendar, ticker, old, end, report)
             old = fresh.iloc[:0]
             report.rebased.append(ticker)
         merged = _checked(merge_prices(old, fresh), calendar, ticker)
@@ -223,15 +223,24 @@ def _rescaled(stored: pd.DataFrame, fresh: pd.DataFrame) -> bool:
 
 
 def _refetch_all(
-    source: PriceSource, calendar: TradingCalendar, ticker: str, stored: pd.DataFrame, end: pd.Timestamp
+    source: PriceSource,
+    calendar: TradingCalendar,
+    ticker: str,
+    stored: pd.DataFrame,
+    end: pd.Timestamp,
+    report: IngestReport,
 ) -> pd.DataFrame:
-    """The whole stored range again, from the source; refused unless it covers the stored sessions."""
+    """The whole stored range again, from the source; refused unless it covers the stored sessions.
+
+    Its screening replaces the ticker's rejected / flagged bars in ``report`` (it saw the whole range).
+    """
     first, last = stored.index[0], stored.index[-1]
     fetched = source.fetch_prices([ticker], first, end)
     if ticker not in fetched.frames:
         reason = fetched.failures.get(ticker, "no data")
         raise KabucastError(f"history was rescaled (split?) but the full re-fetch failed: {reason}; stored data kept")
-    fresh = _fresh_bars(fetched.frames[ticker], calendar, ticker, end, IngestReport())
+    screened = IngestReport()
+    fresh = _fresh_bars(fetched.frames[ticker], calendar, ticker, end, screened)
     missing = stored.index.difference(fresh.index)
     if len(missing) > REBASE_MAX_MISSING * len(stored):
         raise KabucastError(
@@ -240,6 +249,10 @@ def _refetch_all(
             f"{first.date()}..{last.date()}: stored data kept. Re-fetch the whole range from a source that "
             "has it (`kabucast backfill --period ...`), or move the stored file away to start over"
         )
+    for found, into in ((screened.rejected, report.rejected), (screened.flagged, report.flagged)):
+        into.pop(ticker, None)
+        if ticker in found:
+            into[ticker] = found[ticker]
     return fresh
 
 

@@ -44,9 +44,8 @@ from lightning.pytorch.callbacks import Callback
 from torch.optim.swa_utils import AveragedModel
 
 from kabucast.config import GateSettings, SectorSettings, TrainSettings, UniverseSettings, build_section
-from kabucast.data.calendar import TradingCalendar
 from kabucast.errors import ConfigError, KabucastError
-from kabucast.forecast.dataset import load_samples, split_samples
+from kabucast.forecast.dataset import ForecastData, split_samples
 from kabucast.forecast.diagnostics import CollapseMonitor, CollapseSettings
 from kabucast.forecast.ensemble import SnapshotEnsemble
 from kabucast.forecast.forecaster_module import TrainConfig
@@ -194,21 +193,19 @@ class Snapshots(Callback):
 def two_stage_train(
     settings: TwoStageSettings,
     train_settings: TrainSettings,
-    store: Store,
-    universe: UniverseSettings,
-    sectors: SectorSettings,
-    calendar: TradingCalendar,
+    data: ForecastData,
     as_of: pd.Timestamp,
     sweep_dir: str,
     work_dir: Path,
     progress: bool = False,
 ) -> TwoStageRun:
     """Train the winner of ``sweep_dir`` in two stages, publish the ensemble, gate it against the champion."""
+    store, samples_settings = data.store, train_settings.data
     cid, params = winner(store, sweep_dir)
-    cfg, model_cfg = winner_configs(params, train_settings, sectors.n_ids)
-    data = train_settings.data
-    samples = load_samples(store, universe, sectors, calendar, as_of, data.static_mode)
-    train_idx, val_idx, split = split_samples(samples, data, np.random.default_rng(cfg.seed), cfg.batch_size)
+    cfg, model_cfg = winner_configs(params, train_settings, data.sectors.n_ids)
+    samples = data.samples(as_of, samples_settings.static_mode)
+    rng = np.random.default_rng(cfg.seed)
+    train_idx, val_idx, split = split_samples(samples, samples_settings, rng, cfg.batch_size)
     sample_split = SampleSplit(samples, train_idx, val_idx)
     s1, s2 = settings.stage1, settings.stage2
     print(f"two-stage training of {sweep_dir} winner {cid}: {params}")
@@ -253,7 +250,7 @@ def two_stage_train(
     result = FitResult(ckpt, members.pop("ensemble_val_loss"), epochs_run, ens_metrics)
     run = {
         "kind": "two_stage",
-        "as_of": str(calendar.previous_session(as_of).date()),
+        "as_of": str(data.calendar.previous_session(as_of).date()),
         "train_range": [str(samples.dates[train_idx].min().date()), str(split.train_end.date())],
         "val_range": [str(split.val_start.date()), str(samples.dates[val_idx].max().date())],
         "n_train": len(train_idx),
@@ -273,11 +270,11 @@ def two_stage_train(
         "ensemble": {"members": names, "parameters_per_member": count_parameters(template), **members},
     }
     had_champion = champion_version(store) is not None
-    published = publish(store, ensemble, samples, val_idx, result, run, data.static_mode, sectors, work_dir)
+    published = publish(data, ensemble, samples, val_idx, result, run, samples_settings.static_mode, work_dir)
     print(f"published {published.version} (ONNX parity {published.meta['onnx_parity_max_abs_diff']:.2e})")
     decision = None
     if had_champion:
-        decision = gate_and_promote(store, published.version, settings.gate, universe, sectors, calendar, as_of)
+        decision = gate_and_promote(published.version, settings.gate, data, as_of)
         print(decision.summary())
     print(f"report: {store.url}/{two_stage_report(store, published, decision)}")
     return TwoStageRun(published, names, decision)

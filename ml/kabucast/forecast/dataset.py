@@ -213,6 +213,21 @@ def split_samples(
     return train, val, split
 
 
+@dataclass(frozen=True)
+class ForecastData:
+    """What a forecaster run works on: the store (prices, static snapshots, model versions), the universe,
+    the sector ids and the exchange's calendar."""
+
+    store: Store
+    universe: UniverseSettings
+    sectors: SectorSettings
+    calendar: TradingCalendar
+
+    def samples(self, as_of: pd.Timestamp, static_mode: StaticMode, min_labels: int = 12) -> ForecastSamples:
+        """:func:`load_samples` of this data as of ``as_of``."""
+        return load_samples(self.store, self.universe, self.sectors, self.calendar, as_of, static_mode, min_labels)
+
+
 def load_samples(
     store: Store,
     universe: UniverseSettings,

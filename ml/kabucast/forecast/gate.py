@@ -29,15 +29,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kabucast.config import GateSettings, SectorSettings, UniverseSettings
-from kabucast.data.calendar import TradingCalendar
+from kabucast.config import GateSettings
 from kabucast.errors import KabucastError
-from kabucast.forecast.dataset import ForecastSamples, load_samples
+from kabucast.forecast.dataset import ForecastData, ForecastSamples
 from kabucast.forecast.interface import ForecastModel
 from kabucast.forecast.metrics import horizon_metrics, momentum_baseline
 from kabucast.forecast.onnx_model import OnnxModel
 from kabucast.forecast.registry import ModelFiles, champion_version, load_model, model_key, set_champion
-from kabucast.storage.base import Store, json_safe
+from kabucast.storage.base import json_safe
 
 
 class GateError(KabucastError):
@@ -163,20 +162,13 @@ def evaluate(
     return Decision(challenger.version, version, promoted, reasons, window, figures)
 
 
-def gate_and_promote(
-    store: Store,
-    challenger: str,
-    settings: GateSettings,
-    universe: UniverseSettings,
-    sectors: SectorSettings,
-    calendar: TradingCalendar,
-    as_of: pd.Timestamp,
-) -> Decision:
+def gate_and_promote(challenger: str, settings: GateSettings, data: ForecastData, as_of: pd.Timestamp) -> Decision:
     """Judge ``challenger`` against the current champion, record the decision, promote if it passed."""
+    store = data.store
     model = load_model(store, challenger)
     current = champion_version(store)
     champion = load_model(store, current) if current and current != challenger else None
-    samples = load_samples(store, universe, sectors, calendar, as_of, "snapshot", min_labels=1)
+    samples = data.samples(as_of, "snapshot", min_labels=1)
     decision = evaluate(model, champion, samples, settings)
     record = {**decision.to_dict(), "as_of": str(as_of.date()), "settings": asdict(settings)}
     store.put_json(model_key(challenger, "gate.json"), record)

@@ -17,16 +17,14 @@ import numpy as np
 import pandas as pd
 
 from kabucast import __version__
-from kabucast.config import FinetuneSettings, SectorSettings, TrainSettings, UniverseSettings
-from kabucast.data.calendar import TradingCalendar
+from kabucast.config import FinetuneSettings, TrainSettings
 from kabucast.errors import KabucastError
 from kabucast.features.registry import feature_contract
-from kabucast.forecast.dataset import ForecastSamples, NotEnoughData, StaticMode, load_samples, split_samples
+from kabucast.forecast.dataset import ForecastData, ForecastSamples, NotEnoughData, StaticMode, split_samples
 from kabucast.forecast.interface import FitResult, SampleSplit, TrainableModel
 from kabucast.forecast.kinds import build_model, load_trainable
 from kabucast.forecast.metrics import horizon_metrics, momentum_baseline, zero_baseline
 from kabucast.forecast.registry import champion_version, model_key, save_model, set_champion, verify_artifact
-from kabucast.storage.base import Store
 
 
 @dataclass(frozen=True)
@@ -57,23 +55,15 @@ def _fmt(value: float | None) -> str:
 
 
 def train(
-    settings: TrainSettings,
-    store: Store,
-    universe: UniverseSettings,
-    sectors: SectorSettings,
-    calendar: TradingCalendar,
-    as_of: pd.Timestamp,
-    work_dir: Path,
-    progress: bool = True,
+    settings: TrainSettings, data: ForecastData, as_of: pd.Timestamp, work_dir: Path, progress: bool = True
 ) -> TrainRun:
     """A full training run as of ``as_of``; returns the new version (champion if there was none)."""
-    model = build_model(settings.model, settings.training, sectors.n_ids)
-    data = settings.data
-    samples = load_samples(store, universe, sectors, calendar, as_of, data.static_mode)
+    model = build_model(settings.model, settings.training, data.sectors.n_ids)
+    samples = data.samples(as_of, settings.data.static_mode)
     rng = np.random.default_rng(model.seed)
-    train_idx, val_idx, split = split_samples(samples, data, rng, min_train=model.min_train_samples)
+    train_idx, val_idx, split = split_samples(samples, settings.data, rng, min_train=model.min_train_samples)
     # the control: same inputs, labels of other samples; validation untouched
-    order = rng.permutation(len(train_idx)) if data.shuffle_labels else None
+    order = rng.permutation(len(train_idx)) if settings.data.shuffle_labels else None
     print(
         f"training a {settings.model.get('kind', 'bilstm')} model on {len(train_idx):,} samples "
         f"({split.train_end.date()} and before), validating on {len(val_idx):,} ({split.val_start.date()} on)"
@@ -81,26 +71,25 @@ def train(
     result = model.fit(SampleSplit(samples, train_idx, val_idx, order), work_dir, progress)
     run = {
         "kind": "train",
-        "as_of": str(calendar.previous_session(as_of).date()),
+        "as_of": str(data.calendar.previous_session(as_of).date()),
         "train_range": [str(samples.dates[train_idx].min().date()), str(split.train_end.date())],
         "val_range": [str(split.val_start.date()), str(samples.dates[val_idx].max().date())],
         "n_train": len(train_idx),
         "n_val": len(val_idx),
-        "shuffled_labels": data.shuffle_labels,
+        "shuffled_labels": settings.data.shuffle_labels,
         "static_lookahead_samples_all": samples.static_lookahead,
     }
-    return publish(store, model, samples, val_idx, result, run, data.static_mode, sectors, work_dir)
+    return publish(data, model, samples, val_idx, result, run, settings.data.static_mode, work_dir)
 
 
 def publish(
-    store: Store,
+    data: ForecastData,
     model: TrainableModel,
     samples: ForecastSamples,
     val_idx: np.ndarray,
     result: FitResult,
     run: dict[str, Any],
     static_mode: StaticMode,
-    sectors: SectorSettings,
     work_dir: Path,
 ) -> TrainRun:
     """Export to ONNX (with parity check), write the version, make it champion if there is none."""
@@ -112,13 +101,14 @@ def publish(
         "static_mode": static_mode,
         "horizons_months": list(range(1, 13)),
         "sessions_per_month": 21,
-        "sector_map": dict(sectors.sectors),
-        "sector_unknown_id": sectors.unknown_id,
+        "sector_map": dict(data.sectors.sectors),
+        "sector_unknown_id": data.sectors.unknown_id,
         **model.describe(),  # model_config, parameters, normalizer, train_config
         "validation": validation_report(samples, val_idx, result.val_metrics),
         "onnx_parity_max_abs_diff": parity,
         "run": {**run, "epochs_run": result.epochs_run, "best_val_loss": result.best_score},
     }
+    store = data.store
     version = save_model(store, onnx_path.read_bytes(), result.best_checkpoint.read_bytes(), meta)
     first = champion_version(store) is None
     if first:
@@ -137,16 +127,10 @@ def validation_report(samples: ForecastSamples, val_idx: np.ndarray, model: dict
 
 
 def finetune(
-    settings: FinetuneSettings,
-    store: Store,
-    universe: UniverseSettings,
-    sectors: SectorSettings,
-    calendar: TradingCalendar,
-    as_of: pd.Timestamp,
-    work_dir: Path,
-    progress: bool = True,
+    settings: FinetuneSettings, data: ForecastData, as_of: pd.Timestamp, work_dir: Path, progress: bool = True
 ) -> TrainRun:
     """Fine-tune the champion on recent + older samples and write a challenger version (not promoted)."""
+    store = data.store
     parent = champion_version(store)
     if parent is None:
         raise KabucastError(f"no champion model in {store.url}: run `kabucast train` before fine-tuning")
@@ -157,7 +141,7 @@ def finetune(
     verify_artifact(store, parent, meta_parent, "model.ckpt", parent_ckpt)
     ckpt.write_bytes(parent_ckpt)
     model = load_trainable(meta_parent, ckpt, settings.training)
-    samples = load_samples(store, universe, sectors, calendar, as_of, meta_parent["static_mode"])
+    samples = data.samples(as_of, meta_parent["static_mode"])
     idx = finetune_indices(samples, settings, np.random.default_rng(model.seed))
     rng = np.random.default_rng(model.seed + 1)
     val_mask = np.zeros(len(idx), dtype=bool)
@@ -168,7 +152,7 @@ def finetune(
     run = {
         "kind": "finetune",
         "parent": parent,
-        "as_of": str(calendar.previous_session(as_of).date()),
+        "as_of": str(data.calendar.previous_session(as_of).date()),
         "n_samples": len(idx),
         "n_recent": int(recent.sum()),
         "n_older": int((~recent).sum()),
@@ -177,7 +161,7 @@ def finetune(
         "note": f"validation is a random {settings.val_fraction:.0%} of the fine-tune samples (monitoring only); "
         "the gate judges promotion",
     }
-    return publish(store, model, samples, val_idx, result, run, meta_parent["static_mode"], sectors, work_dir)
+    return publish(data, model, samples, val_idx, result, run, meta_parent["static_mode"], work_dir)
 
 
 def _recent_start(samples: ForecastSamples, recent_sessions: int) -> pd.Timestamp:

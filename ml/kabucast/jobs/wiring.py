@@ -81,16 +81,17 @@ def finetune_step(config: str = FINETUNE_CONFIG, threads: int | None = None) -> 
 
     def step(store: Store, today: pd.Timestamp) -> dict[str, Any]:
         from kabucast.compute import set_torch_threads
+        from kabucast.forecast.dataset import ForecastData
         from kabucast.forecast.gate import gate_and_promote
         from kabucast.forecast.train import finetune, train_in_tempdir
 
         set_torch_threads(threads)
 
         cfg, universe, sectors = forecast_settings(config, FinetuneSettings)
-        calendar = calendar_for(universe.exchange)
-        run = train_in_tempdir(finetune, cfg, store, universe, sectors, calendar, today)
+        data = ForecastData(store, universe, sectors, calendar_for(universe.exchange))
+        run = train_in_tempdir(finetune, cfg, data, today)
         print(run.summary(), file=sys.stderr)
-        decision = gate_and_promote(store, run.version, cfg.gate, universe, sectors, calendar, today)
+        decision = gate_and_promote(run.version, cfg.gate, data, today)
         print(decision.summary(), file=sys.stderr)
         return {
             "version": run.version,

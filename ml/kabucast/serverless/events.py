@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from kabucast.data.calendar import TradingCalendar, calendar_for, check_not_after, parse_date
+from kabucast.data.calendar import TradingCalendar, calendar_for
 from kabucast.errors import InvalidDate, UsageError, echo
 
 Job = Literal["daily", "monthly"]
@@ -126,9 +126,7 @@ def _as_of(raw: Any, today: pd.Timestamp, calendar: TradingCalendar) -> pd.Times
     if raw is None:
         return today
     try:
-        day = parse_date(raw, "'as_of_date'")
-        calendar.check_range(day, day, "'as_of_date'")
-        return check_not_after(day, today, "'as_of_date'", calendar.exchange)
+        return calendar.requested_day(raw, "'as_of_date'", today)
     except InvalidDate as exc:
         raise InvalidEvent(str(exc)) from None
 

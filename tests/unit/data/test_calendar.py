@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from kabucast.data.calendar import FULL_DAY_HALTS, OutsideCalendar, TradingCalendar
+from kabucast.errors import InvalidDate
 
 
 def test_full_day_halt_and_holidays_are_not_sessions(calendar: TradingCalendar) -> None:
@@ -63,3 +64,15 @@ def test_an_unknown_exchange_is_a_named_error() -> None:
 
     with pytest.raises(ConfigError, match=r"unknown exchange 'XXXX'.*exchange_calendars code"):
         TradingCalendar("XXXX")
+
+
+def test_a_requested_day_is_strict_inside_the_calendar_and_not_after_the_latest(calendar) -> None:
+    latest = pd.Timestamp("2025-11-21")
+    assert calendar.requested_day("2025-11-20", "--as-of", latest) == pd.Timestamp("2025-11-20")
+    assert calendar.requested_day("2025-12-24", "--as-of", None) == pd.Timestamp("2025-12-24")  # future allowed
+    with pytest.raises(InvalidDate, match=r"--as-of 2025-11-25 is in the future: .* XTKS is 2025-11-21"):
+        calendar.requested_day("2025-11-25", "--as-of", latest)
+    with pytest.raises(InvalidDate, match=r"'as_of_date' must be a date like"):
+        calendar.requested_day("20251120", "'as_of_date'", latest)
+    with pytest.raises(OutsideCalendar):
+        calendar.requested_day("1990-01-04", "--as-of", latest)

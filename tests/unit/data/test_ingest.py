@@ -118,6 +118,24 @@ def test_split_rescaling_triggers_full_refetch(tmp_path: Path, calendar, market)
     assert stored.index[0] == pd.Timestamp("2024-11-14")
 
 
+def test_bad_ticks_found_by_the_full_refetch_of_a_split_are_reported(tmp_path: Path, calendar, market) -> None:
+    # GIVEN stored prices, then a split after which the source reports all history halved, with one bad
+    # tick far before the fetch's overlap (only the full re-fetch of the rebase sees it)
+    store = LocalStore(tmp_path)
+    backfill(store, TableSource(market), ["7203.T"], calendar, pd.Timestamp("2025-11-14"), "1y")
+    split = market["7203.T"].copy()
+    split[["open", "high", "low", "close", "adj_close"]] /= 2
+    split.loc["2025-03-12", ["open", "high", "low", "close", "adj_close"]] *= 100
+    # WHEN the incremental fetch rebases the ticker
+    report = fetch_incremental(store, TableSource({"7203.T": split}), ["7203.T"], calendar, TODAY, 3, "5y")
+    # THEN the rebased history leaves the bad bar out, and the run's report names it
+    assert report.rebased == ["7203.T"] and not report.failures
+    assert pd.Timestamp("2025-03-12") not in store.get_parquet(prices_key("7203.T")).index
+    (line,) = report.rejected["7203.T"]
+    assert line.startswith("2025-03-12 reverting_spike")
+    assert report.to_dict()["rejected_bars"] == {"7203.T": [line]}
+
+
 def test_new_ticker_without_history_is_backfilled_by_fetch(tmp_path: Path, calendar, market) -> None:
     store = LocalStore(tmp_path)
     report = fetch_incremental(store, TableSource(market), ["7203.T"], calendar, TODAY, 3, "18mo")
