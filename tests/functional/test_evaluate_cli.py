@@ -131,12 +131,20 @@ def test_evaluate_writes_metrics_summary_and_report(evaluation, store_dir, evalu
     metrics = pd.read_csv(folder / "metrics.csv")
     assert list(metrics.columns) == ["fold", "horizon", "model", "metric", "value"]
     assert set(metrics["fold"]) == {"fold-1", "fold-2", HOLDOUT}
-    assert set(metrics["model"]) == {"model", "zero_return", "momentum_12m", "champion"}
+    assert set(metrics["model"]) == {"model", "ridge", "zero_return", "momentum_12m", "champion"}
     assert set(metrics["horizon"]) == set(range(1, 13))
-    assert len(metrics) == 3 * 4 * 12 * 6
+    assert len(metrics) == 3 * 5 * 12 * 6
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["run_id"] == run_id and summary["champion"]["in_sample"]  # the champion trained on those days
     assert len(summary["mean_over_folds"]["model"]["rankic"]) == 12
+    # every forecast's mean RankIC comes with its error bar, on the folds' test days and on the holdout
+    intervals = summary["rankic_intervals"]
+    assert set(intervals) == {"folds", HOLDOUT}
+    assert set(intervals["folds"]) == {"model", "ridge", "momentum_12m", "champion"}
+    month1 = intervals["folds"]["ridge"][0]
+    assert month1["method"] == "Newey-West, lag 42" and month1["ci_low"] < month1["value"] < month1["ci_high"]
+    assert month1["n"] == sum(f["test_dates"] for f in summary["folds"])
+    assert "mean RankIC with 95 % intervals" in err and "folds month  1: model" in err
     page = (folder / "report.html").read_text()
     assert page.count("<img") == 4 and "champion" in page  # IC by horizon, IC over time, calibration, dispersion
 
@@ -194,6 +202,10 @@ def test_a_shuffled_oracle_earns_nothing_before_costs(store_dir, universe) -> No
     assert control.summary["n_days"] > 1500
     assert abs(control.summary["gross_sharpe"]) < 1.5 and abs(control.summary["mean_rankic"]) < 0.02
     assert oracle.summary["gross_sharpe"] > 20 * max(abs(control.summary["gross_sharpe"]), 0.5)
+    # AND their 95 % intervals say so: the control's cover 0, the oracle's do not
+    c, o = control.summary, oracle.summary
+    assert c["rankic_ci_low"] < 0 < c["rankic_ci_high"] and c["ic_ci_low"] < 0 < c["ic_ci_high"]
+    assert o["rankic_ci_low"] > 0.9 and o["net_sharpe_ci_low"] > 0
 
 
 def test_stored_forecasts_match_the_model_path_and_backtest_compare(capsys, store_dir, universe, sectors, trained):

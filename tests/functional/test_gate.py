@@ -95,6 +95,9 @@ def test_gate_promotes_a_better_model_and_rollback_restores_the_previous(registr
     assert decision.promoted and decision.champion == versions["shuffled"]
     f = decision.figures
     assert f["challenger"]["mean_rankic"] > f["champion"]["mean_rankic"] - GATE.tolerance
+    recorded = store.get_json(model_key(versions["real"], "gate.json"))["figures"]["paired_difference"]
+    assert not recorded["significantly_negative"] and recorded["method"] == "Newey-West, lag 42"
+    assert recorded["n"] == decision.window["days"] and "paired difference" in decision.reasons[0]
     assert champion_version(store) == versions["real"]
     assert champion_record(store)["history"][0] == versions["shuffled"]
     # WHEN the champion is rolled back THEN the daily job serves the previous one again

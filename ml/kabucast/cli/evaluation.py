@@ -63,7 +63,9 @@ def cmd_backtest(ctx: Context) -> Result:
     s = result.summary
     line = (
         f"backtest {run_id}: {int(s['n_days'])} days, net Sharpe {s['net_sharpe']:+.2f} "
-        f"(gross {s['gross_sharpe']:+.2f}), mean RankIC {s['mean_rankic']:+.3f}, "
+        f"[{s['net_sharpe_ci_low']:+.2f}, {s['net_sharpe_ci_high']:+.2f}] "
+        f"(gross {s['gross_sharpe']:+.2f}), mean RankIC {s['mean_rankic']:+.3f} "
+        f"[{s['rankic_ci_low']:+.3f}, {s['rankic_ci_high']:+.3f}] (95 % intervals), "
         f"cost drag {s['cost_drag_bps_per_year']:.0f} bps/yr "
         f"-> {ctx.store.url}/{report}"
     )

@@ -44,6 +44,7 @@ from kabucast.evaluation.metrics import (
     to_wide,
     weight_changes,
 )
+from kabucast.evaluation.uncertainty import sharpe_estimate
 from kabucast.features import PricePanel
 from kabucast.storage.base import Store
 
@@ -182,12 +183,20 @@ def trading_costs(
 
 
 def summarise(daily: pd.DataFrame) -> dict[str, float]:
-    """Net and gross return metrics, IC / RankIC mean and IR, mean daily turnover, cost drag in bps a year."""
+    """Net and gross return metrics, IC / RankIC mean and IR, mean daily turnover, cost drag in bps a year.
+
+    Error bars (kabucast.evaluation.uncertainty): the mean IC and RankIC of next-session returns get a
+    Newey-West standard error and 95 % interval, the net Sharpe ratio a circular block-bootstrap
+    95 % interval (blocks of 21 sessions).
+    """
     summary = {f"net_{k}": v for k, v in return_metrics(daily["net"]).items()}
     summary.update({f"gross_{k}": v for k, v in return_metrics(daily["gross"]).items()})
+    sharpe = sharpe_estimate(daily["net"].to_numpy(), TRADING_DAYS)
+    summary.update({"net_sharpe_ci_low": sharpe.ci_low, "net_sharpe_ci_high": sharpe.ci_high})
     for name in ("ic", "rankic"):
-        stats = ic_summary(daily[name])
-        summary.update({f"mean_{name}": stats["mean"], f"{name}_ir": stats["ir"]})
+        stats = ic_summary(daily[name], label_sessions=1)
+        summary.update({f"mean_{name}": stats["mean"], f"{name}_ir": stats["ir"], f"{name}_se": stats["se"]})
+        summary.update({f"{name}_ci_low": stats["ci_low"], f"{name}_ci_high": stats["ci_high"]})
     summary["mean_turnover"] = float(daily["turnover"].mean())
     summary["cost_drag_bps_per_year"] = float(daily["cost"].mean() * TRADING_DAYS * 1e4)
     summary["n_days"] = float(len(daily))

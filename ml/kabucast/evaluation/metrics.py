@@ -37,6 +37,8 @@ import math
 import numpy as np
 import pandas as pd
 
+from kabucast.evaluation.uncertainty import label_lag, mean_estimate
+
 MIN_TICKERS = 3
 """A date needs at least this many (score, realised) pairs to have an IC or RankIC."""
 
@@ -81,15 +83,32 @@ def rank_ic_series(scores: pd.DataFrame | pd.Series, realised: pd.DataFrame | pd
     return pd.Series(corr, index=x.index, name="rankic")
 
 
-def ic_summary(ic: pd.Series) -> dict[str, float]:
-    """Mean, std (ddof=1), IR = mean / std, t-stat = IR * sqrt(n) and n over the finite per-date values."""
+def ic_summary(ic: pd.Series, label_sessions: int = 1) -> dict[str, float]:
+    """Mean, std (ddof=1), IR = mean / std, and the mean's Newey-West error over the finite per-date values.
+
+    ``label_sessions``: the length of the labels the ICs are computed on; consecutive dates share
+    most of a long label, so ``se`` (and ``t_stat = mean / se``, the 95 % ``ci_low`` / ``ci_high``)
+    come from :func:`kabucast.evaluation.uncertainty.mean_estimate` with the label's lag, not from
+    ``std / sqrt(n)``.
+    """
     values = np.asarray(ic, dtype=np.float64)
     values = values[np.isfinite(values)]
     n = len(values)
     mean = float(values.mean()) if n else math.nan
     std = float(values.std(ddof=1)) if n > 1 else math.nan
     ir = mean / std if std > 0 else math.nan
-    return {"mean": mean, "std": std, "ir": ir, "t_stat": ir * math.sqrt(n), "n": float(n)}
+    estimate = mean_estimate(values, label_lag(label_sessions))
+    return {
+        "mean": mean,
+        "std": std,
+        "ir": ir,
+        "se": estimate.se,
+        "t_stat": estimate.t,
+        "ci_low": estimate.ci_low,
+        "ci_high": estimate.ci_high,
+        "lag": float(label_lag(label_sessions)),
+        "n": float(n),
+    }
 
 
 def precision_at_k(scores: pd.DataFrame | pd.Series, realised: pd.DataFrame | pd.Series, k: int) -> pd.Series:

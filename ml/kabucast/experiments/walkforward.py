@@ -49,10 +49,11 @@ from kabucast.forecast.kinds import build_model
 from kabucast.forecast.metrics import horizon_metrics, momentum_baseline, zero_baseline
 from kabucast.forecast.onnx_model import OnnxModel
 from kabucast.forecast.registry import FeatureMismatch, ModelFiles, champion_version, check_features, load_model
+from kabucast.forecast.ridge_model import RidgeForecaster
 from kabucast.storage.base import Store, dumps_json
 
 HOLDOUT = "holdout"
-MODELS = ("model", "zero_return", "momentum_12m", "champion")
+MODELS = ("model", "ridge", "zero_return", "momentum_12m", "champion")
 """Names of the scored forecasts, in report order (``champion`` only when the store has one)."""
 
 Log = Callable[[str], None]
@@ -214,14 +215,14 @@ def walk_forward(
     folds = plan_folds(samples.date_pos, settings)
     champion = load_champion(store, log) if settings.compare_champion else None
     results: list[FoldResult] = []
-    model: ForecastModel | None = None
+    models: dict[str, ForecastModel] | None = None
     for k, fold in enumerate(folds, 1):
         started = time.monotonic()
         log(f"[{k}/{len(folds)}] {fold.name}: {_describe(samples, fold)}")
-        if not fold.reuse_model or model is None:
-            model, trained = train_fold(recipe, sectors, samples, fold, work_dir / fold.name)
+        if not fold.reuse_model or models is None:
+            models, trained = train_fold(recipe, sectors, samples, fold, work_dir / fold.name)
         layout = {**fold_layout(samples, fold), **trained}
-        result = score_fold(samples, fold, model, champion, layout, settings.purge_sessions)
+        result = score_fold(samples, fold, models, champion, layout, settings.purge_sessions)
         results.append(result)
         log(f"[{k}/{len(folds)}] {fold.name}: {_rankic_line(result.metrics)} ({time.monotonic() - started:.0f} s)")
     info = None if champion is None else champion_info(champion, results)
@@ -245,12 +246,14 @@ def load_champion(store: Store, log: Log = _stderr) -> Champion | None:
 
 def train_fold(
     recipe: TrainSettings, sectors: SectorSettings, samples: ForecastSamples, fold: Fold, work_dir: Path
-) -> tuple[ForecastModel, dict[str, Any]]:
-    """Train the recipe's model on ``fold.train`` (early stopping on a random share of it), served from ONNX.
+) -> tuple[dict[str, ForecastModel], dict[str, Any]]:
+    """Train the recipe's model on ``fold.train`` (early stopping on a random share of it), served from ONNX,
+    and the ridge baseline on the same split.
 
-    The model comes from the recipe (kabucast.forecast.interface.build_model) and fits as in
+    The model comes from the recipe (kabucast.forecast.kinds.build_model) and fits as in
     ``kabucast train``; it is exported into ``work_dir`` and scored as the daily job would serve it.
-    Returns the served model (never stored) and what the training saw.
+    The ridge (kabucast.forecast.ridge_model) sees the same samples, labels and validation share.
+    Returns the models (never stored) by forecast name and what the training saw.
     """
     model = build_model(recipe.model, recipe.training, sectors.n_ids)
     fit_idx, val_idx = inner_split(samples, fold.train, recipe, np.random.default_rng(model.seed))
@@ -258,11 +261,15 @@ def train_fold(
         raise NotEnoughData(f"{fold.name}: {len(fit_idx)} training / {len(val_idx)} early-stopping samples")
     shuffled = recipe.data.shuffle_labels  # the control experiment, as in train()
     order = np.random.default_rng(model.seed).permutation(len(fit_idx)) if shuffled else None
-    result = model.fit(SampleSplit(samples, fit_idx, val_idx, order), work_dir, progress=True)
+    split = SampleSplit(samples, fit_idx, val_idx, order)
+    result = model.fit(split, work_dir, progress=True)
     onnx_path = work_dir / "model.onnx"
     model.export(onnx_path, samples, val_idx[:64])
     served = OnnxModel(onnx_path.read_bytes(), fold.name, recipe.data.static_mode)
-    return served, {"n_train": len(fit_idx), "n_early_stopping": len(val_idx), "epochs_run": result.epochs_run}
+    ridge = RidgeForecaster(seed=model.seed)
+    ridge.fit(split, work_dir / "ridge", progress=False)
+    info = {"n_train": len(fit_idx), "n_early_stopping": len(val_idx), "epochs_run": result.epochs_run}
+    return {"model": served, "ridge": ridge}, {**info, "ridge_alpha": ridge.alpha}
 
 
 def inner_split(
@@ -283,7 +290,7 @@ def inner_split(
 def score_fold(
     samples: ForecastSamples,
     fold: Fold,
-    model: ForecastModel,
+    models: dict[str, ForecastModel],
     champion: Champion | None,
     layout: dict[str, Any],
     purge_sessions: int,
@@ -294,7 +301,7 @@ def score_fold(
     layout["test_members"] = len(idx)
     target, dates = samples.target[idx], samples.dates[idx].to_numpy()
     predictions = {
-        "model": model.predict(samples, idx),
+        **{name: model.predict(samples, idx) for name, model in models.items()},
         "zero_return": zero_baseline(len(idx)),
         "momentum_12m": momentum_baseline(samples.momentum_12m[idx]),
     }

@@ -18,13 +18,16 @@ from kabucast.config import EvaluateSettings
 from kabucast.data.calendar import TradingCalendar
 from kabucast.evaluation.backtest import report_prefix
 from kabucast.evaluation.metrics import ic_series, rank_ic_series
+from kabucast.evaluation.uncertainty import Estimate, label_lag, mean_estimate
 from kabucast.experiments.walkforward import HOLDOUT, WalkForward, walk_forward
+from kabucast.forecast.dataset import SESSIONS_PER_MONTH
 from kabucast.forecast.interface import finite_mean
-from kabucast.forecast.metrics import METRIC_NAMES, per_date_std
+from kabucast.forecast.metrics import METRIC_NAMES, per_date_rankic, per_date_std
 from kabucast.storage.base import Store, json_safe
 
 TABLE_MONTHS = (1, 3, 6, 12)
 """Horizons whose RankIC the report's table lists (the chart shows all 12)."""
+PERIODS = ("folds", HOLDOUT)
 
 
 def metrics_frame(result: WalkForward) -> pd.DataFrame:
@@ -49,8 +52,28 @@ def mean_over_folds(result: WalkForward) -> dict[str, dict[str, list[float]]]:
     return out
 
 
+def rankic_intervals(result: WalkForward) -> dict[str, dict[str, list[Estimate]]]:
+    """Period (``folds``: every fold's test days in order; ``holdout``) -> forecast -> per month, the mean
+    RankIC over the days with its Newey-West error (lag = 2 x the label, kabucast.evaluation.uncertainty)."""
+    samples, out = result.samples, {}
+    for period in PERIODS:
+        folds = [f for f in result.folds if (f.name == HOLDOUT) == (period == HOLDOUT)]
+        names = [n for n in folds[0].predictions if n != "zero_return"]
+        out[period] = {}
+        for name in names:
+            daily = np.concatenate(
+                [
+                    per_date_rankic(samples.target[f.test_idx], f.predictions[name], samples.date_pos[f.test_idx])[0]
+                    for f in folds
+                ]
+            )  # (days, 12), the folds' test days in order
+            out[period][name] = [mean_estimate(daily[:, h], label_lag(SESSIONS_PER_MONTH * (h + 1))) for h in range(12)]
+    return out
+
+
 def summary(result: WalkForward, report_key: str | None = None) -> dict[str, Any]:
-    """``summary.json``: the run, its layout, per-horizon means over folds, the holdout, the champion."""
+    """``summary.json``: the run, its layout, per-horizon means over folds, the holdout, the champion,
+    and the RankIC intervals (``rankic_intervals``: period -> forecast -> one estimate per month)."""
     holdout = next(f for f in result.folds if f.name == HOLDOUT)
     return json_safe(
         {
@@ -61,6 +84,10 @@ def summary(result: WalkForward, report_key: str | None = None) -> dict[str, Any
             "folds": [{"name": f.name, **f.layout} for f in result.folds if f.name != HOLDOUT],
             "holdout": {**holdout.layout, "metrics": holdout.metrics},
             "mean_over_folds": mean_over_folds(result),
+            "rankic_intervals": {
+                period: {name: [e.to_dict() for e in months] for name, months in forecasts.items()}
+                for period, forecasts in rankic_intervals(result).items()
+            },
             "champion": result.champion,
             "report": report_key,
         }
@@ -191,7 +218,18 @@ def rankic_table(result: WalkForward) -> str:
         lines.append(f"{h + 1:>5}  {cells}  {holdout[h]:>+15.3f}")
     if result.champion and result.champion["in_sample"]:
         lines.append(f"champion trained on the test days of: {', '.join(result.champion['in_sample'])}")
+    lines.append("mean RankIC with 95 % intervals (Newey-West, lag = 2 x the label; '~0': not distinguishable from 0):")
+    intervals = rankic_intervals(result)
+    for period, forecasts in intervals.items():
+        for month in TABLE_MONTHS:
+            cells = [f"{name} {_interval(months[month - 1])}" for name, months in forecasts.items()]
+            lines.append(f"  {period} month {month:>2}: " + "; ".join(cells))
     return "\n".join(lines)
+
+
+def _interval(e: Estimate) -> str:
+    noise = "" if e.excludes_zero else " ~0"
+    return f"{e.value:+.3f} [{e.ci_low:+.3f}, {e.ci_high:+.3f}]{noise}"
 
 
 def evaluate_to_store(

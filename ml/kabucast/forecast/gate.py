@@ -10,7 +10,13 @@ when at least ``min_dates`` window days have their m-month outcome (with the def
    predictions over the window is at least ``min_pred_xs_std``;
 2. **beats the trivial baseline**: its mean RankIC over the counted horizons exceeds the zero-return
    forecast's (which has no ranking: RankIC 0) by more than ``min_rankic``;
-3. **not worse than the champion**: that mean RankIC is at least the champion's minus ``tolerance``.
+3. **not worse than the champion**: that mean RankIC is at least the champion's minus ``tolerance``;
+4. **not significantly worse than the champion**, day by day: the paired per-date difference
+   (challenger minus champion, each day's RankIC averaged over the counted horizons) is not below 0
+   at the one-sided 5 % level, with a Newey-West error of lag 42 (the 1-month label's, see
+   kabucast.evaluation.uncertainty; longer horizons overlap more, so this test leans towards keeping
+   the champion). Rule 3 bounds the point estimate; rule 4 weighs the evidence: a challenger behind by
+   less than ``tolerance`` is still rejected when it is behind on most days.
 
 Caveat, stated rather than hidden: a training sample dated before the window can have a label
 reaching into it (labels run up to 12 months), so the newer model has seen some of the window's
@@ -31,9 +37,10 @@ import pandas as pd
 
 from kabucast.config import GateSettings
 from kabucast.errors import KabucastError
-from kabucast.forecast.dataset import ForecastData, ForecastSamples
+from kabucast.evaluation.uncertainty import Estimate, label_lag, paired_difference
+from kabucast.forecast.dataset import SESSIONS_PER_MONTH, ForecastData, ForecastSamples
 from kabucast.forecast.interface import ForecastModel
-from kabucast.forecast.metrics import horizon_metrics, momentum_baseline
+from kabucast.forecast.metrics import horizon_metrics, momentum_baseline, per_date_rankic
 from kabucast.forecast.onnx_model import OnnxModel
 from kabucast.forecast.registry import ModelFiles, champion_version, load_model, model_key, set_champion
 from kabucast.storage.base import json_safe
@@ -103,9 +110,12 @@ def _mean(values: list[float | None]) -> float | None:
 
 
 def decide(
-    challenger: dict[str, Any], champion: dict[str, Any] | None, settings: GateSettings
+    challenger: dict[str, Any],
+    champion: dict[str, Any] | None,
+    settings: GateSettings,
+    paired: Estimate | None = None,
 ) -> tuple[bool, list[str]]:
-    """The three rules over the figures of :func:`evaluate` (pure; see the module docstring)."""
+    """The four rules over the figures of :func:`evaluate` (pure; see the module docstring)."""
     reasons: list[str] = []
     low = [h + 1 for h, s in enumerate(challenger["pred_xs_std"]) if not s >= settings.min_pred_xs_std]
     if low:
@@ -122,10 +132,31 @@ def decide(
                 f"mean RankIC {score:+.4f} is worse than the champion's {champion['mean_rankic']:+.4f} "
                 f"beyond the tolerance {settings.tolerance}"
             )
+    if paired is not None and paired.significantly_negative:
+        reasons.append(
+            f"significantly worse than the champion day by day: paired per-date RankIC difference {paired.describe()}"
+        )
     if reasons:
         return False, reasons
     versus = "" if champion is None else f" vs champion {champion['mean_rankic']:+.4f}"
-    return True, [f"mean RankIC {score:+.4f}{versus}, not collapsed"]
+    evidence = "" if paired is None else f"; paired difference {paired.describe()}"
+    return True, [f"mean RankIC {score:+.4f}{versus}, not collapsed{evidence}"]
+
+
+def paired_rankic(
+    challenger: np.ndarray, champion: np.ndarray, target: np.ndarray, dates: np.ndarray, horizons: list[int]
+) -> Estimate:
+    """Mean over days of (challenger - champion) RankIC, each day averaged over ``horizons`` (0-based) it has.
+
+    ``challenger`` / ``champion`` / ``target`` (N, 12) on the window's samples, ``dates`` (N,).
+    """
+    ours, _ = per_date_rankic(target, challenger, dates)
+    theirs, _ = per_date_rankic(target, champion, dates)
+    diff = ours[:, horizons] - theirs[:, horizons]  # (D, counted): NaN where a horizon is unknown that day
+    known = np.isfinite(diff)
+    with np.errstate(invalid="ignore"):
+        daily = np.where(known, diff, 0.0).sum(axis=1) / known.sum(axis=1)
+    return paired_difference(daily, np.zeros_like(daily), label_lag(SESSIONS_PER_MONTH))
 
 
 def evaluate(
@@ -142,14 +173,25 @@ def evaluate(
     served: dict[str, ForecastModel] = {"challenger": OnnxModel.from_files(challenger)}
     if champion is not None:
         served["champion"] = OnnxModel.from_files(champion)
+    predictions = {}
     for name, model in served.items():
-        pred = model.predict(samples, idx)
+        pred = predictions[name] = model.predict(samples, idx)
         rankic = window_rankic(target, pred, dates, settings.min_dates)
         figures[name] = {"rankic": rankic, "mean_rankic": _mean(rankic), "pred_xs_std": xs_std(pred, dates)}
     momentum = window_rankic(target, momentum_baseline(samples.momentum_12m[idx]), dates, settings.min_dates)
     figures["momentum_12m"] = {"rankic": momentum, "mean_rankic": _mean(momentum)}
     figures["zero_return"] = {"mean_rankic": 0.0}
-    promoted, reasons = decide(figures["challenger"], figures.get("champion"), settings)
+    counted = [h for h, v in enumerate(figures["challenger"]["rankic"]) if v is not None]
+    paired = None
+    if champion is not None and counted:
+        paired = paired_rankic(predictions["challenger"], predictions["champion"], target, dates, counted)
+        figures["paired_difference"] = {
+            **paired.to_dict(),
+            "significantly_negative": paired.significantly_negative,
+            "horizons": [h + 1 for h in counted],
+            "what": "per-date RankIC of the challenger minus the champion's, averaged over the counted horizons",
+        }
+    promoted, reasons = decide(figures["challenger"], figures.get("champion"), settings, paired)
     window = {
         "first": str(pd.Timestamp(dates.min()).date()),
         "last": str(pd.Timestamp(dates.max()).date()),

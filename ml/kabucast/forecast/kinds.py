@@ -39,8 +39,23 @@ def _load_bilstm(checkpoint: Path, training: Mapping[str, Any], where: str) -> T
     return TorchForecaster.from_checkpoint(checkpoint, training, where)
 
 
+def _build_ridge(model: Mapping[str, Any], training: Mapping[str, Any], n_sectors: int, where: str) -> TrainableModel:
+    from kabucast.forecast.ridge_model import RidgeForecaster
+
+    return RidgeForecaster.from_settings(model, training, n_sectors, where)
+
+
+def _load_ridge(checkpoint: Path, training: Mapping[str, Any], where: str) -> TrainableModel:
+    from kabucast.forecast.ridge_model import RidgeForecaster
+
+    return RidgeForecaster.from_checkpoint(checkpoint, training, where)
+
+
 DEFAULT_KIND = "bilstm"
-MODEL_KINDS: dict[str, ModelKind] = {DEFAULT_KIND: ModelKind(_build_bilstm, _load_bilstm)}
+MODEL_KINDS: dict[str, ModelKind] = {
+    DEFAULT_KIND: ModelKind(_build_bilstm, _load_bilstm),
+    "ridge": ModelKind(_build_ridge, _load_ridge),  # the strong simple baseline (kabucast.forecast.ridge_model)
+}
 """``model.kind`` of a training settings file (``model_kind`` in model.json) -> how to make that model."""
 
 

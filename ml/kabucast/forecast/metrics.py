@@ -51,9 +51,7 @@ def horizon_metrics(y_true: np.ndarray, y_pred: np.ndarray, dates: np.ndarray) -
     result: dict[str, list[float]] = {name: [] for name in METRIC_NAMES}
     for h in range(y_true.shape[1]):
         true, pred = y_true[:, h], y_pred[:, h]
-        wide_true, wide_pred = by_date(true, codes), by_date(pred, codes)
-        unpaired = ~(np.isfinite(wide_true) & np.isfinite(wide_pred))  # a NaN on one side leaves the ticker out
-        wide_true[unpaired] = wide_pred[unpaired] = np.nan
+        wide_true, wide_pred = _paired_by_date(true, pred, codes)
         result["ic"].append(_nanmean(row_corr(wide_true, wide_pred)))
         result["rankic"].append(_nanmean(row_corr(row_ranks(wide_true), row_ranks(wide_pred))))
         result["dir_acc"].append(float(np.mean(np.sign(pred) == np.sign(true))))
@@ -61,6 +59,29 @@ def horizon_metrics(y_true: np.ndarray, y_pred: np.ndarray, dates: np.ndarray) -
         result["pred_std"].append(float(np.std(pred)))
         result["pred_xs_std"].append(_nanmean(per_date_std(pred, codes)))
     return result
+
+
+def per_date_rankic(y_true: np.ndarray, y_pred: np.ndarray, dates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(D, H) RankIC of every date and horizon (NaN below :data:`MIN_TICKERS` known pairs), and the D dates, sorted.
+
+    The per-date series whose mean ``horizon_metrics`` reports, for error bars and paired comparisons
+    (kabucast.evaluation.uncertainty). A NaN outcome or prediction leaves its ticker out of that date.
+    """
+    y_true, y_pred = np.asarray(y_true, dtype=np.float64), np.asarray(y_pred, dtype=np.float64)
+    codes, uniques = pd.factorize(np.asarray(dates), sort=True)
+    out = np.full((len(uniques), y_true.shape[1]), np.nan)
+    for h in range(y_true.shape[1]):
+        wide_true, wide_pred = _paired_by_date(y_true[:, h], y_pred[:, h], codes)
+        out[:, h] = row_corr(row_ranks(wide_true), row_ranks(wide_pred))
+    return out, np.asarray(uniques)
+
+
+def _paired_by_date(true: np.ndarray, pred: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both sides laid out by date (:func:`by_date`), a ticker left out of a date where either is NaN."""
+    wide_true, wide_pred = by_date(true, codes), by_date(pred, codes)
+    unpaired = ~(np.isfinite(wide_true) & np.isfinite(wide_pred))
+    wide_true[unpaired] = wide_pred[unpaired] = np.nan
+    return wide_true, wide_pred
 
 
 def by_date(x: np.ndarray, codes: np.ndarray) -> np.ndarray:

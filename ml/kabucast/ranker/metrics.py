@@ -82,14 +82,18 @@ def jpx_spread_returns(scores: np.ndarray, realised: np.ndarray, top: int = JPX_
     return out
 
 
-def summarize(daily: pd.DataFrame) -> dict[str, float]:
-    """One horizon's per-day metrics as numbers: means, RankIC IR and t-stat, win rate, JPX score."""
-    rankic = ic_summary(daily["rankic"])
+def summarize(daily: pd.DataFrame, horizon: int = 1) -> dict[str, float]:
+    """One horizon's per-day metrics as numbers: means, RankIC IR, win rate, JPX score, and the mean
+    RankIC's Newey-West error, t-stat and 95 % interval (``horizon``-session labels overlap)."""
+    rankic = ic_summary(daily["rankic"], label_sessions=horizon)
     return {
         "rankic_mean": rankic["mean"],
         "rankic_std": rankic["std"],
         "rankic_ir": rankic["ir"],
+        "rankic_se": rankic["se"],
         "rankic_t": rankic["t_stat"],
+        "rankic_ci_low": rankic["ci_low"],
+        "rankic_ci_high": rankic["ci_high"],
         "p_at_k": _mean(daily["p_at_k"]),
         "random_p_at_k": _mean(daily["random_p_at_k"]),
         "delta_p_at_k": _mean(daily["delta_p_at_k"]),
@@ -116,7 +120,7 @@ def horizon_metrics(
     for j, h in enumerate(horizons):
         daily = daily_metrics(scores[:, :, j], realised[:, :, j], dates, k, quantile)
         days.append(daily.assign(horizon=h).reset_index())
-        rows[h] = summarize(daily)
+        rows[h] = summarize(daily, h)
     summary = pd.DataFrame.from_dict(rows, orient="index").rename_axis("horizon")
     return pd.concat(days, ignore_index=True), summary
 

@@ -103,7 +103,8 @@ class RankerRunResult:
             h = 5 if 5 in table.index else table.index[0]
             row = table.loc[h]
             parts.append(
-                f"{name}: RankIC@{h} {row['rankic_mean']:+.4f} (t {row['rankic_t']:.1f}), "
+                f"{name}: RankIC@{h} {row['rankic_mean']:+.4f} "
+                f"[{row['rankic_ci_low']:+.4f}, {row['rankic_ci_high']:+.4f}] (95 %, Newey-West), "
                 f"P@K {row['p_at_k']:.3f} vs random {row['random_p_at_k']:.3f}, JPX {row['jpx_score']:+.3f}"
             )
         return "; ".join(parts)

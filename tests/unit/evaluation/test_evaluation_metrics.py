@@ -118,8 +118,23 @@ def test_ic_summary() -> None:
     assert summary["mean"] == pytest.approx(0.2)
     assert summary["std"] == pytest.approx(0.1)
     assert summary["ir"] == pytest.approx(2.0)
-    assert summary["t_stat"] == pytest.approx(2.0 * math.sqrt(3))
     assert summary["n"] == 3
+
+
+def test_ic_summary_t_stat_respects_overlapping_labels() -> None:
+    import statsmodels.api as sm
+
+    # GIVEN 600 per-date ICs on 20-session labels: each shares 19 sessions of outcome with the next
+    rng = np.random.default_rng(0)
+    ic = pd.Series(0.02 + np.convolve(rng.normal(0, 0.1, 619), np.ones(20) / 20, mode="valid"))
+    summary = m.ic_summary(ic, label_sessions=20)
+    # THEN its t-stat divides by the Newey-West error with lag 40 (statsmodels as the reference),
+    # far smaller than the i.i.d. IR * sqrt(n)
+    hac = sm.OLS(ic.to_numpy(), np.ones(len(ic))).fit(cov_type="HAC", cov_kwds={"maxlags": 40, "use_correction": False})
+    assert summary["se"] == pytest.approx(float(hac.bse[0]), rel=1e-9)
+    assert summary["t_stat"] == pytest.approx(summary["mean"] / summary["se"])
+    assert summary["t_stat"] < 0.5 * summary["ir"] * math.sqrt(summary["n"])
+    assert summary["ci_low"] < summary["mean"] < summary["ci_high"] and summary["lag"] == 40
 
 
 def test_precision_at_k_of_a_random_ranking_is_k_over_n() -> None:

@@ -7,6 +7,7 @@ graph): walk-forward evaluation trains and serves it through the interface alone
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from kabucast.forecast.dataset import ForecastSamples, build_samples
 from kabucast.forecast.interface import FitResult, ForecastModel, SampleSplit, TrainableModel
 from kabucast.forecast.kinds import ModelKind, build_model, load_trainable
 from kabucast.forecast.onnx_model import INPUT_NAMES, OUTPUT_NAME, OnnxModel
+from kabucast.forecast.ridge_model import RidgeForecaster, summary_features
 from kabucast.forecast.torch_model import TorchForecaster
 
 TICKERS = ["7203.T", "6758.T", "8306.T", "9984.T"]
@@ -182,11 +184,59 @@ def test_a_second_kind_of_model_plugs_into_walk_forward(
     recipe = TrainSettings("local", "u", "s", TrainDataSettings(as_of_stride=5), {"kind": "mean"}, {})
     train, test = halves(samples, stride=1)
     # WHEN walk-forward trains a fold with it (the code path of `kabucast evaluate`)
-    served, trained = train_fold(recipe, sectors, samples, Fold("fold-1", train, test), tmp_path)
+    models, trained = train_fold(recipe, sectors, samples, Fold("fold-1", train, test), tmp_path)
+    served = models["model"]
     # THEN the fold is served from the new model's ONNX file, with the mean of the labels it fitted
     pred = served.predict(samples, test)
     fitted, early_stopping = inner_split(samples, train, recipe, np.random.default_rng(MeanModel.seed))
     assert isinstance(served, OnnxModel) and pred.shape == (len(test), 12)
     assert np.ptp(pred, axis=0).max() == 0  # one forecast for every sample
     np.testing.assert_allclose(pred[0], samples.target[fitted].mean(axis=0), atol=1e-6)
-    assert trained == {"n_train": len(fitted), "n_early_stopping": len(early_stopping), "epochs_run": 0}
+    assert trained["n_train"] == len(fitted) and trained["n_early_stopping"] == len(early_stopping)
+    assert trained["epochs_run"] == 0 and set(models) == {"model", "ridge"}  # the ridge baseline, same split
+    assert trained["ridge_alpha"] == models["ridge"].alpha
+
+
+def planted(samples: ForecastSamples) -> ForecastSamples:
+    """The samples with labels that a linear function of the last week's first feature explains (plus noise)."""
+    batch = samples.take(np.arange(len(samples)))
+    signal = summary_features(batch["weekly"], batch["static"])[:, 0]
+    signal = (signal - signal.mean()) / signal.std()
+    noise = np.random.default_rng(0).normal(0.0, 1.0, (len(samples), 12))
+    target = (0.02 * signal[:, None] * np.arange(1, 13) + 0.02 * noise).astype(np.float32)
+    return dataclasses.replace(samples, target=target)
+
+
+def test_the_ridge_baseline_learns_a_planted_signal_and_not_shuffled_labels(samples: ForecastSamples, tmp_path) -> None:
+    # GIVEN labels planted on one summary feature, split in time
+    data = planted(samples)
+    train, val = halves(data, stride=1)
+    # WHEN the ridge is fitted on them, and again on the same inputs with the labels shuffled
+    ridge = build_model({"kind": "ridge"}, {"seed": 0}, 0)
+    fitted = ridge.fit(SampleSplit(data, train, val), tmp_path / "real", progress=False)
+    control = RidgeForecaster()
+    order = np.random.default_rng(1).permutation(len(train))
+    shuffled = control.fit(SampleSplit(data, train, val, order), tmp_path / "shuffled", progress=False)
+    # THEN it ranks the held-out samples by the signal, and the control does not
+    assert isinstance(ridge, RidgeForecaster) and isinstance(ridge, TrainableModel)
+    assert min(fitted.val_metrics["rankic"]) > 0.3
+    assert max(abs(v) for v in shuffled.val_metrics["rankic"]) < 0.15
+    assert ridge.alpha in ridge.alphas and fitted.best_checkpoint.name == "ridge.npz"
+
+
+def test_the_ridge_exports_to_onnx_and_reloads_from_its_checkpoint(samples: ForecastSamples, tmp_path) -> None:
+    data = planted(samples)
+    train, val = halves(data)
+    ridge = RidgeForecaster()
+    fitted = ridge.fit(SampleSplit(data, train, val), tmp_path, progress=False)
+    # the ONNX graph (slices, means, z-score, MatMul) serves what numpy predicts
+    parity = ridge.export(tmp_path / "ridge.onnx", data, val[:64])
+    served = OnnxModel((tmp_path / "ridge.onnx").read_bytes(), "ridge")
+    assert parity < 1e-4 and np.abs(served.predict(data, val) - ridge.predict(data, val)).max() < 1e-4
+    # the fine-tune path loads it by the kind model.json names
+    loaded = load_trainable(ridge.describe(), fitted.best_checkpoint, {"seed": 0})
+    np.testing.assert_allclose(loaded.predict(data, val), ridge.predict(data, val), atol=1e-6)
+    loaded.finetune(SampleSplit(data, train, val), tmp_path / "ft", progress=False)
+    assert loaded.alphas == (ridge.alpha,)
+    with pytest.raises(ConfigError, match=r"model\.hidden is not a ridge setting"):
+        build_model({"kind": "ridge", "hidden": 8}, {}, 0)

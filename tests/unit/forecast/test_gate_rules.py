@@ -1,0 +1,63 @@
+"""The gate's rules on planted forecasts: a challenger behind the champion on most days is rejected even
+inside the tolerance, and one as good as the champion is not; the reason names the evidence."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kabucast.config import GateSettings
+from kabucast.forecast.gate import decide, paired_rankic, window_rankic, xs_std
+
+N_DATES, N_TICKERS = 200, 30
+
+
+def window(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Outcomes (N, 12), a champion that sees them through noise (N, 12), and the dates (N,)."""
+    rng = np.random.default_rng(seed)
+    dates = np.repeat(np.arange(N_DATES), N_TICKERS)
+    target = rng.normal(0.0, 0.05, (len(dates), 12))
+    champion = target + rng.normal(0.0, 0.15, target.shape)
+    return target, champion, dates
+
+
+def figures(pred: np.ndarray, target: np.ndarray, dates: np.ndarray, settings: GateSettings) -> dict:
+    rankic = window_rankic(target, pred, dates, settings.min_dates)
+    known = [v for v in rankic if v is not None]
+    return {"rankic": rankic, "mean_rankic": float(np.mean(known)), "pred_xs_std": xs_std(pred, dates)}
+
+
+def test_a_challenger_behind_on_most_days_is_rejected_inside_the_tolerance() -> None:
+    # GIVEN a champion, and a challenger that is the champion plus a little more noise: slightly worse every day
+    settings = GateSettings()
+    target, champion, dates = window(0)
+    challenger = champion + np.random.default_rng(1).normal(0.0, 0.04, champion.shape)
+    ours, theirs = figures(challenger, target, dates, settings), figures(champion, target, dates, settings)
+    assert theirs["mean_rankic"] - settings.tolerance < ours["mean_rankic"] < theirs["mean_rankic"]  # rule 3 passes
+    # WHEN the gate weighs the paired per-date difference
+    paired = paired_rankic(challenger, champion, target, dates, list(range(12)))
+    promoted, reasons = decide(ours, theirs, settings, paired)
+    # THEN it is significantly negative, the challenger is rejected, and the reason gives the evidence
+    assert paired.value < 0 and paired.significantly_negative and paired.lag == 42 and paired.n == N_DATES
+    assert not promoted
+    (reason,) = reasons
+    assert reason.startswith("significantly worse than the champion day by day") and "Newey-West, lag 42" in reason
+
+
+def test_a_challenger_as_good_as_the_champion_is_promoted_with_its_evidence() -> None:
+    settings = GateSettings()
+    target, champion, dates = window(0)
+    # an independent model of the same quality: the champion's noise drawn again
+    challenger = target + np.random.default_rng(2).normal(0.0, 0.15, target.shape)
+    ours, theirs = figures(challenger, target, dates, settings), figures(champion, target, dates, settings)
+    paired = paired_rankic(challenger, champion, target, dates, list(range(12)))
+    promoted, reasons = decide(ours, theirs, settings, paired)
+    assert not paired.significantly_negative and not paired.excludes_zero
+    assert promoted and "paired difference" in reasons[0] and "not distinguishable from 0" in reasons[0]
+
+
+def test_paired_days_average_only_the_horizons_known_that_day() -> None:
+    target, champion, dates = window(3)
+    target[dates >= N_DATES - 50, 6:] = np.nan  # the last 50 days lack their long outcomes
+    better = target + np.random.default_rng(4).normal(0.0, 0.05, target.shape)
+    paired = paired_rankic(np.nan_to_num(better), champion, target, dates, list(range(12)))
+    assert paired.n == N_DATES and paired.value > 0 and paired.excludes_zero
