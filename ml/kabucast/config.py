@@ -273,13 +273,14 @@ class BacktestSettings:
     per currency: the backtest takes the entry of the universe's currency (no exchange rate is
     guessed; a currency without an entry is a ConfigError). ``days`` keeps only the most recent
     sessions (None: all); ``fast_mode`` ignores the predictions and trades on the realised returns (an
-    oracle that checks the plumbing).
+    oracle that checks the plumbing). ``rebalance_days`` None: the forecast's horizon (the backtest
+    command makes it 21 x ``--horizon-month``, 1 in ``fast_mode``; the library, 1).
     """
 
     env: Literal["local", "s3"]
     quantile: float = 0.2
     long_only: bool = False
-    rebalance_days: int = 1
+    rebalance_days: int | None = None
     days: int | None = None
     base_bps: float = 10.0
     slippage_bps: float = 2.0

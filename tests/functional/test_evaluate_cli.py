@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import io
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -226,6 +227,12 @@ def test_stored_forecasts_match_the_model_path_and_backtest_compare(capsys, stor
     )
     assert code == 0, err
     assert report["predictions"] == "stored" and report["summary"]["n_days"] == len(days) - 1
+    # rebalanced at the forecast's horizon (month 2: 42 sessions), with a benchmark and a short-sample warning
+    assert report["settings"]["rebalance_days"] == 42 and "rebalanced every 42 sessions" in err
+    assert math.isfinite(report["summary"]["benchmark_sharpe"]) and "equal-weight universe Sharpe" in err
+    assert any(w.startswith(f"only {len(days) - 1} sessions") for w in report["warnings"])
+    page = (Path(store_dir) / "reports/stored/report.html").read_text()
+    assert "rebalanced every 42 sessions" in page  # the settings head the table
     if not (Path(store_dir) / "reports/oracle").exists():
         run(capsys, "backtest", "--store", store_dir, "--as-of", DAY, "--fast-mode", "--run-id", "oracle")
     code = main(["backtest-compare", "--store", store_dir, "oracle", "stored"])

@@ -16,6 +16,7 @@ from kabucast.cli.base import Command, Context, Result
 from kabucast.config import BacktestSettings, EvaluateSettings, PredictSettings, load_settings, resolve_config_path
 from kabucast.data.calendar import TradingCalendar
 from kabucast.errors import KabucastError, ObjectNotFound
+from kabucast.forecast.dataset import SESSIONS_PER_MONTH
 from kabucast.storage.base import Store, dumps_json, json_safe
 
 
@@ -38,7 +39,7 @@ def cmd_evaluate(ctx: Context) -> Result:
 
 def cmd_backtest(ctx: Context) -> Result:
     """Backtest stored or model predictions against the stored prices -> ``reports/<run-id>/``."""
-    from kabucast.evaluation.backtest import backtest_from_store, write_backtest
+    from kabucast.evaluation.backtest import backtest_from_store, sample_warning, write_backtest
     from kabucast.evaluation.report import backtest_report
 
     settings = backtest_settings(ctx.args)
@@ -51,23 +52,29 @@ def cmd_backtest(ctx: Context) -> Result:
     _, universe, _ = forecast_settings(ctx.args.predict_config, PredictSettings)  # prices' currency
     result = backtest_from_store(ctx.store, frame, settings, currency=universe.currency)
     provenance.update(in_sample_days({**provenance, "fast_mode": settings.fast_mode}, result.daily.index, calendar))
-    warning = ""
+    warnings = []
     if provenance.get("in_sample_days"):
-        warning = (
+        warnings.append(
             f"{provenance['in_sample_days']} of {len(result.daily)} days are within the model's training "
             f"period or its labels (up to {provenance['labels_until']}): in-sample, not evidence"
         )
-        print(f"warning: {warning}", file=sys.stderr)
+    short = sample_warning(len(result.daily))
+    warnings += [short] if short else []
+    for line in warnings:
+        print(f"warning: {line}", file=sys.stderr)
+    warning = "; ".join(warnings)
+    described = settings_line(settings, universe.currency)
     keys = write_backtest(result, ctx.store, run_id)
-    report = backtest_report(ctx.store, run_id, result, report_title(run_id, settings, provenance, warning))
+    title = report_title(run_id, settings, provenance, warning)
+    report = backtest_report(ctx.store, run_id, result, title, {"settings": described, "currency": universe.currency})
     s = result.summary
     line = (
         f"backtest {run_id}: {int(s['n_days'])} days, net Sharpe {s['net_sharpe']:+.2f} "
         f"[{s['net_sharpe_ci_low']:+.2f}, {s['net_sharpe_ci_high']:+.2f}] "
         f"(gross {s['gross_sharpe']:+.2f}), mean RankIC {s['mean_rankic']:+.3f} "
         f"[{s['rankic_ci_low']:+.3f}, {s['rankic_ci_high']:+.3f}] (95 % intervals), "
-        f"cost drag {s['cost_drag_bps_per_year']:.0f} bps/yr "
-        f"-> {ctx.store.url}/{report}"
+        f"cost drag {s['cost_drag_bps_per_year']:.0f} bps/yr, equal-weight universe Sharpe "
+        f"{s['benchmark_sharpe']:+.2f}; {described} -> {ctx.store.url}/{report}"
     )
     details = {
         "run_id": run_id,
@@ -75,6 +82,7 @@ def cmd_backtest(ctx: Context) -> Result:
         "summary": result.summary,
         "failures": result.failures,
         "keys": [*keys, report],
+        "warnings": warnings,
         **provenance,
     }
     return line, json_safe(details)
@@ -92,7 +100,8 @@ def report_title(run_id: str, settings: BacktestSettings, provenance: dict[str, 
 
 
 def backtest_settings(args: argparse.Namespace) -> BacktestSettings:
-    """The settings file with the command-line flags given on top of it."""
+    """The settings file with the command-line flags given on top of it; ``rebalance_days`` left unset
+    becomes the forecast's horizon, 21 x ``--horizon-month`` sessions (1 with ``--fast-mode``)."""
     settings = load_settings(BacktestSettings, resolve_config_path(args.config))
     flags = {
         "long_only": True if args.long_only else None,
@@ -100,7 +109,24 @@ def backtest_settings(args: argparse.Namespace) -> BacktestSettings:
         "days": args.days,
         "rebalance_days": args.rebalance_days,
     }
-    return dataclasses.replace(settings, **{k: v for k, v in flags.items() if v is not None})
+    settings = dataclasses.replace(settings, **{k: v for k, v in flags.items() if v is not None})
+    if settings.rebalance_days is None:
+        horizon = 1 if settings.fast_mode else SESSIONS_PER_MONTH * args.horizon_month
+        settings = dataclasses.replace(settings, rebalance_days=horizon)
+    return settings
+
+
+def settings_line(settings: BacktestSettings, currency: str) -> str:
+    """Every setting a backtest's figures depend on, in one line (the summary line and the report)."""
+    book = "long-only top" if settings.long_only else "long top / short bottom"
+    notional = settings.notional.get(currency)
+    size = f"{notional:,.0f} {currency} a leg" if notional is not None else f"no notional for {currency}"
+    return (
+        f"{book} {settings.quantile:.0%}, rebalanced every {settings.rebalance_days} sessions, costs "
+        f"{settings.base_bps + settings.slippage_bps:g} bps + impact {settings.impact_k_bps:g} bps "
+        "x sqrt(participation) "
+        f"(ADV over {settings.adv_days} sessions), {size}" + (", oracle (fast mode)" if settings.fast_mode else "")
+    )
 
 
 def prediction_frame(

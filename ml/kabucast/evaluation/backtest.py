@@ -17,7 +17,9 @@ contributes 0. Costs, as a fraction of the notional, on the trades ``dw = w(t) -
 with ADV the ticker's mean daily traded value (close x volume, in the universe's currency) over
 ``adv_days`` sessions up to ``t``, and ``notional`` the leg size in that currency
 (``BacktestSettings.notional[currency]``); a trade in a ticker without ADV is charged participation 1.
-The daily frame and the summary are documented in docs/EVALUATION.md.
+The ``benchmark`` column is the equal-weight universe: each day, the mean next-session return of every
+ticker on the grid that has one (no costs). The daily frame and the summary are documented in
+docs/EVALUATION.md.
 """
 
 from __future__ import annotations
@@ -48,7 +50,19 @@ from kabucast.evaluation.uncertainty import sharpe_estimate
 from kabucast.features import PricePanel
 from kabucast.storage.base import Store
 
-DAILY_COLUMNS = ("gross", "cost", "net", "turnover", "long_ret", "short_ret", "n_long", "n_short", "ic", "rankic")
+DAILY_COLUMNS = (
+    "gross",
+    "cost",
+    "net",
+    "turnover",
+    "long_ret",
+    "short_ret",
+    "n_long",
+    "n_short",
+    "ic",
+    "rankic",
+    "benchmark",
+)
 """Columns of :attr:`BacktestResult.daily` (indexed by ``date``)."""
 
 _RUN_ID = re.compile(r"[A-Za-z0-9._-]+")
@@ -105,7 +119,7 @@ def run_backtest(
     notional = notional_for(settings, currency)
     scores_frame, fwd_frame, adv_frame = _aligned(predictions, returns, adv, settings)
     scores, fwd = scores_frame.to_numpy(dtype=np.float64), fwd_frame.to_numpy(dtype=np.float64)  # (T, N)
-    weights = target_weights(scores, settings.quantile, settings.long_only, settings.rebalance_days)  # (T, N)
+    weights = target_weights(scores, settings.quantile, settings.long_only, settings.rebalance_days or 1)  # (T, N)
     r = np.nan_to_num(fwd, nan=0.0)
     long_ret = (np.maximum(weights, 0.0) * r).sum(axis=1)
     short_ret = (np.maximum(-weights, 0.0) * r).sum(axis=1)
@@ -125,6 +139,7 @@ def run_backtest(
             "n_short": (weights < 0).sum(axis=1),
             "ic": row_corr(x, y),
             "rankic": row_corr(row_ranks(x), row_ranks(y)),
+            "benchmark": _row_mean(fwd),
         },
         index=scores_frame.index,
     )
@@ -136,7 +151,8 @@ def check_settings(settings: BacktestSettings) -> None:
     problems = []
     if not 0 < settings.quantile <= 0.5:
         problems.append(f"quantile must be in (0, 0.5], got {settings.quantile}")
-    if settings.rebalance_days < 1 or settings.adv_days < 1 or (settings.days is not None and settings.days < 1):
+    at_least_one = [settings.adv_days, settings.rebalance_days or 1, settings.days or 1]
+    if min(at_least_one) < 1:
         problems.append("rebalance_days, adv_days and days must be >= 1")
     if min(settings.base_bps, settings.slippage_bps, settings.impact_k_bps) < 0:
         problems.append("costs must be >= 0")
@@ -182,6 +198,27 @@ def trading_costs(
     return linear + (traded * np.sqrt(participation)).sum(axis=1) * settings.impact_k_bps / 1e4
 
 
+MIN_MEANINGFUL_DAYS = 60
+"""A backtest shorter than this many sessions is reported with a warning: its figures are mostly noise."""
+
+
+def sample_warning(n_days: int) -> str | None:
+    """The warning of a backtest of ``n_days`` sessions, or None when it is long enough to read."""
+    if n_days >= MIN_MEANINGFUL_DAYS:
+        return None
+    return (
+        f"only {n_days} sessions: under {MIN_MEANINGFUL_DAYS}, a backtest's Sharpe and IC are mostly noise "
+        "(see their 95 % intervals); backtest a longer period"
+    )
+
+
+def _row_mean(values: np.ndarray) -> np.ndarray:
+    """(T,) mean of each row's finite values (0 for a row without one): the equal-weight universe's return."""
+    finite = np.isfinite(values)
+    count = finite.sum(axis=1)
+    return np.where(count > 0, np.where(finite, values, 0.0).sum(axis=1) / np.maximum(count, 1), 0.0)
+
+
 def summarise(daily: pd.DataFrame) -> dict[str, float]:
     """Net and gross return metrics, IC / RankIC mean and IR, mean daily turnover, cost drag in bps a year.
 
@@ -191,6 +228,7 @@ def summarise(daily: pd.DataFrame) -> dict[str, float]:
     """
     summary = {f"net_{k}": v for k, v in return_metrics(daily["net"]).items()}
     summary.update({f"gross_{k}": v for k, v in return_metrics(daily["gross"]).items()})
+    summary.update({f"benchmark_{k}": v for k, v in return_metrics(daily["benchmark"]).items()})
     sharpe = sharpe_estimate(daily["net"].to_numpy(), TRADING_DAYS)
     summary.update({"net_sharpe_ci_low": sharpe.ci_low, "net_sharpe_ci_high": sharpe.ci_high})
     for name in ("ic", "rankic"):

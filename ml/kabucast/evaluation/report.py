@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import html
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -66,12 +66,20 @@ def write_report(store: Store, run_id: str, inputs: ReportInputs, title: str = "
     return key
 
 
-def backtest_report(store: Store, run_id: str, result: BacktestResult, title: str = "kabucast backtest") -> str:
-    """:func:`write_report` of a backtest: equity and drawdown (net, gross), IC over time, the summary table."""
+def backtest_report(
+    store: Store,
+    run_id: str,
+    result: BacktestResult,
+    title: str = "kabucast backtest",
+    settings: Mapping[str, Any] | None = None,
+) -> str:
+    """:func:`write_report` of a backtest: equity and drawdown (net, gross, the equal-weight universe),
+    IC over time, the settings (``settings``: name -> text) then the summary table."""
+    returns = result.daily[["net", "gross", "benchmark"]].rename(columns={"benchmark": "equal-weight universe"})
     inputs = ReportInputs(
-        returns=result.daily[["net", "gross"]],
+        returns=returns,
         ic_over_time=result.daily[["ic", "rankic"]],
-        metrics=result.summary,
+        metrics={**(settings or {}), **result.summary},
     )
     return write_report(store, run_id, inputs, title)
 

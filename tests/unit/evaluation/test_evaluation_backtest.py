@@ -28,6 +28,7 @@ from kabucast.evaluation import (
     write_backtest,
 )
 from kabucast.evaluation.backtest import DAILY_COLUMNS, target_weights
+from kabucast.evaluation.metrics import sharpe_ratio
 from kabucast.storage import LocalStore
 
 SETTINGS = BacktestSettings(env="local")
@@ -41,7 +42,7 @@ def sharpe_noise(n_days: int) -> float:
 
 def test_shipped_config_loads() -> None:
     settings = load_settings(BacktestSettings, resolve_config_path("backtest.yaml"))
-    assert settings.quantile == 0.2 and settings.rebalance_days == 1
+    assert settings.quantile == 0.2 and settings.rebalance_days is None  # the forecast horizon (CLI) or 1
     assert (settings.base_bps, settings.slippage_bps) == (10.0, 2.0)
 
 
@@ -229,3 +230,36 @@ def test_the_leg_size_is_the_universes_currency_and_no_rate_is_guessed(market) -
     assert usd < jpy
     with pytest.raises(ConfigError, match="no notional for EUR"):
         run_backtest(None, market.returns, settings, adv=market.adv, currency="EUR")
+
+
+def test_the_equal_weight_universe_is_the_benchmark(market: Market) -> None:
+    result = run_backtest(market.returns, market.returns, dataclasses.replace(NO_IMPACT, fast_mode=True))
+    expected = market.returns.loc[result.daily.index].mean(axis=1, skipna=True)
+    np.testing.assert_allclose(result.daily["benchmark"].to_numpy(), expected.to_numpy(), atol=1e-12)
+    assert result.summary["benchmark_sharpe"] == pytest.approx(sharpe_ratio(result.daily["benchmark"]))
+    assert list(result.daily.columns) == list(DAILY_COLUMNS)
+
+
+def test_a_short_backtest_is_warned_about() -> None:
+    from kabucast.evaluation.backtest import MIN_MEANINGFUL_DAYS, sample_warning
+
+    assert sample_warning(MIN_MEANINGFUL_DAYS) is None
+    assert "only 20 sessions: under 60" in (sample_warning(20) or "")
+
+
+def test_the_command_rebalances_at_the_forecasts_horizon_by_default() -> None:
+    import argparse
+
+    from kabucast.cli.evaluation import backtest_settings, settings_line
+
+    def args(**over: object) -> argparse.Namespace:
+        base = {"config": "backtest.yaml", "long_only": False, "fast_mode": False, "days": None}
+        return argparse.Namespace(**{**base, "rebalance_days": None, "horizon_month": 1, **over})
+
+    assert backtest_settings(args()).rebalance_days == 21
+    assert backtest_settings(args(horizon_month=3)).rebalance_days == 63
+    assert backtest_settings(args(fast_mode=True)).rebalance_days == 1  # the oracle's scores are next-day returns
+    assert backtest_settings(args(rebalance_days=5)).rebalance_days == 5
+    line = settings_line(backtest_settings(args()), "JPY")
+    assert "long top / short bottom 20%, rebalanced every 21 sessions, costs 12 bps" in line
+    assert "1,000,000,000 JPY a leg" in line
