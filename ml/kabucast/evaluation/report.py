@@ -103,11 +103,12 @@ def _equity(returns: pd.DataFrame, fig: Figure) -> None:
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(2, 1))
     for column in returns.columns:
         top.plot(returns.index, 1.0 + cumulative_returns(returns[column]), label=str(column))
-    top.set_ylabel("equity (start = 1)")
+    top.set_ylabel("equity (start = 1, compounded daily)")
     top.legend()
     first = returns.columns[0]
     bottom.fill_between(returns.index, drawdown_series(returns[first]), 0.0, color="tab:red", alpha=0.4)
-    bottom.set_ylabel(f"drawdown ({first})")
+    bottom.set_ylabel(f"drawdown of {first}\n(fraction of peak)")
+    bottom.set_xlabel("date (session)")
 
 
 def _bars(frame: pd.DataFrame, fig: Figure) -> None:
@@ -118,6 +119,8 @@ def _bars(frame: pd.DataFrame, fig: Figure) -> None:
         ax.bar(x + i * width - 0.4 + width / 2, frame[column].to_numpy(dtype=np.float64), width, label=str(column))
     ax.set_xticks(x, [str(h) for h in frame.index])
     ax.set_xlabel(str(frame.index.name or "horizon"))
+    if frame.columns.name:  # what the bars measure, with its unit
+        ax.set_ylabel(str(frame.columns.name))
     ax.axhline(0.0, color="black", linewidth=0.8)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")  # beside the bars, never over them
 
@@ -130,6 +133,8 @@ def _ic_over_time(ic: pd.DataFrame, fig: Figure) -> None:
         (line,) = ax.plot(series.index, rolling, label=f"{column} ({IC_ROLLING_DAYS}-day mean)")
         ax.plot(series.index, series, linewidth=0.5, alpha=0.4, color=line.get_color())  # its per-date values
     ax.axhline(0.0, color="black", linewidth=0.8)
+    ax.set_xlabel("date (as-of session)")
+    ax.set_ylabel("correlation across tickers (per date)")
     ax.legend()
 
 
@@ -139,8 +144,8 @@ def _calibration(pairs: tuple[np.ndarray, np.ndarray], fig: Figure) -> None:
     ax.plot(table["pred_mean"], table["realised_mean"], marker="o", label="binned (deciles of prediction)")
     low, high = _span(table)
     ax.plot([low, high], [low, high], color="grey", linestyle="--", label="perfect calibration")
-    ax.set_xlabel("mean predicted return")
-    ax.set_ylabel("mean realised return")
+    ax.set_xlabel("mean predicted return (log, per bin)")
+    ax.set_ylabel("mean realised return (log, per bin)")
     ax.legend()
 
 
@@ -173,7 +178,7 @@ def _metrics_table(metrics: dict[str, float]) -> str:
 
 
 def _format(value: object) -> str:
-    return f"{value:.6g}" if isinstance(value, float | int | np.floating | np.integer) else str(value)
+    return f"{value:.4g}" if isinstance(value, float | int | np.floating | np.integer) else str(value)
 
 
 _PAGE = """<!DOCTYPE html>

@@ -289,6 +289,8 @@ def two_stage_report(store: Store, published: TrainRun, decision: Decision | Non
     months = pd.Index(range(1, 13), name="month")
     ic = pd.DataFrame({name: v[name]["rankic"] for name in ("model", "zero_return", "momentum_12m")}, index=months)
     spread = pd.DataFrame({"model pred xs-std": v["model"]["pred_xs_std"]}, index=months)
+    ic.columns.name = "validation RankIC (Spearman across tickers, mean over dates)"
+    spread.columns.name = "cross-sectional std of the forecasts (log return)"
     stages = published.meta["run"]["stages"]
     metrics: dict[str, Any] = {
         "version": published.version,

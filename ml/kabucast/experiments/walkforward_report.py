@@ -132,7 +132,8 @@ def rankic_by_horizon(result: WalkForward) -> pd.DataFrame:
     holdout = next(f for f in result.folds if f.name == HOLDOUT).metrics
     columns = {f"{_label(result, n)} (folds)": means[n]["rankic"] for n in means if n != "zero_return"}
     columns.update({f"{n} (holdout)": holdout[n]["rankic"] for n in ("model", "momentum_12m")})
-    frame = pd.DataFrame(columns, index=pd.RangeIndex(1, 13, name="horizon (months): mean RankIC"))
+    frame = pd.DataFrame(columns, index=pd.RangeIndex(1, 13, name="horizon (months ahead, 21 sessions each)"))
+    frame.columns.name = "mean RankIC (Spearman across tickers, per date)"
     return frame
 
 
@@ -180,7 +181,9 @@ def dispersion(result: WalkForward) -> pd.DataFrame:
         target = result.samples.target[fold.test_idx]
         realised.append([finite_mean(list(per_date_std(target[:, h], codes))) for h in range(target.shape[1])])
     columns["realised xs-std"] = list(np.mean(realised, axis=0))
-    return pd.DataFrame(columns, index=pd.RangeIndex(1, 13, name="horizon (months)"))
+    frame = pd.DataFrame(columns, index=pd.RangeIndex(1, 13, name="horizon (months ahead)"))
+    frame.columns.name = "cross-sectional std (log return), mean over dates"
+    return frame
 
 
 def report_table(result: WalkForward) -> dict[str, Any]:
