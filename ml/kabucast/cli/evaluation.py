@@ -140,19 +140,19 @@ def prediction_frame(
         frame = load_prediction_history(ctx.store, month, end=as_of)
         return frame, {"predictions": "stored", "horizon_month": month}
     from kabucast.config import forecast_settings
-    from kabucast.forecast.registry import load_model
+    from kabucast.forecast.registry import last_seen_day, load_model
 
     _, universe, sectors = forecast_settings(ctx.args.predict_config, PredictSettings)
     model = load_model(ctx.store)
     start = first_scored_session(calendar, as_of, settings.days)
     print(f"scoring model {model.version} on every session {start.date()}..{as_of.date()}", file=sys.stderr)
     frame = model_prediction_frame(ctx.store, universe, sectors, calendar, start, as_of, month, model)
-    train_range = model.meta.get("run", {}).get("train_range")
+    seen = last_seen_day(model.meta)  # its last training or early-stopping day
     return frame, {
         "predictions": "model",
         "horizon_month": month,
         "model_version": model.version,
-        "train_end": train_range[1] if train_range else None,
+        "train_end": str(seen.date()) if seen is not None else None,
     }
 
 
@@ -165,7 +165,8 @@ def first_scored_session(calendar: TradingCalendar, as_of: pd.Timestamp, days: i
 
 
 def in_sample_days(provenance: dict[str, Any], dates: pd.DatetimeIndex, calendar: TradingCalendar) -> dict[str, Any]:
-    """How many backtest days the scoring model may have seen in training: up to 252 sessions after its last one."""
+    """How many backtest days the scoring model may have seen in training or early stopping: up to 252 sessions
+    (the longest label) after the last day it trained or early-stopped on."""
     from kabucast.forecast.dataset import LONGEST_LABEL
 
     end = provenance.get("train_end")

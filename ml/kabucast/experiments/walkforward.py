@@ -20,7 +20,7 @@ never published. Early stopping watches a random ``data.val_fraction`` of the fo
 samples (the test is never seen). Then every model is scored on the fold's test samples with ONNX
 Runtime, per horizon (kabucast.forecast.metrics), beside the zero-return and trailing-momentum
 baselines and, when the store has one, the current champion, flagged ``in_sample`` on a fold whose
-test days it may have trained on (its last training day is less than a purge before the test).
+test days it may have trained on (the last day it trained or early-stopped on is less than a purge before the test).
 
 Torch is imported only when a fold trains. The files and the report a run writes are
 kabucast.experiments.walkforward_report's.
@@ -48,7 +48,14 @@ from kabucast.forecast.interface import ForecastModel, SampleSplit, finite_mean
 from kabucast.forecast.kinds import build_model
 from kabucast.forecast.metrics import horizon_metrics, momentum_baseline, zero_baseline
 from kabucast.forecast.onnx_model import OnnxModel
-from kabucast.forecast.registry import FeatureMismatch, ModelFiles, champion_version, check_features, load_model
+from kabucast.forecast.registry import (
+    FeatureMismatch,
+    ModelFiles,
+    champion_version,
+    check_features,
+    last_seen_day,
+    load_model,
+)
 from kabucast.forecast.ridge_model import RidgeForecaster
 from kabucast.storage.base import Store, dumps_json
 
@@ -240,8 +247,7 @@ def load_champion(store: Store, log: Log = _stderr) -> Champion | None:
     except FeatureMismatch as exc:
         log(f"champion left out of the comparison: {exc}")
         return None
-    end = files.meta.get("run", {}).get("train_range", [None, None])[-1]
-    return Champion(files, pd.Timestamp(end) if end else None)
+    return Champion(files, last_seen_day(files.meta))  # training and early-stopping days are both in-sample
 
 
 def train_fold(
@@ -315,7 +321,7 @@ def score_fold(
 def champion_in_sample(
     samples: ForecastSamples, test: np.ndarray, train_end: pd.Timestamp | None, purge_sessions: int
 ) -> bool:
-    """True when the champion's last training day is less than ``purge_sessions`` before the first test day."""
+    """True when the champion's last training or early-stopping day is less than ``purge_sessions`` before the test."""
     if train_end is None:
         return True
     end_row = samples.history.as_of.searchsorted(train_end, side="right") - 1

@@ -1,8 +1,9 @@
 """The promotion gate: a challenger replaces the champion only when it earns it.
 
 Both models are scored with ONNX Runtime on the **scoring window**: the most recent days whose
-1-month outcome is known and that come after the last training day of either model (so no day in
-the window was a training sample of either), at most ``window_sessions`` of them. Horizon m counts
+1-month outcome is known and that come after the last day either model trained or early-stopped on
+(so no day in the window was a training or validation sample of either), at most
+``window_sessions`` of them. Horizon m counts
 when at least ``min_dates`` window days have their m-month outcome (with the default window, months
 1 to 10 do). The challenger is promoted only if all of these hold:
 
@@ -42,7 +43,14 @@ from kabucast.forecast.dataset import SESSIONS_PER_MONTH, ForecastData, Forecast
 from kabucast.forecast.interface import ForecastModel
 from kabucast.forecast.metrics import horizon_metrics, momentum_baseline, per_date_rankic
 from kabucast.forecast.onnx_model import OnnxModel
-from kabucast.forecast.registry import ModelFiles, champion_version, load_model, model_key, set_champion
+from kabucast.forecast.registry import (
+    ModelFiles,
+    champion_version,
+    last_seen_day,
+    load_model,
+    model_key,
+    set_champion,
+)
 from kabucast.storage.base import json_safe
 
 
@@ -68,11 +76,11 @@ class Decision:
 
 
 def train_end(meta: dict[str, Any]) -> pd.Timestamp:
-    """The last as-of day a model trained on (from model.json)."""
-    try:
-        return pd.Timestamp(meta["run"]["train_range"][1])
-    except (KeyError, IndexError, TypeError):
-        raise GateError(f"model {meta.get('version')} has no run.train_range in model.json: cannot place it") from None
+    """The last as-of day a model trained or early-stopped on (kabucast.forecast.registry.last_seen_day)."""
+    day = last_seen_day(meta)
+    if day is None:
+        raise GateError(f"model {meta.get('version')} has no run.train_range in model.json: cannot place it")
+    return day
 
 
 def scoring_window(samples: ForecastSamples, after: pd.Timestamp, window_sessions: int) -> np.ndarray:

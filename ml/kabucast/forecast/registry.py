@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
+
 from kabucast.errors import CorruptObject, JobFailure, KabucastError, ObjectNotFound
 from kabucast.features.registry import feature_contract
 from kabucast.storage.base import Store, dumps_json, json_safe
@@ -44,6 +46,19 @@ class ModelFiles:
     version: str
     onnx: bytes
     meta: dict[str, Any]
+
+
+def last_seen_day(meta: dict[str, Any]) -> pd.Timestamp | None:
+    """The last as-of day whose samples a model trained **or early-stopped** on (model.json's
+    ``run.train_range`` and ``run.val_range``); None when model.json records neither.
+
+    Validation days choose the weights as much as training days do, so everything that must be
+    out of sample (the gate's window, in-sample flags of evaluations and backtests) starts after this day.
+    """
+    run = meta.get("run") or {}
+    ends = [r[1] for r in (run.get("train_range"), run.get("val_range")) if isinstance(r, list | tuple) and len(r) == 2]
+    ends = [e for e in ends if e]
+    return max(pd.Timestamp(e) for e in ends) if ends else None
 
 
 def model_key(version: str, name: str) -> str:

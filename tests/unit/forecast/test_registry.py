@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from kabucast.forecast.registry import (
@@ -72,3 +73,12 @@ def test_a_malformed_champion_is_a_named_error_and_promote_repairs_it(store, con
         load_model(s)
     set_champion(s, version, "repair")
     assert champion_version(s) == version
+
+
+def test_the_last_day_a_model_saw_counts_its_early_stopping_days() -> None:
+    from kabucast.forecast.registry import last_seen_day
+
+    run = {"train_range": ["2015-01-05", "2019-06-28"], "val_range": ["2020-07-01", "2021-11-30"]}
+    assert last_seen_day({"run": run}) == pd.Timestamp("2021-11-30")  # validation chose the weights too
+    assert last_seen_day({"run": {"train_range": ["2015-01-05", "2019-06-28"]}}) == pd.Timestamp("2019-06-28")
+    assert last_seen_day({"run": {}}) is None and last_seen_day({}) is None
