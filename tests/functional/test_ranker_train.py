@@ -57,6 +57,10 @@ def test_both_models_find_the_planted_signal_on_the_held_out_period(store: Local
         assert (prefix / name).exists(), name
     importance = result.runs["lightgbm"].importance
     assert importance is not None and importance.index[0].startswith("volume_z")
+    # AND a plain volatility ranking is scored beside them: the P@K bar a model must clear
+    (vol,) = [name for name in result.summary if name.startswith("feature:vol_")]
+    assert set(result.summary) == {"neural", "lightgbm", vol} and result.runs[vol].artifacts == []
+    assert "feature:vol_" in (prefix / "summary.csv").read_text()
     assert all(store.exists(key) for run in result.runs.values() for key in run.artifacts)
 
 
@@ -68,3 +72,7 @@ def test_shuffled_targets_score_zero_within_noise(store: LocalStore, tmp_path: P
         stderr = h5["rankic_std"] / math.sqrt(h5["days"])
         # THEN the held-out RankIC is zero within noise
         assert abs(h5["rankic_mean"]) < max(0.02, 2 * stderr), (name, h5.to_dict())
+    # AND every model's 95 % interval (Newey-West, lag = 2 x the horizon) covers zero, at every horizon
+    for name in ("neural", "lightgbm"):
+        table = result.summary[name]
+        assert ((table["rankic_ci_low"] < 0) & (table["rankic_ci_high"] > 0)).all(), (name, table.to_dict())

@@ -47,10 +47,16 @@ class FitSettings:
 
 @dataclass(frozen=True)
 class EvaluationSettings:
-    """Held-out metrics: ``k`` of P@K and the top / bottom ``quantile`` of the spread."""
+    """Held-out metrics: ``k`` of P@K and the top / bottom ``quantile`` of the spread.
+
+    ``feature_rankings``: name prefixes of features whose plain ranking is scored beside the models
+    (the first feature matching each prefix): P@K rewards ranking volatile names first, since they
+    fill both ends of the realised ranking, so a model's P@K only means something beside them.
+    """
 
     k: int = 100
     quantile: float = 0.1
+    feature_rankings: tuple[str, ...] = ("vol_",)
 
 
 @dataclass(frozen=True)

@@ -78,7 +78,26 @@ def run_ranker(
         runs["neural"] = train_neural(store, arrays, splits, settings, run_id, work_dir / "neural", progress)
     if "lightgbm" in models:
         runs["lightgbm"] = train_lightgbm(store, arrays, splits, settings, run_id, progress)
+    runs.update(feature_rankings(arrays, splits, settings.evaluation.feature_rankings))
     return report_runs(store, run_id, arrays, splits, runs, settings.evaluation)
+
+
+def feature_rankings(arrays: WindowArrays, splits: Splits, prefixes: Sequence[str]) -> dict[str, ModelRun]:
+    """``feature:<name>`` runs that score each held-out date by one feature's value, for every horizon.
+
+    The bar a model's P@K must clear (see EvaluationSettings.feature_rankings); a prefix no feature
+    matches is skipped.
+    """
+    holdout = np.asarray(arrays.features()[splits.rows[splits.holdout]])  # (D, N, F) features of date t
+    n_horizons = len(horizon_list(arrays))
+    runs = {}
+    for prefix in prefixes:
+        name = next((f for f in arrays.feature_names if f.startswith(prefix)), None)
+        if name is None:
+            continue
+        values = holdout[:, :, arrays.feature_names.index(name)]
+        runs[f"feature:{name}"] = ModelRun(f"feature:{name}", np.repeat(values[:, :, None], n_horizons, axis=2), [])
+    return runs
 
 
 def prepare_arrays(
