@@ -8,6 +8,7 @@ prices; nothing is mocked.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from kabucast.forecast.export import export_onnx
 from kabucast.forecast.forecaster_module import load_forecaster
 from kabucast.forecast.gate import gate_and_promote
 from kabucast.forecast.registry import champion_record, champion_version, load_model, model_key, save_model
-from kabucast.forecast.train import train
+from kabucast.forecast.train import finetune, train
 from kabucast.jobs.forecast_step import LATEST_KEY, OnnxPredictor
 from kabucast.storage import LocalStore
 
@@ -117,3 +118,27 @@ def test_rollback_without_history_is_a_clear_error(tmp_path: Path, registry, cap
         fresh.put_bytes(key, store.get_bytes(key))
     assert main(["models", "rollback", "--store", str(tmp_path)]) == 2
     assert "no earlier champion" in capsys.readouterr().err
+
+
+def test_a_second_kind_of_model_trains_is_gated_served_and_fine_tuned(trained, tmp_path, universe, sectors) -> None:
+    # GIVEN a copy of the trained store and a recipe naming the ridge baseline instead of the BiLSTM
+    root = tmp_path / "ridge"
+    shutil.copytree(trained[0].root, root, ignore=shutil.ignore_patterns("work", "predictions"))
+    store, calendar = LocalStore(root), trained[1]
+    data = ForecastData(store, universe, sectors, calendar)
+    settings = dataclasses.replace(small_settings(), model={"kind": "ridge"})
+    # WHEN `kabucast train`'s code path trains it THEN it is published like any version (ONNX, parity, kind)
+    run = train(settings, data, AS_OF, root / "w")
+    meta = load_model(store, run.version).meta
+    assert meta["model_kind"] == "ridge" and meta["onnx_parity_max_abs_diff"] < 1e-4 and not run.champion
+    # AND the gate judges it like any challenger, with the paired evidence
+    decision = gate_and_promote(run.version, GATE, data, AS_OF)
+    assert "paired_difference" in decision.figures and decision.window["days"] > 100
+    # AND once champion, the daily job serves it through ONNX Runtime, and the monthly fine-tune refits it
+    assert main(["models", "promote", run.version, "--force", "--store", str(root)]) == 0
+    OnnxPredictor(universe, sectors, calendar)(store, AS_OF, universe.tickers)
+    doc = store.get_json(LATEST_KEY)
+    assert doc["model_version"] == run.version and doc["num_predictions"] >= 25
+    finetuned = finetune(load_settings(FinetuneSettings, resolve_config_path("finetune.yaml")), data, AS_OF, root / "f")
+    child = load_model(store, finetuned.version).meta
+    assert child["model_kind"] == "ridge" and child["run"]["parent"] == run.version
