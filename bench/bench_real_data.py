@@ -4,7 +4,8 @@
    backfill from the file (bad ticks screened), then walk-forward evaluation of the demo recipe
    (config/train_demo.yaml: a short training; 3 expanding folds + a refit holdout), a training and a
    forecast on the last session, and a backtest of the last 500 sessions. Prints the mean RankIC per
-   horizon over the folds and on the holdout, for the model and the baselines (momentum_12m, zero_return).
+   horizon over the folds and on the holdout, for the model and the baselines (ridge, momentum_12m,
+   zero_return); the evaluate command's own stderr table adds their 95 % intervals.
 2. ``us_panel300_dev.csv.gz`` (300 stocks, 2010 .. 2017): the ranker's validation (implausible bars)
    and its LightGBM baseline; prints the held-out RankIC per horizon.
 
@@ -91,10 +92,10 @@ def forecaster(tmp: Path) -> None:
     evaluated = run("evaluate", "--config", evaluate, "--threads", "1", *store)
     means, holdout = evaluated["mean_over_folds"], evaluated["holdout"]["metrics"]
     print("   walk-forward RankIC per horizon (months): mean over 3 folds | holdout")
-    print("   month   model  momentum   zero | model  momentum")
+    print("   month   model   ridge  momentum   zero | model   ridge  momentum")
     for m in range(12):
-        cells = [means[name]["rankic"][m] for name in ("model", "momentum_12m", "zero_return")]
-        hold = [holdout[name]["rankic"][m] for name in ("model", "momentum_12m")]
+        cells = [means[name]["rankic"][m] for name in ("model", "ridge", "momentum_12m", "zero_return")]
+        hold = [holdout[name]["rankic"][m] for name in ("model", "ridge", "momentum_12m")]
         print(f"   {m + 1:>5} " + " ".join(_f(v) for v in cells) + " | " + " ".join(_f(v) for v in hold))
     run("train", "--config", train_path, "--threads", "1", *store)
     predicted = run("predict", "--config", predict, *store)
