@@ -35,6 +35,8 @@ SHIPPED = [
     (PredictSettings, "predict.yaml"),
     (BacktestSettings, "backtest.yaml"),
     (EvaluateSettings, "evaluate.yaml"),
+    (EvaluateSettings, "evaluate_quick.yaml"),
+    (TrainSettings, "train_quick.yaml"),
 ]
 
 
