@@ -330,14 +330,15 @@ def _scores(ensemble: TorchForecaster, split: SampleSplit) -> tuple[dict[str, li
     samples, val = split.samples, split.val
     target, dates = samples.target[val], samples.date_pos[val]
     members = [predict_network(m, samples, val) for m in ensemble.network.members]  # type: ignore[union-attr]
-    metrics = horizon_metrics(target, ensemble.predict(samples, val), dates)
+    pred = ensemble.predict(samples, val)
+    metrics = horizon_metrics(target, pred, dates)
     scored = [horizon_metrics(target, p, dates) for p in members]
     return metrics, {
         "val_rankic_mean": float(np.nanmean(metrics["rankic"])),
         "val_pred_xs_std_mean": float(np.nanmean(metrics["pred_xs_std"])),
         "member_val_rankic_mean": [float(np.nanmean(m["rankic"])) for m in scored],
         "member_val_pred_xs_std_mean": [float(np.nanmean(m["pred_xs_std"])) for m in scored],
-        "ensemble_val_loss": ensemble.val_loss(split),
+        "ensemble_val_loss": ensemble.val_loss(split, pred),
     }
 
 

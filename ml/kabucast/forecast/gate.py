@@ -160,11 +160,14 @@ def paired_rankic(
     """
     ours, _ = per_date_rankic(target, challenger, dates)
     theirs, _ = per_date_rankic(target, champion, dates)
-    diff = ours[:, horizons] - theirs[:, horizons]  # (D, counted): NaN where a horizon is unknown that day
-    known = np.isfinite(diff)
-    with np.errstate(invalid="ignore"):
-        daily = np.where(known, diff, 0.0).sum(axis=1) / known.sum(axis=1)
-    return paired_difference(daily, np.zeros_like(daily), label_lag(SESSIONS_PER_MONTH))
+    both = np.isfinite(ours[:, horizons]) & np.isfinite(theirs[:, horizons])  # (D, counted)
+
+    def daily(rankic: np.ndarray) -> np.ndarray:
+        """(D,) each day's RankIC averaged over the horizons both models have that day (NaN: none)."""
+        with np.errstate(invalid="ignore"):
+            return np.where(both, rankic[:, horizons], 0.0).sum(axis=1) / both.sum(axis=1)
+
+    return paired_difference(daily(ours), daily(theirs), label_lag(SESSIONS_PER_MONTH))
 
 
 def evaluate(

@@ -87,21 +87,22 @@ class RidgeForecaster:
         y_mean = y.mean(axis=0, dtype=np.float64)
         gram, moment = z.T @ z, z.T @ (y - y_mean)
         val_target, val_dates = split.samples.target[split.val], split.samples.date_pos[split.val]
-        best: tuple[float, float, np.ndarray, dict[str, list[float]]] | None = None
+        z_val = (x_val - self.mean) / self.std
+        best: tuple[float, float, np.ndarray, np.ndarray, dict[str, list[float]]] | None = None
         for alpha in self.alphas:
             coef = np.linalg.solve(gram + alpha * len(z) / 1000.0 * np.eye(len(gram)), moment)
-            pred = ((x_val - self.mean) / self.std) @ coef + y_mean
+            pred = z_val @ coef + y_mean
             metrics = horizon_metrics(val_target, pred, val_dates)
             score = finite_mean(metrics["rankic"])
             if best is None or score > best[0]:
-                best = (score, alpha, coef, metrics)
+                best = (score, alpha, coef, pred, metrics)
         assert best is not None
-        _, self.alpha, self.coef, val_metrics = best
+        _, self.alpha, self.coef, val_pred, val_metrics = best
         self.intercept = y_mean
         work_dir.mkdir(parents=True, exist_ok=True)
         path = work_dir / "ridge.npz"
         np.savez(path, alpha=self.alpha, mean=self.mean, std=self.std, coef=self.coef, intercept=self.intercept)
-        val_loss = float(np.mean((self.predict(split.samples, split.val) - val_target) ** 2))
+        val_loss = float(np.mean((val_pred.astype(np.float32) - val_target) ** 2))  # what predict() gives
         return FitResult(path, val_loss, 0, val_metrics)
 
     def finetune(self, split: SampleSplit, work_dir: Path, progress: bool = True, callbacks: Any = ()) -> FitResult:

@@ -113,10 +113,14 @@ class TorchForecaster:
         """(len(idx), 12) float32 forecasts of the network in eval mode on the CPU."""
         return predict_network(self._network(), samples, idx)
 
-    def val_loss(self, split: SampleSplit) -> float:
-        """The training loss (horizons balanced as in training) of the network's forecasts on ``split.val``."""
+    def val_loss(self, split: SampleSplit, pred: np.ndarray | None = None) -> float:
+        """The training loss (horizons balanced as in training) of the network's forecasts on ``split.val``.
+
+        ``pred``: those forecasts when the caller already has them (:meth:`predict` of ``split.val``).
+        """
         module = ForecasterModule(self._network(), self.training, prepare(split).target_std)
-        pred, target = self.predict(split.samples, split.val), split.samples.target[split.val]
+        pred = self.predict(split.samples, split.val) if pred is None else pred
+        target = split.samples.target[split.val]
         with torch.no_grad():
             return float(module.loss(torch.as_tensor(pred), torch.as_tensor(target)))
 
