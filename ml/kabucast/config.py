@@ -131,6 +131,7 @@ class GateSettings:
     min_pred_xs_std: float = 0.001  # collapse: the cross-sectional std of every horizon's predictions
     tolerance: float = 0.02  # the challenger's mean RankIC may trail the champion's by this much
     min_rankic: float = 0.0  # ... and must beat the trivial (zero-return) baseline's 0 by this much
+    momentum_margin: float | None = 0.0  # ... and the 12-month momentum's, day by day, by this much (None: not asked)
     window_sessions: int = 231  # how far back the scoring window reaches
     min_dates: int = 20  # a horizon counts only with this many scored days
 

@@ -99,6 +99,10 @@ def test_gate_promotes_a_better_model_and_rollback_restores_the_previous(registr
     recorded = store.get_json(model_key(versions["real"], "gate.json"))["figures"]["paired_difference"]
     assert not recorded["significantly_negative"] and recorded["method"] == "Newey-West, lag 42"
     assert recorded["n"] == decision.window["days"] and "paired difference" in decision.reasons[0]
+    # AND it beats the free momentum ranking on the same days (rule 5), recorded with its interval
+    momentum = f["versus_momentum"]
+    assert momentum["value"] > GATE.momentum_margin and momentum["n"] == decision.window["days"]
+    assert momentum["ci_low"] < momentum["value"] < momentum["ci_high"] and "minus momentum" in decision.reasons[0]
     assert champion_version(store) == versions["real"]
     assert champion_record(store)["history"][0] == versions["shuffled"]
     # WHEN the champion is rolled back THEN the daily job serves the previous one again

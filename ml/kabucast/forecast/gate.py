@@ -5,19 +5,25 @@ Both models are scored with ONNX Runtime on the **scoring window**: the most rec
 (so no day in the window was a training or validation sample of either), at most
 ``window_sessions`` of them. Horizon m counts
 when at least ``min_dates`` window days have their m-month outcome (with the default window, months
-1 to 10 do). The challenger is promoted only if all of these hold:
+1 to 10 do). The challenger is promoted only if all of these five hold:
 
 1. **not collapsed**: at every one of the 12 horizons, the mean cross-sectional std of its
    predictions over the window is at least ``min_pred_xs_std``;
 2. **beats the trivial baseline**: its mean RankIC over the counted horizons exceeds the zero-return
    forecast's (which has no ranking: RankIC 0) by more than ``min_rankic``;
 3. **not worse than the champion**: that mean RankIC is at least the champion's minus ``tolerance``;
-4. **not significantly worse than the champion**, day by day: the paired per-date difference
-   (challenger minus champion, each day's RankIC averaged over the counted horizons) is not below 0
+4. **not significantly worse than the champion**, day by day: the paired difference (challenger
+   minus champion, per date and counted horizon, averaged over the days then over the horizons, the
+   weighting of rule 3's means; :func:`paired_rankic`) is not below 0
    at the one-sided 5 % level, with a Newey-West error of lag 42 (the 1-month label's, see
    kabucast.evaluation.uncertainty; longer horizons overlap more, so this test leans towards keeping
    the champion). Rule 3 bounds the point estimate; rule 4 weighs the evidence: a challenger behind by
    less than ``tolerance`` is still rejected when it is behind on most days.
+5. **beats the free baseline**: its paired difference with the 12-month momentum forecast (a
+   ranking anyone gets for free from prices; same horizons, same days, same weighting as rule 4)
+   exceeds ``momentum_margin`` (0 by default; ``None`` leaves the rule out). The point
+   estimate decides; its interval is recorded so a reader sees whether the edge is distinguishable
+   from noise (a window of ~230 days rarely makes it so, and demanding that would stop every update).
 
 Caveat, stated rather than hidden: a training sample dated before the window can have a label
 reaching into it (labels run up to 12 months), so the newer model has seen some of the window's
@@ -38,7 +44,7 @@ import pandas as pd
 
 from kabucast.config import GateSettings
 from kabucast.errors import KabucastError
-from kabucast.evaluation.uncertainty import Estimate, label_lag, paired_difference
+from kabucast.evaluation.uncertainty import Estimate, label_lag, mean_estimate
 from kabucast.forecast.dataset import SESSIONS_PER_MONTH, ForecastData, ForecastSamples
 from kabucast.forecast.interface import ForecastModel
 from kabucast.forecast.metrics import horizon_metrics, momentum_baseline, per_date_rankic
@@ -122,8 +128,13 @@ def decide(
     champion: dict[str, Any] | None,
     settings: GateSettings,
     paired: Estimate | None = None,
+    versus_momentum: Estimate | None = None,
 ) -> tuple[bool, list[str]]:
-    """The four rules over the figures of :func:`evaluate` (pure; see the module docstring)."""
+    """The five rules over the figures of :func:`evaluate` (pure; see the module docstring).
+
+    ``paired``: challenger minus champion, per date; ``versus_momentum``: challenger minus momentum,
+    per date (None: no champion / rule 5 not asked).
+    """
     reasons: list[str] = []
     low = [h + 1 for h, s in enumerate(challenger["pred_xs_std"]) if not s >= settings.min_pred_xs_std]
     if low:
@@ -144,30 +155,56 @@ def decide(
         reasons.append(
             f"significantly worse than the champion day by day: paired per-date RankIC difference {paired.describe()}"
         )
+    margin = settings.momentum_margin
+    if margin is not None and versus_momentum is not None and not versus_momentum.value > margin:
+        reasons.append(
+            f"does not beat 12-month momentum by {margin} day by day: per-date RankIC minus momentum's "
+            f"{versus_momentum.describe()}"
+        )
     if reasons:
         return False, reasons
     versus = "" if champion is None else f" vs champion {champion['mean_rankic']:+.4f}"
     evidence = "" if paired is None else f"; paired difference {paired.describe()}"
-    return True, [f"mean RankIC {score:+.4f}{versus}, not collapsed{evidence}"]
+    edge = "" if versus_momentum is None else f"; minus momentum {versus_momentum.describe()}"
+    return True, [f"mean RankIC {score:+.4f}{versus}, not collapsed{evidence}{edge}"]
 
 
 def paired_rankic(
-    challenger: np.ndarray, champion: np.ndarray, target: np.ndarray, dates: np.ndarray, horizons: list[int]
+    challenger: np.ndarray, other: np.ndarray, target: np.ndarray, dates: np.ndarray, horizons: list[int]
 ) -> Estimate:
-    """Mean over days of (challenger - champion) RankIC, each day averaged over ``horizons`` (0-based) it has.
+    """The challenger's mean RankIC minus ``other``'s, horizons weighted equally as in ``mean_rankic``, with
+    a Newey-West error over the days (lag 42).
 
-    ``challenger`` / ``champion`` / ``target`` (N, 12) on the window's samples, ``dates`` (N,).
+    ``challenger`` / ``other`` / ``target`` (N, 12) on the window's samples, ``dates`` (N,); ``horizons``
+    (0-based) are the counted ones. Horizon h's figure is the mean over the days both have it of the
+    per-date difference d_h(t); later days know fewer horizons, so the estimate (1/H) sum_h mean_t d_h(t)
+    is written as the mean of one daily series, x(t) = (D / H) sum_h d_h(t) / n_h over the horizons day t
+    has (D days, n_h days with horizon h), and :func:`kabucast.evaluation.uncertainty.mean_estimate`
+    gives its error. Averaging each day's horizons instead would weigh the short horizons (known every
+    day) far above the long ones and could disagree in sign with the means the other rules compare.
     """
     ours, _ = per_date_rankic(target, challenger, dates)
-    theirs, _ = per_date_rankic(target, champion, dates)
-    both = np.isfinite(ours[:, horizons]) & np.isfinite(theirs[:, horizons])  # (D, counted)
+    theirs, _ = per_date_rankic(target, other, dates)
+    diff = ours[:, horizons] - theirs[:, horizons]  # (D, H)
+    known = np.isfinite(diff)
+    n_h = known.sum(axis=0)
+    used = n_h > 0
+    if not used.any():
+        return mean_estimate([], label_lag(SESSIONS_PER_MONTH))
+    share = np.where(known[:, used], diff[:, used], 0.0) / n_h[used]  # (D, H') each day's part of each mean
+    daily = share.sum(axis=1) * len(diff) / used.sum()
+    return mean_estimate(daily, label_lag(SESSIONS_PER_MONTH))
 
-    def daily(rankic: np.ndarray) -> np.ndarray:
-        """(D,) each day's RankIC averaged over the horizons both models have that day (NaN: none)."""
-        with np.errstate(invalid="ignore"):
-            return np.where(both, rankic[:, horizons], 0.0).sum(axis=1) / both.sum(axis=1)
 
-    return paired_difference(daily(ours), daily(theirs), label_lag(SESSIONS_PER_MONTH))
+def _paired_record(estimate: Estimate, counted: list[int], whose: str) -> dict[str, Any]:
+    """What gate.json keeps of a paired per-date comparison."""
+    return {
+        **estimate.to_dict(),
+        "significantly_negative": estimate.significantly_negative,
+        "horizons": [h + 1 for h in counted],
+        "what": f"RankIC of the challenger minus {whose}, per date and horizon, averaged over the days then "
+        "over the counted horizons (Newey-West over the days)",
+    }
 
 
 def evaluate(
@@ -189,20 +226,19 @@ def evaluate(
         pred = predictions[name] = model.predict(samples, idx)
         rankic = window_rankic(target, pred, dates, settings.min_dates)
         figures[name] = {"rankic": rankic, "mean_rankic": _mean(rankic), "pred_xs_std": xs_std(pred, dates)}
-    momentum = window_rankic(target, momentum_baseline(samples.momentum_12m[idx]), dates, settings.min_dates)
+    predictions["momentum_12m"] = momentum_baseline(samples.momentum_12m[idx])
+    momentum = window_rankic(target, predictions["momentum_12m"], dates, settings.min_dates)
     figures["momentum_12m"] = {"rankic": momentum, "mean_rankic": _mean(momentum)}
     figures["zero_return"] = {"mean_rankic": 0.0}
     counted = [h for h, v in enumerate(figures["challenger"]["rankic"]) if v is not None]
-    paired = None
+    paired = versus_momentum = None
     if champion is not None and counted:
         paired = paired_rankic(predictions["challenger"], predictions["champion"], target, dates, counted)
-        figures["paired_difference"] = {
-            **paired.to_dict(),
-            "significantly_negative": paired.significantly_negative,
-            "horizons": [h + 1 for h in counted],
-            "what": "per-date RankIC of the challenger minus the champion's, averaged over the counted horizons",
-        }
-    promoted, reasons = decide(figures["challenger"], figures.get("champion"), settings, paired)
+        figures["paired_difference"] = _paired_record(paired, counted, "the champion's")
+    if counted:
+        versus_momentum = paired_rankic(predictions["challenger"], predictions["momentum_12m"], target, dates, counted)
+        figures["versus_momentum"] = _paired_record(versus_momentum, counted, "12-month momentum's")
+    promoted, reasons = decide(figures["challenger"], figures.get("champion"), settings, paired, versus_momentum)
     window = {
         "first": str(pd.Timestamp(dates.min()).date()),
         "last": str(pd.Timestamp(dates.max()).date()),

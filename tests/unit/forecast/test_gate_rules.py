@@ -61,3 +61,28 @@ def test_paired_days_average_only_the_horizons_known_that_day() -> None:
     better = target + np.random.default_rng(4).normal(0.0, 0.05, target.shape)
     paired = paired_rankic(np.nan_to_num(better), champion, target, dates, list(range(12)))
     assert paired.n == N_DATES and paired.value > 0 and paired.excludes_zero
+
+
+def test_a_challenger_that_does_not_beat_momentum_is_rejected_and_one_that_does_passes() -> None:
+    # GIVEN outcomes a free momentum ranking sees well, and two challengers: one that only sees them
+    # through more noise than momentum, one that sees them better
+    settings = GateSettings()
+    target, _, dates = window(5)
+    momentum = target + np.random.default_rng(6).normal(0.0, 0.10, target.shape)
+    weak = target + np.random.default_rng(7).normal(0.0, 0.30, target.shape)
+    strong = target + np.random.default_rng(8).normal(0.0, 0.05, target.shape)
+    horizons = list(range(12))
+    for challenger, should_pass in ((weak, False), (strong, True)):
+        ours = figures(challenger, target, dates, settings)
+        assert ours["mean_rankic"] > settings.min_rankic  # rule 2 (beats zero) holds for both
+        # WHEN the gate compares each with momentum day by day
+        versus = paired_rankic(challenger, momentum, target, dates, horizons)
+        promoted, reasons = decide(ours, None, settings, None, versus)
+        # THEN only the one ahead of momentum is promoted, and the reason gives the paired evidence
+        assert promoted is should_pass and (versus.value > 0) is should_pass
+        expected = "minus momentum" if should_pass else "does not beat 12-month momentum by 0.0 day by day"
+        assert expected in reasons[0] and "Newey-West, lag 42" in reasons[0]
+    # AND with the rule left out (momentum_margin: null) the weak one passes the other rules
+    ours = figures(weak, target, dates, settings)
+    versus = paired_rankic(weak, momentum, target, dates, horizons)
+    assert decide(ours, None, GateSettings(momentum_margin=None), None, versus)[0]
