@@ -146,8 +146,21 @@ def test_evaluate_writes_metrics_summary_and_report(evaluation, store_dir, evalu
     assert month1["method"] == "Newey-West, lag 42" and month1["ci_low"] < month1["value"] < month1["ci_high"]
     assert month1["n"] == sum(f["test_dates"] for f in summary["folds"])
     assert "mean RankIC with 95 % intervals" in err and "folds month  1: model" in err
+    # and the model is compared with every baseline on the same days, with the paired difference's error bar
+    paired = summary["paired_differences"]
+    assert set(paired["folds"]) == {"model - ridge", "model - momentum_12m", "model - champion"}
+    diff = paired[HOLDOUT]["model - momentum_12m"][0]
+    own, other = intervals[HOLDOUT]["model"][0], intervals[HOLDOUT]["momentum_12m"][0]
+    assert diff["n"] == own["n"] == other["n"]  # every holdout day has both at month 1
+    assert diff["value"] == pytest.approx(own["value"] - other["value"], abs=1e-12)
+    assert diff["ci_low"] < diff["value"] < diff["ci_high"]
+    assert "paired per date" in err and "model - ridge" in err
     page = (folder / "report.html").read_text()
     assert page.count("<img") == 4 and "champion" in page  # IC by horizon, IC over time, calibration, dispersion
+    # the captions say the horizon and the return convention, and where the folds and the holdout begin
+    assert "the 1-month log return from the close of the as-of session to the close 21 sessions later" in page
+    assert "dotted lines: where each fold&#x27;s test and the holdout begin" in page
+    assert "paired RankIC difference m1 (folds, 95 %)" in page and "model - ridge" in page
 
 
 def test_evaluate_run_id_is_deterministic_and_bad_layouts_are_refused(evaluate_config) -> None:

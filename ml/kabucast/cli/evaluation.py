@@ -66,7 +66,8 @@ def cmd_backtest(ctx: Context) -> Result:
     described = settings_line(settings, universe.currency)
     keys = write_backtest(result, ctx.store, run_id)
     title = report_title(run_id, settings, provenance, warning)
-    report = backtest_report(ctx.store, run_id, result, title, {"settings": described, "currency": universe.currency})
+    shown = {"settings": described, "currency": universe.currency}
+    report = backtest_report(ctx.store, run_id, result, title, shown, settings.rebalance_days)
     s = result.summary
     line = (
         f"backtest {run_id}: {int(s['n_days'])} days, net Sharpe {s['net_sharpe']:+.2f} "

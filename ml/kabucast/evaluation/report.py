@@ -40,6 +40,11 @@ class ReportInputs:
     - ``calibration``: (predicted, realised) arrays of the same shape, pooled over dates.
     - ``dispersion``: horizon x {pred_std, target_std, ...}: near-zero prediction spread = collapse.
     - ``metrics``: name -> value, shown as a table.
+    - ``captions``: chart name (``equity``, ``ic_by_horizon``, ``ic_over_time``, ``calibration``,
+      ``dispersion``) -> its caption; say there what the chart's horizon and returns are (a default
+      caption is used for a chart left out).
+    - ``boundaries``: (date, label) drawn as labelled vertical lines on the IC-over-time chart, e.g.
+      where each walk-forward fold's test and the holdout begin.
     """
 
     returns: pd.DataFrame | None = None
@@ -48,6 +53,8 @@ class ReportInputs:
     calibration: tuple[np.ndarray, np.ndarray] | None = None
     dispersion: pd.DataFrame | None = None
     metrics: dict[str, float] = field(default_factory=dict)
+    captions: Mapping[str, str] = field(default_factory=dict)
+    boundaries: tuple[tuple[pd.Timestamp, str], ...] = ()
 
 
 def write_report(store: Store, run_id: str, inputs: ReportInputs, title: str = "kabucast report") -> str:
@@ -72,14 +79,23 @@ def backtest_report(
     result: BacktestResult,
     title: str = "kabucast backtest",
     settings: Mapping[str, Any] | None = None,
+    rebalance_days: int = 1,
 ) -> str:
     """:func:`write_report` of a backtest: equity and drawdown (net, gross, the equal-weight universe),
-    IC over time, the settings (``settings``: name -> text) then the summary table."""
+    IC over time, the settings (``settings``: name -> text) then the summary table; the captions say
+    the returns' convention and that each pick is held ``rebalance_days`` sessions."""
     returns = result.daily[["net", "gross", "benchmark"]].rename(columns={"benchmark": "equal-weight universe"})
+    held = rebalance_days
     inputs = ReportInputs(
         returns=returns,
         ic_over_time=result.daily[["ic", "rankic"]],
         metrics={**(settings or {}), **result.summary},
+        captions={
+            "equity": f"Equity curve (compounded daily simple returns, close to close) and drawdown: the book "
+            f"rebalanced every {held} sessions, net and gross of costs, beside the equal-weight universe",
+            "ic_over_time": "IC and RankIC per session between the scores known at the close of t and the "
+            f"next session's simple return (close t to close t + 1); the book holds each pick {held} sessions",
+        },
     )
     return write_report(store, run_id, inputs, title)
 
@@ -89,14 +105,19 @@ Draw = Callable[[Figure], None]
 
 def _charts(inputs: ReportInputs) -> list[tuple[str, str, Draw]]:
     """(file name, caption, drawing function) of every chart the inputs allow, in page order."""
+    over_time = partial(_ic_over_time, boundaries=inputs.boundaries)
     sections: list[tuple[str, str, Any, Callable[[Any, Figure], None]]] = [
         ("equity", "Equity curve (compounded) and drawdown", inputs.returns, _equity),
         ("ic_by_horizon", "IC by horizon, model and baselines", inputs.ic_by_horizon, _bars),
-        ("ic_over_time", "IC over time", inputs.ic_over_time, _ic_over_time),
+        ("ic_over_time", "IC over time", inputs.ic_over_time, over_time),
         ("calibration", "Calibration: predicted vs realised", inputs.calibration, _calibration),
         ("dispersion", "Prediction dispersion by horizon", inputs.dispersion, _bars),
     ]
-    return [(name, caption, partial(draw, data)) for name, caption, data, draw in sections if data is not None]
+    return [
+        (name, inputs.captions.get(name, caption), partial(draw, data))
+        for name, caption, data, draw in sections
+        if data is not None
+    ]
 
 
 def _equity(returns: pd.DataFrame, fig: Figure) -> None:
@@ -125,8 +146,20 @@ def _bars(frame: pd.DataFrame, fig: Figure) -> None:
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")  # beside the bars, never over them
 
 
-def _ic_over_time(ic: pd.DataFrame, fig: Figure) -> None:
+def _ic_over_time(ic: pd.DataFrame, fig: Figure, boundaries: tuple[tuple[pd.Timestamp, str], ...] = ()) -> None:
     ax = fig.subplots()
+    for day, label in boundaries:  # where each test period begins: a dotted line, named at the top
+        ax.axvline(pd.Timestamp(day), color="grey", linestyle=":", linewidth=1.0)
+        ax.annotate(
+            label,
+            (pd.Timestamp(day), 1.0),
+            xycoords=("data", "axes fraction"),
+            rotation=90,
+            va="top",
+            ha="right",
+            fontsize="small",
+            color="dimgrey",
+        )
     for column in ic.columns:
         series = ic[column]
         rolling = series.rolling(IC_ROLLING_DAYS, min_periods=1).mean()

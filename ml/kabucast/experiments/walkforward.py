@@ -43,7 +43,7 @@ import pandas as pd
 from kabucast.config import EvaluateSettings, SectorSettings, TrainSettings, forecast_settings
 from kabucast.data.calendar import TradingCalendar
 from kabucast.errors import ConfigError
-from kabucast.forecast.dataset import LONGEST_LABEL, ForecastSamples, NotEnoughData, cap_samples, load_samples
+from kabucast.forecast.dataset import LONGEST_LABEL, ForecastData, ForecastSamples, NotEnoughData, cap_samples
 from kabucast.forecast.interface import ForecastModel, SampleSplit, finite_mean
 from kabucast.forecast.kinds import build_model
 from kabucast.forecast.metrics import horizon_metrics, momentum_baseline, zero_baseline
@@ -215,12 +215,28 @@ def walk_forward(
     work_dir: Path,
     log: Log = _stderr,
 ) -> WalkForward:
-    """Train and score every fold, then the holdout; models stay in ``work_dir`` (nothing is published)."""
+    """Walk-forward of the recipe ``settings.train_config`` names, on its universe (``kabucast evaluate``)."""
     recipe, universe, sectors = forecast_settings(settings.train_config, TrainSettings)
-    day = calendar.previous_session(as_of)
-    samples = load_samples(store, universe, sectors, calendar, day, recipe.data.static_mode)
+    return walk_forward_recipe(settings, recipe, ForecastData(store, universe, sectors, calendar), as_of, work_dir, log)
+
+
+def walk_forward_recipe(
+    settings: EvaluateSettings,
+    recipe: TrainSettings,
+    data: ForecastData,
+    as_of: pd.Timestamp,
+    work_dir: Path,
+    log: Log = _stderr,
+) -> WalkForward:
+    """Train and score every fold, then the holdout; models stay in ``work_dir`` (nothing is published).
+
+    ``recipe.data.shuffle_labels`` trains every fold's model and ridge on shuffled labels: the control run.
+    """
+    day = data.calendar.previous_session(as_of)
+    samples = data.samples(day, recipe.data.static_mode)
+    sectors = data.sectors
     folds = plan_folds(samples.date_pos, settings)
-    champion = load_champion(store, log) if settings.compare_champion else None
+    champion = load_champion(data.store, log) if settings.compare_champion else None
     results: list[FoldResult] = []
     models: dict[str, ForecastModel] | None = None
     for k, fold in enumerate(folds, 1):

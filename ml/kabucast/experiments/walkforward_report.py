@@ -18,7 +18,7 @@ from kabucast.config import EvaluateSettings
 from kabucast.data.calendar import TradingCalendar
 from kabucast.evaluation.backtest import report_prefix
 from kabucast.evaluation.metrics import ic_series, rank_ic_series
-from kabucast.evaluation.uncertainty import Estimate, label_lag, mean_estimate
+from kabucast.evaluation.uncertainty import Estimate, label_lag, mean_estimate, paired_difference
 from kabucast.experiments.walkforward import HOLDOUT, WalkForward, walk_forward
 from kabucast.forecast.dataset import SESSIONS_PER_MONTH
 from kabucast.forecast.interface import finite_mean
@@ -52,28 +52,57 @@ def mean_over_folds(result: WalkForward) -> dict[str, dict[str, list[float]]]:
     return out
 
 
-def rankic_intervals(result: WalkForward) -> dict[str, dict[str, list[Estimate]]]:
-    """Period (``folds``: every fold's test days in order; ``holdout``) -> forecast -> per month, the mean
-    RankIC over the days with its Newey-West error (lag = 2 x the label, kabucast.evaluation.uncertainty)."""
+def daily_rankic(result: WalkForward) -> dict[str, dict[str, np.ndarray]]:
+    """Period (``folds``: every fold's test days in order; ``holdout``) -> forecast -> (days, 12) per-date RankIC."""
     samples, out = result.samples, {}
     for period in PERIODS:
         folds = [f for f in result.folds if (f.name == HOLDOUT) == (period == HOLDOUT)]
         names = [n for n in folds[0].predictions if n != "zero_return"]
-        out[period] = {}
-        for name in names:
-            daily = np.concatenate(
+        out[period] = {
+            name: np.concatenate(
                 [
                     per_date_rankic(samples.target[f.test_idx], f.predictions[name], samples.date_pos[f.test_idx])[0]
                     for f in folds
                 ]
-            )  # (days, 12), the folds' test days in order
-            out[period][name] = [mean_estimate(daily[:, h], label_lag(SESSIONS_PER_MONTH * (h + 1))) for h in range(12)]
+            )
+            for name in names
+        }
+    return out
+
+
+def _month_lag(h: int) -> int:
+    """The Newey-West lag of month ``h + 1``'s daily figures (2 x its label, kabucast.evaluation.uncertainty)."""
+    return label_lag(SESSIONS_PER_MONTH * (h + 1))
+
+
+def rankic_intervals(result: WalkForward) -> dict[str, dict[str, list[Estimate]]]:
+    """Period -> forecast -> per month, the mean RankIC over the period's days with its Newey-West error."""
+    return {
+        period: {name: [mean_estimate(rows[:, h], _month_lag(h)) for h in range(12)] for name, rows in named.items()}
+        for period, named in daily_rankic(result).items()
+    }
+
+
+def paired_intervals(result: WalkForward) -> dict[str, dict[str, list[Estimate]]]:
+    """Period -> ``model - <baseline>`` -> per month, the mean per-date RankIC difference with its Newey-West
+    error: does the model beat that baseline on the same days by more than noise? (``model - champion``
+    too when the store has a champion; it may be in-sample, see the summary's ``champion``.)"""
+    out: dict[str, dict[str, list[Estimate]]] = {}
+    for period, forecasts in daily_rankic(result).items():
+        model = forecasts["model"]
+        out[period] = {
+            f"model - {name}": [paired_difference(model[:, h], daily[:, h], _month_lag(h)) for h in range(12)]
+            for name, daily in forecasts.items()
+            if name != "model"
+        }
     return out
 
 
 def summary(result: WalkForward, report_key: str | None = None) -> dict[str, Any]:
     """``summary.json``: the run, its layout, per-horizon means over folds, the holdout, the champion,
-    and the RankIC intervals (``rankic_intervals``: period -> forecast -> one estimate per month)."""
+    the RankIC intervals (``rankic_intervals``: period -> forecast -> one estimate per month) and the
+    model's paired differences with every other forecast (``paired_differences``: period ->
+    ``model - <name>`` -> one estimate per month)."""
     holdout = next(f for f in result.folds if f.name == HOLDOUT)
     return json_safe(
         {
@@ -84,14 +113,16 @@ def summary(result: WalkForward, report_key: str | None = None) -> dict[str, Any
             "folds": [{"name": f.name, **f.layout} for f in result.folds if f.name != HOLDOUT],
             "holdout": {**holdout.layout, "metrics": holdout.metrics},
             "mean_over_folds": mean_over_folds(result),
-            "rankic_intervals": {
-                period: {name: [e.to_dict() for e in months] for name, months in forecasts.items()}
-                for period, forecasts in rankic_intervals(result).items()
-            },
+            "rankic_intervals": _to_dicts(rankic_intervals(result)),
+            "paired_differences": _to_dicts(paired_intervals(result)),
             "champion": result.champion,
             "report": report_key,
         }
     )
+
+
+def _to_dicts(estimates: dict[str, dict[str, list[Estimate]]]) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    return {p: {n: [e.to_dict() for e in months] for n, months in rows.items()} for p, rows in estimates.items()}
 
 
 def write_evaluation(store: Store, result: WalkForward) -> dict[str, str]:
@@ -111,12 +142,28 @@ def report_inputs(result: WalkForward) -> Any:
     from kabucast.evaluation.report import ReportInputs
 
     month = result.settings.report_month
+    sessions = SESSIONS_PER_MONTH * month
+    label = f"the {month}-month log return from the close of the as-of session to the close {sessions} sessions later"
     return ReportInputs(
         ic_by_horizon=rankic_by_horizon(result),
         ic_over_time=ic_over_time(result, month),
         calibration=calibration_pairs(result, month),
         dispersion=dispersion(result),
         metrics=report_table(result),
+        captions={
+            "ic_by_horizon": "Mean RankIC per horizon m over the folds' test days (and on the holdout): the "
+            "Spearman correlation across tickers, each as-of day, of the forecast and the realised m-month log "
+            f"return (close t to close t + {SESSIONS_PER_MONTH} m sessions); error bars in summary.json",
+            "ic_over_time": f"RankIC and IC per as-of day of {label}; dotted lines: where each fold's test and the "
+            "holdout begin (gaps: purges)",
+            "calibration": f"Calibration of the model on the folds' test samples: {label}, predicted vs realised, "
+            "by deciles of the prediction",
+            "dispersion": "Cross-sectional std per horizon of the forecasts and of the realised m-month log returns "
+            "(mean over the folds' test days): a forecast spread near 0 is a collapsed model",
+        },
+        boundaries=tuple(
+            (pd.Timestamp(f.layout["test_range"][0]), "holdout" if f.name == HOLDOUT else f.name) for f in result.folds
+        ),
     )
 
 
@@ -187,7 +234,8 @@ def dispersion(result: WalkForward) -> pd.DataFrame:
 
 
 def report_table(result: WalkForward) -> dict[str, Any]:
-    """The report's table: layout, then mean RankIC at :data:`TABLE_MONTHS` per forecast (metrics.csv has them all)."""
+    """The report's table: layout, mean RankIC at :data:`TABLE_MONTHS` per forecast (metrics.csv has them all),
+    the model's paired differences with each baseline and their intervals, then the MAE."""
     table: dict[str, Any] = {"as_of": str(result.as_of.date()), "recipe": result.settings.train_config}
     for fold in result.folds:
         lay = fold.layout
@@ -205,6 +253,10 @@ def report_table(result: WalkForward) -> dict[str, Any]:
             if name != "zero_return":
                 table[f"RankIC m{month} {name} (folds)"] = means[name]["rankic"][month - 1]
         table[f"RankIC m{month} model (holdout)"] = holdout["model"]["rankic"][month - 1]
+    for period, pairs in paired_intervals(result).items():
+        for month in TABLE_MONTHS:
+            cells = [f"{name} {_interval(months[month - 1], versus=True)}" for name, months in pairs.items()]
+            table[f"paired RankIC difference m{month} ({period}, 95 %)"] = "; ".join(cells)
     for name in ("model", "zero_return", "momentum_12m"):
         table[f"MAE m1 / m12 {name} (folds)"] = f"{means[name]['mae'][0]:.4f} / {means[name]['mae'][11]:.4f}"
     return table
@@ -222,16 +274,25 @@ def rankic_table(result: WalkForward) -> str:
     if result.champion and result.champion["in_sample"]:
         lines.append(f"champion trained on the test days of: {', '.join(result.champion['in_sample'])}")
     lines.append("mean RankIC with 95 % intervals (Newey-West, lag = 2 x the label; '~0': not distinguishable from 0):")
-    intervals = rankic_intervals(result)
-    for period, forecasts in intervals.items():
+    for period, forecasts in rankic_intervals(result).items():
         for month in TABLE_MONTHS:
             cells = [f"{name} {_interval(months[month - 1])}" for name, months in forecasts.items()]
+            lines.append(f"  {period} month {month:>2}: " + "; ".join(cells))
+    lines.append("the model against each baseline, paired per date (model minus baseline RankIC, same days):")
+    for period, pairs in paired_intervals(result).items():
+        for month in TABLE_MONTHS:
+            cells = [f"{name} {_interval(months[month - 1], versus=True)}" for name, months in pairs.items()]
             lines.append(f"  {period} month {month:>2}: " + "; ".join(cells))
     return "\n".join(lines)
 
 
-def _interval(e: Estimate) -> str:
-    noise = "" if e.excludes_zero else " ~0"
+def _interval(e: Estimate, versus: bool = False) -> str:
+    """``+0.031 [+0.010, +0.052]``, then ``~0`` when 0 is inside; a paired difference says who is ahead."""
+    if versus:
+        ahead = " better" if e.value > 0 else " WORSE"
+        noise = ahead if e.excludes_zero else " ~0 (no distinguishable difference)"
+    else:
+        noise = "" if e.excludes_zero else " ~0"
     return f"{e.value:+.3f} [{e.ci_low:+.3f}, {e.ci_high:+.3f}]{noise}"
 
 

@@ -95,10 +95,32 @@ def test_a_backtest_report_has_equity_and_ic_but_no_horizons(tmp_path: Path) -> 
     market = synthetic_market(80, 40, seed=4)
     result = run_backtest(None, market.returns, BacktestSettings(env="local", impact_k_bps=0.0, fast_mode=True))
     store = LocalStore(tmp_path)
-    backtest_report(store, "bt-1", result)
+    backtest_report(store, "bt-1", result, rebalance_days=21)
     page = parse(tmp_path / "reports/bt-1/report.html")
-    assert [img["alt"] for img in page.images] == ["Equity curve (compounded) and drawdown", "IC over time"]
+    equity, ic = (img["alt"] or "" for img in page.images)
+    # the captions say what the returns are and how long each pick is held
+    assert equity.startswith("Equity curve (compounded daily simple returns, close to close)")
+    assert "rebalanced every 21 sessions" in equity and "equal-weight universe" in equity
+    assert "next session's simple return (close t to close t + 1)" in ic and "holds each pick 21 sessions" in ic
     assert "net_sharpe" in page.text
+
+
+def test_captions_replace_the_defaults_and_boundaries_change_the_chart(tmp_path: Path) -> None:
+    inputs = full_inputs()
+    store = LocalStore(tmp_path)
+    write_report(store, "plain", inputs)
+    first_test = inputs.ic_over_time.index[60]
+    marked = dataclasses.replace(
+        inputs, captions={"ic_over_time": "RankIC at 1 month <m1>"}, boundaries=((first_test, "fold-2"),)
+    )
+    write_report(store, "marked", marked)
+    page = parse(tmp_path / "reports/marked/report.html")
+    alts = [img["alt"] for img in page.images]
+    assert alts[2] == "RankIC at 1 month <m1>" and alts[0] == "Equity curve (compounded) and drawdown"
+    assert "RankIC at 1 month <m1>" in page.text  # escaped, shown as the figure's caption
+    plain, lined = (store.get_bytes(f"reports/{run}/ic_over_time.png") for run in ("plain", "marked"))
+    assert plain != lined  # the boundary is drawn
+    assert store.get_bytes("reports/plain/equity.png") == store.get_bytes("reports/marked/equity.png")
 
 
 def test_the_same_inputs_give_the_same_bytes(tmp_path: Path) -> None:
