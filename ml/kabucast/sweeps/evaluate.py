@@ -6,7 +6,14 @@ validation ``pred_std`` > 0.010 (mean over horizons of the cross-sectional forec
 units), validation Sharpe > -0.01 (the monthly top-minus-bottom quintile spread, kabucast.sweeps.scoring)
 and validation RankIC > 0.02 (mean over the 12 horizons). Survivors are scored
 0.3 pred_std_norm + 0.4 sharpe_norm + 0.3 rankic_norm, each min-max normalised over the survivors
-(1 when all survivors tie). Writes ``DIR/all_results.csv`` (every config, gate verdict and reasons),
+(1 when all survivors tie).
+
+Error bars: trials record their validation RankIC's 95 % interval (``val_rankic_ci_low`` /
+``val_rankic_ci_high``, kabucast.sweeps.scoring). The summary gives the best config's, says whether
+it is distinguishable from 0 (the zero-return baseline), and counts the other survivors whose RankIC
+lies inside it: those are not distinguishable from the best, and the ranking among them is noise.
+Old results without the interval say so. ``all_results.csv`` has ``val_rankic_excludes_zero``.
+Writes ``DIR/all_results.csv`` (every config, gate verdict and reasons),
 ``DIR/top_configs.csv`` (the best ``top_k`` survivors) and ``DIR/top_config_ids.txt``.
 """
 
@@ -64,7 +71,21 @@ class Evaluation:
         best = self.top.iloc[0]
         return (
             f"{passed}/{n} configs passed the gate; best {best['config_id']} "
-            f"(score {best['score']:.3f}, val RankIC {best['val_rankic']:+.4f}, val Sharpe {best['val_sharpe']:+.2f})"
+            f"(score {best['score']:.3f}, val RankIC {best['val_rankic']:+.4f}{self._interval(best)}, "
+            f"val Sharpe {best['val_sharpe']:+.2f})"
+        )
+
+    def _interval(self, best: pd.Series) -> str:
+        """`` [low, high]`` with what it says about zero and about the other survivors ('' without one)."""
+        low, high = best.get("val_rankic_ci_low", math.nan), best.get("val_rankic_ci_high", math.nan)
+        if not (math.isfinite(low) and math.isfinite(high)):
+            return " (no interval recorded)"
+        noise = "" if low > 0 or high < 0 else "; not distinguishable from 0"
+        others = self.frame[self.frame["passed"] & (self.frame["config_id"] != best["config_id"])]
+        inside = int(others["val_rankic"].between(low, high).sum())
+        return (
+            f" [{low:+.4f}, {high:+.4f}] (95 %{noise}; {inside} of the other {len(others)} survivors "
+            "inside it, not distinguishable from the best)"
         )
 
 
@@ -108,6 +129,8 @@ def evaluate_sweep(store: Store, prefix: str, settings: EvaluateSettings) -> Eva
         raise KabucastError(f"no configs/*/metrics.json or trials/*/metrics.json under {store.url}/{prefix}")
     frame["reasons"] = frame.apply(gate_reasons, axis=1, gate=settings.gate)
     frame["passed"] = frame["reasons"] == ""
+    if "val_rankic_ci_low" in frame:
+        frame["val_rankic_excludes_zero"] = (frame["val_rankic_ci_low"] > 0) | (frame["val_rankic_ci_high"] < 0)
     frame["score"] = composite_score(frame[frame["passed"]], settings.weights)
     frame = frame.sort_values(["passed", "score"], ascending=False, na_position="last")
     top = frame[frame["passed"]].head(settings.top_k)

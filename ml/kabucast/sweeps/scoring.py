@@ -6,6 +6,10 @@ row's as-of session ``session`` (N,) (a panel row number: consecutive sessions d
 
 - ``rankic``: mean over the 12 horizons of the per-date Spearman RankIC (kabucast.forecast.metrics);
   a model without any ranking (constant forecasts) scores 0, the zero-return forecast's RankIC.
+- ``rankic_se`` / ``rankic_ci_low`` / ``rankic_ci_high``: the error bar of the mean over dates of each
+  date's RankIC averaged over its horizons (Newey-West, lag 42 = twice the 1-month label, fixed-b
+  95 % interval; kabucast.evaluation.uncertainty). Longer horizons overlap more than that lag allows
+  for, so the interval is, if anything, too narrow: a config whose interval covers 0 has shown nothing.
 - ``pred_std``: mean over horizons of the mean cross-sectional std of the forecasts (log-return units),
   the collapse detector; ``pred_std_min`` is the smallest horizon's.
 - ``sharpe`` (the forecaster's "val Sharpe"): each rebalancing date, every 21 sessions from the
@@ -18,13 +22,15 @@ row's as-of session ``session`` (N,) (a panel row number: consecutive sessions d
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
 
 from kabucast.evaluation.metrics import top_bottom_spread
+from kabucast.evaluation.uncertainty import label_lag, mean_estimate
 from kabucast.forecast.dataset import SESSIONS_PER_MONTH
-from kabucast.forecast.metrics import horizon_metrics
+from kabucast.forecast.metrics import horizon_metrics, per_date_rankic
 
 MONTHS_PER_YEAR = 12
 QUINTILE = 0.2
@@ -34,8 +40,15 @@ def period_scores(pred: np.ndarray, target: np.ndarray, session: np.ndarray, tic
     """The scores of the module docstring for one period (validation or held-out)."""
     metrics = horizon_metrics(target, pred, session)
     spread = monthly_spread(pred[:, 0], target[:, 0], session, ticker)
+    daily, _ = per_date_rankic(target, pred, session)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a date without any horizon: NaN, dropped
+        error = mean_estimate(np.nanmean(daily, axis=1), label_lag(SESSIONS_PER_MONTH))
     return {
         "rankic": _finite_mean(metrics["rankic"], empty=0.0),
+        "rankic_se": error.se,
+        "rankic_ci_low": error.ci_low,
+        "rankic_ci_high": error.ci_high,
         "rankic_1m": _nan_to_zero(metrics["rankic"][0]),
         "ic": _finite_mean(metrics["ic"], empty=0.0),
         "pred_std": _finite_mean(metrics["pred_xs_std"], empty=0.0),

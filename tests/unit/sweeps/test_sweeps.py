@@ -15,7 +15,7 @@ from kabucast.fitting import CollapseSettings, collapse_message
 from kabucast.storage import LocalStore
 from kabucast.sweeps.evaluate import EvaluateSettings, composite_score, evaluate_sweep, gate_reasons
 from kabucast.sweeps.grid import GridSettings
-from kabucast.sweeps.scoring import annualised_sharpe, monthly_spread, rebalance_sessions
+from kabucast.sweeps.scoring import annualised_sharpe, monthly_spread, period_scores, rebalance_sessions
 from kabucast.sweeps.space import ParamSpec, config_id, grid_configs
 from kabucast.sweeps.submit import submit, submit_request
 
@@ -88,6 +88,30 @@ def test_evaluate_writes_the_three_files(tmp_path) -> None:
     result = evaluate_sweep(store, "sweeps/g", EvaluateSettings())
     assert store.get_bytes("sweeps/g/top_config_ids.txt").decode().split() == ["c2", "c0"]
     assert len(result.frame) == 3 and "2/3 configs passed" in result.summary()
+    assert "no interval recorded" in result.summary()  # results written before trials kept error bars
+
+
+def test_evaluate_says_which_configs_the_best_is_distinguishable_from(tmp_path) -> None:
+    # GIVEN three surviving configs with their validation RankIC intervals: the best's covers the second's
+    store = LocalStore(tmp_path)
+    for i, (rankic, half) in enumerate([(0.05, 0.02), (0.04, 0.03), (0.025, 0.03)]):
+        metrics = {"val_pred_std": 0.02, "val_sharpe": 1.0, "val_rankic": rankic}
+        metrics |= {"val_rankic_ci_low": rankic - half, "val_rankic_ci_high": rankic + half}
+        store.put_json(f"sweeps/g/configs/c{i}/metrics.json", {"config_id": f"c{i}", "params": {}, "metrics": metrics})
+    result = evaluate_sweep(store, "sweeps/g", EvaluateSettings())
+    # THEN the summary gives the best's interval and how many survivors it cannot tell apart from it
+    assert "val RankIC +0.0500 [+0.0300, +0.0700] (95 %; 1 of the other 2 survivors inside it" in result.summary()
+    assert list(result.frame.sort_values("config_id")["val_rankic_excludes_zero"]) == [True, True, False]
+
+
+def test_period_scores_carry_an_error_bar_that_covers_zero_for_noise() -> None:
+    rng = np.random.default_rng(0)
+    session, ticker = np.repeat(np.arange(300), 20), np.tile(np.arange(20), 300)
+    target = rng.normal(0.0, 0.05, (len(session), 12))
+    noise = period_scores(rng.normal(size=target.shape), target, session, ticker)
+    signal = period_scores(target + rng.normal(0.0, 0.05, target.shape), target, session, ticker)
+    assert noise["rankic_ci_low"] < 0 < noise["rankic_ci_high"] and noise["rankic_se"] > 0
+    assert signal["rankic_ci_low"] > 0 and signal["rankic_ci_low"] < signal["rankic"] < signal["rankic_ci_high"]
 
 
 def test_collapse_needs_patience_epochs_in_a_row() -> None:
