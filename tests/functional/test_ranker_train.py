@@ -61,6 +61,16 @@ def test_both_models_find_the_planted_signal_on_the_held_out_period(store: Local
     (vol,) = [name for name in result.summary if name.startswith("feature:vol_")]
     assert set(result.summary) == {"neural", "lightgbm", vol} and result.runs[vol].artifacts == []
     assert "feature:vol_" in (prefix / "summary.csv").read_text()
+    # AND the vol-neutral P@K takes the volatility ranking's edge away while the models keep theirs
+    for name in ("neural", "lightgbm", vol):
+        h5 = result.summary[name].loc[5]
+        assert 0 <= h5["p_at_k_vol_neutral"] <= 1, (name, h5.to_dict())
+    bar = result.summary[vol].loc[5]
+    assert abs(bar["p_at_k_vol_neutral"] - bar["random_p_at_k"]) < abs(bar["p_at_k"] - bar["random_p_at_k"])
+    assert result.summary["lightgbm"].loc[5, "p_at_k_vol_neutral"] > bar["p_at_k_vol_neutral"]
+    assert "vol-neutral" in result.line()
+    page = (prefix / "report.html").read_text()
+    assert page.count("<img") == 2 and "vol-neutral" in page and "held-out period" in page  # no dispersion chart
     assert all(store.exists(key) for run in result.runs.values() for key in run.artifacts)
 
 

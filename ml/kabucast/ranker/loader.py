@@ -46,6 +46,7 @@ from kabucast.ranker.errors import NotNormalized
 
 FEATURES_FILE = "features.npy"
 TARGETS_FILE = "targets.npy"
+RISK_FILE = "risk.npy"
 META_FILE = "meta.json"
 _WRITE_ROWS = 64  # dates converted per chunk when writing (bounds the temporary copies)
 
@@ -69,9 +70,19 @@ class WindowArrays:
         """The (T, N, H) float32 targets, memory-mapped read-only."""
         return np.load(self.directory / TARGETS_FILE, mmap_mode="r")
 
+    def risk(self) -> np.ndarray | None:
+        """The (T, N) float32 raw volatility the vol-neutral P@K scales returns by (None: not written)."""
+        path = self.directory / RISK_FILE
+        return np.load(path, mmap_mode="r") if path.exists() else None
 
-def write_arrays(features: PanelArray, targets: PanelArray, directory: str | Path) -> WindowArrays:
-    """Write normalised ``features`` and ``targets`` as the loader's files; :class:`NotNormalized` for raw features."""
+
+def write_arrays(
+    features: PanelArray, targets: PanelArray, directory: str | Path, risk: np.ndarray | None = None
+) -> WindowArrays:
+    """Write normalised ``features`` and ``targets`` as the loader's files; :class:`NotNormalized` for raw features.
+
+    ``risk`` (T, N): a raw volatility per date and stock, kept for the held-out metrics (never a model input).
+    """
     if features.normalization is None:
         raise NotNormalized("the loader's arrays hold normalised features: call kabucast.ranker.normalize first")
     if not features.dates.equals(targets.dates) or features.tickers != targets.tickers:
@@ -84,6 +95,8 @@ def write_arrays(features: PanelArray, targets: PanelArray, directory: str | Pat
     out.flush()
     del out
     np.save(directory / TARGETS_FILE, targets.values.astype(np.float32))
+    if risk is not None:
+        np.save(directory / RISK_FILE, np.asarray(risk, dtype=np.float32))
     meta = {
         "dates": [str(d.date()) for d in features.dates],
         "tickers": list(features.tickers),

@@ -5,6 +5,10 @@ Per day (a row of :func:`daily_metrics`), from kabucast.evaluation.metrics:
 - ``rankic``: Spearman correlation across stocks of the scores and the realised ``fwd_h``;
 - ``p_at_k`` / ``random_p_at_k`` / ``delta_p_at_k``: share of the predicted top K in the realised top K,
   what a random ranking scores (K / N), and the difference;
+- ``p_at_k_vol_neutral`` (when a ``risk`` (D, N) is given): the same share, the realised top K taken on
+  each return divided by that stock's volatility that day. Volatile names fill both ends of the raw
+  realised ranking, so ranking by volatility alone earns a raw P@K well above K / N with no skill;
+  here it earns about K / N;
 - ``spread``: mean realised return of the predicted top ``quantile`` minus the bottom one;
 - ``win``: 1 when the spread is positive, else 0 (its mean is the **win rate**);
 - ``jpx_spread``: the daily spread return of the JPX Tokyo Stock Exchange Prediction competition
@@ -49,9 +53,15 @@ JPX_TOP = 200
 
 
 def daily_metrics(
-    scores: np.ndarray, realised: np.ndarray, dates: pd.DatetimeIndex, k: int, quantile: float = 0.1
+    scores: np.ndarray,
+    realised: np.ndarray,
+    dates: pd.DatetimeIndex,
+    k: int,
+    quantile: float = 0.1,
+    risk: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Per-day metrics (module docstring) of ``scores`` and ``realised`` (D, N), one row per date."""
+    """Per-day metrics (module docstring) of ``scores`` and ``realised`` (D, N), one row per date;
+    ``p_at_k_vol_neutral`` too when ``risk`` (D, N, positive; NaN or <= 0 leaves the stock out) is given."""
     x, y = pd.DataFrame(scores, index=dates), pd.DataFrame(realised, index=dates)
     frame = pd.DataFrame(
         {
@@ -62,6 +72,11 @@ def daily_metrics(
         }
     )
     frame["delta_p_at_k"] = frame["p_at_k"] - frame["random_p_at_k"]
+    if risk is not None:
+        scale = np.asarray(risk, dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scaled = np.where(scale > 0, np.asarray(realised, dtype=np.float64) / scale, np.nan)
+        frame["p_at_k_vol_neutral"] = precision_at_k(x, pd.DataFrame(scaled, index=dates), k)
     frame["win"] = np.where(frame["spread"].notna(), (frame["spread"] > 0).astype(float), np.nan)
     frame["jpx_spread"] = jpx_spread_returns(scores, realised)
     frame.index.name = "date"
@@ -97,6 +112,7 @@ def summarize(daily: pd.DataFrame, horizon: int = 1) -> dict[str, float]:
         "p_at_k": _mean(daily["p_at_k"]),
         "random_p_at_k": _mean(daily["random_p_at_k"]),
         "delta_p_at_k": _mean(daily["delta_p_at_k"]),
+        "p_at_k_vol_neutral": _mean(daily["p_at_k_vol_neutral"]) if "p_at_k_vol_neutral" in daily else math.nan,
         "spread": _mean(daily["spread"]),
         "win_rate": _mean(daily["win"]),
         "jpx_score": sharpe_ratio(daily["jpx_spread"].to_numpy()) / math.sqrt(TRADING_DAYS),
@@ -111,14 +127,15 @@ def horizon_metrics(
     horizons: Sequence[int],
     k: int,
     quantile: float = 0.1,
+    risk: np.ndarray | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-day metrics of every horizon (long: date, horizon, metrics) and their summary (horizon x metric).
 
-    ``scores`` and ``realised`` are (D, N, H), the last axis in the order of ``horizons``.
+    ``scores`` and ``realised`` are (D, N, H), the last axis in the order of ``horizons``; ``risk`` (D, N).
     """
     days, rows = [], {}
     for j, h in enumerate(horizons):
-        daily = daily_metrics(scores[:, :, j], realised[:, :, j], dates, k, quantile)
+        daily = daily_metrics(scores[:, :, j], realised[:, :, j], dates, k, quantile, risk)
         days.append(daily.assign(horizon=h).reset_index())
         rows[h] = summarize(daily, h)
     summary = pd.DataFrame.from_dict(rows, orient="index").rename_axis("horizon")

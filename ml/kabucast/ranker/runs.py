@@ -52,11 +52,16 @@ class EvaluationSettings:
     ``feature_rankings``: name prefixes of features whose plain ranking is scored beside the models
     (the first feature matching each prefix): P@K rewards ranking volatile names first, since they
     fill both ends of the realised ranking, so a model's P@K only means something beside them.
+    ``risk_feature``: name prefix of the raw volatility feature (the first match) by which the
+    **vol-neutral P@K** divides each realised return before taking the realised top K: volatile names
+    no longer fill the top by their variance alone, so ranking by volatility scores about K / N there
+    (None: not reported).
     """
 
     k: int = 100
     quantile: float = 0.1
     feature_rankings: tuple[str, ...] = ("vol_",)
+    risk_feature: str | None = "vol_"
 
 
 @dataclass(frozen=True)
@@ -111,7 +116,8 @@ class RankerRunResult:
             parts.append(
                 f"{name}: RankIC@{h} {row['rankic_mean']:+.4f} "
                 f"[{row['rankic_ci_low']:+.4f}, {row['rankic_ci_high']:+.4f}] (95 %, Newey-West), "
-                f"P@K {row['p_at_k']:.3f} vs random {row['random_p_at_k']:.3f}, JPX {row['jpx_score']:+.3f}"
+                f"P@K {row['p_at_k']:.3f} vs random {row['random_p_at_k']:.3f} "
+                f"(vol-neutral {row['p_at_k_vol_neutral']:.3f}), JPX {row['jpx_score']:+.3f}"
             )
         return "; ".join(parts)
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -66,7 +67,8 @@ def run_ranker(
     progress: Progress = lambda _: None,
 ) -> RankerRunResult:
     """Build the data, train ``models`` on every fold, score the held-out period and report it (module docstring)."""
-    arrays = prepare_arrays(store, data_settings, calendar, work_dir / "arrays", shuffle_seed, progress)
+    risk = settings.evaluation.risk_feature
+    arrays = prepare_arrays(store, data_settings, calendar, work_dir / "arrays", shuffle_seed, progress, risk)
     h_max = max(data_settings.horizons)
     splits = plan_splits(len(arrays.dates), warmup_sessions(data_settings.features), settings, h_max)
     progress(
@@ -107,15 +109,19 @@ def prepare_arrays(
     directory: Path,
     shuffle_seed: int | None = None,
     progress: Progress = lambda _: None,
+    risk_feature: str | None = None,
 ) -> WindowArrays:
-    """The stored (or freshly built) panel's normalised features and targets, written as the loader's arrays."""
+    """The stored (or freshly built) panel's normalised features and targets, written as the loader's arrays,
+    with the raw values of the first feature named ``risk_feature...`` as the arrays' ``risk`` (vol-neutral P@K)."""
     panel = load_panel(store, data_settings.panel, calendar)
     progress(f"features and targets: {len(panel.dates)} sessions x {len(panel.tickers)} stocks")
     data = build_dataset(panel, data_settings)
     targets = data.targets
     if shuffle_seed is not None:
         targets = shuffle_targets(targets, max(data_settings.horizons), shuffle_seed)
-    return write_arrays(normalize(data.features, data_settings.normalization), targets, directory)
+    risk_name = next((n for n in data.features.names if risk_feature and n.startswith(risk_feature)), None)
+    risk = None if risk_name is None else data.features.column(risk_name)
+    return write_arrays(normalize(data.features, data_settings.normalization), targets, directory, risk)
 
 
 def shuffle_targets(targets: PanelArray, h_max: int, seed: int) -> PanelArray:
@@ -189,11 +195,13 @@ def report_runs(
     """Held-out metrics of every run; ``daily_<model>.csv``, ``summary.csv``, ``metrics.json`` and the HTML report."""
     rows = splits.rows[splits.holdout]
     dates, realised, horizons = arrays.dates[rows], np.asarray(arrays.targets()[rows]), horizon_list(arrays)
+    risk = arrays.risk()
+    risk = None if risk is None else np.asarray(risk[rows])
     prefix = f"reports/{run_id}/"
     daily, summary, keys = {}, {}, []
     for name, run in runs.items():
         daily[name], summary[name] = horizon_metrics(
-            run.holdout_scores, realised, dates, horizons, evaluation.k, evaluation.quantile
+            run.holdout_scores, realised, dates, horizons, evaluation.k, evaluation.quantile, risk
         )
         keys.append(_put_csv(store, f"{prefix}daily_{name}.csv", daily[name]))
         if run.importance is not None:
@@ -202,29 +210,48 @@ def report_runs(
     keys.append(_put_csv(store, f"{prefix}summary.csv", table))
     store.put_json(f"{prefix}metrics.json", json_safe(_metrics_json(runs, summary, splits, arrays)))  # NaN: null
     keys.append(f"{prefix}metrics.json")
-    keys.insert(0, write_report(store, run_id, _report_inputs(daily, summary, runs), "kabucast ranker: held-out"))
+    inputs = _report_inputs(daily, summary, evaluation, dates)
+    keys.insert(0, write_report(store, run_id, inputs, "kabucast ranker: held-out"))
     return RankerRunResult(daily, summary, runs, keys)
 
 
 def _report_inputs(
-    daily: dict[str, pd.DataFrame], summary: dict[str, pd.DataFrame], runs: dict[str, ModelRun]
+    daily: dict[str, pd.DataFrame], summary: dict[str, pd.DataFrame], evaluation: EvaluationSettings, dates: Any
 ) -> ReportInputs:
-    """Mean RankIC by horizon and model, RankIC@5 over time, prediction dispersion, and the headline numbers."""
+    """Mean RankIC by horizon and model, RankIC over time at the main horizon, the settings, then one row per
+    model and horizon (summary.csv has every figure).
+
+    No dispersion chart: the neural scores are z-scored per date (std 1 by construction) and the others
+    are on their own scales, so their spreads compare nothing.
+    """
     by_horizon = pd.DataFrame({name: table["rankic_mean"] for name, table in summary.items()})
-    over_time = pd.DataFrame(
-        {name: f[f["horizon"] == _main_horizon(f)].set_index("date")["rankic"] for name, f in daily.items()}
-    )
-    dispersion = pd.DataFrame(
-        {name: np.nanmean(run.holdout_scores.std(axis=1), axis=0) for name, run in runs.items()},
-        index=by_horizon.index,
-    )
-    metrics = {
-        f"{name} h{h} {metric}": float(table.loc[h, metric])
-        for name, table in summary.items()
-        for h in table.index
-        for metric in ("rankic_mean", "rankic_t", "p_at_k", "random_p_at_k", "spread", "win_rate", "jpx_score")
+    by_horizon.index.name = "horizon h (sessions ahead; return from close t to close t + h)"
+    by_horizon.columns.name = "mean held-out RankIC (Spearman across stocks, per date)"
+    main = _main_horizon(next(iter(daily.values())))
+    over_time = pd.DataFrame({name: f[f["horizon"] == main].set_index("date")["rankic"] for name, f in daily.items()})
+    settings = {
+        "held-out period": f"{dates[0].date()}..{dates[-1].date()} ({len(dates)} sessions)",
+        "P@K": f"K = {evaluation.k}; vol-neutral: realised returns divided by {evaluation.risk_feature}*",
+        "spread": f"top minus bottom {evaluation.quantile:.0%} of the scores, realised return at the horizon",
     }
-    return ReportInputs(ic_by_horizon=by_horizon, ic_over_time=over_time, dispersion=dispersion, metrics=metrics)
+    rows = {
+        f"{name} h{h}": (
+            f"RankIC {row['rankic_mean']:+.4f} [{row['rankic_ci_low']:+.4f}, {row['rankic_ci_high']:+.4f}]; "
+            f"P@K {row['p_at_k']:.3f} (random {row['random_p_at_k']:.3f}, "
+            f"vol-neutral {row['p_at_k_vol_neutral']:.3f}); "
+            f"spread {row['spread']:+.4f}; win rate {row['win_rate']:.2f}; JPX {row['jpx_score']:+.3f}"
+        )
+        for name, table in summary.items()
+        for h, row in table.iterrows()
+    }
+    captions = {
+        "ic_by_horizon": "Mean RankIC per horizon h on the held-out sessions: the Spearman correlation across stocks, "
+        "each day, of the scores and the realised return from close t to close t + h sessions; 95 % intervals below",
+        "ic_over_time": f"RankIC per held-out session at h = {main} sessions (close t to close t + {main}), "
+        "21-session mean drawn over the daily values",
+    }
+    metrics = {**settings, **rows}
+    return ReportInputs(ic_by_horizon=by_horizon, ic_over_time=over_time, metrics=metrics, captions=captions)
 
 
 def _main_horizon(frame: pd.DataFrame) -> int:

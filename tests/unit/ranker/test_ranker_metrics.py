@@ -61,3 +61,22 @@ def test_horizon_metrics_lays_out_every_horizon() -> None:
     days, summary = horizon_metrics(realised, realised, DATES, (1, 5), k=5)
     assert list(summary.index) == [1, 5] and summary["rankic_mean"].tolist() == pytest.approx([1.0, 1.0])
     assert len(days) == 2 * D and set(days.columns) >= {"date", "horizon", "rankic", "jpx_spread", "win"}
+
+
+def test_vol_neutral_precision_takes_away_what_volatility_alone_earns() -> None:
+    # GIVEN returns that are pure noise scaled by each stock's volatility, and a model with some skill
+    rng = np.random.default_rng(5)
+    vol = np.repeat(rng.uniform(0.005, 0.05, (1, N)), D, axis=0)  # (D, N), persistent per stock
+    shock = rng.normal(size=(D, N))
+    realised = vol * shock
+    by_vol = summarize(daily_metrics(vol, realised, DATES, k=50, risk=vol))
+    skilled = summarize(daily_metrics(shock + rng.normal(0.0, 1.0, (D, N)), realised, DATES, k=50, risk=vol))
+    random = 50 / N
+    # THEN ranking by volatility beats random on raw P@K (volatile names fill the realised top) ...
+    assert by_vol["p_at_k"] > random + 0.05 and abs(by_vol["rankic_mean"]) < 3 / np.sqrt(N)
+    # ... but not once each return is divided by its volatility
+    assert abs(by_vol["p_at_k_vol_neutral"] - random) < 0.03
+    # AND a model that sees the shocks keeps its edge there
+    assert skilled["p_at_k_vol_neutral"] > random + 0.1
+    # AND without a risk array the figure is absent (NaN), not made up
+    assert np.isnan(summarize(daily_metrics(vol, realised, DATES, k=50))["p_at_k_vol_neutral"])
