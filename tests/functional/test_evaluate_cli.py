@@ -161,6 +161,7 @@ def test_evaluate_writes_metrics_summary_and_report(evaluation, store_dir, evalu
     assert "the 1-month log return from the close of the as-of session to the close 21 sessions later" in page
     assert "dotted lines: where each fold&#x27;s test and the holdout begin" in page
     assert "paired RankIC difference m1 (folds, 95 %)" in page and "model - ridge" in page
+    assert "2 expanding folds, purge 252 sessions" in page  # the settings block
 
 
 def test_evaluate_run_id_is_deterministic_and_bad_layouts_are_refused(evaluate_config) -> None:

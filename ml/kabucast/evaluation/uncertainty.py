@@ -14,6 +14,11 @@ non-overlapping dates give 1.41). Two answers, both pure numpy:
   tests/unit/evaluation/test_uncertainty.py): 95 % intervals miss 0 in 5-8 % of them, against
   67-71 % for ``std / sqrt(n)`` and 10-17 % for lag = the label length with 1.96 (Bartlett weights
   shrink the autocovariances they keep).
+- :func:`across_runs`: the mean of one figure over S independent training runs (seeds, label
+  permutations) with a Student-t interval on S - 1 degrees of freedom. A single run's interval is
+  conditional on the model that run produced: a model trained on shuffled labels is a random function
+  of informative features, and its RankIC is consistently non-zero over the days (of either sign), so
+  its Newey-West interval can exclude 0. Whether a *recipe* learns anything is a question across runs.
 - :func:`block_bootstrap_interval`: a percentile interval from the **circular block bootstrap**
   (Politis & Romano) with blocks of ``block`` days, for statistics without a closed-form error, such
   as the Sharpe ratio (:func:`sharpe_estimate`).
@@ -170,6 +175,26 @@ def sharpe_estimate(
     value = float(sharpe(x))
     low, high = block_bootstrap_interval(x, sharpe, block, draws, seed)
     return Estimate(value, math.nan, low, high, len(x), method)
+
+
+def across_runs(estimates: Any) -> Estimate:
+    """The mean of the runs' values with ``std(ddof=1) / sqrt(S)`` and a Student-t 95 % interval (S - 1 df).
+
+    ``estimates``: one :class:`Estimate` (or plain number) per independent run of the same recipe, all
+    on the same days. The runs are the units: what varies between seeds is in the error, what every run
+    shares (the test days) is not, so read it as "would another run of this recipe do the same".
+    """
+    from scipy.stats import t as student_t  # the sample market's dependency; not on the daily path
+
+    values = finite([e.value if isinstance(e, Estimate) else e for e in estimates])
+    runs = len(values)
+    method = f"Student t over {runs} runs"
+    if runs < 2:
+        mean = float(values.mean()) if runs else math.nan
+        return Estimate(mean, math.nan, math.nan, math.nan, runs, method)
+    mean, se = float(values.mean()), float(values.std(ddof=1) / math.sqrt(runs))
+    half = float(student_t.ppf(0.975, runs - 1)) * se
+    return Estimate(mean, se, mean - half, mean + half, runs, method)
 
 
 def paired_difference(a: Any, b: Any, lag: int) -> Estimate:

@@ -236,7 +236,16 @@ def dispersion(result: WalkForward) -> pd.DataFrame:
 def report_table(result: WalkForward) -> dict[str, Any]:
     """The report's table: layout, mean RankIC at :data:`TABLE_MONTHS` per forecast (metrics.csv has them all),
     the model's paired differences with each baseline and their intervals, then the MAE."""
-    table: dict[str, Any] = {"as_of": str(result.as_of.date()), "recipe": result.settings.train_config}
+    st = result.settings
+    table: dict[str, Any] = {
+        "as_of": str(result.as_of.date()),
+        "recipe": st.train_config + (" (SHUFFLED labels: the control)" if result.recipe.data.shuffle_labels else ""),
+        "settings": (
+            f"{st.folds} {st.window} folds, purge {st.purge_sessions} sessions, the last {st.holdout_fraction:.0%} "
+            f"of dates held out (scored by {'a refit' if st.holdout_model == 'refit' else 'the last fold model'}), "
+            f"charts at month {st.report_month}; intervals: 95 %, Newey-West, lag 2 x the label"
+        ),
+    }
     for fold in result.folds:
         lay = fold.layout
         table[f"{fold.name} train / test"] = (

@@ -9,6 +9,7 @@ import pytest
 import statsmodels.api as sm
 
 from kabucast.evaluation.uncertainty import (
+    across_runs,
     block_bootstrap_interval,
     label_lag,
     mean_estimate,
@@ -87,3 +88,15 @@ def test_paired_difference_uses_days_both_have() -> None:
     with pytest.raises(ValueError, match="one shape"):
         paired_difference(a, b[:3], lag=1)
     assert math.isnan(mean_estimate([], 5).value) and math.isnan(newey_west_se([1.0], 5))
+
+
+def test_across_runs_is_a_student_t_interval_over_the_runs() -> None:
+    runs = [mean_estimate(np.random.default_rng(s).normal(v, 0.1, 200), 0) for s, v in enumerate([0.05, -0.03, 0.01])]
+    pooled = across_runs(runs)
+    values = np.array([r.value for r in runs])
+    assert pooled.value == pytest.approx(values.mean()) and pooled.n == 3
+    assert pooled.se == pytest.approx(values.std(ddof=1) / math.sqrt(3))
+    assert pooled.ci_high - pooled.value == pytest.approx(4.302653 * pooled.se, rel=1e-6)  # t(0.975, 2 df)
+    assert pooled.method == "Student t over 3 runs" and not pooled.excludes_zero
+    assert across_runs([0.2, 0.21, 0.19, 0.2]).excludes_zero  # runs that agree on a real effect
+    assert math.isnan(across_runs([0.1]).se)  # one run says nothing about the next
