@@ -10,6 +10,7 @@ import math
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 
@@ -71,6 +72,11 @@ def test_both_models_find_the_planted_signal_on_the_held_out_period(store: Local
     assert "vol-neutral" in result.line()
     page = (prefix / "report.html").read_text()
     assert page.count("<img") == 2 and "vol-neutral" in page and "held-out period" in page  # no dispersion chart
+    # AND each model is compared with each baseline paired per date, with the interval, in the page and paired.csv
+    assert "neural - lightgbm (paired RankIC, 95 %)" in page and f"lightgbm - {vol} (paired RankIC, 95 %)" in page
+    paired = pd.read_csv(prefix / "paired.csv")
+    edge = paired[(paired["model"] == "lightgbm") & (paired["baseline"] == vol) & (paired["horizon"] == 5)]
+    assert edge["ci_low"].item() > 0  # LightGBM beats the plain volatility ranking by more than noise
     assert all(store.exists(key) for run in result.runs.values() for key in run.artifacts)
 
 

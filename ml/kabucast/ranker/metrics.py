@@ -47,6 +47,7 @@ from kabucast.evaluation.metrics import (
     sharpe_ratio,
     top_bottom_spread,
 )
+from kabucast.evaluation.uncertainty import label_lag, paired_difference
 
 JPX_TOP = 200
 """Longs and shorts per day in the JPX competition's score."""
@@ -140,6 +141,30 @@ def horizon_metrics(
         rows[h] = summarize(daily, h)
     summary = pd.DataFrame.from_dict(rows, orient="index").rename_axis("horizon")
     return pd.concat(days, ignore_index=True), summary
+
+
+def paired_rankic(daily: dict[str, pd.DataFrame], baselines: Sequence[str]) -> pd.DataFrame:
+    """Every model minus every baseline it is not: the mean per-date RankIC difference at each horizon.
+
+    ``daily``: run name -> the long per-day frame of :func:`horizon_metrics`; ``baselines``: the run
+    names that are baselines (LightGBM, the ``feature:`` rankings). Each difference is over the dates
+    both have, with its Newey-West error (lag = 2 x the horizon) and 95 % interval: a model beats a
+    baseline only where the interval lies above 0. One row per (model, baseline, horizon).
+    """
+    rows = []
+    for model, frame in daily.items():
+        for baseline in baselines:
+            if baseline == model or model.startswith("feature:"):
+                continue
+            other = daily[baseline]
+            for h in sorted(frame["horizon"].unique()):
+                ours = frame[frame["horizon"] == h].set_index("date")["rankic"]
+                theirs = other[other["horizon"] == h].set_index("date")["rankic"].reindex(ours.index)
+                e = paired_difference(ours.to_numpy(), theirs.to_numpy(), label_lag(int(h)))
+                rows.append(
+                    {"model": model, "baseline": baseline, "horizon": int(h), **e.to_dict(), "method": e.method}
+                )
+    return pd.DataFrame(rows)
 
 
 def mean_rank_ic(pred: np.ndarray, target: np.ndarray) -> float:

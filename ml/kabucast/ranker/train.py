@@ -34,7 +34,7 @@ from kabucast.ranker.cv import holdout_split, make_folds
 from kabucast.ranker.dataset import build_dataset, load_panel
 from kabucast.ranker.features import warmup_sessions
 from kabucast.ranker.loader import WindowArrays, write_arrays
-from kabucast.ranker.metrics import horizon_metrics
+from kabucast.ranker.metrics import horizon_metrics, paired_rankic
 from kabucast.ranker.neural import train_neural
 from kabucast.ranker.normalize import normalize
 from kabucast.ranker.runs import (
@@ -208,15 +208,22 @@ def report_runs(
             keys.append(_put_csv(store, f"{prefix}importance_{name}.csv", run.importance.reset_index()))
     table = pd.concat(summary, names=["model"]).reset_index()
     keys.append(_put_csv(store, f"{prefix}summary.csv", table))
+    paired = paired_rankic(daily, [n for n in runs if n == "lightgbm" or n.startswith("feature:")])
+    if not paired.empty:
+        keys.append(_put_csv(store, f"{prefix}paired.csv", paired))
     store.put_json(f"{prefix}metrics.json", json_safe(_metrics_json(runs, summary, splits, arrays)))  # NaN: null
     keys.append(f"{prefix}metrics.json")
-    inputs = _report_inputs(daily, summary, evaluation, dates)
+    inputs = _report_inputs(daily, summary, evaluation, dates, paired)
     keys.insert(0, write_report(store, run_id, inputs, "kabucast ranker: held-out"))
     return RankerRunResult(daily, summary, runs, keys)
 
 
 def _report_inputs(
-    daily: dict[str, pd.DataFrame], summary: dict[str, pd.DataFrame], evaluation: EvaluationSettings, dates: Any
+    daily: dict[str, pd.DataFrame],
+    summary: dict[str, pd.DataFrame],
+    evaluation: EvaluationSettings,
+    dates: Any,
+    paired: pd.DataFrame,
 ) -> ReportInputs:
     """Mean RankIC by horizon and model, RankIC over time at the main horizon, the settings, then one row per
     model and horizon (summary.csv has every figure).
@@ -250,8 +257,19 @@ def _report_inputs(
         "ic_over_time": f"RankIC per held-out session at h = {main} sessions (close t to close t + {main}), "
         "21-session mean drawn over the daily values",
     }
-    metrics = {**settings, **rows}
+    versus = {
+        f"{model} - {baseline} (paired RankIC, 95 %)": "; ".join(
+            f"h{r.horizon} {r.value:+.4f} [{r.ci_low:+.4f}, {r.ci_high:+.4f}]{_verdict(r.ci_low, r.ci_high)}"
+            for r in group.itertuples()
+        )
+        for (model, baseline), group in (paired.groupby(["model", "baseline"], sort=False) if len(paired) else [])
+    }
+    metrics = {**settings, **rows, **versus}
     return ReportInputs(ic_by_horizon=by_horizon, ic_over_time=over_time, metrics=metrics, captions=captions)
+
+
+def _verdict(low: float, high: float) -> str:
+    return " better" if low > 0 else " WORSE" if high < 0 else " ~0"
 
 
 def _main_horizon(frame: pd.DataFrame) -> int:

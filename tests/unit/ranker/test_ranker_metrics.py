@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kabucast.ranker.metrics import daily_metrics, horizon_metrics, jpx_spread_returns, summarize
+from kabucast.ranker.metrics import daily_metrics, horizon_metrics, jpx_spread_returns, paired_rankic, summarize
 
 D, N = 30, 500
 DATES = pd.bdate_range("2024-01-01", periods=D, name="date")
@@ -80,3 +80,23 @@ def test_vol_neutral_precision_takes_away_what_volatility_alone_earns() -> None:
     assert skilled["p_at_k_vol_neutral"] > random + 0.1
     # AND without a risk array the figure is absent (NaN), not made up
     assert np.isnan(summarize(daily_metrics(vol, realised, DATES, k=50))["p_at_k_vol_neutral"])
+
+
+def test_models_are_compared_with_each_baseline_paired_per_date() -> None:
+    # GIVEN outcomes, a model that sees them, and a baseline that sees nothing
+    rng = np.random.default_rng(8)
+    realised = rng.normal(size=(D, N, 2))
+    daily = {
+        "neural": horizon_metrics(realised + rng.normal(0, 1.0, realised.shape), realised, DATES, (1, 5), k=50)[0],
+        "feature:noise": horizon_metrics(rng.normal(size=realised.shape), realised, DATES, (1, 5), k=50)[0],
+    }
+    paired = paired_rankic(daily, ["feature:noise"])
+    # THEN one row per model, baseline and horizon (a baseline is not compared with itself)
+    assert list(zip(paired["model"], paired["baseline"], paired["horizon"], strict=True)) == [
+        ("neural", "feature:noise", 1),
+        ("neural", "feature:noise", 5),
+    ]
+    # AND the difference is the difference of the daily means, its interval above 0 for a real edge
+    own, other = (daily[n][daily[n]["horizon"] == 1]["rankic"].mean() for n in ("neural", "feature:noise"))
+    assert paired.loc[0, "value"] == pytest.approx(own - other)
+    assert paired["ci_low"].min() > 0 and paired.loc[1, "method"] == "Newey-West, lag 10"
