@@ -230,7 +230,11 @@ def walk_forward_recipe(
 ) -> WalkForward:
     """Train and score every fold, then the holdout; models stay in ``work_dir`` (nothing is published).
 
-    ``recipe.data.shuffle_labels`` trains every fold's model and ridge on shuffled labels: the control run.
+    ``recipe.data.shuffle_labels`` trains every fold's model and ridge on shuffled labels, early-stopping
+    (and the ridge's penalty) judged on shuffled labels too, so nothing in the run sees a real label
+    before the test: the control run. Its intervals are conditional on the one random function of the
+    features it learned; judge a control across several seeds (``uncertainty.across_runs``,
+    bench/bench_planted_evaluation.py).
     """
     day = data.calendar.previous_session(as_of)
     samples = data.samples(day, recipe.data.static_mode)
@@ -281,9 +285,10 @@ def train_fold(
     fit_idx, val_idx = inner_split(samples, fold.train, recipe, np.random.default_rng(model.seed))
     if len(fit_idx) < model.min_train_samples or len(val_idx) < 2:
         raise NotEnoughData(f"{fold.name}: {len(fit_idx)} training / {len(val_idx)} early-stopping samples")
-    shuffled = recipe.data.shuffle_labels  # the control experiment, as in train()
-    order = np.random.default_rng(model.seed).permutation(len(fit_idx)) if shuffled else None
-    split = SampleSplit(samples, fit_idx, val_idx, order)
+    split = SampleSplit(samples, fit_idx, val_idx)
+    if recipe.data.shuffle_labels:  # the control: training AND early-stopping labels permuted (blind selection)
+        rng = np.random.default_rng(model.seed)
+        split = SampleSplit(samples, fit_idx, val_idx, rng.permutation(len(fit_idx)), rng.permutation(len(val_idx)))
     result = model.fit(split, work_dir, progress=True)
     onnx_path = work_dir / "model.onnx"
     model.export(onnx_path, samples, val_idx[:64])

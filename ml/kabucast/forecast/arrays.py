@@ -133,9 +133,9 @@ def fit_normalizer(train: ArrayDataset) -> Normalizer:
 
 
 def split_datasets(split: SampleSplit) -> tuple[ArrayDataset, ArrayDataset]:
-    """The training and validation datasets of ``split`` (training labels in ``label_order``)."""
+    """The training and validation datasets of ``split`` (labels in ``label_order`` / ``val_order``)."""
     train, val = dataset(split.samples, split.train), dataset(split.samples, split.val)
-    train.target = split.train_target()
+    train.target, val.target = split.train_target(), split.val_target()
     return train, val
 
 

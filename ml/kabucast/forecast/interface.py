@@ -38,7 +38,9 @@ class SampleSplit:
     """What one fit sees: the samples, training and validation indices, and the label control.
 
     ``label_order``, when set, is a permutation of the training labels: training sample i learns the
-    label of training sample ``label_order[i]`` (the shuffled-label control; validation is untouched).
+    label of training sample ``label_order[i]`` (the shuffled-label control). ``val_order`` does the same
+    to the validation labels, for a control whose model selection (early stopping, a penalty chosen on
+    validation) sees no real label either; left None when the validation is itself the reported score.
     A model keeps what it derives from the split (in-memory datasets, normaliser statistics) through
     :meth:`prepared`, so many fits on one split (a sweep's trials) derive it once.
     """
@@ -47,16 +49,24 @@ class SampleSplit:
     train: np.ndarray
     val: np.ndarray
     label_order: np.ndarray | None = None
+    val_order: np.ndarray | None = None
     _prepared: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if self.label_order is not None and sorted(self.label_order.tolist()) != list(range(len(self.train))):
             raise ValueError("label_order must be a permutation of the training samples")
+        if self.val_order is not None and sorted(self.val_order.tolist()) != list(range(len(self.val))):
+            raise ValueError("val_order must be a permutation of the validation samples")
 
     def train_target(self) -> np.ndarray:
         """(n_train, 12) training labels, permuted by ``label_order`` when it is set."""
         target = self.samples.target[self.train]
         return target if self.label_order is None else target[self.label_order]
+
+    def val_target(self) -> np.ndarray:
+        """(n_val, 12) validation labels, permuted by ``val_order`` when it is set."""
+        target = self.samples.target[self.val]
+        return target if self.val_order is None else target[self.val_order]
 
     def prepared(self, key: str, build: Callable[[], T]) -> T:
         """``build()``'s result, computed on the first call for ``key`` and kept with the split."""

@@ -86,7 +86,7 @@ class RidgeForecaster:
         z = (x - self.mean) / self.std
         y_mean = y.mean(axis=0, dtype=np.float64)
         gram, moment = z.T @ z, z.T @ (y - y_mean)
-        val_target, val_dates = split.samples.target[split.val], split.samples.date_pos[split.val]
+        val_target, val_dates = split.val_target(), split.samples.date_pos[split.val]
         z_val = (x_val - self.mean) / self.std
         best: tuple[float, float, np.ndarray, np.ndarray, dict[str, list[float]]] | None = None
         for alpha in self.alphas:

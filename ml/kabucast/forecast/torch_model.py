@@ -120,7 +120,7 @@ class TorchForecaster:
         """
         module = ForecasterModule(self._network(), self.training, prepare(split).target_std)
         pred = self.predict(split.samples, split.val) if pred is None else pred
-        target = split.samples.target[split.val]
+        target = split.val_target()
         with torch.no_grad():
             return float(module.loss(torch.as_tensor(pred), torch.as_tensor(target)))
 

@@ -24,6 +24,7 @@ from kabucast.errors import ConfigError
 from kabucast.experiments.walkforward import Fold, inner_split, train_fold
 from kabucast.features import PricePanel, weekly_feature_history
 from kabucast.forecast import kinds
+from kabucast.forecast.arrays import split_datasets
 from kabucast.forecast.dataset import ForecastSamples, build_samples
 from kabucast.forecast.interface import FitResult, ForecastModel, SampleSplit, TrainableModel
 from kabucast.forecast.kinds import ModelKind, build_model, load_trainable
@@ -117,6 +118,19 @@ def test_a_split_permutes_training_labels_and_prepares_once(samples: ForecastSam
     assert calls == [1]
     with pytest.raises(ValueError, match="permutation"):
         SampleSplit(samples, train, val, np.zeros(len(train), dtype=np.int64))
+    np.testing.assert_array_equal(split.val_target(), samples.target[val])  # validation untouched by default
+
+
+def test_a_blind_control_permutes_the_validation_labels_too(samples: ForecastSamples) -> None:
+    train, val = halves(samples)
+    rng = np.random.default_rng(1)
+    split = SampleSplit(samples, train, val, rng.permutation(len(train)), val_order := rng.permutation(len(val)))
+    np.testing.assert_array_equal(split.val_target(), samples.target[val][val_order])
+    fit_set, val_set = split_datasets(split)  # what the Lightning loop early-stops on
+    np.testing.assert_array_equal(val_set.target, samples.target[val][val_order])
+    np.testing.assert_array_equal(fit_set.target, split.train_target())
+    with pytest.raises(ValueError, match="val_order"):
+        SampleSplit(samples, train, val, None, np.zeros(len(val), dtype=np.int64))
 
 
 def test_an_unknown_model_kind_is_a_named_config_error(sectors) -> None:
