@@ -281,6 +281,8 @@ class BacktestSettings:
     env: Literal["local", "s3"]
     quantile: float = 0.2
     long_only: bool = False
+    max_weight: float | None = None  # cap per name, a share of its leg (kabucast.evaluation.portfolio)
+    max_sector: float | None = None  # cap per sector, a share of its leg
     rebalance_days: int | None = None
     days: int | None = None
     base_bps: float = 10.0

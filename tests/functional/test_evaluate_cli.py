@@ -203,6 +203,20 @@ def test_backtest_oracle_through_the_model_path_has_a_large_sharpe(capsys, store
     assert (Path(store_dir) / "reports/oracle/report.html").is_file()
 
 
+def test_position_and_sector_caps_from_the_command_line(capsys, store_dir) -> None:
+    # GIVEN the oracle book of the sample market, uncapped and with caps on names and on sectors
+    common = ["--store", store_dir, "--as-of", DAY, "--predictions", "model", "--days", "120", "--fast-mode"]
+    code, plain, err = run(capsys, "backtest", *common, "--long-only", "--run-id", "uncapped")
+    assert code == 0, err
+    capped_args = ["--long-only", "--max-weight", "0.2", "--max-sector", "0.3", "--run-id", "capped"]
+    code, capped, err = run(capsys, "backtest", *common, *capped_args)
+    # THEN the caps are recorded and printed, and they change the book (the universe file gives the sectors)
+    assert code == 0, err
+    assert capped["settings"]["max_weight"] == 0.2 and capped["settings"]["max_sector"] == 0.3
+    assert "a name <= 20% of a leg, a sector <= 30% of a leg" in err
+    assert capped["summary"]["gross_sharpe"] != plain["summary"]["gross_sharpe"]
+
+
 def test_a_shuffled_oracle_earns_nothing_before_costs(store_dir, universe) -> None:
     # GIVEN the oracle's scores (tomorrow's returns) shuffled across tickers within each day
     store = LocalStore(store_dir)

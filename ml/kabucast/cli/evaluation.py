@@ -50,7 +50,7 @@ def cmd_backtest(ctx: Context) -> Result:
     from kabucast.config import forecast_settings
 
     _, universe, _ = forecast_settings(ctx.args.predict_config, PredictSettings)  # prices' currency
-    result = backtest_from_store(ctx.store, frame, settings, currency=universe.currency)
+    result = backtest_from_store(ctx.store, frame, settings, currency=universe.currency, sectors=universe.sectors_of)
     provenance.update(in_sample_days({**provenance, "fast_mode": settings.fast_mode}, result.daily.index, calendar))
     warnings = []
     if provenance.get("in_sample_days"):
@@ -109,6 +109,8 @@ def backtest_settings(args: argparse.Namespace) -> BacktestSettings:
         "fast_mode": True if args.fast_mode else None,
         "days": args.days,
         "rebalance_days": args.rebalance_days,
+        "max_weight": args.max_weight,
+        "max_sector": args.max_sector,
     }
     settings = dataclasses.replace(settings, **{k: v for k, v in flags.items() if v is not None})
     if settings.rebalance_days is None:
@@ -122,8 +124,13 @@ def settings_line(settings: BacktestSettings, currency: str) -> str:
     book = "long-only top" if settings.long_only else "long top / short bottom"
     notional = settings.notional.get(currency)
     size = f"{notional:,.0f} {currency} a leg" if notional is not None else f"no notional for {currency}"
+    caps = "".join(
+        f", {what} <= {value:.0%} of a leg"
+        for what, value in (("a name", settings.max_weight), ("a sector", settings.max_sector))
+        if value is not None
+    )
     return (
-        f"{book} {settings.quantile:.0%}, rebalanced every {settings.rebalance_days} sessions, costs "
+        f"{book} {settings.quantile:.0%}{caps}, rebalanced every {settings.rebalance_days} sessions, costs "
         f"{settings.base_bps + settings.slippage_bps:g} bps + impact {settings.impact_k_bps:g} bps "
         "x sqrt(participation) "
         f"(ADV over {settings.adv_days} sessions), {size}" + (", oracle (fast mode)" if settings.fast_mode else "")
@@ -220,6 +227,8 @@ def _backtest_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--days", type=int, default=None, help="only the most recent N sessions")
     p.add_argument("--fast-mode", action="store_true", help="trade on the realised returns (an oracle: plumbing check)")
     p.add_argument("--rebalance-days", type=int, default=None, help="choose a new book every N sessions")
+    p.add_argument("--max-weight", type=float, default=None, help="cap each name at this share of its leg (0-1)")
+    p.add_argument("--max-sector", type=float, default=None, help="cap each sector at this share of its leg (0-1)")
     p.add_argument("--run-id", default=None, help="folder under reports/ (default: derived from the settings)")
     p.add_argument("--predict-config", default="predict.yaml", help="universe and sectors for --predictions model")
 

@@ -7,9 +7,11 @@ row ``t`` of ``returns`` and pays for its trades on row ``t``.
 
 The book: on each rebalance date (every ``rebalance_days`` sessions from the first one), long the top
 ``quantile`` of the finite scores and short the bottom ``quantile``, equal weight, each leg sized to
-the whole notional (weights +1/n_long and -1/n_short); ``long_only`` drops the short leg. Between
-rebalances the weights are held as they are (no drift). A held ticker without a return that day
-contributes 0. Costs, as a fraction of the notional, on the trades ``dw = w(t) - w(t-1)``::
+the whole notional (weights +1/n_long and -1/n_short); ``long_only`` drops the short leg. The optional
+``max_weight`` / ``max_sector`` caps (shares of a leg) bind through the one portfolio-construction
+function, kabucast.evaluation.portfolio. Between rebalances the weights are held as they are (no drift).
+A held ticker without a return that day contributes 0. Costs, as a fraction of the notional, on the
+trades ``dw = w(t) - w(t-1)``::
 
     cost(t) = sum|dw| * (base_bps + slippage_bps) / 1e4
             + sum |dw| * impact_k_bps / 1e4 * sqrt(notional * |dw| / ADV)
@@ -39,13 +41,13 @@ from kabucast.errors import ConfigError, KabucastError
 from kabucast.evaluation.metrics import (
     TRADING_DAYS,
     ic_summary,
-    quantile_masks,
     return_metrics,
     row_corr,
     row_ranks,
     to_wide,
     weight_changes,
 )
+from kabucast.evaluation.portfolio import PortfolioRules, rebalanced_weights
 from kabucast.evaluation.uncertainty import sharpe_estimate
 from kabucast.features import PricePanel
 from kabucast.storage.base import Store
@@ -107,8 +109,11 @@ def run_backtest(
     settings: BacktestSettings,
     adv: pd.DataFrame | None = None,
     currency: str = "JPY",
+    sectors: dict[str, str] | None = None,
 ) -> BacktestResult:
     """Trade ``predictions`` (date x ticker scores) against ``returns`` (:func:`next_day_returns`).
+
+    ``sectors``: ticker -> sector, needed with ``max_sector`` (a ticker without one is its own sector).
 
     Only dates and tickers present in both are used (``days`` then keeps the most recent sessions).
     ``adv`` (date x ticker, :func:`average_daily_value`) is needed when ``impact_k_bps > 0``; it and the
@@ -119,7 +124,10 @@ def run_backtest(
     notional = notional_for(settings, currency)
     scores_frame, fwd_frame, adv_frame = _aligned(predictions, returns, adv, settings)
     scores, fwd = scores_frame.to_numpy(dtype=np.float64), fwd_frame.to_numpy(dtype=np.float64)  # (T, N)
-    weights = target_weights(scores, settings.quantile, settings.long_only, settings.rebalance_days or 1)  # (T, N)
+    labels = None if sectors is None else np.array([sectors.get(t, t) for t in scores_frame.columns], dtype=object)
+    if settings.max_sector is not None and labels is None:
+        raise ConfigError("backtest settings: max_sector needs the universe's sectors (run_backtest(sectors=...))")
+    weights = rebalanced_weights(scores, portfolio_rules(settings), settings.rebalance_days or 1, labels)  # (T, N)
     r = np.nan_to_num(fwd, nan=0.0)
     long_ret = (np.maximum(weights, 0.0) * r).sum(axis=1)
     short_ret = (np.maximum(-weights, 0.0) * r).sum(axis=1)
@@ -148,9 +156,7 @@ def run_backtest(
 
 def check_settings(settings: BacktestSettings) -> None:
     """Raise ConfigError for a value the backtest cannot use."""
-    problems = []
-    if not 0 < settings.quantile <= 0.5:
-        problems.append(f"quantile must be in (0, 0.5], got {settings.quantile}")
+    problems = portfolio_rules(settings).problems()
     at_least_one = [settings.adv_days, settings.rebalance_days or 1, settings.days or 1]
     if min(at_least_one) < 1:
         problems.append("rebalance_days, adv_days and days must be >= 1")
@@ -162,14 +168,9 @@ def check_settings(settings: BacktestSettings) -> None:
         raise ConfigError(f"backtest settings: {'; '.join(problems)}")
 
 
-def target_weights(scores: np.ndarray, quantile: float, long_only: bool, rebalance_days: int) -> np.ndarray:
-    """(T, N) weights held from each close to the next: chosen on rebalance rows, repeated until the next one."""
-    rows = np.arange(0, len(scores), rebalance_days)
-    top, bottom = quantile_masks(scores[rows], quantile)  # (R, N) each
-    weights = _equal_weights(top)
-    if not long_only:
-        weights -= _equal_weights(bottom)
-    return weights[np.arange(len(scores)) // rebalance_days]
+def portfolio_rules(settings: BacktestSettings) -> PortfolioRules:
+    """The portfolio-construction rules a backtest's settings name (kabucast.evaluation.portfolio)."""
+    return PortfolioRules(settings.quantile, settings.long_only, settings.max_weight, settings.max_sector)
 
 
 def notional_for(settings: BacktestSettings, currency: str) -> float:
@@ -268,11 +269,6 @@ def _aligned(
     return scores.reindex(**grid), fwd.reindex(**grid), adv_grid
 
 
-def _equal_weights(mask: np.ndarray) -> np.ndarray:
-    count = mask.sum(axis=1, keepdims=True)
-    return np.where(mask, 1.0 / np.maximum(count, 1), 0.0)
-
-
 def _span(frame: pd.DataFrame) -> str:
     if frame.empty:
         return "empty"
@@ -323,8 +319,10 @@ def backtest_from_store(
     settings: BacktestSettings,
     tickers: Sequence[str] | None = None,
     currency: str = "JPY",
+    sectors: dict[str, str] | None = None,
 ) -> BacktestResult:
-    """:func:`run_backtest` of ``predictions`` against the stored prices of ``tickers`` (in ``currency``).
+    """:func:`run_backtest` of ``predictions`` against the stored prices of ``tickers`` (in ``currency``;
+    ``sectors``: ticker -> sector, for ``max_sector``).
 
     ``tickers`` defaults to the predictions' tickers (give them in ``fast_mode`` without predictions).
     Returns come from ``adj_close``, ADV from ``close`` x ``volume`` (kabucast.data.prices). A ticker
@@ -341,5 +339,5 @@ def backtest_from_store(
 
     returns = next_day_returns(frame(panel.adj_close))
     adv = average_daily_value(frame(panel.close), frame(panel.volume), settings.adv_days)
-    result = run_backtest(predictions, returns, settings, adv=adv, currency=currency)
+    result = run_backtest(predictions, returns, settings, adv=adv, currency=currency, sectors=sectors)
     return dataclasses.replace(result, failures=failures)

@@ -27,8 +27,9 @@ from kabucast.evaluation import (
     run_backtest,
     write_backtest,
 )
-from kabucast.evaluation.backtest import DAILY_COLUMNS, target_weights
+from kabucast.evaluation.backtest import DAILY_COLUMNS
 from kabucast.evaluation.metrics import sharpe_ratio
+from kabucast.evaluation.portfolio import PortfolioRules, rebalanced_weights
 from kabucast.storage import LocalStore
 
 SETTINGS = BacktestSettings(env="local")
@@ -127,7 +128,7 @@ def test_weights_are_held_between_rebalances(market: Market) -> None:
     on_rebalance = np.arange(len(daily)) % 5 == 0
     assert (daily["turnover"][~on_rebalance] == 0).all() and (daily["turnover"][on_rebalance] > 0).all()
     start = scores.to_numpy()[np.arange(len(daily)) // 5 * 5]  # (T, N) the scores of each block's first day
-    book = target_weights(start, 0.2, long_only=False, rebalance_days=1)
+    book = rebalanced_weights(start, PortfolioRules(0.2, long_only=False), rebalance_days=1)
     np.testing.assert_allclose(daily["gross"], (book * market.returns.to_numpy()).sum(axis=1), atol=1e-15)
     daily_rebalanced = run_backtest(scores, market.returns, NO_IMPACT).daily
     assert daily["turnover"].mean() < daily_rebalanced["turnover"].mean() / 4
@@ -254,7 +255,8 @@ def test_the_command_rebalances_at_the_forecasts_horizon_by_default() -> None:
 
     def args(**over: object) -> argparse.Namespace:
         base = {"config": "backtest.yaml", "long_only": False, "fast_mode": False, "days": None}
-        return argparse.Namespace(**{**base, "rebalance_days": None, "horizon_month": 1, **over})
+        flags = {"rebalance_days": None, "horizon_month": 1, "max_weight": None, "max_sector": None}
+        return argparse.Namespace(**{**base, **flags, **over})
 
     assert backtest_settings(args()).rebalance_days == 21
     assert backtest_settings(args(horizon_month=3)).rebalance_days == 63
@@ -263,3 +265,28 @@ def test_the_command_rebalances_at_the_forecasts_horizon_by_default() -> None:
     line = settings_line(backtest_settings(args()), "JPY")
     assert "long top / short bottom 20%, rebalanced every 21 sessions, costs 12 bps" in line
     assert "1,000,000,000 JPY a leg" in line
+    capped = backtest_settings(args(max_weight=0.1, max_sector=0.3))
+    assert (capped.max_weight, capped.max_sector) == (0.1, 0.3)
+    assert "20%, a name <= 10% of a leg, a sector <= 30% of a leg, rebalanced" in settings_line(capped, "JPY")
+
+
+def test_caps_reach_the_backtest_through_the_portfolio_function(market: Market) -> None:
+    rng = np.random.default_rng(4)
+    scores = pd.DataFrame(rng.normal(size=market.returns.shape), index=market.returns.index)
+    scores.columns = market.returns.columns
+    sectors = {t: f"s{i % 3}" for i, t in enumerate(scores.columns)}
+    capped = dataclasses.replace(NO_IMPACT, max_sector=0.4, max_weight=0.15)
+    # WHEN the same scores are backtested with and without caps
+    plain = run_backtest(scores, market.returns, NO_IMPACT).daily
+    daily = run_backtest(scores, market.returns, capped, sectors=sectors).daily
+    # THEN the capped book earns what the portfolio function's weights earn, and differs from the plain one
+    labels = np.array([sectors[t] for t in scores.columns], dtype=object)
+    rules = PortfolioRules(capped.quantile, capped.long_only, capped.max_weight, capped.max_sector)
+    book = rebalanced_weights(scores.to_numpy(), rules, 1, labels)
+    np.testing.assert_allclose(daily["gross"], (book * market.returns.to_numpy()).sum(axis=1), atol=1e-15)
+    assert not np.allclose(daily["gross"], plain["gross"])
+    # AND a sector cap without the sectors is a named error, not a silent equal-weight book
+    with pytest.raises(ConfigError, match="max_sector needs the universe's sectors"):
+        run_backtest(scores, market.returns, capped)
+    with pytest.raises(ConfigError, match="max_weight must be in"):
+        run_backtest(scores, market.returns, dataclasses.replace(NO_IMPACT, max_weight=2.0))
