@@ -1,8 +1,9 @@
 """Benchmark of the cost-aware backtest on a synthetic panel: 4,000 stocks x 1,250 sessions (about 5 years).
 
 Run: ``python bench/bench_backtest.py [--tickers 4000] [--dates 1250]``. Prints seconds per run
-(daily and weekly rebalancing, the oracle) and the peak resident memory; asserts nothing about
-time (machines differ).
+(daily, weekly and monthly rebalancing, with and without the portfolio caps of
+kabucast.evaluation.portfolio, the oracle) and the peak resident memory; asserts nothing about time
+(machines differ).
 """
 
 from __future__ import annotations
@@ -39,11 +40,11 @@ Panel = tuple[pd.DataFrame | None, pd.DataFrame, pd.DataFrame]
 """Scores (None in fast_mode), next-day returns and ADV in JPY, all date x ticker."""
 
 
-def timed(label: str, settings: BacktestSettings, panel: Panel) -> None:
+def timed(label: str, settings: BacktestSettings, panel: Panel, sectors: dict[str, str] | None = None) -> None:
     """One :func:`run_backtest` of ``panel`` (scores, returns, ADV), its seconds printed under ``label``."""
     scores, returns, adv = panel
     start = time.perf_counter()
-    result = run_backtest(scores, returns, settings, adv_jpy=adv)
+    result = run_backtest(scores, returns, settings, adv=adv, sectors=sectors)
     seconds = time.perf_counter() - start
     print(f"{label:<44} {seconds:8.3f} s  net Sharpe {result.summary['net_sharpe']:8.2f}")
 
@@ -59,6 +60,12 @@ def main(argv: list[str] | None = None) -> None:
     timed("run_backtest, daily rebalance (first run)", settings, (scores, returns, adv))
     timed("run_backtest, daily rebalance", settings, (scores, returns, adv))
     timed("run_backtest, rebalance every 5 sessions", replace(settings, rebalance_days=5), (scores, returns, adv))
+    timed("run_backtest, rebalance every 21 sessions", replace(settings, rebalance_days=21), (scores, returns, adv))
+    sectors = {t: f"sector-{i % 33}" for i, t in enumerate(returns.columns)}
+    capped = replace(settings, max_weight=0.002, max_sector=0.025)  # sectors bind (33 x 2.5 % < 1)
+    for every in (21, 5, 1):
+        label = f"run_backtest, capped, rebalance every {every}"
+        timed(label, replace(capped, rebalance_days=every), (scores, returns, adv), sectors)
     timed("run_backtest, fast_mode (oracle)", replace(settings, fast_mode=True), (None, returns, adv))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
     print(f"peak RSS {peak_mb:.0f} MB")

@@ -50,7 +50,8 @@ def planted_market(
     """A LocalStore holding the PLANTED market's bars and one fundamentals snapshot, and its universe."""
     source = SampleMarketSource.synthetic(N_STOCKS, seed=seed, calendar=calendar, origin=ORIGIN, params=PLANTED)
     members = tuple(UniverseMember(t, t, source.sectors[t]) for t in source.tickers)
-    universe = UniverseSettings("local", f"sample_planted_{N_STOCKS}", "SYNTHETIC planted market", "", members)
+    name, reviewed = f"sample_planted_{N_STOCKS}", "2026-11-20"
+    universe = UniverseSettings("local", name, "SYNTHETIC planted market", reviewed, members)
     store = LocalStore(root)
     backfill(store, source, universe.tickers, calendar, AS_OF, PERIOD)
     enrich(store, source, universe.tickers, dict(source.sectors), AS_OF)
