@@ -50,6 +50,21 @@ def cell(e: Estimate) -> str:
     return f"{e.value:+.3f} [{e.ci_low:+.3f}, {e.ci_high:+.3f}]{'' if e.excludes_zero else ' ~0'}"
 
 
+def planted_layout(folds: int) -> tuple[EvaluateSettings, TrainSettings, SectorSettings]:
+    """The walk-forward layout of the planted runs (``folds`` expanding folds, a 15 % holdout scored by the
+    last fold's model, no champion), the recipe config/train_planted.yaml and the sector ids."""
+    settings = EvaluateSettings(
+        env="local",
+        train_config="train_planted.yaml",
+        folds=folds,
+        holdout_fraction=0.15,
+        holdout_model="last_fold",
+        compare_champion=False,
+    )
+    recipe = load_settings(TrainSettings, resolve_config_path(settings.train_config))
+    return settings, recipe, load_settings(SectorSettings, resolve_config_path("sectors.yaml"))
+
+
 def print_table(intervals: dict, paired: dict) -> None:
     for period in intervals:
         for month in MONTHS:
@@ -83,16 +98,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     calendar = TradingCalendar()
-    sectors = load_settings(SectorSettings, resolve_config_path("sectors.yaml"))
-    recipe = load_settings(TrainSettings, resolve_config_path("train_planted.yaml"))
-    settings = EvaluateSettings(
-        env="local",
-        train_config="train_planted.yaml",
-        folds=args.folds,
-        holdout_fraction=0.15,
-        holdout_model="last_fold",
-        compare_champion=False,
-    )
+    settings, recipe, sectors = planted_layout(args.folds)
     with tempfile.TemporaryDirectory(prefix="kabucast-planted-eval-") as tmp:
         start = time.perf_counter()
         store, universe, _ = planted_market(Path(tmp) / "store", args.market_seed, calendar)
