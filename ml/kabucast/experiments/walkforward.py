@@ -46,7 +46,7 @@ from kabucast.errors import ConfigError
 from kabucast.forecast.dataset import LONGEST_LABEL, ForecastData, ForecastSamples, NotEnoughData, cap_samples
 from kabucast.forecast.interface import ForecastModel, SampleSplit, finite_mean
 from kabucast.forecast.kinds import build_model
-from kabucast.forecast.metrics import horizon_metrics, momentum_baseline, zero_baseline
+from kabucast.forecast.metrics import horizon_metrics, momentum_baseline, per_date_rankic, zero_baseline
 from kabucast.forecast.onnx_model import OnnxModel
 from kabucast.forecast.registry import (
     FeatureMismatch,
@@ -166,13 +166,15 @@ def _too_short(n_dates: int, n_usable: int, settings: EvaluateSettings) -> str:
 
 @dataclass(frozen=True)
 class FoldResult:
-    """A scored fold: its layout (dates, counts), metrics per forecast, and the predictions the report draws."""
+    """A scored fold: its layout (dates, counts), metrics per forecast, the predictions the report draws, and
+    each forecast's per-date RankIC (what the intervals and paired differences are computed from)."""
 
     name: str
     layout: dict[str, Any]
     metrics: dict[str, dict[str, list[float]]]  # forecast name -> horizon_metrics
     test_idx: np.ndarray
     predictions: dict[str, np.ndarray] = field(default_factory=dict)  # forecast name -> (n_test, 12) log returns
+    daily_rankic: dict[str, np.ndarray] = field(default_factory=dict)  # forecast -> (test days, 12); no zero_return
 
 
 @dataclass(frozen=True)
@@ -336,7 +338,10 @@ def score_fold(
         predictions["champion"] = OnnxModel.from_files(champion.files).predict(samples, idx)
         layout["champion_in_sample"] = champion_in_sample(samples, idx, champion.train_end, purge_sessions)
     metrics = {name: horizon_metrics(target, pred, dates) for name, pred in predictions.items()}
-    return FoldResult(fold.name, layout, metrics, idx, predictions)
+    daily = {
+        name: per_date_rankic(target, pred, dates)[0] for name, pred in predictions.items() if name != "zero_return"
+    }
+    return FoldResult(fold.name, layout, metrics, idx, predictions, daily)
 
 
 def champion_in_sample(

@@ -22,7 +22,7 @@ from kabucast.evaluation.uncertainty import Estimate, label_lag, mean_estimate, 
 from kabucast.experiments.walkforward import HOLDOUT, WalkForward, walk_forward
 from kabucast.forecast.dataset import SESSIONS_PER_MONTH
 from kabucast.forecast.interface import finite_mean
-from kabucast.forecast.metrics import METRIC_NAMES, per_date_rankic, per_date_std
+from kabucast.forecast.metrics import METRIC_NAMES, per_date_std
 from kabucast.storage.base import Store, json_safe
 
 TABLE_MONTHS = (1, 3, 6, 12)
@@ -53,20 +53,12 @@ def mean_over_folds(result: WalkForward) -> dict[str, dict[str, list[float]]]:
 
 
 def daily_rankic(result: WalkForward) -> dict[str, dict[str, np.ndarray]]:
-    """Period (``folds``: every fold's test days in order; ``holdout``) -> forecast -> (days, 12) per-date RankIC."""
-    samples, out = result.samples, {}
+    """Period (``folds``: every fold's test days in order; ``holdout``) -> forecast -> (days, 12) per-date RankIC,
+    as each fold's scoring computed it (kabucast.experiments.walkforward.score_fold)."""
+    out = {}
     for period in PERIODS:
         folds = [f for f in result.folds if (f.name == HOLDOUT) == (period == HOLDOUT)]
-        names = [n for n in folds[0].predictions if n != "zero_return"]
-        out[period] = {
-            name: np.concatenate(
-                [
-                    per_date_rankic(samples.target[f.test_idx], f.predictions[name], samples.date_pos[f.test_idx])[0]
-                    for f in folds
-                ]
-            )
-            for name in names
-        }
+        out[period] = {name: np.concatenate([f.daily_rankic[name] for f in folds]) for name in folds[0].daily_rankic}
     return out
 
 
