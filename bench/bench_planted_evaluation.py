@@ -8,7 +8,9 @@
 config/train_planted.yaml: ``--folds`` expanding folds, a 252-session purge, the last 15 % of dates
 held out and scored by the last fold's model. Once on real labels (unless ``--skip-real``), then once
 per control seed with ``data.shuffle_labels`` (every fold's BiLSTM and ridge train and early-stop on
-permuted labels; the test labels are untouched); ``--json`` keeps every control run's intervals.
+permuted labels; the test labels are untouched); ``--json`` keeps every control run's intervals,
+written after each run; seeds already in the file are read back instead of run again, so a long series
+(40 seeds, ~3 min each) survives an interruption.
 
 Prints, per run and period (folds / holdout), the mean RankIC at months 1, 3, 6 and 12 of the model,
 the ridge baseline and momentum with their 95 % intervals (Newey-West, lag = 2 x the label), and the
@@ -94,7 +96,11 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=2)
     parser.add_argument("--control-seeds", type=int, nargs="+", default=[42, 1, 2, 3, 4, 5, 6, 7])
     parser.add_argument("--skip-real", action="store_true", help="run only the shuffled controls")
-    parser.add_argument("--json", help="write every shuffled run's intervals (all months) to this file")
+    parser.add_argument(
+        "--json",
+        help="keep every shuffled run's intervals (all months) in this file, written after each run; "
+        "seeds already in it are not run again (resume)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     calendar = TradingCalendar()
@@ -113,29 +119,30 @@ def main() -> None:
                 all(e.ci_low > 0 for e in month1.values()),
                 ", ".join(f"{n} {cell(e)}" for n, e in month1.items()),
             )
-        controls = [
-            evaluate(settings, recipe, data, Path(tmp) / f"shuffled-{seed}", shuffled=True, seed=seed)
-            for seed in args.control_seeds
-        ]
+        done = json.loads(Path(args.json).read_text()) if args.json and Path(args.json).exists() else {}
+        if done:
+            print(f"resuming: {len(done)} shuffled runs already in {args.json} (seeds {', '.join(done)})")
+        for seed in args.control_seeds:
+            if str(seed) in done:
+                continue
+            run = evaluate(settings, recipe, data, Path(tmp) / f"shuffled-{seed}", shuffled=True, seed=seed)
+            done[str(seed)] = {p: {n: [e.to_dict() for e in months] for n, months in run[p].items()} for p in run}
+            if args.json:  # after every run, so an interrupted series resumes where it stopped
+                Path(args.json).write_text(json.dumps(done, indent=1))
+        controls = {seed: done[str(seed)] for seed in args.control_seeds}
         print("\nshuffled runs, mean RankIC over the 12 months (folds / holdout):")
-        for seed, run in zip(args.control_seeds, controls, strict=True):
-            means = {n: [np.mean([e.value for e in run[p][n]]) for p in ("folds", "holdout")] for n in TRAINED}
+        for seed, run in controls.items():
+            means = {n: [np.mean([e["value"] for e in run[p][n]]) for p in ("folds", "holdout")] for n in TRAINED}
             print(f"  seed {seed:>3}: " + "; ".join(f"{n} {f:+.3f} / {h:+.3f}" for n, (f, h) in means.items()))
-        single = [e for run in controls for period in run.values() for n in TRAINED for e in period[n]]
-        covering = sum(not e.excludes_zero for e in single)
-        print(f"\n== SHUFFLED labels across {len(controls)} runs (Student t over the runs' means) ==")
+        runs = list(controls.values())
+        single = [e for run in runs for period in run.values() for n in TRAINED for e in period[n]]
+        covering = sum(not e["excludes_zero"] for e in single)
+        print(f"\n== SHUFFLED labels across {len(runs)} runs (Student t over the runs' means) ==")
         pooled = {
-            period: {n: [across_runs([run[period][n][h] for run in controls]) for h in range(12)] for n in TRAINED}
-            for period in controls[0]
+            period: {n: [across_runs([run[period][n][h]["value"] for run in runs]) for h in range(12)] for n in TRAINED}
+            for period in runs[0]
         }
         print_table(pooled, {})
-        if args.json:
-            runs = {
-                str(seed): {p: {n: [e.to_dict() for e in months] for n, months in run[p].items()} for p in run}
-                for seed, run in zip(args.control_seeds, controls, strict=True)
-            }
-            Path(args.json).write_text(json.dumps(runs, indent=1))
-            print(f"every shuffled run's intervals -> {args.json}")
         every = [e for period in pooled.values() for months in period.values() for e in months]
         inside = sum(not e.excludes_zero for e in every)
         checks["shuffled, across runs: every model / ridge interval covers 0"] = (
