@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,6 +69,11 @@ class SurplusTrial(Exception):
     """The study already has its N trials finished or under way: this one ends FAIL without training."""
 
 
+class ReapedTrial(Exception):
+    """Another worker failed this trial as stale while it ran (its heartbeat came late): Optuna will not
+    take its result, and the retry callback has queued a copy with the same parameters."""
+
+
 def trial_prefix(study_name: str, number: int) -> str:
     """Where a trial's files go in the store."""
     return f"sweeps/{study_name}/trials/{number}/"
@@ -103,12 +108,28 @@ def wait_for_slot(study: optuna.Study, number: int, n_trials: int, poll_seconds:
 
 
 def run_worker(
-    settings: OptunaSettings, request: SearchRequest, objective: Objective, store: Store, work_dir: Path
+    settings: OptunaSettings,
+    request: SearchRequest,
+    objective: Objective,
+    store: Store,
+    work_dir: Path,
+    log: Callable[[str], None] | None = None,
 ) -> optuna.Study:
-    """Run trials of the shared study until N have finished (by this worker or others)."""
+    """Run trials of the shared study until N have finished (by this worker or others).
+
+    A trial that another worker fails as stale while this one still runs it (a heartbeat later than
+    the grace period, e.g. on a starved machine) is given up, not recorded: its metrics are not
+    written, the retry callback has queued a copy with the same parameters, and this worker goes on.
+    """
+    log = log or (lambda line: print(line, file=sys.stderr, flush=True))
     study = open_study(settings, request)
+    current: list[int] = []  # the storage id of the trial this worker runs now
+
+    def reaped(trial: optuna.Trial) -> bool:
+        return study._storage.get_trial(trial._trial_id).state != TrialState.RUNNING
 
     def run_trial(trial: optuna.Trial) -> float:
+        current[:] = [trial._trial_id]
         if not wait_for_slot(study, trial.number, request.n_trials, settings.poll_seconds):
             study.stop()
             trial.set_user_attr("surplus", True)
@@ -120,6 +141,8 @@ def run_worker(
             return trial.should_prune()
 
         outcome = objective.run(params, request.max_epochs, work_dir / str(trial.number), report)
+        if reaped(trial):
+            raise ReapedTrial(f"trial {trial.number}")
         extra = {
             "study": request.study_name,
             "number": trial.number,
@@ -133,12 +156,26 @@ def run_worker(
     counter = Counter(f"optuna {request.study_name}", "trials", request.n_trials)
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our line per trial replaces Optuna's INFO line
     try:
-        study.optimize(
-            run_trial,
-            callbacks=[MaxTrialsCallback(request.n_trials, states=FINISHED), TrialLines(counter)],
-            catch=(SurplusTrial,),
-            gc_after_trial=True,
-        )
+        while True:
+            try:
+                study.optimize(
+                    run_trial,
+                    callbacks=[MaxTrialsCallback(request.n_trials, states=FINISHED), TrialLines(counter)],
+                    catch=(SurplusTrial,),
+                    gc_after_trial=True,
+                )
+                break
+            # Optuna cannot tell a trial that is already FAIL: it raises from its tell (ValueError, or an
+            # AssertionError when the trial was reaped between our check and the tell)
+            except (ReapedTrial, ValueError, AssertionError):
+                trial = study._storage.get_trial(current[0]) if current else None
+                if trial is None or trial.state != TrialState.FAIL or trial.user_attrs.get("surplus"):
+                    raise
+                log(
+                    f"study {request.study_name}: trial {trial.number} was failed as stale by another worker "
+                    f"while this one ran it (heartbeat later than {settings.heartbeat.grace_period} s); its "
+                    "result is dropped, a copy with the same parameters is queued; carrying on"
+                )
     finally:
         counter.close()
     return study

@@ -8,18 +8,19 @@
   heartbeats of its own.
 
 Either way a RUNNING trial whose heartbeat is older than ``grace_period`` seconds is failed the next
-time a worker starts a trial, and RetryFailedTrialCallback queues a copy of it with the same
+time a worker starts a trial, and RetryHeartbeatStaleTrialCallback queues a copy of it with the same
 parameters, so a crashed study continues to its N trials.
 """
 
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import optuna
-from optuna.storages import JournalStorage, RDBStorage, RetryFailedTrialCallback
+from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages._heartbeat import BaseHeartbeat  # the documented base of heartbeat-capable storages
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
@@ -70,7 +71,9 @@ class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
 
 def open_storage(url: str, heartbeat: HeartbeatSettings) -> optuna.storages.BaseStorage:
     """The shared storage named by ``url`` (module docstring), retrying stale trials up to ``max_retry`` times."""
-    retry = RetryFailedTrialCallback(max_retry=heartbeat.max_retry)
+    with warnings.catch_warnings():  # experimental in Optuna 5; its predecessor RetryFailedTrialCallback is deprecated
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retry = RetryHeartbeatStaleTrialCallback(max_retry=heartbeat.max_retry)
     if url.startswith(JOURNAL):
         path = url.removeprefix(JOURNAL)
         if not path:
