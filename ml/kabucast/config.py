@@ -153,11 +153,23 @@ class FinetuneSettings:
 
 
 @dataclass(frozen=True)
+class PortfolioSettings:
+    """The daily target portfolio (kabucast.evaluation.target_portfolio): the names are scored by the
+    forecast's ``horizon_month``; the rules, rebalance cadence, costs and notional are those of the
+    backtest settings file ``backtest`` (the one ``kabucast backtest`` reads), so the published book
+    is the backtested one."""
+
+    backtest: str = "backtest.yaml"
+    horizon_month: int = 1
+
+
+@dataclass(frozen=True)
 class PredictSettings:
     """The daily prediction step.
 
     ``min_coverage``: the share of the universe (0..1] a full run must forecast before it may
     replace ``predictions/<date>.json`` and ``latest.json`` (kabucast.jobs.publish).
+    ``portfolio``: also publish ``portfolio/<date>.json`` and ``portfolio/latest.json`` (null: no).
     """
 
     env: Literal["local", "s3"]
@@ -165,6 +177,7 @@ class PredictSettings:
     sectors: str
     storage: StorageSettings = field(default_factory=StorageSettings)
     min_coverage: float = 0.9
+    portfolio: PortfolioSettings | None = field(default_factory=PortfolioSettings)
 
     def __post_init__(self) -> None:
         if not 0.0 < self.min_coverage <= 1.0:

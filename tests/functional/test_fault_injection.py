@@ -30,7 +30,7 @@ from tests.template import create_bucket_like_template
 
 from kabucast.data.prices import prices_key
 from kabucast.forecast.registry import champion_version, model_key
-from kabucast.jobs.publish import LATEST_KEY, prediction_key
+from kabucast.jobs.publish import FORECASTS, LATEST_KEY, PORTFOLIOS, DocumentKind, prediction_key
 from kabucast.storage import LocalStore, S3Store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,37 +81,43 @@ def predict(day: str) -> list[str]:
     return ["predict", "--as-of", day]
 
 
-def check_published(store: S3Store, floor: dict | None = None) -> dict | None:
-    """latest.json parses and is its date's dated document, complete; it is not behind ``floor``."""
-    seen = store.get_versioned(LATEST_KEY)
+def check_published(store: S3Store, floor: dict | None = None, kind: DocumentKind = FORECASTS) -> dict | None:
+    """``kind``'s latest.json parses and is its date's dated document, complete; it is not behind ``floor``."""
+    seen = store.get_versioned(kind.latest_key)
     if seen is None:
-        assert floor is None, "latest.json disappeared"
+        assert floor is None, f"{kind.latest_key} disappeared"
         return None
     latest = json.loads(seen.data)
-    assert store.get_bytes(prediction_key(latest["data_as_of"])) == seen.data, "latest.json names another document"
-    assert latest["num_predictions"] >= MIN_FORECASTS
+    assert store.get_bytes(kind.dated_key(latest["data_as_of"])) == seen.data, "latest.json names another document"
+    assert latest[kind.count] >= MIN_FORECASTS
     if floor is not None:
-        assert latest["data_as_of"] >= floor["data_as_of"], "latest.json moved back in time"
+        assert latest["data_as_of"] >= floor["data_as_of"], f"{kind.latest_key} moved back in time"
         if latest["data_as_of"] == floor["data_as_of"]:
-            assert latest["num_predictions"] >= floor["num_predictions"], "latest.json shrank"
+            assert latest[kind.count] >= floor[kind.count], f"{kind.latest_key} shrank"
     return latest
 
 
+def check_both(store: S3Store, floors: dict[DocumentKind, dict | None]) -> dict[DocumentKind, dict | None]:
+    """:func:`check_published` of the forecast and of the portfolio built from it."""
+    return {kind: check_published(store, floor, kind) for kind, floor in floors.items()}
+
+
 def inputs(store: S3Store) -> dict[str, bytes]:
-    """Everything but the predictions: prices, fundamentals, models."""
-    return {k: store.get_bytes(k) for k in store.list("") if not k.startswith("predictions/")}
+    """Everything but the published documents: prices, fundamentals, models."""
+    published = (f"{FORECASTS.prefix}/", f"{PORTFOLIOS.prefix}/")
+    return {k: store.get_bytes(k) for k in store.list("") if not k.startswith(published)}
 
 
 def test_random_sigkills_during_publishing_never_corrupt_or_regress_latest(bucket: S3Store, s3_endpoint: str) -> None:
     rng = random.Random(SEED)
     before = inputs(bucket)
-    floor, kills, completed = None, 0, 0
+    floors, kills, completed = {FORECASTS: None, PORTFOLIOS: None}, 0, 0
     for i in range(80):
         if kills == 40 and completed >= 3:
             break
         day = DATES[min(i // 8, len(DATES) - 1)] if i % 3 else rng.choice(DATES)  # mostly forward, some back
         proc = cli(bucket, s3_endpoint, *predict(day), pause=0.05)
-        kill_at = rng.randint(1, 8)  # the k-th marker: before/after each read and write of the publish
+        kill_at = rng.randint(1, 16)  # the k-th marker: before/after each read and write of both publishes
         markers = 0
         for line in proc.stdout:
             if line.startswith(MARKER):
@@ -125,8 +131,8 @@ def test_random_sigkills_during_publishing_never_corrupt_or_regress_latest(bucke
             completed += 1
         else:
             assert code == -signal.SIGKILL or "PublicationRefused" in err, err
-        floor = check_published(bucket, floor)
-    assert kills == 40 and completed >= 3 and floor is not None
+        floors = check_both(bucket, floors)
+    assert kills == 40 and completed >= 3 and None not in floors.values()
     assert inputs(bucket) == before
     COUNTS["SIGKILLs during a publish"] += kills
     COUNTS["uninterrupted publishes between them"] += completed
@@ -134,7 +140,7 @@ def test_random_sigkills_during_publishing_never_corrupt_or_regress_latest(bucke
 
 def test_overlapping_runs_never_interleave(bucket: S3Store, s3_endpoint: str) -> None:
     rng = random.Random(SEED + 1)
-    floor, outcomes = None, {"ok": 0, "ConcurrentUpdate": 0}
+    floors, outcomes = {FORECASTS: None, PORTFOLIOS: None}, {"ok": 0, "ConcurrentUpdate": 0}
     for i in range(10):
         a_day, b_day = DATES[i % 4], DATES[i % 4 + rng.randint(0, 1)]
         a = cli(bucket, s3_endpoint, *predict(a_day), pause=0.3)
@@ -146,7 +152,7 @@ def test_overlapping_runs_never_interleave(bucket: S3Store, s3_endpoint: str) ->
                 assert "ConcurrentUpdate" in err and "nothing written" in err, err
             outcomes["ok" if code == 0 else "ConcurrentUpdate"] += 1
         assert any(code == 0 for code, _, _ in results)
-        floor = check_published(bucket, floor)
+        floors = check_both(bucket, floors)
     COUNTS["forced overlaps"] += 10
     COUNTS["overlapping runs that failed with ConcurrentUpdate"] += outcomes["ConcurrentUpdate"]
 

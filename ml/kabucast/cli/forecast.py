@@ -93,7 +93,20 @@ def cmd_predict(ctx: Context) -> Result:
     predictor = onnx_predictor(ctx.args.config, force=ctx.args.force)
     out = predictor(ctx.store, ctx.today, check_tickers(chosen_tickers(ctx, universe), universe))
     where = f"{out['key']} (latest.json: {out['latest']})"
-    return f"{out['predicted']} forecasts by model {out['model_version']} -> {where}", out
+    return f"{out['predicted']} forecasts by model {out['model_version']} -> {where}{_portfolio_line(out)}", out
+
+
+def _portfolio_line(predicted: dict) -> str:
+    """The portfolio step's outcome on a line of its own ('' when the job publishes no portfolio)."""
+    p = predicted.get("portfolio")
+    if p is None:
+        return ""
+    if "key" not in p:
+        return f"\nportfolio: {p['latest']}"
+    g, r = p["gross"], p["rebalance"]
+    when = f"rebalanced today, next {r['next']}" if r["today"] else f"held since {r['last']}, next {r['next']}"
+    book = f"long {g['long']:.2f} / short {g['short']:.2f}, {when}, turnover {p['turnover']:.2f}"
+    return f"\nportfolio: {book}, est. cost {p['estimated_cost']} -> {p['key']} (latest.json: {p['latest']})"
 
 
 def cmd_daily(ctx: Context) -> Result:
@@ -103,7 +116,8 @@ def cmd_daily(ctx: Context) -> Result:
     if out["status"] == "skipped":
         return f"daily job skipped: {out['reason']}", out
     p = out["predict"]
-    return f"daily job {out['date']}: {p['predicted']} forecasts -> {p['key']} (latest.json: {p['latest']})", out
+    line = f"daily job {out['date']}: {p['predicted']} forecasts -> {p['key']} (latest.json: {p['latest']})"
+    return line + _portfolio_line(p), out
 
 
 def cmd_monthly(ctx: Context) -> Result:

@@ -115,6 +115,20 @@ class TradingCalendar:
             raise OutsideCalendar(f"no {self.exchange} session on or before {d.date()} (first: {self.first.date()})")
         return self._sessions[i - 1]
 
+    def session_after(self, day: object, sessions: int) -> pd.Timestamp:
+        """The session ``sessions`` (>= 1) sessions after ``day`` (counted from the last session on or before it)."""
+        d = self.previous_session(day)
+        i = int(self._sessions.searchsorted(d)) + sessions
+        if sessions < 1 or i >= len(self._sessions):
+            raise OutsideCalendar(
+                f"no {self.exchange} session {sessions} sessions after {d.date()} (last: {self.last.date()})"
+            )
+        return self._sessions[i]
+
+    def sessions_since(self, start: object, day: object) -> int:
+        """How many sessions after ``start`` and up to ``day`` (inclusive) there are: 0 on ``start`` itself."""
+        return max(len(self.sessions(start, day)) - (1 if self.is_session(start) else 0), 0)
+
     def off_calendar(self, dates: Iterable[pd.Timestamp]) -> pd.DatetimeIndex:
         """The given dates that are not sessions (weekends, holidays, halts)."""
         idx = pd.DatetimeIndex(list(dates)).normalize()

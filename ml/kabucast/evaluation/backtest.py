@@ -83,11 +83,13 @@ class BacktestResult:
     """``daily``: one row per session (index ``date``), :data:`DAILY_COLUMNS`; ``summary``: metric -> value.
 
     ``failures``: tickers left out of the backtest, with the reason (e.g. no stored prices).
+    ``weights``: date x ticker, the book held from each close (what the daily portfolio publishes).
     """
 
     daily: pd.DataFrame
     summary: dict[str, float]
     failures: dict[str, str] = field(default_factory=dict)
+    weights: pd.DataFrame | None = None
 
 
 def next_day_returns(prices: pd.DataFrame) -> pd.DataFrame:
@@ -151,7 +153,8 @@ def run_backtest(
         },
         index=scores_frame.index,
     )
-    return BacktestResult(daily=daily, summary=summarise(daily))
+    book = pd.DataFrame(weights, index=scores_frame.index, columns=scores_frame.columns)
+    return BacktestResult(daily=daily, summary=summarise(daily), weights=book)
 
 
 def check_settings(settings: BacktestSettings) -> None:
@@ -261,7 +264,7 @@ def _aligned(
     scores, fwd = to_wide(predictions), returns.dropna(how="all")
     dates = fwd.index.intersection(scores.index).sort_values()
     dates = dates[-settings.days :] if settings.days else dates
-    tickers = fwd.columns.intersection(scores.columns)
+    tickers = fwd.columns.intersection(scores.columns).sort_values()  # the order the daily portfolio uses
     if not len(dates) or not len(tickers):
         raise BacktestInputError(f"predictions ({_span(scores)}) and returns ({_span(fwd)}) share no date and ticker")
     grid = {"index": pd.DatetimeIndex(dates, name="date"), "columns": tickers}

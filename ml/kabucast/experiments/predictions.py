@@ -31,6 +31,7 @@ from kabucast.data.sources.base import STATIC_INFO_KEYS
 from kabucast.errors import KabucastError
 from kabucast.features import static_features
 from kabucast.forecast.dataset import HORIZONS, ForecastSamples, load_samples
+from kabucast.forecast.document import MissingHorizon, document_returns
 from kabucast.forecast.onnx_model import OnnxModel
 from kabucast.forecast.registry import ModelFiles, check_features, load_model
 from kabucast.storage.base import Store
@@ -46,20 +47,6 @@ class NoPredictions(KabucastError):
 def prediction_keys(store: Store) -> list[str]:
     """The dated forecast documents ``predictions/<YYYY-MM-DD>.json`` in date order (``latest.json`` excluded)."""
     return sorted(k for k in store.list(PREDICTIONS_PREFIX) if _DATED_KEY.fullmatch(k))
-
-
-def document_returns(document: dict, horizon_month: int) -> dict[str, float]:
-    """Ticker -> predicted simple return ``horizon_month`` months ahead, from one forecast document."""
-    out: dict[str, float] = {}
-    for row in document.get("predictions", []):
-        months = {int(p["month"]): float(p["return"]) for p in row.get("predictions", [])}
-        if horizon_month not in months:
-            raise NoPredictions(
-                f"the forecast of {row.get('ticker')} dated {document.get('data_as_of')} has no month "
-                f"{horizon_month} (months {sorted(months)}); pick another --horizon-month"
-            )
-        out[str(row["ticker"])] = months[horizon_month]
-    return out
 
 
 def load_prediction_history(
@@ -82,7 +69,10 @@ def load_prediction_history(
     for key in keys:
         document = store.get_json(key)
         day = pd.Timestamp(document.get("data_as_of") or _DATED_KEY.fullmatch(key).group(1))
-        rows[day] = document_returns(document, horizon_month)  # a later key for the same session wins
+        try:
+            rows[day] = document_returns(document, horizon_month)  # a later key for the same session wins
+        except MissingHorizon as exc:
+            raise NoPredictions(str(exc)) from exc
     frame = pd.DataFrame.from_dict(rows, orient="index").sort_index()
     frame = _between(frame, start, end)
     if frame.empty:

@@ -15,10 +15,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kabucast.errors import KabucastError
+
 CLOSE_TIME = "15:30:00"
 """Tokyo's closing time, the default ``close_time``."""
 PRICE_DECIMALS = {"JPY": 1}
 """Decimals of a published price per currency (2 for a currency not listed)."""
+
+
+class MissingHorizon(KabucastError):
+    """A forecast document has no prediction for the month asked for."""
 
 
 def forecast_document(
@@ -75,3 +81,17 @@ def top_by_12m_return(document: Mapping[str, Any], k: int = 5) -> list[tuple[str
     """The ``k`` tickers with the highest predicted 12-month return, best first."""
     rows = sorted(document["predictions"], key=lambda r: (-r["predicted_12m_return"], r["ticker"]))
     return [(r["ticker"], r["predicted_12m_return"]) for r in rows[:k]]
+
+
+def document_returns(document: dict, horizon_month: int) -> dict[str, float]:
+    """Ticker -> predicted simple return ``horizon_month`` months ahead, from one forecast document."""
+    out: dict[str, float] = {}
+    for row in document.get("predictions", []):
+        months = {int(p["month"]): float(p["return"]) for p in row.get("predictions", [])}
+        if horizon_month not in months:
+            raise MissingHorizon(
+                f"the forecast of {row.get('ticker')} dated {document.get('data_as_of')} has no month "
+                f"{horizon_month} (months {sorted(months)}); pick another --horizon-month"
+            )
+        out[str(row["ticker"])] = months[horizon_month]
+    return out

@@ -1,4 +1,5 @@
-"""The prediction step: champion model + stored prices -> ``predictions/<date>.json`` then ``latest.json``.
+"""The prediction step: champion model + stored prices -> ``predictions/<date>.json`` then ``latest.json``,
+and (when configured) the target portfolio built from that forecast (kabucast.jobs.portfolio_step).
 
 Runs on ONNX Runtime only (no torch). The ONNX session is cached per model version, so a warm
 Lambda container reuses it across invocations. What may be published where is
@@ -19,6 +20,7 @@ from kabucast.forecast.document import forecast_document
 from kabucast.forecast.onnx_model import OnnxModel
 from kabucast.forecast.registry import ModelFiles, check_features, load_model
 from kabucast.jobs.inputs import load_model_inputs
+from kabucast.jobs.portfolio_step import PortfolioStep
 from kabucast.jobs.publish import LATEST_KEY, PublishPolicy, prediction_key, publish_forecast
 from kabucast.storage.base import Store
 
@@ -33,6 +35,7 @@ class OnnxPredictor:
     sectors: SectorSettings
     calendar: TradingCalendar
     policy: PublishPolicy = field(default_factory=PublishPolicy)
+    portfolio: PortfolioStep | None = None
     _cache: dict[str, OnnxModel] = field(default_factory=dict)
 
     def __call__(self, store: Store, today: pd.Timestamp, tickers: Sequence[str]) -> dict[str, Any]:
@@ -57,13 +60,16 @@ class OnnxPredictor:
         )
         members = self.universe.members_on(today)
         published = publish_forecast(store, doc, members, tickers, self.policy)
-        return {
+        summary = {
             **published,
             "model_version": model.version,
             "model_as_of": model.meta.get("run", {}).get("as_of"),
             "predicted": len(fs.tickers),
             "failures": doc["failures"],
         }
+        if self.portfolio is not None:
+            summary["portfolio"] = self.portfolio(store, doc, inputs.panel, sectors_of, members, tickers, self.policy)
+        return summary
 
     def _served(self, model: ModelFiles) -> OnnxModel:
         if model.version not in self._cache:

@@ -18,11 +18,13 @@ from kabucast.storage.base import Store
 
 @dataclass(frozen=True)
 class ModelInputs:
-    """Features as of one session, plus each ticker's latest bar (the price a forecast starts from)."""
+    """Features as of one session, plus each ticker's latest bar (the price a forecast starts from) and
+    the price panel up to that session (what the portfolio step measures liquidity on)."""
 
     features: FeatureSet
     last_date: dict[str, pd.Timestamp]
     last_close: dict[str, float]
+    panel: PricePanel
 
 
 def load_model_inputs(
@@ -56,4 +58,4 @@ def load_model_inputs(
     fs = build_features(panel, static, sectors_of, sectors, calendar, day, fresh)
     fs.failures.update(failures)
     close = {t: float(frames[t].at[day, "close"]) for t in fs.tickers}
-    return ModelInputs(features=fs, last_date={t: last_date[t] for t in fs.tickers}, last_close=close)
+    return ModelInputs(features=fs, last_date={t: last_date[t] for t in fs.tickers}, last_close=close, panel=panel)

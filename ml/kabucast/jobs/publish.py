@@ -1,15 +1,18 @@
-"""Publication rules: how a forecast document reaches ``predictions/<date>.json`` and ``latest.json``.
+"""Publication rules: how a daily document reaches ``<kind>/<date>.json`` and ``<kind>/latest.json``.
 
-``latest.json`` is the product (a back-end reads it every day), so it only moves forward:
+Two kinds of document are published by the same rules (:class:`DocumentKind`): the forecast
+(``predictions/``, counted by ``num_predictions``) and the target portfolio built from it
+(``portfolio/``, counted by ``num_scored``, the names it was built from). ``latest.json`` is the
+product (a back-end reads it every day), so it only moves forward:
 
 1. A run that forecast no ticker publishes nothing and fails.
 2. A subset run (tickers that are not the whole universe) writes only its own key,
-   ``predictions/adhoc/<date>/<tickers>.json``; it never touches the dated file or the pointer.
+   ``<kind>/adhoc/<date>/<tickers>.json``; it never touches the dated file or the pointer.
 3. A full-universe run needs forecasts for at least ``min_coverage`` of the universe (the stale
    and failed tickers do not count); below that it publishes nothing and fails.
-4. ``predictions/<date>.json`` is never replaced by a document with fewer forecasts or older data.
+4. ``<kind>/<date>.json`` is never replaced by a document with a smaller count or older data.
 5. ``latest.json`` never moves to an older ``data_as_of``; for the same date it never takes a
-   document with fewer forecasts. A full run for a past date fills that date's file and leaves the
+   document with a smaller count. A full run for a past date fills that date's file and leaves the
    pointer where it is (that is how a missed day is backfilled).
 6. Both objects are read once at the start; each write is conditional on what was read
    (:meth:`Store.put_if`), so an overlapping run makes this one fail with ``ConcurrentUpdate``
@@ -32,9 +35,31 @@ import pandas as pd
 from kabucast.errors import ConcurrentUpdate, CorruptObject, JobFailure
 from kabucast.storage.base import Store, Versioned, dumps_json, loads_json
 
-LATEST_KEY = "predictions/latest.json"
-ADHOC_PREFIX = "predictions/adhoc"
 DEFAULT_MIN_COVERAGE = 0.9
+
+
+@dataclass(frozen=True)
+class DocumentKind:
+    """A family of published documents: ``<prefix>/<date>.json``, ``<prefix>/latest.json`` and the
+    subset runs' ``<prefix>/adhoc/``; ``count`` names the field that says how many names it holds."""
+
+    prefix: str
+    count: str
+    noun: str  # what the count counts, for messages
+
+    @property
+    def latest_key(self) -> str:
+        return f"{self.prefix}/latest.json"
+
+    def dated_key(self, day: object) -> str:
+        """``<prefix>/<YYYY-MM-DD>.json`` for a session (a date string or timestamp)."""
+        return f"{self.prefix}/{pd.Timestamp(day).date()}.json"
+
+
+FORECASTS = DocumentKind("predictions", "num_predictions", "forecasts")
+PORTFOLIOS = DocumentKind("portfolio", "num_scored", "scored names")
+LATEST_KEY = FORECASTS.latest_key
+ADHOC_PREFIX = f"{FORECASTS.prefix}/adhoc"
 
 
 class PublicationRefused(JobFailure):
@@ -53,45 +78,57 @@ class PublishPolicy:
 
 def prediction_key(day: object) -> str:
     """``predictions/<YYYY-MM-DD>.json`` for a session (a date string or timestamp)."""
-    return f"predictions/{pd.Timestamp(day).date()}.json"
+    return FORECASTS.dated_key(day)
 
 
-def adhoc_key(day: str, tickers: Sequence[str]) -> str:
+def adhoc_key(day: str, tickers: Sequence[str], kind: DocumentKind = FORECASTS) -> str:
     """A subset run's own key: the tickers by name when few, else their count and a digest."""
     names = sorted(tickers)
     tag = "+".join(names) if len(names) <= 4 else f"{len(names)}-tickers-{_digest(names)}"
-    return f"{ADHOC_PREFIX}/{day}/{tag}.json"
+    return f"{kind.prefix}/adhoc/{day}/{tag}.json"
 
 
 def publish_forecast(
     store: Store, doc: dict[str, Any], universe: Sequence[str], tickers: Sequence[str], policy: PublishPolicy
 ) -> dict[str, Any]:
+    """Publish a forecast document by the rules above (:func:`publish_document` of :data:`FORECASTS`)."""
+    return publish_document(store, doc, FORECASTS, universe, tickers, policy)
+
+
+def publish_document(
+    store: Store,
+    doc: dict[str, Any],
+    kind: DocumentKind,
+    universe: Sequence[str],
+    tickers: Sequence[str],
+    policy: PublishPolicy,
+) -> dict[str, Any]:
     """Publish ``doc`` by the rules above; a summary of what was written, or :class:`PublicationRefused`."""
-    n, day = int(doc["num_predictions"]), str(doc["data_as_of"])
+    n, day = int(doc[kind.count]), str(doc["data_as_of"])
     if n == 0:
         raise PublicationRefused(f"no ticker was forecast for {day}: nothing published. {_failures(doc)}")
     if set(tickers) != set(universe):
-        key = adhoc_key(day, tickers)
+        key = adhoc_key(day, tickers, kind)
         store.put_json(key, doc)
         return {"key": key, "scope": "adhoc", "latest": "untouched (subset run)"}
     coverage = n / len(universe)
     if coverage < policy.min_coverage and not policy.force:
         raise PublicationRefused(
             f"only {n} of {len(universe)} tickers forecast for {day} ({coverage:.0%}, min_coverage "
-            f"{policy.min_coverage:.0%}): nothing published, latest.json kept. {_failures(doc)} "
+            f"{policy.min_coverage:.0%}): nothing published, {kind.latest_key} kept. {_failures(doc)} "
             "(--force publishes it anyway)"
         )
     data = dumps_json(doc)
-    dated_key = prediction_key(day)
-    dated, latest = store.get_versioned(dated_key), store.get_versioned(LATEST_KEY)
-    problem = _regression(_parsed(dated, dated_key), dated_key, doc)
+    dated_key = kind.dated_key(day)
+    dated, latest = store.get_versioned(dated_key), store.get_versioned(kind.latest_key)
+    problem = _regression(_parsed(dated, dated_key), dated_key, doc, kind)
     if problem and not policy.force:
-        raise PublicationRefused(f"{problem}: kept as is, latest.json untouched (--force replaces it)")
-    move = _pointer_move(latest, data, doc, policy.force)
+        raise PublicationRefused(f"{problem}: kept as is, {kind.latest_key} untouched (--force replaces it)")
+    move = _pointer_move(latest, data, doc, policy.force, kind)
     if dated is None or dated.data != data:
         _write(store, dated_key, data, dated)
     if move == "replaced":
-        _write(store, LATEST_KEY, data, latest)
+        _write(store, kind.latest_key, data, latest)
     return {"key": dated_key, "scope": "universe", "coverage": round(coverage, 4), "latest": move}
 
 
@@ -106,30 +143,30 @@ def _write(store: Store, key: str, data: bytes, seen: Versioned | None) -> None:
             raise
 
 
-def _regression(old: dict[str, Any] | None, key: str, doc: dict[str, Any]) -> str | None:
+def _regression(old: dict[str, Any] | None, key: str, doc: dict[str, Any], kind: DocumentKind) -> str | None:
     """Why ``doc`` would be a step back from ``old``, the document stored at ``key`` (None: it is not)."""
     if old is None:
         return None
-    n_old, n_new = int(old.get("num_predictions", 0)), int(doc["num_predictions"])
+    n_old, n_new = int(old.get(kind.count, 0)), int(doc[kind.count])
     if str(old.get("data_as_of", "")) > str(doc["data_as_of"]):
         return f"{key} holds data as of {old['data_as_of']}, newer than this run's {doc['data_as_of']}"
     if n_new < n_old:
-        return f"{key} holds {n_old} forecasts, this run has only {n_new}"
+        return f"{key} holds {n_old} {kind.noun}, this run has only {n_new}"
     return None
 
 
-def _pointer_move(latest: Versioned | None, data: bytes, doc: dict[str, Any], force: bool) -> str:
+def _pointer_move(latest: Versioned | None, data: bytes, doc: dict[str, Any], force: bool, kind: DocumentKind) -> str:
     """``replaced``, ``unchanged``, or why the pointer stays (a past-date run); raises if it would shrink.
 
     ``data`` is ``doc`` serialised, the bytes that would be written."""
-    old = _parsed(latest, LATEST_KEY)
+    old = _parsed(latest, kind.latest_key)
     if old is None:
         return "replaced"
     if latest is not None and latest.data == data:
         return "unchanged"
     if str(old.get("data_as_of", "")) > str(doc["data_as_of"]):
         return f"kept: it holds newer data ({old['data_as_of']})"
-    problem = _regression(old, LATEST_KEY, doc)
+    problem = _regression(old, kind.latest_key, doc, kind)
     if problem and not force:
         raise PublicationRefused(f"{problem}: nothing published (--force replaces it)")
     return "replaced"

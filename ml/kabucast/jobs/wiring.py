@@ -12,14 +12,16 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from kabucast.config import (
+    BacktestSettings,
     EnrichSettings,
     FetchSettings,
     FinetuneSettings,
+    PortfolioSettings,
     PredictSettings,
     UniverseSettings,
     forecast_settings,
@@ -34,6 +36,9 @@ from kabucast.errors import ConfigError
 from kabucast.jobs.daily import DailyOptions, Predictor, run_daily
 from kabucast.jobs.monthly import Finetuner, run_monthly
 from kabucast.storage.base import Store
+
+if TYPE_CHECKING:
+    from kabucast.jobs.portfolio_step import PortfolioStep
 
 DAILY_FETCH_CONFIG = "fetch_daily_universe.yaml"
 PREDICT_CONFIG = "predict.yaml"
@@ -71,7 +76,19 @@ def onnx_predictor(
     cfg, configured, sectors = forecast_settings(config, PredictSettings)
     policy = PublishPolicy(min_coverage=cfg.min_coverage, force=force)
     members = universe or configured
-    return OnnxPredictor(members, sectors, calendar_for(members.exchange), policy)
+    calendar = calendar_for(members.exchange)
+    return OnnxPredictor(members, sectors, calendar, policy, portfolio_step(cfg.portfolio, calendar))
+
+
+def portfolio_step(settings: PortfolioSettings | None, calendar: TradingCalendar) -> PortfolioStep | None:
+    """The daily portfolio step of ``settings`` (None: the job publishes no portfolio)."""
+    from kabucast.evaluation.target_portfolio import PortfolioPlan
+    from kabucast.jobs.portfolio_step import PortfolioStep
+
+    if settings is None:
+        return None
+    backtest = load_settings(BacktestSettings, resolve_config_path(settings.backtest))
+    return PortfolioStep(PortfolioPlan(backtest, settings.horizon_month), calendar)
 
 
 def finetune_step(config: str = FINETUNE_CONFIG, threads: int | None = None) -> Finetuner:
