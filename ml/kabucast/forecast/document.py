@@ -5,6 +5,11 @@ Units: ``return`` and ``predicted_12m_return`` are simple returns (``exp(log_ret
 month m is 21 sessions ahead. ``timestamp`` is the close of the session the forecast is based on,
 local to the exchange (Tokyo: 15:30), not the wall clock, so the same inputs always give the same bytes.
 Prices are rounded to 0.1 JPY, or to 0.01 in other currencies.
+
+A model with a quantile head adds, per month, ``quantiles`` (level -> simple return) and ``interval``:
+the range between its lowest and highest quantile (``coverage`` = their difference, 0.8 for 0.1 /
+0.9) as returns and prices; the document then names its ``quantile_levels``. Both are additive: a
+reader of the seed schema sees the same fields as before.
 """
 
 from __future__ import annotations
@@ -38,15 +43,32 @@ def forecast_document(
     data_as_of: pd.Timestamp,
     currency: str = "JPY",
     close_time: str = CLOSE_TIME,
+    quantiles: np.ndarray | None = None,
+    levels: tuple[float, ...] = (),
 ) -> dict[str, Any]:
-    """The JSON document for ``predictions/<date>.json``; ``log_returns`` is (N, 12) in ``tickers`` order."""
+    """The JSON document for ``predictions/<date>.json``; ``log_returns`` is (N, 12) in ``tickers`` order,
+    ``quantiles`` (N, 12, Q) their quantiles at ``levels`` (None: a model without a quantile head)."""
     if log_returns.shape != (len(tickers), 12) or not np.isfinite(log_returns).all():
         raise ValueError(f"expected finite (N={len(tickers)}, 12) log returns, got {log_returns.shape}")
+    if quantiles is not None and (
+        quantiles.shape != (len(tickers), 12, len(levels)) or not np.isfinite(quantiles).all()
+    ):
+        raise ValueError(f"expected finite (N={len(tickers)}, 12, {len(levels)}) quantiles, got {quantiles.shape}")
     decimals = PRICE_DECIMALS.get(currency, 2)
     rows = [
-        _ticker_forecast(t, log_returns[i], last_date[t], last_close[t], sectors_of.get(t, "Unknown"), decimals)
+        _ticker_forecast(
+            t,
+            log_returns[i],
+            last_date[t],
+            last_close[t],
+            sectors_of.get(t, "Unknown"),
+            decimals,
+            None if quantiles is None else quantiles[i],
+            levels,
+        )
         for i, t in enumerate(tickers)
     ]
+    head = {"quantile_levels": list(levels)} if quantiles is not None else {}
     return {
         "timestamp": f"{data_as_of.date()}T{close_time}",
         "currency": currency,
@@ -54,18 +76,29 @@ def forecast_document(
         "predictions": rows,
         "model_version": model_version,
         "data_as_of": str(data_as_of.date()),
+        **head,
         "failures": [{"ticker": t, "reason": r} for t, r in sorted(failures.items())],
     }
 
 
 def _ticker_forecast(
-    ticker: str, logret: np.ndarray, day: pd.Timestamp, price: float, sector: str, decimals: int
+    ticker: str,
+    logret: np.ndarray,
+    day: pd.Timestamp,
+    price: float,
+    sector: str,
+    decimals: int,
+    quantiles: np.ndarray | None = None,
+    levels: tuple[float, ...] = (),
 ) -> dict[str, Any]:
     prices = price * np.exp(logret.astype(np.float64))
     months = [
         {"month": m + 1, "predicted_price": round(float(p), decimals), "return": round(float(np.expm1(r)), 6)}
         for m, (p, r) in enumerate(zip(prices, logret.astype(np.float64), strict=True))
     ]
+    if quantiles is not None:
+        for month, q in zip(months, quantiles.astype(np.float64), strict=True):
+            month.update(_distribution(q, levels, price, decimals))
     return {
         "ticker": ticker,
         "as_of_date": str(day.date()),
@@ -74,6 +107,22 @@ def _ticker_forecast(
         "predicted_12m_price": months[-1]["predicted_price"],
         "predicted_12m_return": months[-1]["return"],
         "sector": sector,
+    }
+
+
+def _distribution(q: np.ndarray, levels: tuple[float, ...], price: float, decimals: int) -> dict[str, Any]:
+    """One month's ``quantiles`` (level -> simple return) and ``interval`` from log-return quantiles ``q`` (Q,)."""
+    returns = np.expm1(q)
+    interval = {
+        "coverage": round(levels[-1] - levels[0], 6),
+        "low": round(float(returns[0]), 6),
+        "high": round(float(returns[-1]), 6),
+        "low_price": round(float(price * np.exp(q[0])), decimals),
+        "high_price": round(float(price * np.exp(q[-1])), decimals),
+    }
+    return {
+        "quantiles": {f"{lv:g}": round(float(r), 6) for lv, r in zip(levels, returns, strict=True)},
+        "interval": interval,
     }
 
 

@@ -60,3 +60,10 @@ class SnapshotEnsemble(nn.Module):
         """The members' (B, 12) forecasts averaged (same inputs and output as BiLSTMForecaster.forward)."""
         outs = [member(weekly, static, position, sector_id) for member in self.members]
         return torch.stack(outs).mean(dim=0)
+
+    def forward_with_quantiles(
+        self, weekly: torch.Tensor, static: torch.Tensor, position: torch.Tensor, sector_id: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The members' forecasts and quantiles averaged (the mean of ascending quantiles stays ascending)."""
+        outs = [member.forward_with_quantiles(weekly, static, position, sector_id) for member in self.members]
+        return torch.stack([o[0] for o in outs]).mean(dim=0), torch.stack([o[1] for o in outs]).mean(dim=0)

@@ -21,7 +21,13 @@ import torch
 
 from kabucast.errors import KabucastError
 from kabucast.forecast.model import BiLSTMForecaster
-from kabucast.forecast.onnx_model import CONFIG_METADATA_KEY, INPUT_DTYPES, INPUT_NAMES, OUTPUT_NAME
+from kabucast.forecast.onnx_model import (
+    CONFIG_METADATA_KEY,
+    INPUT_DTYPES,
+    INPUT_NAMES,
+    OUTPUT_NAME,
+    QUANTILES_NAME,
+)
 
 OPSET = 17
 PARITY_TOLERANCE = 1e-4  # max |ONNX Runtime - torch| over the sample batch, log-return units
@@ -46,33 +52,50 @@ def export_onnx(
 ) -> float:
     """Write ``model`` to the single file ``path`` (raw features in, log returns out, any batch size).
 
-    ``sample_batch`` holds weekly (B, 156, 23), static (B, 6), position (B, 2) and sector_id (B,);
-    other keys are ignored. Returns max |ONNX Runtime - torch| on it; raises
-    :class:`ExportParityError` above ``tolerance``. ``model`` itself is left untouched.
+    A model with a quantile head also outputs ``quantiles`` (B, 12, Q). ``sample_batch`` holds weekly
+    (B, 156, 23), static (B, 6), position (B, 2) and sector_id (B,); other keys are ignored. Returns
+    max |ONNX Runtime - torch| over every output on it; raises :class:`ExportParityError` above
+    ``tolerance``. ``model`` itself is left untouched.
     """
     path = Path(path)
     frozen = copy.deepcopy(model).cpu().eval()
+    graph: torch.nn.Module = WithQuantiles(frozen).eval() if frozen.config.quantiles else frozen
+    outputs = [OUTPUT_NAME, QUANTILES_NAME] if frozen.config.quantiles else [OUTPUT_NAME]
     inputs = tuple(torch.from_numpy(_numpy(sample_batch[name], dtype)) for name, dtype in INPUT_DTYPES.items())
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the exporter's deprecation notice and its LSTM batch-size advice
         torch.onnx.export(
-            frozen,
+            graph,
             inputs,
             str(path),
             input_names=list(INPUT_NAMES),
-            output_names=[OUTPUT_NAME],
-            dynamic_axes={name: {0: "batch"} for name in (*INPUT_NAMES, OUTPUT_NAME)},
+            output_names=outputs,
+            dynamic_axes={name: {0: "batch"} for name in (*INPUT_NAMES, *outputs)},
             opset_version=OPSET,
             dynamo=False,
         )
-        expected = frozen(*inputs).numpy()  # (B, 12)
+        expected = graph(*inputs)
+        expected = [t.numpy() for t in (expected if isinstance(expected, tuple) else (expected,))]
     _stamp_config(path, frozen)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    got = session.run([OUTPUT_NAME], {name: t.numpy() for name, t in zip(INPUT_NAMES, inputs, strict=True)})[0]
-    max_diff = float(np.max(np.abs(got - expected)))
+    got = session.run(outputs, {name: t.numpy() for name, t in zip(INPUT_NAMES, inputs, strict=True)})
+    max_diff = max(float(np.max(np.abs(g - e))) for g, e in zip(got, expected, strict=True))
     if not max_diff <= tolerance:
         raise ExportParityError(path, max_diff, tolerance)
     return max_diff
+
+
+class WithQuantiles(torch.nn.Module):
+    """The graph exported for a forecaster with a quantile head: both outputs of ``forward_with_quantiles``."""
+
+    def __init__(self, model: BiLSTMForecaster) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(
+        self, weekly: torch.Tensor, static: torch.Tensor, position: torch.Tensor, sector_id: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.model.forward_with_quantiles(weekly, static, position, sector_id)
 
 
 def _stamp_config(path: Path, model: BiLSTMForecaster) -> None:

@@ -50,11 +50,13 @@ class TrainConfig:
     turnover_weight: float = 0.0  # ranker-only: accepted so one sweep grid serves both models, ignored here
     lr_cycle_epochs: int = 0  # > 0: cosine learning rate restarted every this many epochs (two-stage training)
     min_lr_ratio: float = 0.05  # the cosine's floor, as a share of lr
+    quantile_weight: float = 1.0  # weight of the quantile head's pinball loss (a model with model.quantiles)
 
     def __post_init__(self) -> None:
         if self.loss not in ("huber", "mse"):
             raise ValueError(f"loss must be 'huber' or 'mse', not {self.loss!r}")
-        negative = [k for k in ("pred_var_weight", "rankic_weight", "output_noise_std") if getattr(self, k) < 0]
+        weights = ("pred_var_weight", "rankic_weight", "output_noise_std", "quantile_weight")
+        negative = [k for k in weights if getattr(self, k) < 0]
         if self.lr_cycle_epochs < 0 or not 0 <= self.min_lr_ratio <= 1:
             raise ValueError(f"lr_cycle_epochs must be >= 0 and min_lr_ratio in [0, 1], got {self}")
         if negative or self.pred_std_floor <= 0:
@@ -85,6 +87,23 @@ class ForecasterModule(L.LightningModule):
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.model(batch["weekly"], batch["static"], batch["position"], batch["sector_id"])  # (B, 12)
 
+    @property
+    def levels(self) -> tuple[float, ...]:
+        """The quantile head's levels (empty without one)."""
+        return tuple(self.model.config.quantiles)
+
+    def outputs(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(B, 12) forecasts and, with a quantile head, (B, 12, Q) quantiles (else None)."""
+        inputs = (batch["weekly"], batch["static"], batch["position"], batch["sector_id"])
+        if not self.levels:
+            return self.model(*inputs), None
+        return self.model.forward_with_quantiles(*inputs)
+
+    def pinball(self, quantiles: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Mean pinball loss of (B, 12, Q) ``quantiles`` for (B, 12) ``target``, horizons balanced as :meth:`loss`."""
+        scale = self.horizon_scale[:, None]
+        return pinball_loss(quantiles / scale, target / self.horizon_scale, self.levels)
+
     def loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Mean over samples and the 12 horizons, each horizon's residual scaled by ``horizon_scale``."""
         pred, target = pred / self.horizon_scale, target / self.horizon_scale
@@ -108,7 +127,10 @@ class ForecasterModule(L.LightningModule):
         return terms
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        terms = self.training_loss(self(batch), batch["target"])
+        pred, quantiles = self.outputs(batch)
+        terms = self.training_loss(pred, batch["target"])
+        if quantiles is not None and self.cfg.quantile_weight:
+            terms["pinball"] = self.cfg.quantile_weight * self.pinball(quantiles, batch["target"])
         loss = torch.stack(list(terms.values())).sum()
         n = len(batch["target"])
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=n)
@@ -117,9 +139,15 @@ class ForecasterModule(L.LightningModule):
         return loss
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
-        pred = self(batch)
-        loss = self.loss(pred, batch["target"])
-        self.log("val_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(batch["target"]))
+        """``val_loss``: the regression loss, plus the weighted pinball loss with a quantile head (the
+        checkpoint kept is the best at both)."""
+        pred, quantiles = self.outputs(batch)
+        loss, n = self.loss(pred, batch["target"]), len(batch["target"])
+        if quantiles is not None:
+            pinball = self.pinball(quantiles, batch["target"])
+            self.log("val_pinball", pinball, on_step=False, on_epoch=True, batch_size=n)
+            loss = loss + self.cfg.quantile_weight * pinball
+        self.log("val_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=n)
         return {"pred": pred.detach()}
 
     def on_validation_epoch_start(self) -> None:
@@ -160,6 +188,17 @@ def pred_std_shortfall(pred: torch.Tensor, floor: float) -> torch.Tensor:
     ``pred`` (B, H); the std is taken over the batch (its samples' spread, across tickers and dates).
     """
     return F.relu(floor - pred.std(dim=0, unbiased=False)).mean() / floor
+
+
+def pinball_loss(quantiles: torch.Tensor, target: torch.Tensor, levels: Sequence[float]) -> torch.Tensor:
+    """Mean over samples, horizons and levels of the pinball (quantile) loss.
+
+    ``quantiles`` (B, H, Q) at ``levels`` (Q,), ``target`` (B, H): ``max(tau * d, (tau - 1) * d)`` with
+    ``d = target - quantile``; minimised in expectation by the true tau-quantile.
+    """
+    tau = torch.as_tensor(levels, dtype=quantiles.dtype, device=quantiles.device)
+    diff = target.unsqueeze(-1) - quantiles  # (B, H, Q)
+    return torch.maximum(tau * diff, (tau - 1.0) * diff).mean()
 
 
 def batch_pearson(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:

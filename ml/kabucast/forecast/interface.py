@@ -8,6 +8,9 @@ daily job call these methods only:
   (month m = 21 * m sessions ahead) for samples ``idx`` of a
   :class:`~kabucast.forecast.dataset.ForecastSamples`. :class:`kabucast.forecast.onnx_model.OnnxModel`
   (ONNX Runtime, torch-free) is the served one: daily job, gate, evaluation.
+- :class:`QuantileModel` also forecasts quantiles: ``predict_quantiles(samples, idx)`` gives
+  (len(idx), 12, Q) ascending quantiles of those log returns at ``quantile_levels`` (the BiLSTM with
+  ``model.quantiles``, served or in torch); :func:`quantile_levels` is () for any other model.
 - :class:`TrainableModel` also learns: ``fit(split, work_dir)`` from fresh weights,
   ``finetune(split, work_dir)`` from its current ones, each returning a :class:`FitResult`;
   ``export(path, samples, idx)`` writes the ONNX file the serving side loads and returns the parity
@@ -105,6 +108,22 @@ class ForecastModel(Protocol):
     """Anything that forecasts: (len(idx), 12) float32 log returns for samples ``idx``."""
 
     def predict(self, samples: ForecastSamples, idx: np.ndarray) -> np.ndarray: ...
+
+
+@runtime_checkable
+class QuantileModel(ForecastModel, Protocol):
+    """A model that also forecasts quantiles of the log returns: (len(idx), 12, Q), ascending in Q, at
+    ``quantile_levels`` (empty when this one has no quantile head)."""
+
+    @property
+    def quantile_levels(self) -> tuple[float, ...]: ...
+
+    def predict_quantiles(self, samples: ForecastSamples, idx: np.ndarray) -> np.ndarray: ...
+
+
+def quantile_levels(model: ForecastModel) -> tuple[float, ...]:
+    """The levels ``model`` forecasts quantiles at (empty for a model without quantiles, e.g. the ridge)."""
+    return tuple(model.quantile_levels) if isinstance(model, QuantileModel) else ()
 
 
 @runtime_checkable

@@ -3,14 +3,20 @@
 Output ``m`` (1..12) is the log return from the as-of close to the close ``21 * m`` trading days later.
 The module standardises its raw inputs itself (:class:`~kabucast.forecast.normalize.Normalizer`), so
 training, the checkpoint and the exported ONNX graph all take the same raw features.
+
+With ``quantiles`` (e.g. 0.1, 0.5, 0.9) a second linear layer on the head's last hidden layer gives,
+per horizon, those quantiles of the log return (:meth:`BiLSTMForecaster.forward_with_quantiles`). They
+cannot cross: the lowest is a free output and each next one adds a softplus (> 0) step to it.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from kabucast.forecast.normalize import Normalizer
@@ -31,10 +37,16 @@ class ForecasterConfig:
     dropout: float = 0.1  # between LSTM layers and after each MLP layer
     mlp: tuple[int, ...] = (256, 128)
     horizons: int = 12  # months ahead
+    quantiles: tuple[float, ...] = ()  # levels of the quantile head, ascending in (0, 1); () = no quantile head
+
+    def __post_init__(self) -> None:
+        q = self.quantiles
+        if any(not 0 < x < 1 for x in q) or list(q) != sorted(set(q)):
+            raise ValueError(f"quantiles must be distinct, ascending and inside (0, 1), got {list(q)}")
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON/YAML-safe values (``mlp`` as a list)."""
-        return {**asdict(self), "mlp": list(self.mlp)}
+        """JSON/YAML-safe values (``mlp`` and ``quantiles`` as lists)."""
+        return {**asdict(self), "mlp": list(self.mlp), "quantiles": list(self.quantiles)}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ForecasterConfig:
@@ -42,7 +54,8 @@ class ForecasterConfig:
         unknown = set(values) - set(cls.__dataclass_fields__)
         if unknown:
             raise ValueError(f"unknown forecaster config keys {sorted(unknown)}")
-        return cls(**{**values, **({"mlp": tuple(values["mlp"])} if "mlp" in values else {})})
+        tuples = {k: tuple(values[k]) for k in ("mlp", "quantiles") if k in values}
+        return cls(**{**values, **tuples})
 
 
 class BiLSTMForecaster(nn.Module):
@@ -73,17 +86,54 @@ class BiLSTMForecaster(nn.Module):
             width = size
         layers.append(nn.Linear(width, cfg.horizons))
         self.head = nn.Sequential(*layers)
+        self.quantile_head = QuantileHead(width, cfg.horizons, len(cfg.quantiles)) if cfg.quantiles else None
 
     def forward(
         self, weekly: torch.Tensor, static: torch.Tensor, position: torch.Tensor, sector_id: torch.Tensor
     ) -> torch.Tensor:
         """weekly (B, T, 23), static (B, 6), position (B, 2) float32; sector_id (B,) int64 -> (B, 12) log returns."""
+        return self.head[-1](self._hidden(weekly, static, position, sector_id))  # (B, 12)
+
+    def forward_with_quantiles(
+        self, weekly: torch.Tensor, static: torch.Tensor, position: torch.Tensor, sector_id: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 12) log returns and (B, 12, Q) their quantiles at ``config.quantiles`` (ascending in Q)."""
+        if self.quantile_head is None:
+            raise ValueError("this forecaster has no quantile head (model.quantiles is empty)")
+        hidden = self._hidden(weekly, static, position, sector_id)
+        return self.head[-1](hidden), self.quantile_head(hidden)
+
+    def _hidden(
+        self, weekly: torch.Tensor, static: torch.Tensor, position: torch.Tensor, sector_id: torch.Tensor
+    ) -> torch.Tensor:
+        """The head's last hidden layer (B, mlp[-1]), what the mean and the quantiles are read from."""
         weekly, static = self.normalizer(weekly, static)  # (B, T, 23), (B, 6)
         sector = self.sector(sector_id)  # (B, E)
         _, (h_n, _) = self.lstm(weekly)  # h_n: (layers * 2, B, H)
         summary = torch.cat([h_n[-2], h_n[-1]], dim=-1)  # (B, 2H) top layer: forward, backward
         x = torch.cat([summary, static, position, sector], dim=-1)  # (B, 2H + 6 + 2 + E)
-        return self.head(x)  # (B, 12)
+        return self.head[:-1](x)
+
+
+class QuantileHead(nn.Module):
+    """(B, width) -> (B, horizons, Q) ascending quantiles: the lowest, then cumulative softplus steps."""
+
+    INITIAL_STEP = 0.05  # log-return units between neighbouring quantiles at initialisation
+
+    def __init__(self, width: int, horizons: int, levels: int) -> None:
+        super().__init__()
+        self.horizons, self.levels = horizons, levels
+        self.linear = nn.Linear(width, horizons * levels)
+        with torch.no_grad():  # start with narrow, centred intervals instead of softplus(0) = 0.69 steps
+            bias = self.linear.bias.view(horizons, levels)
+            step = math.log(math.expm1(self.INITIAL_STEP))
+            bias[:, 1:] = step
+            bias[:, 0] = -self.INITIAL_STEP * (levels - 1) / 2
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        raw = self.linear(hidden).view(-1, self.horizons, self.levels)
+        steps = torch.cat([raw[..., :1], F.softplus(raw[..., 1:])], dim=-1)
+        return torch.cumsum(steps, dim=-1)
 
 
 def count_parameters(model: nn.Module) -> int:

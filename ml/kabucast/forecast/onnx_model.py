@@ -34,6 +34,7 @@ INPUT_DTYPES: dict[str, type[np.generic]] = {
 }
 INPUT_NAMES = tuple(INPUT_DTYPES)
 OUTPUT_NAME = "log_returns"  # (B, 12): month m = 21 * m trading days ahead
+QUANTILES_NAME = "quantiles"  # (B, 12, Q): a model with a quantile head only, at its config's ``quantiles``
 CONFIG_METADATA_KEY = "kabucast.forecaster_config"
 DEFAULT_THREADS = 1
 """Measured (bench/bench_onnx_predict.py, 2-core x86): 31 tickers in ~37 ms on 1 thread, ~20 ms on 2. A 512 MB
@@ -65,11 +66,13 @@ class OnnxForecaster:
         except Exception as exc:  # onnxruntime raises its own untyped errors for corrupt files
             raise ModelLoadError(f"cannot load ONNX model {_describe(model)}: {exc}") from exc
         names = tuple(i.name for i in self.session.get_inputs())
-        if names != INPUT_NAMES or [o.name for o in self.session.get_outputs()] != [OUTPUT_NAME]:
-            raise ModelLoadError(f"{_describe(model)} is not a kabucast forecaster (inputs {names})")
+        outputs = [o.name for o in self.session.get_outputs()]
+        if names != INPUT_NAMES or outputs not in ([OUTPUT_NAME], [OUTPUT_NAME, QUANTILES_NAME]):
+            raise ModelLoadError(f"{_describe(model)} is not a kabucast forecaster (inputs {names}, outputs {outputs})")
         self.config: dict[str, Any] = json.loads(
             self.session.get_modelmeta().custom_metadata_map.get(CONFIG_METADATA_KEY, "{}")
         )
+        self.quantile_levels: tuple[float, ...] = tuple(self.config.get("quantiles", ())) if len(outputs) > 1 else ()
         self._shapes = {i.name: tuple(i.shape) for i in self.session.get_inputs()}
 
     @property
@@ -84,12 +87,27 @@ class OnnxForecaster:
 
         Raises :class:`ForecastInputError` naming the first array whose shape or sector id is wrong.
         """
+        feeds = self._feeds(weekly, static, position, sector_id)
+        return self.session.run([OUTPUT_NAME], feeds)[0]
+
+    def predict_with_quantiles(
+        self, weekly: np.ndarray, static: np.ndarray, position: np.ndarray, sector_id: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(B, 12) log returns and (B, 12, Q) their quantiles at :attr:`quantile_levels` (one run of the graph)."""
+        if not self.quantile_levels:
+            raise ModelLoadError("this model has no quantile head: it forecasts log returns only")
+        feeds = self._feeds(weekly, static, position, sector_id)
+        mean, quantiles = self.session.run([OUTPUT_NAME, QUANTILES_NAME], feeds)
+        return mean, quantiles
+
+    def _feeds(self, *arrays: np.ndarray) -> dict[str, np.ndarray]:
+        """The four input arrays by name, in the graph's dtypes, checked (:class:`ForecastInputError`)."""
         feeds = {
             name: np.ascontiguousarray(array, dtype=dtype)
-            for (name, dtype), array in zip(INPUT_DTYPES.items(), (weekly, static, position, sector_id), strict=True)
+            for (name, dtype), array in zip(INPUT_DTYPES.items(), arrays, strict=True)
         }
         self._check(feeds)
-        return self.session.run([OUTPUT_NAME], feeds)[0]
+        return feeds
 
     def _check(self, feeds: dict[str, np.ndarray]) -> None:
         batch = len(feeds["weekly"])
@@ -134,12 +152,36 @@ class OnnxModel:
             static = np.zeros_like(static)
         return self.session.predict(weekly, static, position, sector_id)
 
+    @property
+    def quantile_levels(self) -> tuple[float, ...]:
+        """The levels of the model's quantile head (empty without one)."""
+        return self.session.quantile_levels
+
+    def predict_arrays_with_quantiles(
+        self, weekly: np.ndarray, static: np.ndarray, position: np.ndarray, sector_id: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(B, 12) log returns and (B, 12, Q) quantiles of raw input arrays; B may be 0."""
+        if len(weekly) == 0:
+            h, q = self.session.horizons, len(self.quantile_levels)
+            return np.zeros((0, h), dtype=np.float32), np.zeros((0, h, q), dtype=np.float32)
+        if self.static_mode == "none":
+            static = np.zeros_like(static)
+        return self.session.predict_with_quantiles(weekly, static, position, sector_id)
+
     def predict(self, samples: ForecastSamples, idx: np.ndarray) -> np.ndarray:
         """(len(idx), 12) float32 log returns for samples ``idx``, in batches (a progress line past ~10 s)."""
         out = [np.zeros((0, self.session.horizons), dtype=np.float32)]
         for start in progress(range(0, len(idx), self.BATCH), "scoring", "batches", first_line=False):
             batch = samples.take(idx[start : start + self.BATCH])
             out.append(self.predict_arrays(batch["weekly"], batch["static"], batch["position"], batch["sector_id"]))
+        return np.concatenate(out)
+
+    def predict_quantiles(self, samples: ForecastSamples, idx: np.ndarray) -> np.ndarray:
+        """(len(idx), 12, Q) float32 quantiles of the log returns for samples ``idx``, in batches."""
+        out = [np.zeros((0, self.session.horizons, len(self.quantile_levels)), dtype=np.float32)]
+        for start in progress(range(0, len(idx), self.BATCH), "scoring quantiles", "batches", first_line=False):
+            b = samples.take(idx[start : start + self.BATCH])
+            out.append(self.predict_arrays_with_quantiles(b["weekly"], b["static"], b["position"], b["sector_id"])[1])
         return np.concatenate(out)
 
 

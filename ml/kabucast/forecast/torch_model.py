@@ -113,6 +113,15 @@ class TorchForecaster:
         """(len(idx), 12) float32 forecasts of the network in eval mode on the CPU."""
         return predict_network(self._network(), samples, idx)
 
+    @property
+    def quantile_levels(self) -> tuple[float, ...]:
+        """The levels of the network's quantile head (empty without one)."""
+        return tuple(self._network().config.quantiles)
+
+    def predict_quantiles(self, samples: ForecastSamples, idx: np.ndarray) -> np.ndarray:
+        """(len(idx), 12, Q) float32 quantiles of the log returns, in eval mode on the CPU."""
+        return predict_network(self._network(), samples, idx, quantiles=True)
+
     def val_loss(self, split: SampleSplit, pred: np.ndarray | None = None) -> float:
         """The training loss (horizons balanced as in training) of the network's forecasts on ``split.val``.
 
@@ -145,12 +154,15 @@ class TorchForecaster:
 
 
 @torch.no_grad()
-def predict_network(network: Network, samples: ForecastSamples, idx: np.ndarray) -> np.ndarray:
-    """(len(idx), 12) float32 forecasts of ``network`` (put in eval mode, on the CPU), in batches."""
+def predict_network(network: Network, samples: ForecastSamples, idx: np.ndarray, quantiles: bool = False) -> np.ndarray:
+    """(len(idx), 12) float32 forecasts of ``network`` (put in eval mode, on the CPU), in batches;
+    with ``quantiles``, its (len(idx), 12, Q) quantiles instead."""
     network = network.eval().cpu()
-    out = [np.zeros((0, network.config.horizons), dtype=np.float32)]
+    shape = (network.config.horizons, len(network.config.quantiles)) if quantiles else (network.config.horizons,)
+    out = [np.zeros((0, *shape), dtype=np.float32)]
     for start in range(0, len(idx), PREDICT_BATCH):
         batch = samples.take(idx[start : start + PREDICT_BATCH])
         inputs = [torch.as_tensor(np.asarray(batch[k], dtype=np.float32)) for k in ("weekly", "static", "position")]
-        out.append(network(*inputs, torch.as_tensor(batch["sector_id"])).numpy())
+        inputs.append(torch.as_tensor(batch["sector_id"]))
+        out.append((network.forward_with_quantiles(*inputs)[1] if quantiles else network(*inputs)).numpy())
     return np.concatenate(out)

@@ -44,7 +44,12 @@ class OnnxPredictor:
         served = self._served(model)
         inputs = load_model_inputs(store, self.universe, self.sectors, self.calendar, today, tickers)
         fs = inputs.features
-        log_returns = served.predict_arrays(fs.weekly, fs.static, fs.position, fs.sector_id)
+        arrays = (fs.weekly, fs.static, fs.position, fs.sector_id)
+        levels = served.quantile_levels
+        if levels:
+            log_returns, quantiles = served.predict_arrays_with_quantiles(*arrays)
+        else:
+            log_returns, quantiles = served.predict_arrays(*arrays), None
         sectors_of = {m.ticker: m.sector for m in self.universe.members}
         doc = forecast_document(
             fs.tickers,
@@ -57,6 +62,8 @@ class OnnxPredictor:
             fs.as_of,
             currency=self.universe.currency,
             close_time=self.calendar.close_time(fs.as_of).isoformat(),
+            quantiles=quantiles,
+            levels=levels,
         )
         members = self.universe.members_on(today)
         published = publish_forecast(store, doc, members, tickers, self.policy)
