@@ -12,6 +12,11 @@ permuted labels; the test labels are untouched); ``--json`` keeps every control 
 written after each run; seeds already in the file are read back instead of run again, so a long series
 (40 seeds, ~3 min each) survives an interruption.
 
+For a recipe with a quantile head (train_planted.yaml has one) it also prints, per run and period,
+the 0.1-0.9 interval's coverage and the pinball loss over the unconditional quantiles' per month, and
+checks issue 16's acceptance: real labels, 75-85 % coverage at every month; shuffled labels, a pinball
+loss not below the unconditional baseline's (a 2 % allowance for its sampling noise).
+
 Prints, per run and period (folds / holdout), the mean RankIC at months 1, 3, 6 and 12 of the model,
 the ridge baseline and momentum with their 95 % intervals (Newey-West, lag = 2 x the label), and the
 paired differences model - baseline. The shuffled control runs once per ``--control-seeds`` seed
@@ -41,10 +46,11 @@ from kabucast.config import EvaluateSettings, SectorSettings, TrainSettings, loa
 from kabucast.data.calendar import TradingCalendar
 from kabucast.evaluation.uncertainty import Estimate, across_runs
 from kabucast.experiments.walkforward import walk_forward_recipe
-from kabucast.experiments.walkforward_report import paired_intervals, rankic_intervals
+from kabucast.experiments.walkforward_report import paired_intervals, quantile_calibration, rankic_intervals
 from kabucast.forecast.dataset import ForecastData
 
 MONTHS = (1, 3, 6, 12)
+CALIBRATION: dict[str, dict | None] = {}  # run label -> its quantile calibration (a recipe with a quantile head)
 TRAINED = ("model", "ridge")
 
 
@@ -87,6 +93,12 @@ def evaluate(settings, recipe, data, work: Path, shuffled: bool, seed: int | Non
     print(f"\n== {label}: walk-forward {time.perf_counter() - start:.0f} s ==")
     intervals = rankic_intervals(result)
     print_table(intervals, paired_intervals(result))
+    calibration = quantile_calibration(result)
+    for period, figures in (calibration or {}).items():
+        coverage = figures["intervals"]["0.1-0.9"]["coverage"]
+        print(f"  {period:>7} 0.1-0.9 coverage by month: " + " ".join(f"{c:.3f}" for c in coverage))
+        print(f"  {period:>7} pinball / unconditional:   " + " ".join(f"{r:.3f}" for r in figures["pinball_ratio"]))
+    CALIBRATION[label] = calibration
     return intervals
 
 
@@ -149,6 +161,20 @@ def main() -> None:
             inside == len(every),
             f"{inside}/{len(every)} (single runs: {covering}/{len(single)})",
         )
+        real = CALIBRATION.get("real labels")
+        if real:
+            covered = [c for f in real.values() for c in f["intervals"]["0.1-0.9"]["coverage"]]
+            checks["real: the 80 % interval holds 75-85 % of the outcomes at every month (folds, holdout)"] = (
+                all(0.75 <= c <= 0.85 for c in covered),
+                f"{min(covered):.3f}..{max(covered):.3f}",
+            )
+        shuffled = [c for label, c in CALIBRATION.items() if label != "real labels" and c]
+        if shuffled:
+            ratios = [r for c in shuffled for f in c.values() for r in f["pinball_ratio"]]
+            checks["shuffled: pinball loss not below the unconditional quantiles' (ratio >= 1 - 0.02)"] = (
+                min(ratios) >= 0.98,
+                f"ratio {min(ratios):.3f}..{max(ratios):.3f} over {len(shuffled)} runs x 2 periods x 12 months",
+            )
         print()
         for what, (ok, detail) in checks.items():
             print(f"{'PASS' if ok else 'FAIL'}  {what}: {detail}")

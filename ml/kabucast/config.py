@@ -134,6 +134,7 @@ class GateSettings:
     momentum_margin: float | None = 0.0  # ... and the 12-month momentum's, day by day, by this much (None: not asked)
     window_sessions: int = 231  # how far back the scoring window reaches
     min_dates: int = 20  # a horizon counts only with this many scored days
+    coverage_tolerance: float | None = 0.10  # a quantile model's widest interval: |coverage - nominal| at most this
 
 
 @dataclass(frozen=True)

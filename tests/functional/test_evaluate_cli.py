@@ -51,7 +51,7 @@ RECIPE = {
         "val_fraction": 0.2,
         "purge_sessions": 252,
     },
-    "model": SMALL_MODEL,
+    "model": {**SMALL_MODEL, "quantiles": [0.1, 0.5, 0.9]},
     "training": {"lr": 0.001, "batch_size": 64, "max_epochs": 1, "patience": 1, "seed": 7, "loss": "huber"},
 }
 
@@ -156,12 +156,33 @@ def test_evaluate_writes_metrics_summary_and_report(evaluation, store_dir, evalu
     assert diff["ci_low"] < diff["value"] < diff["ci_high"]
     assert "paired per date" in err and "model - ridge" in err
     page = (folder / "report.html").read_text()
-    assert page.count("<img") == 4 and "champion" in page  # IC by horizon, IC over time, calibration, dispersion
+    assert page.count("<img") == 5 and "champion" in page  # IC by horizon, over time, calibration, dispersion, coverage
     # the captions say the horizon and the return convention, and where the folds and the holdout begin
     assert "the 1-month log return from the close of the as-of session to the close 21 sessions later" in page
     assert "dotted lines: where each fold&#x27;s test and the holdout begin" in page
     assert "paired RankIC difference m1 (folds, 95 %)" in page and "model - ridge" in page
     assert "2 expanding folds, purge 252 sessions" in page  # the settings block
+
+
+def test_a_quantile_model_is_judged_on_its_interval_coverage(evaluation, store_dir) -> None:
+    # GIVEN the recipe's model has a 0.1 / 0.5 / 0.9 quantile head
+    report, err = evaluation
+    folder = Path(store_dir) / "reports" / report["run_id"]
+    calibration = json.loads((folder / "summary.json").read_text())["quantile_calibration"]
+    # THEN each period reports, per month, the 80 % interval's coverage and the pinball loss beside the baseline's
+    assert set(calibration) == {"folds", HOLDOUT}
+    for figures in calibration.values():
+        interval = figures["intervals"]["0.1-0.9"]
+        assert interval["nominal"] == 0.8 and len(interval["coverage"]) == 12
+        assert all(0.0 <= c <= 1.0 for c in interval["coverage"])
+        ratio = np.array(figures["pinball_ratio"])
+        assert ratio.shape == (12,) and np.all(ratio > 0)
+        assert ratio == pytest.approx(np.array(figures["pinball"]) / np.array(figures["unconditional_pinball"]))
+    # AND stderr, the report's table and its coverage chart show them
+    assert "the model's quantile intervals:" in err and "coverage of 0.1-0.9 (nominal 80%, folds)" in err
+    page = (folder / "report.html").read_text()
+    assert "Interval calibration: the share of the realised m-month log returns inside" in page
+    assert "pinball / unconditional (holdout, &lt; 1 is better)" in page
 
 
 def test_evaluate_run_id_is_deterministic_and_bad_layouts_are_refused(evaluate_config) -> None:

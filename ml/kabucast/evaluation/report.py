@@ -39,6 +39,8 @@ class ReportInputs:
     - ``ic_over_time``: per-date IC, one column per series (e.g. ic, rankic).
     - ``calibration``: (predicted, realised) arrays of the same shape, pooled over dates.
     - ``dispersion``: horizon x {pred_std, target_std, ...}: near-zero prediction spread = collapse.
+    - ``coverage``: horizon x {an interval's coverage per period, ...}; columns named ``nominal ...``
+      are drawn dashed (the share a calibrated interval holds).
     - ``metrics``: name -> value, shown as a table.
     - ``captions``: chart name (``equity``, ``ic_by_horizon``, ``ic_over_time``, ``calibration``,
       ``dispersion``) -> its caption; say there what the chart's horizon and returns are (a default
@@ -52,6 +54,7 @@ class ReportInputs:
     ic_over_time: pd.DataFrame | None = None
     calibration: tuple[np.ndarray, np.ndarray] | None = None
     dispersion: pd.DataFrame | None = None
+    coverage: pd.DataFrame | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     captions: Mapping[str, str] = field(default_factory=dict)
     boundaries: tuple[tuple[pd.Timestamp, str], ...] = ()
@@ -112,6 +115,7 @@ def _charts(inputs: ReportInputs) -> list[tuple[str, str, Draw]]:
         ("ic_over_time", "IC over time", inputs.ic_over_time, over_time),
         ("calibration", "Calibration: predicted vs realised", inputs.calibration, _calibration),
         ("dispersion", "Prediction dispersion by horizon", inputs.dispersion, _bars),
+        ("coverage", "Interval coverage by horizon", inputs.coverage, _coverage),
     ]
     return [
         (name, inputs.captions.get(name, caption), partial(draw, data))
@@ -180,6 +184,19 @@ def _calibration(pairs: tuple[np.ndarray, np.ndarray], fig: Figure) -> None:
     ax.set_xlabel("mean predicted return (log, per bin)")
     ax.set_ylabel("mean realised return (log, per bin)")
     ax.legend()
+
+
+def _coverage(frame: pd.DataFrame, fig: Figure) -> None:
+    ax = fig.subplots()
+    for column in frame.columns:
+        nominal = str(column).startswith("nominal")
+        style = {"color": "grey", "linestyle": "--"} if nominal else {"marker": "o"}
+        ax.plot(frame.index, frame[column].to_numpy(dtype=np.float64), label=str(column), **style)
+    ax.set_xticks(list(frame.index))
+    ax.set_xlabel(str(frame.index.name or "horizon"))
+    ax.set_ylabel(str(frame.columns.name or "coverage"))
+    ax.set_ylim(0.0, 1.0)
+    ax.legend(loc="lower left", fontsize="small")
 
 
 def _span(table: pd.DataFrame) -> tuple[float, float]:

@@ -43,8 +43,9 @@ import pandas as pd
 from kabucast.config import EvaluateSettings, SectorSettings, TrainSettings, forecast_settings
 from kabucast.data.calendar import TradingCalendar
 from kabucast.errors import ConfigError
+from kabucast.evaluation.calibration import unconditional_quantiles
 from kabucast.forecast.dataset import LONGEST_LABEL, ForecastData, ForecastSamples, NotEnoughData, cap_samples
-from kabucast.forecast.interface import ForecastModel, SampleSplit, finite_mean
+from kabucast.forecast.interface import ForecastModel, SampleSplit, finite_mean, quantile_levels
 from kabucast.forecast.kinds import build_model
 from kabucast.forecast.metrics import horizon_metrics, momentum_baseline, per_date_rankic, zero_baseline
 from kabucast.forecast.onnx_model import OnnxModel
@@ -175,6 +176,9 @@ class FoldResult:
     test_idx: np.ndarray
     predictions: dict[str, np.ndarray] = field(default_factory=dict)  # forecast name -> (n_test, 12) log returns
     daily_rankic: dict[str, np.ndarray] = field(default_factory=dict)  # forecast -> (test days, 12); no zero_return
+    quantiles: dict[str, np.ndarray] = field(default_factory=dict)  # forecast with a quantile head -> (n_test, 12, Q)
+    levels: tuple[float, ...] = ()  # the quantile head's levels (the model's; () without one)
+    unconditional: np.ndarray | None = None  # (12, Q) the fold's training targets' quantiles: the baseline
 
 
 @dataclass(frozen=True)
@@ -329,11 +333,14 @@ def score_fold(
     idx = samples.members_only(fold.test)
     layout["test_members"] = len(idx)
     target, dates = samples.target[idx], samples.dates[idx].to_numpy()
-    predictions = {
-        **{name: model.predict(samples, idx) for name, model in models.items()},
-        "zero_return": zero_baseline(len(idx)),
-        "momentum_12m": momentum_baseline(samples.momentum_12m[idx]),
-    }
+    predictions, quantiles = {}, {}
+    for name, model in models.items():
+        if quantile_levels(model):  # one pass of the graph for both outputs
+            predictions[name], quantiles[name] = model.predict_with_quantiles(samples, idx)
+        else:
+            predictions[name] = model.predict(samples, idx)
+    predictions["zero_return"] = zero_baseline(len(idx))
+    predictions["momentum_12m"] = momentum_baseline(samples.momentum_12m[idx])
     if champion is not None:
         predictions["champion"] = OnnxModel.from_files(champion.files).predict(samples, idx)
         layout["champion_in_sample"] = champion_in_sample(samples, idx, champion.train_end, purge_sessions)
@@ -341,7 +348,9 @@ def score_fold(
     daily = {
         name: per_date_rankic(target, pred, dates)[0] for name, pred in predictions.items() if name != "zero_return"
     }
-    return FoldResult(fold.name, layout, metrics, idx, predictions, daily)
+    levels = quantile_levels(models["model"])
+    unconditional = unconditional_quantiles(samples.target[fold.train], levels) if levels else None
+    return FoldResult(fold.name, layout, metrics, idx, predictions, daily, quantiles, levels, unconditional)
 
 
 def champion_in_sample(

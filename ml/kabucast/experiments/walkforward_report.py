@@ -17,6 +17,7 @@ import pandas as pd
 from kabucast.config import EvaluateSettings
 from kabucast.data.calendar import TradingCalendar
 from kabucast.evaluation.backtest import report_prefix
+from kabucast.evaluation.calibration import coverage, pinball
 from kabucast.evaluation.metrics import ic_series, rank_ic_series
 from kabucast.evaluation.uncertainty import Estimate, label_lag, mean_estimate, paired_difference
 from kabucast.experiments.walkforward import HOLDOUT, WalkForward, walk_forward
@@ -90,11 +91,60 @@ def paired_intervals(result: WalkForward) -> dict[str, dict[str, list[Estimate]]
     return out
 
 
+def quantile_calibration(result: WalkForward) -> dict[str, dict[str, Any]] | None:
+    """Period -> the model's quantile calibration per month (None for a model without a quantile head).
+
+    For each central interval of its levels (0.1 and 0.9 -> ``0.1-0.9``, nominal 0.8) the share of
+    the period's test outcomes inside it, per month; the pinball loss over every level, per month,
+    beside the unconditional baseline's (each fold's training targets' own quantiles, per month: what
+    a model that learnt nothing about location or spread forecasts) and their ratio (< 1: better).
+    """
+    levels = result.folds[0].levels
+    if not levels:
+        return None
+    out: dict[str, dict[str, Any]] = {}
+    for period in PERIODS:
+        folds = [f for f in result.folds if (f.name == HOLDOUT) == (period == HOLDOUT)]
+        q = np.concatenate([f.quantiles["model"] for f in folds])
+        fixed = np.concatenate([np.broadcast_to(f.unconditional, f.quantiles["model"].shape) for f in folds])
+        target = np.concatenate([result.samples.target[f.test_idx] for f in folds])
+        intervals = {
+            f"{levels[i]:g}-{levels[-1 - i]:g}": {
+                "nominal": round(levels[-1 - i] - levels[i], 6),
+                "coverage": coverage(q[..., i], q[..., -1 - i], target).tolist(),
+            }
+            for i in range(len(levels) // 2)
+        }
+        model, baseline = pinball(q, target, levels), pinball(fixed, target, levels)
+        out[period] = {
+            "levels": list(levels),
+            "intervals": intervals,
+            "pinball": model.tolist(),
+            "unconditional_pinball": baseline.tolist(),
+            "pinball_ratio": (model / baseline).tolist(),
+        }
+    return out
+
+
+def coverage_frame(calibration: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """Horizon x {each interval's coverage per period, its nominal share}: the report's coverage chart."""
+    columns: dict[str, list[float]] = {}
+    for period, figures in calibration.items():
+        for name, interval in figures["intervals"].items():
+            columns[f"{name} interval ({period})"] = interval["coverage"]
+    for name, interval in next(iter(calibration.values()))["intervals"].items():
+        columns[f"nominal {interval['nominal']:.0%} ({name})"] = [interval["nominal"]] * 12
+    frame = pd.DataFrame(columns, index=pd.RangeIndex(1, 13, name="horizon (months ahead, 21 sessions each)"))
+    frame.columns.name = "share of test outcomes inside the interval"
+    return frame
+
+
 def summary(result: WalkForward, report_key: str | None = None) -> dict[str, Any]:
     """``summary.json``: the run, its layout, per-horizon means over folds, the holdout, the champion,
     the RankIC intervals (``rankic_intervals``: period -> forecast -> one estimate per month) and the
     model's paired differences with every other forecast (``paired_differences``: period ->
-    ``model - <name>`` -> one estimate per month)."""
+    ``model - <name>`` -> one estimate per month) and, for a model with a quantile head, its
+    ``quantile_calibration`` (:func:`quantile_calibration`; null without one)."""
     holdout = next(f for f in result.folds if f.name == HOLDOUT)
     return json_safe(
         {
@@ -107,6 +157,7 @@ def summary(result: WalkForward, report_key: str | None = None) -> dict[str, Any
             "mean_over_folds": mean_over_folds(result),
             "rankic_intervals": _to_dicts(rankic_intervals(result)),
             "paired_differences": _to_dicts(paired_intervals(result)),
+            "quantile_calibration": quantile_calibration(result),
             "champion": result.champion,
             "report": report_key,
         }
@@ -136,11 +187,13 @@ def report_inputs(result: WalkForward) -> Any:
     month = result.settings.report_month
     sessions = SESSIONS_PER_MONTH * month
     label = f"the {month}-month log return from the close of the as-of session to the close {sessions} sessions later"
+    quantiles = quantile_calibration(result)
     return ReportInputs(
         ic_by_horizon=rankic_by_horizon(result),
         ic_over_time=ic_over_time(result, month),
         calibration=calibration_pairs(result, month),
         dispersion=dispersion(result),
+        coverage=None if quantiles is None else coverage_frame(quantiles),
         metrics=report_table(result),
         captions={
             "ic_by_horizon": "Mean RankIC per horizon m over the folds' test days (and on the holdout): the "
@@ -152,6 +205,9 @@ def report_inputs(result: WalkForward) -> Any:
             "by deciles of the prediction",
             "dispersion": "Cross-sectional std per horizon of the forecasts and of the realised m-month log returns "
             "(mean over the folds' test days): a forecast spread near 0 is a collapsed model",
+            "coverage": "Interval calibration: the share of the realised m-month log returns inside the model's "
+            "central quantile interval at each horizon, on the folds' test samples and the holdout; dashed: the "
+            "share a calibrated interval holds",
         },
         boundaries=tuple(
             (pd.Timestamp(f.layout["test_range"][0]), "holdout" if f.name == HOLDOUT else f.name) for f in result.folds
@@ -260,7 +316,22 @@ def report_table(result: WalkForward) -> dict[str, Any]:
             table[f"paired RankIC difference m{month} ({period}, 95 %)"] = "; ".join(cells)
     for name in ("model", "zero_return", "momentum_12m"):
         table[f"MAE m1 / m12 {name} (folds)"] = f"{means[name]['mae'][0]:.4f} / {means[name]['mae'][11]:.4f}"
+    table.update(calibration_rows(quantile_calibration(result)))
     return table
+
+
+def calibration_rows(calibration: dict[str, dict[str, Any]] | None) -> dict[str, str]:
+    """Coverage and pinball ratio at :data:`TABLE_MONTHS`, per period (nothing without a quantile head)."""
+    rows: dict[str, str] = {}
+    for period, figures in (calibration or {}).items():
+        for name, interval in figures["intervals"].items():
+            cells = [f"m{m} {interval['coverage'][m - 1]:.1%}" for m in TABLE_MONTHS]
+            rows[f"coverage of {name} (nominal {interval['nominal']:.0%}, {period})"] = ", ".join(cells)
+        ratio = figures["pinball_ratio"]
+        rows[f"pinball / unconditional ({period}, < 1 is better)"] = ", ".join(
+            f"m{m} {ratio[m - 1]:.3f}" for m in TABLE_MONTHS
+        )
+    return rows
 
 
 def rankic_table(result: WalkForward) -> str:
@@ -284,6 +355,10 @@ def rankic_table(result: WalkForward) -> str:
         for month in TABLE_MONTHS:
             cells = [f"{name} {_interval(months[month - 1], versus=True)}" for name, months in pairs.items()]
             lines.append(f"  {period} month {month:>2}: " + "; ".join(cells))
+    rows = calibration_rows(quantile_calibration(result))
+    if rows:
+        lines.append("the model's quantile intervals:")
+        lines += [f"  {name}: {value}" for name, value in rows.items()]
     return "\n".join(lines)
 
 

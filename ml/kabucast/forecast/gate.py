@@ -5,7 +5,7 @@ Both models are scored with ONNX Runtime on the **scoring window**: the most rec
 (so no day in the window was a training or validation sample of either), at most
 ``window_sessions`` of them. Horizon m counts
 when at least ``min_dates`` window days have their m-month outcome (with the default window, months
-1 to 10 do). The challenger is promoted only if all of these five hold:
+1 to 10 do). The challenger is promoted only if all of these hold:
 
 1. **not collapsed**: at every one of the 12 horizons, the mean cross-sectional std of its
    predictions over the window is at least ``min_pred_xs_std``;
@@ -24,6 +24,11 @@ when at least ``min_dates`` window days have their m-month outcome (with the def
    exceeds ``momentum_margin`` (0 by default; ``None`` leaves the rule out). The point
    estimate decides; its interval is recorded so a reader sees whether the edge is distinguishable
    from noise (a window of ~230 days rarely makes it so, and demanding that would stop every update).
+6. **calibrated intervals** (a challenger with a quantile head): the share of the window's outcomes
+   inside its widest central interval (0.1-0.9: nominal 80 %), averaged over the counted horizons,
+   is within ``coverage_tolerance`` of the nominal share (0.10 by default; ``None`` leaves the rule
+   out). The mean over horizons, because one horizon's coverage on ~230 overlapping days moves with a
+   single market episode; each horizon's is recorded.
 
 Caveat, stated rather than hidden: a training sample dated before the window can have a label
 reaching into it (labels run up to 12 months), so the newer model has seen some of the window's
@@ -44,9 +49,10 @@ import pandas as pd
 
 from kabucast.config import GateSettings
 from kabucast.errors import KabucastError
+from kabucast.evaluation.calibration import coverage
 from kabucast.evaluation.uncertainty import Estimate, label_lag, mean_estimate
 from kabucast.forecast.dataset import SESSIONS_PER_MONTH, ForecastData, ForecastSamples
-from kabucast.forecast.interface import ForecastModel
+from kabucast.forecast.interface import ForecastModel, quantile_levels
 from kabucast.forecast.metrics import horizon_metrics, momentum_baseline, per_date_rankic
 from kabucast.forecast.onnx_model import OnnxModel
 from kabucast.forecast.registry import (
@@ -118,6 +124,21 @@ def xs_std(pred: np.ndarray, dates: np.ndarray) -> list[float]:
     return frame.groupby(level=0).std(ddof=0).mean().tolist()
 
 
+def window_coverage(
+    quantiles: np.ndarray, levels: tuple[float, ...], target: np.ndarray, rankic: list[float | None]
+) -> dict[str, Any]:
+    """Rule 6's figures: the share of outcomes inside the widest central interval, per horizon counted
+    (None elsewhere, as ``rankic``), and their mean."""
+    inside = coverage(quantiles[..., 0], quantiles[..., -1], target)
+    per_horizon = [None if r is None else float(c) for r, c in zip(rankic, inside, strict=True)]
+    return {
+        "interval": f"{levels[0]:g}-{levels[-1]:g}",
+        "interval_nominal": round(levels[-1] - levels[0], 6),
+        "coverage": per_horizon,
+        "coverage_mean": _mean(per_horizon),
+    }
+
+
 def _mean(values: list[float | None]) -> float | None:
     known = [v for v in values if v is not None and np.isfinite(v)]
     return float(np.mean(known)) if known else None
@@ -130,7 +151,7 @@ def decide(
     paired: Estimate | None = None,
     versus_momentum: Estimate | None = None,
 ) -> tuple[bool, list[str]]:
-    """The five rules over the figures of :func:`evaluate` (pure; see the module docstring).
+    """The six rules over the figures of :func:`evaluate` (pure; see the module docstring).
 
     ``paired``: challenger minus champion, per date; ``versus_momentum``: challenger minus momentum,
     per date (None: no champion / rule 5 not asked).
@@ -161,6 +182,15 @@ def decide(
             f"does not beat 12-month momentum by {margin} day by day: per-date RankIC minus momentum's "
             f"{versus_momentum.describe()}"
         )
+    calibrated = challenger.get("coverage_mean")
+    tolerance = settings.coverage_tolerance
+    if tolerance is not None and calibrated is not None:
+        nominal = challenger["interval_nominal"]
+        if abs(calibrated - nominal) > tolerance:
+            reasons.append(
+                f"miscalibrated: its {challenger['interval']} interval holds {calibrated:.1%} of the window's "
+                f"outcomes (mean over the counted horizons), nominal {nominal:.0%} +/- {tolerance:.0%}"
+            )
     if reasons:
         return False, reasons
     versus = "" if champion is None else f" vs champion {champion['mean_rankic']:+.4f}"
@@ -223,9 +253,16 @@ def evaluate(
         served["champion"] = OnnxModel.from_files(champion)
     predictions = {}
     for name, model in served.items():
-        pred = predictions[name] = model.predict(samples, idx)
+        levels = quantile_levels(model)
+        if levels:
+            pred, quantiles = model.predict_with_quantiles(samples, idx)
+        else:
+            pred, quantiles = model.predict(samples, idx), None
+        predictions[name] = pred
         rankic = window_rankic(target, pred, dates, settings.min_dates)
         figures[name] = {"rankic": rankic, "mean_rankic": _mean(rankic), "pred_xs_std": xs_std(pred, dates)}
+        if quantiles is not None:
+            figures[name].update(window_coverage(quantiles, levels, target, rankic))
     predictions["momentum_12m"] = momentum_baseline(samples.momentum_12m[idx])
     momentum = window_rankic(target, predictions["momentum_12m"], dates, settings.min_dates)
     figures["momentum_12m"] = {"rankic": momentum, "mean_rankic": _mean(momentum)}

@@ -120,6 +120,10 @@ class QuantileModel(ForecastModel, Protocol):
 
     def predict_quantiles(self, samples: ForecastSamples, idx: np.ndarray) -> np.ndarray: ...
 
+    def predict_with_quantiles(self, samples: ForecastSamples, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``predict`` and ``predict_quantiles`` together (a served model runs its graph once)."""
+        ...
+
 
 def quantile_levels(model: ForecastModel) -> tuple[float, ...]:
     """The levels ``model`` forecasts quantiles at (empty for a model without quantiles, e.g. the ridge)."""

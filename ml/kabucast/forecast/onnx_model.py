@@ -178,11 +178,18 @@ class OnnxModel:
 
     def predict_quantiles(self, samples: ForecastSamples, idx: np.ndarray) -> np.ndarray:
         """(len(idx), 12, Q) float32 quantiles of the log returns for samples ``idx``, in batches."""
-        out = [np.zeros((0, self.session.horizons, len(self.quantile_levels)), dtype=np.float32)]
-        for start in progress(range(0, len(idx), self.BATCH), "scoring quantiles", "batches", first_line=False):
+        return self.predict_with_quantiles(samples, idx)[1]
+
+    def predict_with_quantiles(self, samples: ForecastSamples, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`predict` and :meth:`predict_quantiles` of samples ``idx`` from one run of the graph."""
+        h, q = self.session.horizons, len(self.quantile_levels)
+        means, quantiles = [np.zeros((0, h), dtype=np.float32)], [np.zeros((0, h, q), dtype=np.float32)]
+        for start in progress(range(0, len(idx), self.BATCH), "scoring", "batches", first_line=False):
             b = samples.take(idx[start : start + self.BATCH])
-            out.append(self.predict_arrays_with_quantiles(b["weekly"], b["static"], b["position"], b["sector_id"])[1])
-        return np.concatenate(out)
+            mean, quantile = self.predict_arrays_with_quantiles(b["weekly"], b["static"], b["position"], b["sector_id"])
+            means.append(mean)
+            quantiles.append(quantile)
+        return np.concatenate(means), np.concatenate(quantiles)
 
 
 def _describe(model: str | Path | bytes) -> str:

@@ -122,6 +122,10 @@ class TorchForecaster:
         """(len(idx), 12, Q) float32 quantiles of the log returns, in eval mode on the CPU."""
         return predict_network(self._network(), samples, idx, quantiles=True)
 
+    def predict_with_quantiles(self, samples: ForecastSamples, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`predict` and :meth:`predict_quantiles` of samples ``idx``."""
+        return self.predict(samples, idx), self.predict_quantiles(samples, idx)
+
     def val_loss(self, split: SampleSplit, pred: np.ndarray | None = None) -> float:
         """The training loss (horizons balanced as in training) of the network's forecasts on ``split.val``.
 

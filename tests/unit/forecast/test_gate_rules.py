@@ -4,9 +4,10 @@ inside the tolerance, and one as good as the champion is not; the reason names t
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from kabucast.config import GateSettings
-from kabucast.forecast.gate import decide, paired_rankic, window_rankic, xs_std
+from kabucast.forecast.gate import decide, paired_rankic, window_coverage, window_rankic, xs_std
 
 N_DATES, N_TICKERS = 200, 30
 
@@ -86,3 +87,35 @@ def test_a_challenger_that_does_not_beat_momentum_is_rejected_and_one_that_does_
     ours = figures(weak, target, dates, settings)
     versus = paired_rankic(weak, momentum, target, dates, horizons)
     assert decide(ours, None, GateSettings(momentum_margin=None), None, versus)[0]
+
+
+def test_a_quantile_challenger_with_miscalibrated_intervals_is_rejected() -> None:
+    # GIVEN a challenger as good as the champion, with 0.1 / 0.5 / 0.9 quantiles around its forecast
+    settings = GateSettings()
+    target, champion, dates = window(0)
+    challenger = target + np.random.default_rng(2).normal(0.0, 0.15, target.shape)
+    ours, theirs = figures(challenger, target, dates, settings), figures(champion, target, dates, settings)
+    levels = (0.1, 0.5, 0.9)
+
+    def decided(half_width: float) -> tuple[bool, list[str], dict]:
+        # intervals centred on the truth's own distribution N(0, 0.05): +/- 1.2816 sigma holds 80 %
+        q = np.stack([np.full_like(target, v * half_width) for v in (-1.0, 0.0, 1.0)], axis=-1)
+        calibration = window_coverage(q, levels, target, ours["rankic"])
+        return (*decide({**ours, **calibration}, theirs, settings), calibration)
+
+    # WHEN its intervals are right, too narrow (+/- 0.5 sigma: 38 %) or too wide (+/- 3 sigma: 99.7 %)
+    right, _, fig = decided(1.2816 * 0.05)
+    narrow, narrow_reasons, narrow_fig = decided(0.5 * 0.05)
+    wide, wide_reasons, _ = decided(3.0 * 0.05)
+    # THEN only the calibrated one passes; the reason gives the coverage, the nominal share and the tolerance
+    assert right and fig["coverage_mean"] == pytest.approx(0.8, abs=0.01) and fig["interval"] == "0.1-0.9"
+    assert not narrow and not wide
+    assert narrow_reasons == [
+        f"miscalibrated: its 0.1-0.9 interval holds {narrow_fig['coverage_mean']:.1%} of the window's outcomes "
+        "(mean over the counted horizons), nominal 80% +/- 10%"
+    ]
+    assert "miscalibrated" in wide_reasons[0]
+    # AND the rule can be left out
+    off = GateSettings(coverage_tolerance=None)
+    q = np.zeros((*target.shape, 3))
+    assert decide({**ours, **window_coverage(q, levels, target, ours["rankic"])}, theirs, off)[0]
