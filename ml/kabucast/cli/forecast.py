@@ -129,7 +129,7 @@ def cmd_monthly(ctx: Context) -> Result:
 
 def cmd_demo(ctx: Context) -> Result:
     """The embedded default end to end: sample market -> store -> train -> daily forecast (offline)."""
-    from kabucast.forecast.document import top_by_12m_return
+    from kabucast.forecast.document import describe_top
     from kabucast.forecast.registry import champion_version
 
     steps: list[tuple[str, Callable[[Context], Result], dict]] = [
@@ -148,7 +148,7 @@ def cmd_demo(ctx: Context) -> Result:
         summary, results[name] = fn(Context(ctx.store, day, args))
         print(f"[{name}] {summary}", file=sys.stderr)
     doc = ctx.store.get_json(results["daily"]["predict"]["key"])  # latest.json, or a --tickers run's own key
-    top = "\n".join(f"  {i}. {t}  {r:+.1%}" for i, (t, r) in enumerate(top_by_12m_return(doc), 1))
+    top = describe_top(doc)
     where = f"{ctx.store.url}/{results['daily']['predict']['key']}"
     head = f"top 5 predicted 12-month returns as of {doc['data_as_of']} (SYNTHETIC sample market):"
     return f"{head}\n{top}\nforecasts for {doc['num_predictions']} tickers: {where}", results

@@ -132,6 +132,21 @@ def top_by_12m_return(document: Mapping[str, Any], k: int = 5) -> list[tuple[str
     return [(r["ticker"], r["predicted_12m_return"]) for r in rows[:k]]
 
 
+def describe_top(document: Mapping[str, Any], k: int = 5) -> str:
+    """Numbered lines of :func:`top_by_12m_return`, each with its 12-month interval when the model has one."""
+    months = {r["ticker"]: r["predictions"][-1] for r in document["predictions"]}
+    lines = []
+    for i, (ticker, ret) in enumerate(top_by_12m_return(document, k), 1):
+        interval = months[ticker].get("interval")
+        span = (
+            f"  ({interval['coverage']:.0%} interval {interval['low']:+.1%} .. {interval['high']:+.1%})"
+            if interval
+            else ""
+        )
+        lines.append(f"  {i}. {ticker}  {ret:+.1%}{span}")
+    return "\n".join(lines)
+
+
 def document_returns(document: dict, horizon_month: int) -> dict[str, float]:
     """Ticker -> predicted simple return ``horizon_month`` months ahead, from one forecast document."""
     out: dict[str, float] = {}
