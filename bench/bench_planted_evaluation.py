@@ -97,6 +97,8 @@ def evaluate(settings, recipe, data, work: Path, shuffled: bool, seed: int | Non
     for period, figures in (calibration or {}).items():
         coverage = figures["intervals"]["0.1-0.9"]["coverage"]
         print(f"  {period:>7} 0.1-0.9 coverage by month: " + " ".join(f"{c:.3f}" for c in coverage))
+        fixed = figures["intervals"]["0.1-0.9"]["unconditional_coverage"]
+        print(f"  {period:>7} unconditional coverage:    " + " ".join(f"{c:.3f}" for c in fixed))
         print(f"  {period:>7} pinball / unconditional:   " + " ".join(f"{r:.3f}" for r in figures["pinball_ratio"]))
     CALIBRATION[label] = calibration
     return intervals
@@ -106,7 +108,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--market-seed", type=int, default=7)
     parser.add_argument("--folds", type=int, default=2)
-    parser.add_argument("--control-seeds", type=int, nargs="+", default=[42, 1, 2, 3, 4, 5, 6, 7])
+    parser.add_argument("--control-seeds", type=int, nargs="*", default=[42, 1, 2, 3, 4, 5, 6, 7])
     parser.add_argument("--skip-real", action="store_true", help="run only the shuffled controls")
     parser.add_argument(
         "--json",
@@ -142,25 +144,28 @@ def main() -> None:
             if args.json:  # after every run, so an interrupted series resumes where it stopped
                 Path(args.json).write_text(json.dumps(done, indent=1))
         controls = {seed: done[str(seed)] for seed in args.control_seeds}
-        print("\nshuffled runs, mean RankIC over the 12 months (folds / holdout):")
-        for seed, run in controls.items():
-            means = {n: [np.mean([e["value"] for e in run[p][n]]) for p in ("folds", "holdout")] for n in TRAINED}
-            print(f"  seed {seed:>3}: " + "; ".join(f"{n} {f:+.3f} / {h:+.3f}" for n, (f, h) in means.items()))
         runs = list(controls.values())
-        single = [e for run in runs for period in run.values() for n in TRAINED for e in period[n]]
-        covering = sum(not e["excludes_zero"] for e in single)
-        print(f"\n== SHUFFLED labels across {len(runs)} runs (Student t over the runs' means) ==")
-        pooled = {
-            period: {n: [across_runs([run[period][n][h]["value"] for run in runs]) for h in range(12)] for n in TRAINED}
-            for period in runs[0]
-        }
-        print_table(pooled, {})
-        every = [e for period in pooled.values() for months in period.values() for e in months]
-        inside = sum(not e.excludes_zero for e in every)
-        checks["shuffled, across runs: every model / ridge interval covers 0"] = (
-            inside == len(every),
-            f"{inside}/{len(every)} (single runs: {covering}/{len(single)})",
-        )
+        if runs:  # none with --control-seeds and nothing after it
+            print("\nshuffled runs, mean RankIC over the 12 months (folds / holdout):")
+            for seed, run in controls.items():
+                means = {n: [np.mean([e["value"] for e in run[p][n]]) for p in ("folds", "holdout")] for n in TRAINED}
+                print(f"  seed {seed:>3}: " + "; ".join(f"{n} {f:+.3f} / {h:+.3f}" for n, (f, h) in means.items()))
+            single = [e for run in runs for period in run.values() for n in TRAINED for e in period[n]]
+            covering = sum(not e["excludes_zero"] for e in single)
+            print(f"\n== SHUFFLED labels across {len(runs)} runs (Student t over the runs' means) ==")
+            pooled = {
+                period: {
+                    n: [across_runs([run[period][n][h]["value"] for run in runs]) for h in range(12)] for n in TRAINED
+                }
+                for period in runs[0]
+            }
+            print_table(pooled, {})
+            every = [e for period in pooled.values() for months in period.values() for e in months]
+            inside = sum(not e.excludes_zero for e in every)
+            checks["shuffled, across runs: every model / ridge interval covers 0"] = (
+                inside == len(every),
+                f"{inside}/{len(every)} (single runs: {covering}/{len(single)})",
+            )
         real = CALIBRATION.get("real labels")
         if real:
             covered = [c for f in real.values() for c in f["intervals"]["0.1-0.9"]["coverage"]]

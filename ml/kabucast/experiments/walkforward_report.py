@@ -95,9 +95,11 @@ def quantile_calibration(result: WalkForward) -> dict[str, dict[str, Any]] | Non
     """Period -> the model's quantile calibration per month (None for a model without a quantile head).
 
     For each central interval of its levels (0.1 and 0.9 -> ``0.1-0.9``, nominal 0.8) the share of
-    the period's test outcomes inside it, per month; the pinball loss over every level, per month,
-    beside the unconditional baseline's (each fold's training targets' own quantiles, per month: what
-    a model that learnt nothing about location or spread forecasts) and their ratio (< 1: better).
+    the period's test outcomes inside it, per month, beside the unconditional baseline's interval's
+    (both off: the test period's outcomes spread unlike the training period's); the pinball loss over
+    every level, per month, beside the unconditional baseline's (each fold's training targets' own
+    quantiles, per month: what a model that learnt nothing about location or spread forecasts) and
+    their ratio (< 1: better).
     """
     levels = result.folds[0].levels
     if not levels:
@@ -112,6 +114,7 @@ def quantile_calibration(result: WalkForward) -> dict[str, dict[str, Any]] | Non
             f"{levels[i]:g}-{levels[-1 - i]:g}": {
                 "nominal": round(levels[-1 - i] - levels[i], 6),
                 "coverage": coverage(q[..., i], q[..., -1 - i], target).tolist(),
+                "unconditional_coverage": coverage(fixed[..., i], fixed[..., -1 - i], target).tolist(),
             }
             for i in range(len(levels) // 2)
         }
