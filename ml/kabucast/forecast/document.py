@@ -97,8 +97,10 @@ def _ticker_forecast(
         for m, (p, r) in enumerate(zip(prices, logret.astype(np.float64), strict=True))
     ]
     if quantiles is not None:
-        for month, q in zip(months, quantiles.astype(np.float64), strict=True):
-            month.update(_distribution(q, levels, price, decimals))
+        q = quantiles.astype(np.float64)  # (12, Q): one numpy call per array, not per month
+        returns, bounds = np.expm1(q).tolist(), (price * np.exp(q[:, [0, -1]])).tolist()
+        for month, r, b in zip(months, returns, bounds, strict=True):
+            month.update(_distribution(r, b, levels, decimals))
     return {
         "ticker": ticker,
         "as_of_date": str(day.date()),
@@ -110,18 +112,20 @@ def _ticker_forecast(
     }
 
 
-def _distribution(q: np.ndarray, levels: tuple[float, ...], price: float, decimals: int) -> dict[str, Any]:
-    """One month's ``quantiles`` (level -> simple return) and ``interval`` from log-return quantiles ``q`` (Q,)."""
-    returns = np.expm1(q)
+def _distribution(
+    returns: list[float], bounds: list[float], levels: tuple[float, ...], decimals: int
+) -> dict[str, Any]:
+    """One month's ``quantiles`` (level -> simple return) and ``interval``, from its quantiles' simple
+    ``returns`` (Q,) and the prices at the lowest and highest (2,)."""
     interval = {
         "coverage": round(levels[-1] - levels[0], 6),
-        "low": round(float(returns[0]), 6),
-        "high": round(float(returns[-1]), 6),
-        "low_price": round(float(price * np.exp(q[0])), decimals),
-        "high_price": round(float(price * np.exp(q[-1])), decimals),
+        "low": round(returns[0], 6),
+        "high": round(returns[-1], 6),
+        "low_price": round(bounds[0], decimals),
+        "high_price": round(bounds[1], decimals),
     }
     return {
-        "quantiles": {f"{lv:g}": round(float(r), 6) for lv, r in zip(levels, returns, strict=True)},
+        "quantiles": {f"{lv:g}": round(r, 6) for lv, r in zip(levels, returns, strict=True)},
         "interval": interval,
     }
 
