@@ -15,6 +15,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -129,6 +130,18 @@ class QuantileHead(nn.Module):
             step = math.log(math.expm1(self.INITIAL_STEP))
             bias[:, 1:] = step
             bias[:, 0] = -self.INITIAL_STEP * (levels - 1) / 2
+
+    @torch.no_grad()
+    def start_at(self, quantiles: np.ndarray, weight_scale: float = 0.1) -> None:
+        """Start from given (horizons, Q) ascending quantiles (the training targets' unconditional ones):
+        the biases reproduce them and the weights shrink by ``weight_scale``, so training begins at the
+        unconditional baseline and learns how each sample departs from it."""
+        q = np.asarray(quantiles, dtype=np.float64)
+        steps = np.maximum(np.diff(q, axis=1), 1e-4)
+        bias = self.linear.bias.view(self.horizons, self.levels)
+        bias[:, 0] = torch.as_tensor(q[:, 0], dtype=bias.dtype)
+        bias[:, 1:] = torch.as_tensor(np.log(np.expm1(steps)), dtype=bias.dtype)  # softplus^-1
+        self.linear.weight.mul_(weight_scale)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         raw = self.linear(hidden).view(-1, self.horizons, self.levels)

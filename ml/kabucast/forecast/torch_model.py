@@ -89,10 +89,14 @@ class TorchForecaster:
     def fit(
         self, split: SampleSplit, work_dir: Path, progress: bool = True, callbacks: Sequence[Callback] = ()
     ) -> FitResult:
-        """Fresh weights (seeded with ``training.seed``), normaliser from the training samples, then train."""
+        """Fresh weights (seeded with ``training.seed``), normaliser from the training samples (and a quantile
+        head started at their targets' unconditional quantiles), then train."""
         data = prepare(split)
         L.seed_everything(self.training.seed, workers=True, verbose=False)
         self.network = BiLSTMForecaster(self.config, data.normalizer)
+        if self.network.quantile_head is not None:  # start at the training targets' unconditional quantiles
+            levels = list(self.config.quantiles)
+            self.network.quantile_head.start_at(np.quantile(data.train.target, levels, axis=0).T)
         return self._fit(data, work_dir, progress, callbacks)
 
     def finetune(

@@ -155,3 +155,15 @@ def test_the_document_adds_an_interval_per_month_and_keeps_the_seed_fields() -> 
     }
     for a, b in zip(plain["predictions"][0]["predictions"], with_q["predictions"][0]["predictions"], strict=True):
         assert {k: b[k] for k in a} == a
+
+
+def test_a_fresh_head_can_start_at_the_unconditional_quantiles() -> None:
+    # GIVEN per-horizon quantiles that widen with the horizon, as the training targets' do
+    start = np.stack([np.linspace(-0.05, -0.3, 12), np.zeros(12), np.linspace(0.06, 0.35, 12)], axis=1)
+    model = BiLSTMForecaster(QUANTILED).eval()
+    # WHEN the head starts there with its weights zeroed (the fit shrinks them to a tenth instead)
+    model.quantile_head.start_at(start, weight_scale=0.0)
+    with torch.no_grad():
+        _, q = model.forward_with_quantiles(*tensors(random_batch(5, seed=4)))
+    # THEN every sample's quantiles are those, to float precision
+    assert np.abs(q.numpy() - start[None]).max() < 1e-6
