@@ -124,6 +124,7 @@ def run_worker(
     log = log or (lambda line: print(line, file=sys.stderr, flush=True))
     study = open_study(settings, request)
     current: list[int] = []  # the storage id of the trial this worker runs now
+    ran: list[int] = []  # ... and of the last one whose objective returned (a reaped trial's did)
 
     def reaped(trial: optuna.Trial) -> bool:
         return study._storage.get_trial(trial._trial_id).state != TrialState.RUNNING
@@ -141,6 +142,7 @@ def run_worker(
             return trial.should_prune()
 
         outcome = objective.run(params, request.max_epochs, work_dir / str(trial.number), report)
+        ran[:] = [trial._trial_id]
         if reaped(trial):
             raise ReapedTrial(f"trial {trial.number}")
         extra = {
@@ -169,7 +171,8 @@ def run_worker(
             # AssertionError when the trial was reaped between our check and the tell)
             except (ReapedTrial, ValueError, AssertionError):
                 trial = study._storage.get_trial(current[0]) if current else None
-                if trial is None or trial.state != TrialState.FAIL or trial.user_attrs.get("surplus"):
+                reaped_here = trial is not None and ran == current and trial.state == TrialState.FAIL
+                if not reaped_here or trial.user_attrs.get("surplus"):  # an objective's own error is not a reaping
                     raise
                 log(
                     f"study {request.study_name}: trial {trial.number} was failed as stale by another worker "

@@ -86,3 +86,20 @@ def test_a_worker_whose_trial_is_reaped_under_it_carries_on_to_n_trials(tmp_path
     assert store.exists(f"{trial_prefix('t', reaped)}metrics.json") == (when == "before its tell")
     for t in finished:
         assert store.exists(f"{trial_prefix('t', t.number)}metrics.json")
+
+
+class Broken:
+    """An objective with a bug: it raises ValueError (as a bad input array would)."""
+
+    def run(self, params, max_epochs, work_dir: Path, report=None) -> TrialOutcome:
+        raise ValueError("a bug in the objective")
+
+
+def test_an_objective_that_raises_is_not_mistaken_for_a_reaped_trial(tmp_path) -> None:
+    # GIVEN an objective whose trials fail with their own error (their state is FAIL, like a reaped one)
+    request = SearchRequest("t", f"journal://{tmp_path / 'study.log'}", n_trials=3, max_epochs=1)
+    lines: list[str] = []
+    # THEN the worker stops with that error instead of carrying on to the next trial
+    with pytest.raises(ValueError, match="a bug in the objective"):
+        run_worker(SETTINGS, request, Broken(), LocalStore(tmp_path / "store"), tmp_path / "work", log=lines.append)
+    assert lines == []
