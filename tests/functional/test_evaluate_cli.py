@@ -11,6 +11,7 @@ import dataclasses
 import io
 import json
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -48,7 +49,7 @@ RECIPE = {
         "as_of_stride": 3,
         "max_train_samples": 256,
         "max_val_samples": 64,
-        "val_fraction": 0.2,
+        "val_fraction": 0.1,  # a quantile recipe early-stops and calibrates on its fold's last dates, purged
         "purge_sessions": 252,
     },
     "model": {**SMALL_MODEL, "quantiles": [0.1, 0.5, 0.9]},
@@ -80,7 +81,8 @@ def evaluate_config(tmp_path_factory) -> Path:
         "env": "local",
         "train_config": str(folder / "train_tiny.yaml"),
         "folds": 2,
-        "holdout_fraction": 0.1,
+        "test_sessions": 60,  # the 8-year store leaves ~1,000 labelled dates: room for 2 purges per fold
+        "holdout_fraction": 0.05,
         "holdout_model": "last_fold",
     }
     (folder / "evaluate.yaml").write_text(yaml.safe_dump(settings))
@@ -164,7 +166,7 @@ def test_evaluate_writes_metrics_summary_and_report(evaluation, store_dir, evalu
     assert "2 expanding folds, purge 252 sessions" in page  # the settings block
 
 
-def test_a_quantile_model_is_judged_on_its_interval_coverage(evaluation, store_dir) -> None:
+def test_a_quantile_model_is_judged_on_its_interval_coverage(evaluation, store_dir, trained) -> None:
     # GIVEN the recipe's model has a 0.1 / 0.5 / 0.9 quantile head
     report, err = evaluation
     folder = Path(store_dir) / "reports" / report["run_id"]
@@ -175,11 +177,26 @@ def test_a_quantile_model_is_judged_on_its_interval_coverage(evaluation, store_d
         interval = figures["intervals"]["0.1-0.9"]
         assert interval["nominal"] == 0.8 and len(interval["coverage"]) == 12
         assert all(0.0 <= c <= 1.0 for c in interval["coverage"])
+        # with a 95 % interval per month from the per-date shares (Newey-West), around the coverage
+        assert len(interval["coverage_ci"]) == 12
+        assert all(
+            low <= c + 0.05 and c - 0.05 <= high
+            for (low, high), c in zip(interval["coverage_ci"], interval["coverage"], strict=True)
+        )
         ratio = np.array(figures["pinball_ratio"])
         assert ratio.shape == (12,) and np.all(ratio > 0)
         assert ratio == pytest.approx(np.array(figures["pinball"]) / np.array(figures["unconditional_pinball"]))
+    # AND each fold's model was calibrated on its training period's last dates, a purge after those it fitted
+    _, calendar = trained
+    for fold in report["folds"]:
+        block = fold["quantile_calibration"]["block"]
+        assert sessions_between(calendar, fold["fit_range"][1], block[0]) >= LONGEST_LABEL
+        assert fold["train_range"][0] <= fold["fit_range"][0] and block[1] <= fold["train_range"][1]
+        assert min(fold["quantile_calibration"]["coverage_calibrated"]) >= 0.8
+    assert "fold-1: calibrated the 0.1-0.9 interval on" in err
     # AND stderr, the report's table and its coverage chart show them
-    assert "the model's quantile intervals:" in err and "coverage of 0.1-0.9 (nominal 80%, folds)" in err
+    assert "the model's quantile intervals:" in err and "coverage of 0.1-0.9 (nominal 80%, folds): m1 " in err
+    assert re.search(r"m12 \d+\.\d% \[\d+\.\d%, \d+\.\d%\]", err)  # the coverage and its interval
     page = (folder / "report.html").read_text()
     assert "Interval calibration: the share of the realised m-month log returns inside" in page
     assert "pinball / unconditional (holdout, &lt; 1 is better)" in page

@@ -17,8 +17,11 @@ known) are laid out by as-of date, oldest first::
 Each fold trains the recipe (``train_config``: model, training, data) with the project's training
 step (kabucast.forecast.train) into a temporary folder; its model is exported to ONNX there and
 never published. Early stopping watches a random ``data.val_fraction`` of the fold's own training
-samples (the test is never seen). Then every model is scored on the fold's test samples with ONNX
-Runtime, per horizon (kabucast.forecast.metrics), beside the zero-return and trailing-momentum
+samples (the test is never seen). A recipe with a quantile head splits the fold's training dates in
+time instead, as ``kabucast train`` does: the last ``val_fraction`` of them, ``data.purge_sessions``
+after the rest, early-stop and then calibrate the intervals
+(kabucast.forecast.interface.calibrate_quantiles). Then every model is scored on the fold's test
+samples with ONNX Runtime, per horizon (kabucast.forecast.metrics), beside the zero-return and trailing-momentum
 baselines and, when the store has one, the current champion, flagged ``in_sample`` on a fold whose
 test days it may have trained on (the last day it trained or early-stopped on is less than a purge before the test).
 
@@ -44,8 +47,22 @@ from kabucast.config import EvaluateSettings, SectorSettings, TrainSettings, for
 from kabucast.data.calendar import TradingCalendar
 from kabucast.errors import ConfigError
 from kabucast.evaluation.calibration import unconditional_quantiles
-from kabucast.forecast.dataset import LONGEST_LABEL, ForecastData, ForecastSamples, NotEnoughData, cap_samples
-from kabucast.forecast.interface import ForecastModel, SampleSplit, finite_mean, quantile_levels
+from kabucast.forecast.dataset import (
+    LONGEST_LABEL,
+    ForecastData,
+    ForecastSamples,
+    NotEnoughData,
+    cap_samples,
+    split_samples,
+)
+from kabucast.forecast.interface import (
+    ForecastModel,
+    SampleSplit,
+    calibrate_quantiles,
+    calibration_summary,
+    finite_mean,
+    quantile_levels,
+)
 from kabucast.forecast.kinds import build_model
 from kabucast.forecast.metrics import horizon_metrics, momentum_baseline, per_date_rankic, zero_baseline
 from kabucast.forecast.onnx_model import OnnxModel
@@ -253,7 +270,7 @@ def walk_forward_recipe(
         started = time.monotonic()
         log(f"[{k}/{len(folds)}] {fold.name}: {_describe(samples, fold)}")
         if not fold.reuse_model or models is None:
-            models, trained = train_fold(recipe, sectors, samples, fold, work_dir / fold.name)
+            models, trained = train_fold(recipe, sectors, samples, fold, work_dir / fold.name, log)
         layout = {**fold_layout(samples, fold), **trained}
         result = score_fold(samples, fold, models, champion, layout, settings.purge_sessions)
         results.append(result)
@@ -277,10 +294,16 @@ def load_champion(store: Store, log: Log = _stderr) -> Champion | None:
 
 
 def train_fold(
-    recipe: TrainSettings, sectors: SectorSettings, samples: ForecastSamples, fold: Fold, work_dir: Path
+    recipe: TrainSettings,
+    sectors: SectorSettings,
+    samples: ForecastSamples,
+    fold: Fold,
+    work_dir: Path,
+    log: Log = _stderr,
 ) -> tuple[dict[str, ForecastModel], dict[str, Any]]:
-    """Train the recipe's model on ``fold.train`` (early stopping on a random share of it), served from ONNX,
-    and the ridge baseline on the same split.
+    """Train the recipe's model on ``fold.train`` (early stopping on a random share of it; for a quantile
+    recipe on its last dates, purged, which then calibrate the intervals), served from ONNX, and the
+    ridge baseline on the same split.
 
     The model comes from the recipe (kabucast.forecast.kinds.build_model) and fits as in
     ``kabucast train``; it is exported into ``work_dir`` and scored as the daily job would serve it.
@@ -288,7 +311,14 @@ def train_fold(
     Returns the models (never stored) by forecast name and what the training saw.
     """
     model = build_model(recipe.model, recipe.training, sectors.n_ids)
-    fit_idx, val_idx = inner_split(samples, fold.train, recipe, np.random.default_rng(model.seed))
+    rng = np.random.default_rng(model.seed)
+    if quantile_levels(model):  # calibration needs a later block, purged: split in time as `kabucast train`
+        try:
+            fit_idx, val_idx, _ = split_samples(samples, recipe.data, rng, model.min_train_samples, fold.train)
+        except NotEnoughData as exc:
+            raise NotEnoughData(f"{fold.name}: {exc}") from exc
+    else:
+        fit_idx, val_idx = inner_split(samples, fold.train, recipe, rng)
     if len(fit_idx) < model.min_train_samples or len(val_idx) < 2:
         raise NotEnoughData(f"{fold.name}: {len(fit_idx)} training / {len(val_idx)} early-stopping samples")
     split = SampleSplit(samples, fit_idx, val_idx)
@@ -296,12 +326,18 @@ def train_fold(
         rng = np.random.default_rng(model.seed)
         split = SampleSplit(samples, fit_idx, val_idx, rng.permutation(len(fit_idx)), rng.permutation(len(val_idx)))
     result = model.fit(split, work_dir, progress=True)
+    calibration = calibrate_quantiles(model, split)  # the control's: on its permuted labels, like its selection
+    if calibration is not None:
+        log(f"{fold.name}: {calibration_summary(calibration)}")
     onnx_path = work_dir / "model.onnx"
     model.export(onnx_path, samples, val_idx[:64])
     served = OnnxModel(onnx_path.read_bytes(), fold.name, recipe.data.static_mode)
     ridge = RidgeForecaster(seed=model.seed)
     ridge.fit(split, work_dir / "ridge", progress=False)
     info = {"n_train": len(fit_idx), "n_early_stopping": len(val_idx), "epochs_run": result.epochs_run}
+    info["fit_range"] = [str(samples.dates[fit_idx].min().date()), str(samples.dates[fit_idx].max().date())]
+    if calibration is not None:
+        info["quantile_calibration"] = calibration
     return {"model": served, "ridge": ridge}, {**info, "ridge_alpha": ridge.alpha}
 
 

@@ -17,11 +17,11 @@ import pandas as pd
 from kabucast.config import EvaluateSettings
 from kabucast.data.calendar import TradingCalendar
 from kabucast.evaluation.backtest import report_prefix
-from kabucast.evaluation.calibration import coverage, pinball
+from kabucast.evaluation.calibration import coverage, daily_coverage, pinball
 from kabucast.evaluation.metrics import ic_series, rank_ic_series
 from kabucast.evaluation.uncertainty import Estimate, label_lag, mean_estimate, paired_difference
-from kabucast.experiments.walkforward import HOLDOUT, WalkForward, walk_forward
-from kabucast.forecast.dataset import SESSIONS_PER_MONTH
+from kabucast.experiments.walkforward import HOLDOUT, FoldResult, WalkForward, walk_forward
+from kabucast.forecast.dataset import SESSIONS_PER_MONTH, ForecastSamples
 from kabucast.forecast.interface import finite_mean
 from kabucast.forecast.metrics import METRIC_NAMES, per_date_std
 from kabucast.storage.base import Store, json_safe
@@ -95,7 +95,10 @@ def quantile_calibration(result: WalkForward) -> dict[str, dict[str, Any]] | Non
     """Period -> the model's quantile calibration per month (None for a model without a quantile head).
 
     For each central interval of its levels (0.1 and 0.9 -> ``0.1-0.9``, nominal 0.8) the share of
-    the period's test outcomes inside it, per month, beside the unconditional baseline's interval's
+    the period's test outcomes inside it, per month, with a 95 % interval (``coverage_ci``: Newey-West
+    over the per-date shares, lag 2 x the label, as the RankIC's: the outcomes of one date share a
+    market move, so a long horizon's coverage rests on few independent draws), beside the unconditional
+    baseline's interval's
     (both off: the test period's outcomes spread unlike the training period's); the pinball loss over
     every level, per month, beside the unconditional baseline's (each fold's training targets' own
     quantiles, per month: what a model that learnt nothing about location or spread forecasts) and
@@ -110,14 +113,17 @@ def quantile_calibration(result: WalkForward) -> dict[str, dict[str, Any]] | Non
         q = np.concatenate([f.quantiles["model"] for f in folds])
         fixed = np.concatenate([np.broadcast_to(f.unconditional, f.quantiles["model"].shape) for f in folds])
         target = np.concatenate([result.samples.target[f.test_idx] for f in folds])
-        intervals = {
-            f"{levels[i]:g}-{levels[-1 - i]:g}": {
+        intervals = {}
+        for i in range(len(levels) // 2):
+            low, high = q[..., i], q[..., -1 - i]
+            daily = np.concatenate([_daily_coverage(result.samples, f, i) for f in folds])  # folds in time order
+            spread = [mean_estimate(daily[:, h], _month_lag(h)) for h in range(12)]
+            intervals[f"{levels[i]:g}-{levels[-1 - i]:g}"] = {
                 "nominal": round(levels[-1 - i] - levels[i], 6),
-                "coverage": coverage(q[..., i], q[..., -1 - i], target).tolist(),
+                "coverage": coverage(low, high, target).tolist(),
+                "coverage_ci": [[e.ci_low, e.ci_high] for e in spread],
                 "unconditional_coverage": coverage(fixed[..., i], fixed[..., -1 - i], target).tolist(),
             }
-            for i in range(len(levels) // 2)
-        }
         model, baseline = pinball(q, target, levels), pinball(fixed, target, levels)
         out[period] = {
             "levels": list(levels),
@@ -127,6 +133,12 @@ def quantile_calibration(result: WalkForward) -> dict[str, dict[str, Any]] | Non
             "pinball_ratio": (model / baseline).tolist(),
         }
     return out
+
+
+def _daily_coverage(samples: ForecastSamples, fold: FoldResult, i: int) -> np.ndarray:
+    """(test days, 12) per-date share of the fold's outcomes inside its i-th central interval."""
+    q = fold.quantiles["model"]
+    return daily_coverage(q[..., i], q[..., -1 - i], samples.target[fold.test_idx], samples.date_pos[fold.test_idx])
 
 
 def coverage_frame(calibration: dict[str, dict[str, Any]]) -> pd.DataFrame:
@@ -324,17 +336,25 @@ def report_table(result: WalkForward) -> dict[str, Any]:
 
 
 def calibration_rows(calibration: dict[str, dict[str, Any]] | None) -> dict[str, str]:
-    """Coverage and pinball ratio at :data:`TABLE_MONTHS`, per period (nothing without a quantile head)."""
+    """Coverage (95 % interval) and pinball ratio at :data:`TABLE_MONTHS`, per period (nothing without a quantile
+    head)."""
     rows: dict[str, str] = {}
     for period, figures in (calibration or {}).items():
         for name, interval in figures["intervals"].items():
-            cells = [f"m{m} {interval['coverage'][m - 1]:.1%}" for m in TABLE_MONTHS]
+            cells = [
+                f"m{m} {interval['coverage'][m - 1]:.1%} [{_percent(interval['coverage_ci'][m - 1])}]"
+                for m in TABLE_MONTHS
+            ]
             rows[f"coverage of {name} (nominal {interval['nominal']:.0%}, {period})"] = ", ".join(cells)
         ratio = figures["pinball_ratio"]
         rows[f"pinball / unconditional ({period}, < 1 is better)"] = ", ".join(
             f"m{m} {ratio[m - 1]:.3f}" for m in TABLE_MONTHS
         )
     return rows
+
+
+def _percent(bounds: list[float]) -> str:
+    return ", ".join("nan" if not np.isfinite(b) else f"{b:.1%}" for b in bounds)
 
 
 def rankic_table(result: WalkForward) -> str:

@@ -170,22 +170,30 @@ class Split:
     val_start: pd.Timestamp
 
 
-def time_split(samples: ForecastSamples, val_fraction: float, purge_sessions: int) -> Split:
+def time_split(
+    samples: ForecastSamples, val_fraction: float, purge_sessions: int, within: np.ndarray | None = None
+) -> Split:
     """Time-forward split: the last ``val_fraction`` of dates validate; train ends ``purge_sessions`` earlier.
 
     ``purge_sessions`` must be at least the longest label (252 sessions) so that no training label
-    window reaches into the validation period.
+    window reaches into the validation period. ``within``: split only these sample indices (a
+    walk-forward fold's training samples); default all.
     """
     if purge_sessions < LONGEST_LABEL:
         raise ValueError(f"purge gap {purge_sessions} sessions is shorter than the longest label ({LONGEST_LABEL})")
-    dates = np.unique(samples.date_pos)  # sorted as-of rows
+    pool = np.arange(len(samples.date_pos)) if within is None else np.asarray(within)
+    date_pos = samples.date_pos[pool]
+    dates = np.unique(date_pos)  # sorted as-of rows
     n_val = max(1, round(len(dates) * val_fraction))
     val_first = dates[-n_val]
     train_last = val_first - purge_sessions  # as-of rows are panel sessions when built from panel dates
-    train = np.flatnonzero(samples.date_pos < train_last)
-    val = np.flatnonzero(samples.date_pos >= val_first)
+    train = pool[date_pos < train_last]
+    val = pool[date_pos >= val_first]
     if len(train) == 0:
-        raise ValueError(f"no training samples left before the purge gap ({len(dates)} dates, {n_val} for validation)")
+        raise NotEnoughData(
+            f"no training samples left before the purge gap ({len(dates)} dates, {n_val} for validation "
+            f"and {purge_sessions} sessions of purge); backfill more history"
+        )
     as_of = samples.history.as_of
     return Split(train=train, val=val, train_end=as_of[samples.date_pos[train].max()], val_start=as_of[val_first])
 
@@ -196,15 +204,20 @@ def cap_samples(idx: np.ndarray, most: int, rng: np.random.Generator) -> np.ndar
 
 
 def split_samples(
-    samples: ForecastSamples, data: TrainDataSettings, rng: np.random.Generator, min_train: int
+    samples: ForecastSamples,
+    data: TrainDataSettings,
+    rng: np.random.Generator,
+    min_train: int,
+    within: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, Split]:
     """Training and validation sample indices of a training run, and the :func:`time_split` they came from.
 
-    Time split (``val_fraction``, ``purge_sessions``), then every ``as_of_stride``-th date, then a random
-    cap on each side (training first, then validation, from ``rng``). :class:`NotEnoughData` when fewer
-    than ``min_train`` (a batch) training or 2 validation samples are left.
+    Time split (``val_fraction``, ``purge_sessions``) of ``within`` (default: every sample), then every
+    ``as_of_stride``-th date, then a random cap on each side (training first, then validation, from
+    ``rng``). :class:`NotEnoughData` when fewer than ``min_train`` (a batch) training or 2 validation
+    samples are left.
     """
-    split = time_split(samples, data.val_fraction, data.purge_sessions)
+    split = time_split(samples, data.val_fraction, data.purge_sessions, within)
     strided = samples.date_pos % data.as_of_stride == 0
     train = cap_samples(split.train[strided[split.train]], data.max_train_samples, rng)
     val = cap_samples(split.val[strided[split.val]], data.max_val_samples, rng)

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
-from kabucast.forecast.model import BiLSTMForecaster, ForecasterConfig
+from kabucast.forecast.model import BiLSTMForecaster, ForecasterConfig, QuantileCalibration
 from kabucast.forecast.normalize import Normalizer
 
 
@@ -30,6 +30,8 @@ class SnapshotEnsemble(nn.Module):
         if len(configs) != 1:
             raise ValueError(f"ensemble members must share one config, got {len(configs)}")
         self.members = nn.ModuleList(members)
+        cfg = self.config
+        self.calibration = QuantileCalibration(cfg.horizons, cfg.quantiles) if cfg.quantiles else None
 
     @classmethod
     def from_state_dicts(
@@ -62,8 +64,17 @@ class SnapshotEnsemble(nn.Module):
         return torch.stack(outs).mean(dim=0)
 
     def forward_with_quantiles(
-        self, weekly: torch.Tensor, static: torch.Tensor, position: torch.Tensor, sector_id: torch.Tensor
+        self,
+        weekly: torch.Tensor,
+        static: torch.Tensor,
+        position: torch.Tensor,
+        sector_id: torch.Tensor,
+        calibrated: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The members' forecasts and quantiles averaged (the mean of ascending quantiles stays ascending)."""
-        outs = [member.forward_with_quantiles(weekly, static, position, sector_id) for member in self.members]
-        return torch.stack([o[0] for o in outs]).mean(dim=0), torch.stack([o[1] for o in outs]).mean(dim=0)
+        """The members' forecasts and raw quantiles averaged (the mean of ascending quantiles stays
+        ascending), the quantiles then calibrated by the ensemble's own factors (``calibrated``)."""
+        if self.calibration is None:
+            raise ValueError("this ensemble has no quantile head (model.quantiles is empty)")
+        outs = [member.forward_with_quantiles(weekly, static, position, sector_id, False) for member in self.members]
+        mean, quantiles = torch.stack([o[0] for o in outs]).mean(dim=0), torch.stack([o[1] for o in outs]).mean(dim=0)
+        return mean, self.calibration(quantiles) if calibrated else quantiles

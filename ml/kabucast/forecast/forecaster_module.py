@@ -93,11 +93,12 @@ class ForecasterModule(L.LightningModule):
         return tuple(self.model.config.quantiles)
 
     def outputs(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(B, 12) forecasts and, with a quantile head, (B, 12, Q) quantiles (else None)."""
+        """(B, 12) forecasts and, with a quantile head, its (B, 12, Q) raw quantiles (else None): the loss
+        trains the head, the calibration set after training stays out of it."""
         inputs = (batch["weekly"], batch["static"], batch["position"], batch["sector_id"])
         if not self.levels:
             return self.model(*inputs), None
-        return self.model.forward_with_quantiles(*inputs)
+        return self.model.forward_with_quantiles(*inputs, calibrated=False)
 
     def pinball(self, quantiles: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Mean pinball loss of (B, 12, Q) ``quantiles`` for (B, 12) ``target``, horizons balanced as :meth:`loss`."""

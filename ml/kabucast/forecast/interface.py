@@ -11,6 +11,9 @@ daily job call these methods only:
 - :class:`QuantileModel` also forecasts quantiles: ``predict_quantiles(samples, idx)`` gives
   (len(idx), 12, Q) ascending quantiles of those log returns at ``quantile_levels`` (the BiLSTM with
   ``model.quantiles``, served or in torch); :func:`quantile_levels` is () for any other model.
+- :class:`CalibratableModel` also calibrates its intervals after training
+  (``calibrate_quantiles(split)`` on ``split.val``, a later held-out block: conformal rescaling);
+  :func:`calibrate_quantiles` does it for any model that has quantiles.
 - :class:`TrainableModel` also learns: ``fit(split, work_dir)`` from fresh weights,
   ``finetune(split, work_dir)`` from its current ones, each returning a :class:`FitResult`;
   ``export(path, samples, idx)`` writes the ONNX file the serving side loads and returns the parity
@@ -128,6 +131,37 @@ class QuantileModel(ForecastModel, Protocol):
 def quantile_levels(model: ForecastModel) -> tuple[float, ...]:
     """The levels ``model`` forecasts quantiles at (empty for a model without quantiles, e.g. the ridge)."""
     return tuple(model.quantile_levels) if isinstance(model, QuantileModel) else ()
+
+
+@runtime_checkable
+class CalibratableModel(QuantileModel, Protocol):
+    """A quantile model whose intervals are calibrated after training on a held-out later block."""
+
+    def calibrate_quantiles(self, split: SampleSplit) -> dict[str, Any]:
+        """Calibrate on ``split.val`` (later than ``split.train``, purged); return what model.json records."""
+        ...
+
+
+def calibrate_quantiles(model: ForecastModel, split: SampleSplit) -> dict[str, Any] | None:
+    """Calibrate ``model``'s intervals on ``split.val`` when it forecasts quantiles (None when it does not).
+
+    The validation block of ``kabucast train`` (and of walk-forward folds of a quantile recipe) is the
+    last dates before the as-of, a purge after the training ones: the conformal factors are taken on
+    outcomes the weights never saw, as close in time to the future as the labels allow.
+    """
+    if not quantile_levels(model) or not isinstance(model, CalibratableModel):
+        return None
+    return model.calibrate_quantiles(split)
+
+
+def calibration_summary(record: dict[str, Any]) -> str:
+    """One line: the calibrated interval's coverage on the block, before and after, averaged over horizons."""
+    low, high = record["interval"]
+    raw, calibrated = finite_mean(record["coverage_raw"]), finite_mean(record["coverage_calibrated"])
+    return (
+        f"calibrated the {low:g}-{high:g} interval on {record['n_samples']:,} samples "
+        f"({record['block'][0]}..{record['block'][1]}): coverage {raw:.1%} -> {calibrated:.1%} (mean of 12 months)"
+    )
 
 
 @runtime_checkable

@@ -3,7 +3,7 @@
 A training settings file picks its model with ``model.kind`` (default ``bilstm``); ``model.json``
 records it as ``model_kind``. Each kind is a :class:`ModelKind`: ``build`` makes a fresh
 :class:`~kabucast.forecast.interface.TrainableModel` from the settings' ``model`` and ``training``
-sections, ``load`` one from a stored checkpoint to fine-tune. Adding a model is one entry in
+sections, ``load`` one from a stored checkpoint (and its ``model.json``) to fine-tune. Adding a model is one entry in
 :data:`MODEL_KINDS` (docs/ARCHITECTURE.md, "Adding a model"). Implementations are imported when
 called, so this module imports no torch.
 """
@@ -24,7 +24,8 @@ class ModelKind:
     """How to make a kind of trainable model: fresh from settings, or from a stored checkpoint to fine-tune."""
 
     build: Callable[[Mapping[str, Any], Mapping[str, Any], int, str], TrainableModel]  # model, training, n_sectors
-    load: Callable[[Path, Mapping[str, Any], str], TrainableModel]  # checkpoint, training section, where
+    # checkpoint, its model.json, training section, where
+    load: Callable[[Path, Mapping[str, Any], Mapping[str, Any], str], TrainableModel]
 
 
 def _build_bilstm(model: Mapping[str, Any], training: Mapping[str, Any], n_sectors: int, where: str) -> TrainableModel:
@@ -33,10 +34,10 @@ def _build_bilstm(model: Mapping[str, Any], training: Mapping[str, Any], n_secto
     return TorchForecaster.from_settings(model, training, n_sectors, where)
 
 
-def _load_bilstm(checkpoint: Path, training: Mapping[str, Any], where: str) -> TrainableModel:
+def _load_bilstm(checkpoint: Path, meta: Mapping[str, Any], training: Mapping[str, Any], where: str) -> TrainableModel:
     from kabucast.forecast.torch_model import TorchForecaster
 
-    return TorchForecaster.from_checkpoint(checkpoint, training, where)
+    return TorchForecaster.from_checkpoint(checkpoint, training, where, meta.get("quantile_calibration"))
 
 
 def _build_ridge(model: Mapping[str, Any], training: Mapping[str, Any], n_sectors: int, where: str) -> TrainableModel:
@@ -45,7 +46,7 @@ def _build_ridge(model: Mapping[str, Any], training: Mapping[str, Any], n_sector
     return RidgeForecaster.from_settings(model, training, n_sectors, where)
 
 
-def _load_ridge(checkpoint: Path, training: Mapping[str, Any], where: str) -> TrainableModel:
+def _load_ridge(checkpoint: Path, meta: Mapping[str, Any], training: Mapping[str, Any], where: str) -> TrainableModel:
     from kabucast.forecast.ridge_model import RidgeForecaster
 
     return RidgeForecaster.from_checkpoint(checkpoint, training, where)
@@ -77,4 +78,4 @@ def load_trainable(
     meta: Mapping[str, Any], checkpoint: Path, training: Mapping[str, Any], where: str = "finetune settings"
 ) -> TrainableModel:
     """A stored version's model (its ``model.json`` ``meta`` and checkpoint file), to fine-tune with ``training``."""
-    return model_kind(meta.get("model_kind", DEFAULT_KIND), where).load(checkpoint, training, where)
+    return model_kind(meta.get("model_kind", DEFAULT_KIND), where).load(checkpoint, meta, training, where)

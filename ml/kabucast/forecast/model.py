@@ -4,9 +4,12 @@ Output ``m`` (1..12) is the log return from the as-of close to the close ``21 * 
 The module standardises its raw inputs itself (:class:`~kabucast.forecast.normalize.Normalizer`), so
 training, the checkpoint and the exported ONNX graph all take the same raw features.
 
-With ``quantiles`` (e.g. 0.1, 0.5, 0.9) a second linear layer on the head's last hidden layer gives,
-per horizon, those quantiles of the log return (:meth:`BiLSTMForecaster.forward_with_quantiles`). They
-cannot cross: the lowest is a free output and each next one adds a softplus (> 0) step to it.
+With ``quantiles`` (e.g. 0.1, 0.5, 0.9; 0.5 among them) a second linear layer on the head's last
+hidden layer gives, per horizon, those quantiles of the log return
+(:meth:`BiLSTMForecaster.forward_with_quantiles`). They cannot cross: the lowest is a free output and
+each next one adds a softplus (> 0) step to it. A :class:`QuantileCalibration` then stretches each
+level's distance from the median by a factor set after training on a held-out later block
+(kabucast.forecast.conformal); the factors start at 1 and are part of the exported graph.
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ class ForecasterConfig:
         q = self.quantiles
         if any(not 0 < x < 1 for x in q) or list(q) != sorted(set(q)):
             raise ValueError(f"quantiles must be distinct, ascending and inside (0, 1), got {list(q)}")
+        if q and 0.5 not in q:
+            raise ValueError(f"quantiles must include 0.5 (the intervals are calibrated around it), got {list(q)}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON/YAML-safe values (``mlp`` and ``quantiles`` as lists)."""
@@ -88,6 +93,7 @@ class BiLSTMForecaster(nn.Module):
         layers.append(nn.Linear(width, cfg.horizons))
         self.head = nn.Sequential(*layers)
         self.quantile_head = QuantileHead(width, cfg.horizons, len(cfg.quantiles)) if cfg.quantiles else None
+        self.calibration = QuantileCalibration(cfg.horizons, cfg.quantiles) if cfg.quantiles else None
 
     def forward(
         self, weekly: torch.Tensor, static: torch.Tensor, position: torch.Tensor, sector_id: torch.Tensor
@@ -96,13 +102,20 @@ class BiLSTMForecaster(nn.Module):
         return self.head[-1](self._hidden(weekly, static, position, sector_id))  # (B, 12)
 
     def forward_with_quantiles(
-        self, weekly: torch.Tensor, static: torch.Tensor, position: torch.Tensor, sector_id: torch.Tensor
+        self,
+        weekly: torch.Tensor,
+        static: torch.Tensor,
+        position: torch.Tensor,
+        sector_id: torch.Tensor,
+        calibrated: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, 12) log returns and (B, 12, Q) their quantiles at ``config.quantiles`` (ascending in Q)."""
-        if self.quantile_head is None:
+        """(B, 12) log returns and (B, 12, Q) their quantiles at ``config.quantiles`` (ascending in Q):
+        calibrated (what is served), or the head's raw output (what the pinball loss trains)."""
+        if self.quantile_head is None or self.calibration is None:
             raise ValueError("this forecaster has no quantile head (model.quantiles is empty)")
         hidden = self._hidden(weekly, static, position, sector_id)
-        return self.head[-1](hidden), self.quantile_head(hidden)
+        quantiles = self.quantile_head(hidden)
+        return self.head[-1](hidden), self.calibration(quantiles) if calibrated else quantiles
 
     def _hidden(
         self, weekly: torch.Tensor, static: torch.Tensor, position: torch.Tensor, sector_id: torch.Tensor
@@ -147,6 +160,40 @@ class QuantileHead(nn.Module):
         raw = self.linear(hidden).view(-1, self.horizons, self.levels)
         steps = torch.cat([raw[..., :1], F.softplus(raw[..., 1:])], dim=-1)
         return torch.cumsum(steps, dim=-1)
+
+
+class QuantileCalibration(nn.Module):
+    """(B, H, Q) quantiles -> the same stretched around the median by per-(horizon, level) factors.
+
+    ``q' = m + scale * (q - m)``, then kept ascending outward from the median, as
+    :func:`kabucast.evaluation.calibration.rescale_quantiles` (its numpy twin). ``scale`` is a buffer
+    (not trained, not in the checkpoint: model.json records it) that starts at 1, the identity.
+    """
+
+    def __init__(self, horizons: int, levels: tuple[float, ...]) -> None:
+        super().__init__()
+        self.center = levels.index(0.5)
+        self.register_buffer("scale", torch.ones(horizons, len(levels)), persistent=False)
+
+    def set_scale(self, scale: np.ndarray | None) -> None:
+        """Use (H, Q) ``scale`` (None: back to the identity)."""
+        value = torch.ones_like(self.scale)
+        if scale is not None:
+            value = torch.as_tensor(np.asarray(scale), dtype=self.scale.dtype)
+        if value.shape != self.scale.shape:
+            raise ValueError(f"calibration scale of shape {tuple(value.shape)}, expected {tuple(self.scale.shape)}")
+        self.scale.copy_(value)
+
+    def forward(self, quantiles: torch.Tensor) -> torch.Tensor:
+        c = self.center
+        median = quantiles[..., c : c + 1]
+        out = median + self.scale * (quantiles - median)
+        levels = list(out.unbind(dim=-1))
+        for j in range(c + 1, len(levels)):  # Q is small and static: unrolled into Max / Min nodes in ONNX
+            levels[j] = torch.maximum(levels[j], levels[j - 1])
+        for j in range(c - 1, -1, -1):
+            levels[j] = torch.minimum(levels[j], levels[j + 1])
+        return torch.stack(levels, dim=-1)
 
 
 def count_parameters(model: nn.Module) -> int:

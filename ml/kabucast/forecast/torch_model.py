@@ -21,6 +21,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from kabucast.config import build_section
+from kabucast.evaluation.calibration import calibration_record, conformal_scale
 from kabucast.forecast.arrays import ArrayDataset, fit_normalizer, split_datasets
 from kabucast.forecast.dataset import ForecastSamples
 from kabucast.forecast.ensemble import SnapshotEnsemble
@@ -61,6 +62,7 @@ class TorchForecaster:
         self.config = config
         self.training = training
         self.network = network
+        self.calibration: dict[str, Any] | None = None  # model.json's quantile_calibration, once calibrated
 
     @property
     def seed(self) -> int:
@@ -80,11 +82,23 @@ class TorchForecaster:
 
     @classmethod
     def from_checkpoint(
-        cls, checkpoint: Path, training: Mapping[str, Any], where: str = "finetune settings"
+        cls,
+        checkpoint: Path,
+        training: Mapping[str, Any],
+        where: str = "finetune settings",
+        calibration: Mapping[str, Any] | None = None,
     ) -> TorchForecaster:
-        """The network saved in a checkpoint (training mode), to fine-tune with ``training`` (TrainConfig keys)."""
+        """The network saved in a checkpoint (training mode), to fine-tune with ``training`` (TrainConfig keys).
+
+        ``calibration``: the stored version's ``quantile_calibration`` (model.json), kept: a fine-tune
+        trains the raw head and serves it through its parent's calibration (it has no later block).
+        """
         network = load_forecaster(checkpoint).train()
-        return cls(network.config, build_section(TrainConfig, dict(training), where, "training."), network)
+        model = cls(network.config, build_section(TrainConfig, dict(training), where, "training."), network)
+        if calibration is not None and network.calibration is not None:
+            network.calibration.set_scale(np.asarray(calibration["scale"]))
+            model.calibration = {**calibration, "inherited": True}
+        return model
 
     def fit(
         self, split: SampleSplit, work_dir: Path, progress: bool = True, callbacks: Sequence[Callback] = ()
@@ -119,8 +133,8 @@ class TorchForecaster:
 
     @property
     def quantile_levels(self) -> tuple[float, ...]:
-        """The levels of the network's quantile head (empty without one)."""
-        return tuple(self._network().config.quantiles)
+        """The levels of the quantile head (empty without one); known before the network is built."""
+        return tuple(self.config.quantiles)
 
     def predict_quantiles(self, samples: ForecastSamples, idx: np.ndarray) -> np.ndarray:
         """(len(idx), 12, Q) float32 quantiles of the log returns, in eval mode on the CPU."""
@@ -129,6 +143,23 @@ class TorchForecaster:
     def predict_with_quantiles(self, samples: ForecastSamples, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`predict` and :meth:`predict_quantiles` of samples ``idx``."""
         return self.predict(samples, idx), self.predict_quantiles(samples, idx)
+
+    def calibrate_quantiles(self, split: SampleSplit) -> dict[str, Any]:
+        """Set the quantile head's calibration from ``split.val``, a block later than ``split.train`` and
+        purged from it (kabucast.evaluation.calibration.conformal_scale on its raw quantiles and its
+        labels as the split gives them); returns what model.json records (:meth:`describe`)."""
+        network = self._network()
+        if network.calibration is None:
+            raise ValueError("this forecaster has no quantile head to calibrate (model.quantiles is empty)")
+        levels = self.quantile_levels
+        raw = predict_network(network, split.samples, split.val, quantiles=True, calibrated=False)
+        target = split.val_target()
+        scale = conformal_scale(raw, target, levels)
+        network.calibration.set_scale(scale)
+        dates = split.samples.dates[split.val]
+        block = [str(dates.min().date()), str(dates.max().date())]
+        self.calibration = {**calibration_record(raw, target, levels, scale), "block": block}
+        return self.calibration
 
     def val_loss(self, split: SampleSplit, pred: np.ndarray | None = None) -> float:
         """The training loss (horizons balanced as in training) of the network's forecasts on ``split.val``.
@@ -153,6 +184,7 @@ class TorchForecaster:
             "parameters": count_parameters(network),
             "normalizer": network.normalizer.to_dict(),
             "train_config": asdict(self.training),
+            **({"quantile_calibration": self.calibration} if self.calibration is not None else {}),
         }
 
     def _network(self) -> Network:
@@ -162,9 +194,11 @@ class TorchForecaster:
 
 
 @torch.no_grad()
-def predict_network(network: Network, samples: ForecastSamples, idx: np.ndarray, quantiles: bool = False) -> np.ndarray:
+def predict_network(
+    network: Network, samples: ForecastSamples, idx: np.ndarray, quantiles: bool = False, calibrated: bool = True
+) -> np.ndarray:
     """(len(idx), 12) float32 forecasts of ``network`` (put in eval mode, on the CPU), in batches;
-    with ``quantiles``, its (len(idx), 12, Q) quantiles instead."""
+    with ``quantiles``, its (len(idx), 12, Q) quantiles instead (``calibrated``, or the head's raw ones)."""
     network = network.eval().cpu()
     shape = (network.config.horizons, len(network.config.quantiles)) if quantiles else (network.config.horizons,)
     out = [np.zeros((0, *shape), dtype=np.float32)]
@@ -172,5 +206,5 @@ def predict_network(network: Network, samples: ForecastSamples, idx: np.ndarray,
         batch = samples.take(idx[start : start + PREDICT_BATCH])
         inputs = [torch.as_tensor(np.asarray(batch[k], dtype=np.float32)) for k in ("weekly", "static", "position")]
         inputs.append(torch.as_tensor(batch["sector_id"]))
-        out.append((network.forward_with_quantiles(*inputs)[1] if quantiles else network(*inputs)).numpy())
+        out.append((network.forward_with_quantiles(*inputs, calibrated)[1] if quantiles else network(*inputs)).numpy())
     return np.concatenate(out)

@@ -1,7 +1,9 @@
 """Training runs of the forecaster: stored prices -> samples -> Lightning fit -> ONNX -> a model version.
 
 ``train`` runs a full training; ``finetune`` starts from the champion's checkpoint on a mix of the
-most recent labelled month and random older samples. Both export a new immutable version under
+most recent labelled month and random older samples. A model with a quantile head is calibrated after
+``train`` on the validation block (kabucast.forecast.interface.calibrate_quantiles); a fine-tune keeps
+its parent's calibration. Both export a new immutable version under
 ``models/<version>/``; the first model ever trained becomes the champion, later ones are
 challengers until a gate promotes them.
 """
@@ -21,7 +23,13 @@ from kabucast.config import FinetuneSettings, TrainSettings
 from kabucast.errors import KabucastError
 from kabucast.features.registry import feature_contract
 from kabucast.forecast.dataset import ForecastData, ForecastSamples, NotEnoughData, StaticMode, split_samples
-from kabucast.forecast.interface import FitResult, SampleSplit, TrainableModel
+from kabucast.forecast.interface import (
+    FitResult,
+    SampleSplit,
+    TrainableModel,
+    calibrate_quantiles,
+    calibration_summary,
+)
 from kabucast.forecast.kinds import build_model, load_trainable
 from kabucast.forecast.metrics import horizon_metrics, momentum_baseline, zero_baseline
 from kabucast.forecast.registry import champion_version, model_key, save_model, set_champion, verify_artifact
@@ -68,7 +76,11 @@ def train(
         f"training a {settings.model.get('kind', 'bilstm')} model on {len(train_idx):,} samples "
         f"({split.train_end.date()} and before), validating on {len(val_idx):,} ({split.val_start.date()} on)"
     )
-    result = model.fit(SampleSplit(samples, train_idx, val_idx, order), work_dir, progress)
+    sample_split = SampleSplit(samples, train_idx, val_idx, order)
+    result = model.fit(sample_split, work_dir, progress)
+    calibration = calibrate_quantiles(model, sample_split)  # the validation block: later, purged
+    if calibration is not None:
+        print(calibration_summary(calibration))
     run = {
         "kind": "train",
         "as_of": str(data.calendar.previous_session(as_of).date()),
@@ -148,6 +160,8 @@ def finetune(
     val_mask[rng.choice(len(idx), size=max(2, round(len(idx) * settings.val_fraction)), replace=False)] = True
     train_idx, val_idx = idx[~val_mask], idx[val_mask]
     result = model.finetune(SampleSplit(samples, train_idx, val_idx), work_dir, progress)
+    if "quantile_calibration" in meta_parent:  # no later block to calibrate on: the parent's factors stay
+        print(f"intervals keep {parent}'s calibration ({meta_parent['quantile_calibration']['block'][1]} block)")
     recent = samples.dates[idx] >= _recent_start(samples, settings.recent_sessions)
     run = {
         "kind": "finetune",

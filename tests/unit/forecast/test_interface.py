@@ -21,16 +21,24 @@ from onnx import TensorProto, helper
 from kabucast.config import TrainDataSettings, TrainSettings
 from kabucast.data.sources.sample_market import SampleMarketSource
 from kabucast.errors import ConfigError
+from kabucast.evaluation.calibration import rescale_quantiles
 from kabucast.experiments.walkforward import Fold, inner_split, train_fold
 from kabucast.features import PricePanel, weekly_feature_history
 from kabucast.forecast import kinds
 from kabucast.forecast.arrays import split_datasets
 from kabucast.forecast.dataset import ForecastSamples, build_samples
-from kabucast.forecast.interface import FitResult, ForecastModel, SampleSplit, TrainableModel
+from kabucast.forecast.interface import (
+    CalibratableModel,
+    FitResult,
+    ForecastModel,
+    SampleSplit,
+    TrainableModel,
+    calibrate_quantiles,
+)
 from kabucast.forecast.kinds import ModelKind, build_model, load_trainable
 from kabucast.forecast.onnx_model import INPUT_NAMES, OUTPUT_NAME, OnnxModel
 from kabucast.forecast.ridge_model import RidgeForecaster, summary_features
-from kabucast.forecast.torch_model import TorchForecaster
+from kabucast.forecast.torch_model import TorchForecaster, predict_network
 
 TICKERS = ["7203.T", "6758.T", "8306.T", "9984.T"]
 SECTORS = {"7203.T": "Consumer Cyclical", "6758.T": "Technology", "8306.T": "Financial Services"}
@@ -87,6 +95,42 @@ def test_finetune_starts_from_the_checkpoint_it_loads(samples: ForecastSamples, 
     assert np.abs(before - model.predict(samples, val)).max() < 1e-6
     loaded.finetune(SampleSplit(samples, train, val), tmp_path / "ft", progress=False)
     assert np.abs(loaded.predict(samples, val) - before).max() < 1e-3
+
+
+def test_a_quantile_model_is_calibrated_served_calibrated_and_fine_tuned_with_its_calibration(
+    samples: ForecastSamples, sectors, tmp_path
+) -> None:
+    # GIVEN a BiLSTM with a 0.1 / 0.5 / 0.9 head, fitted on the earlier half and validated on the later one
+    levels = (0.1, 0.5, 0.9)
+    model = build_model({**TINY, "quantiles": list(levels)}, QUICK, sectors.n_ids)
+    assert isinstance(model, CalibratableModel) and model.quantile_levels == levels  # known before the fit
+    train, val = halves(samples)
+    split = SampleSplit(samples, train, val)
+    result = model.fit(split, tmp_path / "fit", progress=False)
+    raw = predict_network(model.network, samples, val, quantiles=True, calibrated=False)
+    # WHEN it is calibrated on the later block
+    record = calibrate_quantiles(model, split)
+    # THEN the block's 10-90 interval holds >= 80 % of its outcomes at every month (it did not before), and
+    # the served quantiles are the raw ones rescaled around the unchanged median
+    scale = np.array(record["scale"])
+    assert record["n_samples"] == len(val) and record["block"][0] == str(samples.dates[val].min().date())
+    assert min(record["coverage_calibrated"]) >= 0.8 > min(record["coverage_raw"])
+    calibrated = model.predict_quantiles(samples, val)
+    np.testing.assert_allclose(calibrated, rescale_quantiles(raw, scale, levels), atol=1e-5)
+    np.testing.assert_array_equal(calibrated[..., 1], raw[..., 1])
+    # AND the ONNX graph carries the calibration, and model.json's description records it
+    model.export(tmp_path / "model.onnx", samples, val[:32])
+    served = OnnxModel((tmp_path / "model.onnx").read_bytes(), "v1")
+    assert np.abs(served.predict_quantiles(samples, val) - calibrated).max() < 1e-4
+    assert model.describe()["quantile_calibration"] == record
+    # AND a fine-tune loaded with that model.json serves through the same calibration (none without it)
+    meta = {"model_kind": "bilstm", "quantile_calibration": record}
+    loaded = load_trainable(meta, result.best_checkpoint, QUICK)
+    np.testing.assert_allclose(loaded.predict_quantiles(samples, val), calibrated, atol=1e-5)
+    assert loaded.describe()["quantile_calibration"] == {**record, "inherited": True}
+    bare = load_trainable({"model_kind": "bilstm"}, result.best_checkpoint, QUICK)
+    np.testing.assert_allclose(bare.predict_quantiles(samples, val), raw, atol=1e-5)
+    assert "quantile_calibration" not in bare.describe()
 
 
 def test_a_model_trained_without_static_inputs_is_served_zeros(samples: ForecastSamples, exported) -> None:

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
-from kabucast.evaluation.calibration import baseline_pinball, coverage, pinball
+from kabucast.evaluation.calibration import baseline_pinball, coverage, pinball, rescale_quantiles
 from kabucast.forecast.arrays import fit_normalizer
 from kabucast.forecast.document import forecast_document
 from kabucast.forecast.export import export_onnx
@@ -53,6 +53,8 @@ def test_a_model_without_quantiles_is_unchanged() -> None:
     )
     with pytest.raises(ValueError, match="ascending"):
         ForecasterConfig(quantiles=(0.9, 0.1))
+    with pytest.raises(ValueError, match=r"include 0\.5"):
+        ForecasterConfig(quantiles=(0.1, 0.9))
     with pytest.raises(ValueError, match="no quantile head"):
         BiLSTMForecaster(TINY).forward_with_quantiles(*tensors(random_batch(2)))
 
@@ -124,6 +126,36 @@ def test_export_serves_both_outputs_at_parity(tmp_path: Path) -> None:
     assert np.array_equal(served.predict(*(batch[name] for name in INPUT_NAMES)), mean)
     names = [o.name for o in ort.InferenceSession(str(tmp_path / "model.onnx")).get_outputs()]
     assert names == ["log_returns", "quantiles"]
+
+
+def test_the_calibration_layer_is_its_numpy_twin_and_travels_in_the_onnx_graph(tmp_path: Path) -> None:
+    # GIVEN a five-level head whose calibration factors pull inner levels past outer ones on some horizons
+    levels = (0.1, 0.25, 0.5, 0.75, 0.9)
+    torch.manual_seed(2)
+    fit_on = random_batch(32, seed=1)
+    model = BiLSTMForecaster(
+        dataclasses.replace(TINY, quantiles=levels), Normalizer.fit(fit_on["weekly"], fit_on["static"])
+    )
+    scale = np.random.default_rng(0).uniform(0.2, 4.0, (12, 5))
+    scale[:, 2] = 1.0
+    batch = random_batch(16, seed=4)
+    with torch.no_grad():
+        model.eval()
+        raw = model.forward_with_quantiles(*tensors(batch), calibrated=False)[1].numpy()
+        model.calibration.set_scale(scale)
+        calibrated = model.forward_with_quantiles(*tensors(batch))[1].numpy()
+    # THEN torch computes what kabucast.evaluation.calibration.rescale_quantiles computes, ascending throughout
+    np.testing.assert_allclose(calibrated, rescale_quantiles(raw, scale, levels), atol=1e-6)
+    assert (np.diff(calibrated, axis=-1) >= 0).all() and np.abs(calibrated - raw).max() > 1e-3
+    # AND the exported graph serves the calibrated quantiles at parity (the factors are constants in it)
+    assert export_onnx(model, tmp_path / "model.onnx", batch) <= 1e-4
+    served = OnnxForecaster(tmp_path / "model.onnx")
+    q = served.predict_with_quantiles(*(batch[name] for name in INPUT_NAMES))[1]
+    assert np.abs(q - calibrated).max() <= 1e-4
+    # AND the factors are no part of the checkpoint (model.json keeps them), and a wrong shape is refused
+    assert not any("calibration" in k for k in model.state_dict())
+    with pytest.raises(ValueError, match="shape"):
+        model.calibration.set_scale(np.ones((12, 3)))
 
 
 def test_a_model_without_the_head_serves_no_quantiles(exported) -> None:
