@@ -4,11 +4,11 @@ Output ``m`` (1..12) is the log return from the as-of close to the close ``21 * 
 The module standardises its raw inputs itself (:class:`~kabucast.forecast.normalize.Normalizer`), so
 training, the checkpoint and the exported ONNX graph all take the same raw features.
 
-With ``quantiles`` (e.g. 0.1, 0.5, 0.9; 0.5 among them) a second linear layer on the head's last
+With ``quantiles`` (e.g. 0.1, 0.5, 0.9: 0.5 and pairs around it) a second linear layer on the head's last
 hidden layer gives, per horizon, those quantiles of the log return
 (:meth:`BiLSTMForecaster.forward_with_quantiles`). They cannot cross: the lowest is a free output and
 each next one adds a softplus (> 0) step to it. A :class:`QuantileCalibration` then stretches each
-level's distance from the median by a factor set after training on a held-out later block
+central interval around the median by a factor set after training on a held-out later block
 (kabucast.forecast.conformal); the factors start at 1 and are part of the exported graph.
 """
 
@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from kabucast.evaluation.calibration import symmetry_problem
 from kabucast.forecast.normalize import Normalizer
 
 
@@ -47,8 +48,9 @@ class ForecasterConfig:
         q = self.quantiles
         if any(not 0 < x < 1 for x in q) or list(q) != sorted(set(q)):
             raise ValueError(f"quantiles must be distinct, ascending and inside (0, 1), got {list(q)}")
-        if q and 0.5 not in q:
-            raise ValueError(f"quantiles must include 0.5 (the intervals are calibrated around it), got {list(q)}")
+        problem = symmetry_problem(q) if q else None
+        if problem:
+            raise ValueError(f"{problem}: the central intervals are calibrated around the median")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON/YAML-safe values (``mlp`` and ``quantiles`` as lists)."""

@@ -53,8 +53,10 @@ def test_a_model_without_quantiles_is_unchanged() -> None:
     )
     with pytest.raises(ValueError, match="ascending"):
         ForecasterConfig(quantiles=(0.9, 0.1))
-    with pytest.raises(ValueError, match=r"include 0\.5"):
+    with pytest.raises(ValueError, match=r"include 0\.5 and pair up"):
         ForecasterConfig(quantiles=(0.1, 0.9))
+    with pytest.raises(ValueError, match="pair up"):
+        ForecasterConfig(quantiles=(0.1, 0.5, 0.8))
     with pytest.raises(ValueError, match="no quantile head"):
         BiLSTMForecaster(TINY).forward_with_quantiles(*tensors(random_batch(2)))
 
