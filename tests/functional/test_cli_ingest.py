@@ -98,6 +98,9 @@ def test_cli_train_daily_and_demo_reuse(tmp_path: Path, capsys) -> None:
     assert "train" not in demo and demo["daily"]["predict"]["model_version"] == trained["version"]
     latest = json.loads((tmp_path / "s" / "predictions" / "latest.json").read_text())
     assert latest["num_predictions"] == 31 and latest["failures"] == [] and latest["data_as_of"] == AS_OF
+    # with an 80 % interval per month: the demo recipe's quantile head, calibrated at training
+    assert latest["quantile_levels"] == [0.1, 0.5, 0.9]
+    assert all(m["interval"]["low"] < m["interval"]["high"] for r in latest["predictions"] for m in r["predictions"])
     # AND the daily job published the portfolio of that forecast
     book = json.loads((tmp_path / "s" / "portfolio" / "latest.json").read_text())
     weights = [p["weight"] for p in book["positions"]]

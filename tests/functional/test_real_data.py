@@ -93,6 +93,7 @@ def configs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
                 "env": "local",
                 "train_config": str(root / "train.yaml"),
                 "folds": 2,
+                "test_sessions": 120,  # room in each fold to fit, purge and calibrate the quantile head on
                 "holdout_fraction": 0.15,
                 "compare_champion": False,
                 "storage": storage,

@@ -140,7 +140,8 @@ def calibration_record(
     calibrated = rescale_quantiles(raw, scale, levels)
     finite = np.isfinite(np.asarray(target, dtype=np.float64)).any(axis=1)
     return {
-        "method": "conformal rescaling around the median (kabucast.evaluation.calibration.conformal_scale)",
+        "method": "conformal: one factor per central interval, both sides and all horizons "
+        "(kabucast.evaluation.calibration.conformal_scale)",
         "levels": [float(x) for x in levels],
         "scale": np.round(scale, 6).tolist(),
         "n_samples": int(finite.sum()),

@@ -316,7 +316,11 @@ def train_fold(
         try:
             fit_idx, val_idx, _ = split_samples(samples, recipe.data, rng, model.min_train_samples, fold.train)
         except NotEnoughData as exc:
-            raise NotEnoughData(f"{fold.name}: {exc}") from exc
+            raise NotEnoughData(
+                f"{fold.name}: {exc}. A quantile recipe early-stops and calibrates on the last "
+                f"{recipe.data.val_fraction:.0%} of each fold's training dates, {recipe.data.purge_sessions} sessions "
+                "after those it fits (or use fewer folds or a shorter test_sessions)"
+            ) from exc
     else:
         fit_idx, val_idx = inner_split(samples, fold.train, recipe, rng)
     if len(fit_idx) < model.min_train_samples or len(val_idx) < 2:
