@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -82,6 +82,7 @@ MODELS = ("model", "ridge", "zero_return", "momentum_12m", "champion")
 """Names of the scored forecasts, in report order (``champion`` only when the store has one)."""
 
 Log = Callable[[str], None]
+T = TypeVar("T")
 
 
 def _stderr(line: str) -> None:
@@ -208,10 +209,18 @@ class WalkForward:
     samples: ForecastSamples
     folds: list[FoldResult]
     champion: dict[str, Any] | None
+    _derived: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def run_id(self) -> str:
         return run_id(self.settings, self.recipe, self.as_of)
+
+    def derived(self, key: str, build: Callable[[], T]) -> T:
+        """``build()``'s result, computed on the first call for ``key`` and kept with the run (the summary,
+        the report and stderr all show the same derived figures)."""
+        if key not in self._derived:
+            self._derived[key] = build()
+        return self._derived[key]
 
 
 @dataclass(frozen=True)

@@ -92,6 +92,11 @@ def paired_intervals(result: WalkForward) -> dict[str, dict[str, list[Estimate]]
 
 
 def quantile_calibration(result: WalkForward) -> dict[str, dict[str, Any]] | None:
+    """:func:`calibration_figures` of ``result``, computed once per run (summary, report and stderr show it)."""
+    return result.derived("quantile_calibration", lambda: calibration_figures(result))
+
+
+def calibration_figures(result: WalkForward) -> dict[str, dict[str, Any]] | None:
     """Period -> the model's quantile calibration per month (None for a model without a quantile head).
 
     For each central interval of its levels (0.1 and 0.9 -> ``0.1-0.9``, nominal 0.8) the share of

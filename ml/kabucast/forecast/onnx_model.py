@@ -146,11 +146,7 @@ class OnnxModel:
         self, weekly: np.ndarray, static: np.ndarray, position: np.ndarray, sector_id: np.ndarray
     ) -> np.ndarray:
         """(B, 12) float32 log returns of raw input arrays (see :meth:`OnnxForecaster.predict`); B may be 0."""
-        if len(weekly) == 0:
-            return np.zeros((0, self.session.horizons), dtype=np.float32)
-        if self.static_mode == "none":
-            static = np.zeros_like(static)
-        return self.session.predict(weekly, static, position, sector_id)
+        return self._arrays(weekly, static, position, sector_id, quantiles=False)[0]
 
     @property
     def quantile_levels(self) -> tuple[float, ...]:
@@ -161,20 +157,12 @@ class OnnxModel:
         self, weekly: np.ndarray, static: np.ndarray, position: np.ndarray, sector_id: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """(B, 12) log returns and (B, 12, Q) quantiles of raw input arrays; B may be 0."""
-        if len(weekly) == 0:
-            h, q = self.session.horizons, len(self.quantile_levels)
-            return np.zeros((0, h), dtype=np.float32), np.zeros((0, h, q), dtype=np.float32)
-        if self.static_mode == "none":
-            static = np.zeros_like(static)
-        return self.session.predict_with_quantiles(weekly, static, position, sector_id)
+        mean, quantiles = self._arrays(weekly, static, position, sector_id, quantiles=True)
+        return mean, quantiles  # type: ignore[return-value]
 
     def predict(self, samples: ForecastSamples, idx: np.ndarray) -> np.ndarray:
         """(len(idx), 12) float32 log returns for samples ``idx``, in batches (a progress line past ~10 s)."""
-        out = [np.zeros((0, self.session.horizons), dtype=np.float32)]
-        for start in progress(range(0, len(idx), self.BATCH), "scoring", "batches", first_line=False):
-            batch = samples.take(idx[start : start + self.BATCH])
-            out.append(self.predict_arrays(batch["weekly"], batch["static"], batch["position"], batch["sector_id"]))
-        return np.concatenate(out)
+        return self._batches(samples, idx, quantiles=False)[0]
 
     def predict_quantiles(self, samples: ForecastSamples, idx: np.ndarray) -> np.ndarray:
         """(len(idx), 12, Q) float32 quantiles of the log returns for samples ``idx``, in batches."""
@@ -182,14 +170,36 @@ class OnnxModel:
 
     def predict_with_quantiles(self, samples: ForecastSamples, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`predict` and :meth:`predict_quantiles` of samples ``idx`` from one run of the graph."""
-        h, q = self.session.horizons, len(self.quantile_levels)
-        means, quantiles = [np.zeros((0, h), dtype=np.float32)], [np.zeros((0, h, q), dtype=np.float32)]
+        mean, quantiles = self._batches(samples, idx, quantiles=True)
+        return mean, quantiles  # type: ignore[return-value]
+
+    def _arrays(
+        self, weekly: np.ndarray, static: np.ndarray, position: np.ndarray, sector_id: np.ndarray, quantiles: bool
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """One batch: the log returns and, with ``quantiles``, the quantiles (None without); the static rule
+        (``static_mode: none`` is served zeros) and an empty batch handled here for both."""
+        if len(weekly) == 0:
+            h = self.session.horizons
+            empty = np.zeros((0, h, len(self.quantile_levels)), dtype=np.float32) if quantiles else None
+            return np.zeros((0, h), dtype=np.float32), empty
+        if self.static_mode == "none":
+            static = np.zeros_like(static)
+        if quantiles:
+            return self.session.predict_with_quantiles(weekly, static, position, sector_id)
+        return self.session.predict(weekly, static, position, sector_id), None
+
+    def _batches(
+        self, samples: ForecastSamples, idx: np.ndarray, quantiles: bool
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """:meth:`_arrays` over samples ``idx`` in batches of :attr:`BATCH`, concatenated."""
+        h, n = self.session.horizons, len(self.quantile_levels)
+        parts = [(np.zeros((0, h), dtype=np.float32), np.zeros((0, h, n), dtype=np.float32))]  # for no samples
         for start in progress(range(0, len(idx), self.BATCH), "scoring", "batches", first_line=False):
-            b = samples.take(idx[start : start + self.BATCH])
-            mean, quantile = self.predict_arrays_with_quantiles(b["weekly"], b["static"], b["position"], b["sector_id"])
-            means.append(mean)
-            quantiles.append(quantile)
-        return np.concatenate(means), np.concatenate(quantiles)
+            batch = samples.take(idx[start : start + self.BATCH])
+            inputs = (batch["weekly"], batch["static"], batch["position"], batch["sector_id"])
+            parts.append(self._arrays(*inputs, quantiles))
+        mean = np.concatenate([m for m, _ in parts])
+        return mean, np.concatenate([q for _, q in parts]) if quantiles else None  # type: ignore[misc]
 
 
 def _describe(model: str | Path | bytes) -> str:

@@ -141,8 +141,9 @@ class TorchForecaster:
         return predict_network(self._network(), samples, idx, quantiles=True)
 
     def predict_with_quantiles(self, samples: ForecastSamples, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`predict` and :meth:`predict_quantiles` of samples ``idx``."""
-        return self.predict(samples, idx), self.predict_quantiles(samples, idx)
+        """:meth:`predict` and :meth:`predict_quantiles` of samples ``idx``, from one pass of the network."""
+        mean, quantiles = network_outputs(self._network(), samples, idx, quantiles=True)
+        return mean, quantiles  # type: ignore[return-value]
 
     def calibrate_quantiles(self, split: SampleSplit) -> dict[str, Any]:
         """Set the quantile head's calibration from ``split.val``, a block later than ``split.train`` and
@@ -193,18 +194,33 @@ class TorchForecaster:
         return self.network
 
 
-@torch.no_grad()
 def predict_network(
     network: Network, samples: ForecastSamples, idx: np.ndarray, quantiles: bool = False, calibrated: bool = True
 ) -> np.ndarray:
     """(len(idx), 12) float32 forecasts of ``network`` (put in eval mode, on the CPU), in batches;
     with ``quantiles``, its (len(idx), 12, Q) quantiles instead (``calibrated``, or the head's raw ones)."""
+    mean, q = network_outputs(network, samples, idx, quantiles, calibrated)
+    return q if quantiles else mean  # type: ignore[return-value]
+
+
+@torch.no_grad()
+def network_outputs(
+    network: Network, samples: ForecastSamples, idx: np.ndarray, quantiles: bool, calibrated: bool = True
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The (len(idx), 12) forecasts and, with ``quantiles``, the (len(idx), 12, Q) quantiles from the same
+    passes of ``network`` (eval mode, CPU, batches of :data:`PREDICT_BATCH`); None without."""
     network = network.eval().cpu()
-    shape = (network.config.horizons, len(network.config.quantiles)) if quantiles else (network.config.horizons,)
-    out = [np.zeros((0, *shape), dtype=np.float32)]
+    cfg = network.config
+    means = [np.zeros((0, cfg.horizons), dtype=np.float32)]
+    levels = [np.zeros((0, cfg.horizons, len(cfg.quantiles)), dtype=np.float32)]
     for start in range(0, len(idx), PREDICT_BATCH):
         batch = samples.take(idx[start : start + PREDICT_BATCH])
         inputs = [torch.as_tensor(np.asarray(batch[k], dtype=np.float32)) for k in ("weekly", "static", "position")]
         inputs.append(torch.as_tensor(batch["sector_id"]))
-        out.append((network.forward_with_quantiles(*inputs, calibrated)[1] if quantiles else network(*inputs)).numpy())
-    return np.concatenate(out)
+        if quantiles:
+            mean, q = network.forward_with_quantiles(*inputs, calibrated)
+            levels.append(q.numpy())
+        else:
+            mean = network(*inputs)
+        means.append(mean.numpy())
+    return np.concatenate(means), np.concatenate(levels) if quantiles else None

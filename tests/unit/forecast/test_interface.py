@@ -22,7 +22,7 @@ from kabucast.config import TrainDataSettings, TrainSettings
 from kabucast.data.sources.sample_market import SampleMarketSource
 from kabucast.errors import ConfigError
 from kabucast.evaluation.calibration import rescale_quantiles
-from kabucast.experiments.walkforward import Fold, inner_split, train_fold
+from kabucast.experiments.walkforward import Fold, WalkForward, inner_split, train_fold
 from kabucast.features import PricePanel, weekly_feature_history
 from kabucast.forecast import kinds
 from kabucast.forecast.arrays import split_datasets
@@ -118,6 +118,9 @@ def test_a_quantile_model_is_calibrated_served_calibrated_and_fine_tuned_with_it
     calibrated = model.predict_quantiles(samples, val)
     np.testing.assert_allclose(calibrated, rescale_quantiles(raw, scale, levels), atol=1e-5)
     np.testing.assert_array_equal(calibrated[..., 1], raw[..., 1])
+    mean, both = model.predict_with_quantiles(samples, val)  # one pass, the same two outputs
+    np.testing.assert_array_equal(both, calibrated)
+    np.testing.assert_array_equal(mean, model.predict(samples, val))
     # AND the ONNX graph carries the calibration, and model.json's description records it
     model.export(tmp_path / "model.onnx", samples, val[:32])
     served = OnnxModel((tmp_path / "model.onnx").read_bytes(), "v1")
@@ -150,6 +153,15 @@ def test_a_model_trained_without_static_inputs_is_served_zeros(samples: Forecast
         0,
         12,
     )
+
+
+def test_a_walk_forward_derives_each_figure_once() -> None:
+    # GIVEN a run's result (its fields do not matter here) asked twice for the same derived figure
+    result = WalkForward(None, None, None, None, [], None)  # type: ignore[arg-type]
+    calls = []
+    first = result.derived("k", lambda: calls.append(1) or {"x": 1})
+    # THEN it is built once and the same object is returned (summary, report and stderr agree)
+    assert result.derived("k", lambda: calls.append(1) or {"x": 2}) is first and calls == [1]
 
 
 def test_a_split_permutes_training_labels_and_prepares_once(samples: ForecastSamples) -> None:
