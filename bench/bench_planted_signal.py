@@ -29,11 +29,11 @@ from kabucast.config import (
     load_settings,
     resolve_config_path,
 )
-from kabucast.data.calendar import TradingCalendar
+from kabucast.data.calendar import SESSIONS_PER_MONTH, TradingCalendar
 from kabucast.data.enrich import enrich
 from kabucast.data.ingest import backfill
 from kabucast.data.sources.sample_market import PLANTED, SampleMarketSource
-from kabucast.forecast.dataset import HORIZONS, SESSIONS_PER_MONTH, ForecastData
+from kabucast.forecast.dataset import HORIZONS, ForecastData
 from kabucast.forecast.metrics import horizon_metrics
 from kabucast.forecast.train import train
 from kabucast.storage import LocalStore

@@ -14,9 +14,8 @@ import pandas as pd
 
 from kabucast.cli.base import Command, Context, Result
 from kabucast.config import BacktestSettings, EvaluateSettings, PredictSettings, load_settings, resolve_config_path
-from kabucast.data.calendar import TradingCalendar
+from kabucast.data.calendar import SESSIONS_PER_MONTH, TradingCalendar
 from kabucast.errors import KabucastError, ObjectNotFound
-from kabucast.forecast.dataset import SESSIONS_PER_MONTH
 from kabucast.storage.base import Store, dumps_json, json_safe
 
 

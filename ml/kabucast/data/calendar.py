@@ -26,6 +26,10 @@ DEFAULT_EXCHANGE = "XTKS"
 FULL_DAY_HALTS: dict[str, tuple[pd.Timestamp, ...]] = {"XTKS": (pd.Timestamp("2020-10-01"),)}
 """Per exchange, full-day market halts that are not holidays: never a session, whatever the library says."""
 
+SESSIONS_PER_MONTH = 21
+"""Sessions in a forecast month: the labels' unit (month m ends 21 x m sessions after the as-of close),
+the portfolio's rebalance step and the error bars' lag all count in it."""
+
 EARLIEST = pd.Timestamp("1990-01-01")
 """No calendar starts earlier (an exchange whose history in exchange_calendars starts later starts there)."""
 _YEARS_AHEAD = 2

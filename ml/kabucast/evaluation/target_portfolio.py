@@ -31,15 +31,13 @@ import numpy as np
 import pandas as pd
 
 from kabucast.config import BacktestSettings
-from kabucast.data.calendar import TradingCalendar
+from kabucast.data.calendar import SESSIONS_PER_MONTH, TradingCalendar
 from kabucast.errors import ConfigError
 from kabucast.evaluation.backtest import check_settings, notional_for, portfolio_rules, trading_costs
 from kabucast.evaluation.portfolio import PortfolioRules, target_weights
 from kabucast.features import PricePanel
 
 SCHEMA = "kabucast.portfolio/1"
-MONTH_SESSIONS = 21
-"""Sessions per forecast month (the labels' unit, docs/FORECASTER.md)."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +61,7 @@ class PortfolioPlan:
     @property
     def rebalance_sessions(self) -> int:
         """Sessions between rebalances: the settings' ``rebalance_days``, else the horizon in sessions."""
-        return self.settings.rebalance_days or MONTH_SESSIONS * self.horizon_month
+        return self.settings.rebalance_days or SESSIONS_PER_MONTH * self.horizon_month
 
     def describe(self) -> dict[str, Any]:
         """The rules the weights follow (a change of any forces a rebalance); costs do not change weights."""

@@ -15,13 +15,13 @@ import numpy as np
 import pandas as pd
 
 from kabucast.config import EvaluateSettings
-from kabucast.data.calendar import TradingCalendar
+from kabucast.data.calendar import SESSIONS_PER_MONTH, TradingCalendar
 from kabucast.evaluation.backtest import report_prefix
 from kabucast.evaluation.calibration import coverage, daily_coverage, pinball
 from kabucast.evaluation.metrics import ic_series, rank_ic_series
 from kabucast.evaluation.uncertainty import Estimate, label_lag, mean_estimate, paired_difference
 from kabucast.experiments.walkforward import HOLDOUT, FoldResult, WalkForward, walk_forward
-from kabucast.forecast.dataset import SESSIONS_PER_MONTH, ForecastSamples
+from kabucast.forecast.dataset import ForecastSamples
 from kabucast.forecast.interface import finite_mean
 from kabucast.forecast.metrics import METRIC_NAMES, per_date_std
 from kabucast.storage.base import Store, json_safe

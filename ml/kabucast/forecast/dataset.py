@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from kabucast.config import SectorSettings, TrainDataSettings, UniverseSettings
-from kabucast.data.calendar import TradingCalendar
+from kabucast.data.calendar import SESSIONS_PER_MONTH, TradingCalendar
 from kabucast.data.enrich import STATIC_PREFIX
 from kabucast.data.ingest import load_prices
 from kabucast.errors import KabucastError
@@ -39,7 +39,6 @@ from kabucast.features.registry import SEQ_WEEKS, STATIC_FEATURES
 from kabucast.storage.base import Store
 
 HORIZONS = 12
-SESSIONS_PER_MONTH = 21
 LONGEST_LABEL = HORIZONS * SESSIONS_PER_MONTH  # 252 sessions
 StaticMode = Literal["snapshot", "none"]
 

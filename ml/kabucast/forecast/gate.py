@@ -48,10 +48,11 @@ import numpy as np
 import pandas as pd
 
 from kabucast.config import GateSettings
+from kabucast.data.calendar import SESSIONS_PER_MONTH
 from kabucast.errors import KabucastError
 from kabucast.evaluation.calibration import coverage
 from kabucast.evaluation.uncertainty import Estimate, label_lag, mean_estimate
-from kabucast.forecast.dataset import SESSIONS_PER_MONTH, ForecastData, ForecastSamples
+from kabucast.forecast.dataset import ForecastData, ForecastSamples
 from kabucast.forecast.interface import ForecastModel, quantile_levels
 from kabucast.forecast.metrics import horizon_metrics, momentum_baseline, per_date_rankic
 from kabucast.forecast.onnx_model import OnnxModel

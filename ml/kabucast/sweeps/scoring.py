@@ -27,9 +27,9 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from kabucast.data.calendar import SESSIONS_PER_MONTH
 from kabucast.evaluation.metrics import top_bottom_spread
 from kabucast.evaluation.uncertainty import label_lag, mean_estimate
-from kabucast.forecast.dataset import SESSIONS_PER_MONTH
 from kabucast.forecast.metrics import horizon_metrics, per_date_rankic
 
 MONTHS_PER_YEAR = 12
