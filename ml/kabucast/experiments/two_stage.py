@@ -50,7 +50,7 @@ from kabucast.forecast.diagnostics import CollapseMonitor, CollapseSettings
 from kabucast.forecast.ensemble import SnapshotEnsemble
 from kabucast.forecast.forecaster_module import TrainConfig
 from kabucast.forecast.gate import Decision, gate_and_promote
-from kabucast.forecast.interface import FitResult, SampleSplit, calibrate_quantiles, calibration_summary
+from kabucast.forecast.interface import FitResult, SampleSplit, calibrate_quantiles
 from kabucast.forecast.metrics import horizon_metrics
 from kabucast.forecast.model import BiLSTMForecaster, ForecasterConfig, count_parameters
 from kabucast.forecast.registry import champion_version
@@ -244,9 +244,7 @@ def two_stage_train(
     template = BiLSTMForecaster(model_cfg, model.normalizer)
     ensemble = TorchForecaster(model_cfg, cfg2, SnapshotEnsemble.from_state_dicts(template, states))
     ens_metrics, members = _scores(ensemble, sample_split)
-    calibration = calibrate_quantiles(ensemble, sample_split)  # the ensemble's own, after averaging
-    if calibration is not None:
-        print(calibration_summary(calibration))
+    calibrate_quantiles(ensemble, sample_split)  # the ensemble's own, after averaging
     primary = states[-1] if snaps.swa is None else snaps.swa.module.state_dict()
     ckpt = _write_checkpoint(work_dir / "two_stage.ckpt", model_cfg, cfg2, primary, names, states)
     epochs_run = r1.epochs_run + r2.epochs_run

@@ -59,7 +59,6 @@ from kabucast.forecast.interface import (
     ForecastModel,
     SampleSplit,
     calibrate_quantiles,
-    calibration_summary,
     finite_mean,
     quantile_levels,
 )
@@ -339,9 +338,8 @@ def train_fold(
         rng = np.random.default_rng(model.seed)
         split = SampleSplit(samples, fit_idx, val_idx, rng.permutation(len(fit_idx)), rng.permutation(len(val_idx)))
     result = model.fit(split, work_dir, progress=True)
-    calibration = calibrate_quantiles(model, split)  # the control's: on its permuted labels, like its selection
-    if calibration is not None:
-        log(f"{fold.name}: {calibration_summary(calibration)}")
+    # the control's: on its permuted labels, like its selection
+    calibration = calibrate_quantiles(model, split, lambda line: log(f"{fold.name}: {line}"))
     onnx_path = work_dir / "model.onnx"
     model.export(onnx_path, samples, val_idx[:64])
     served = OnnxModel(onnx_path.read_bytes(), fold.name, recipe.data.static_mode)

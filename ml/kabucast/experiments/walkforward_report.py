@@ -102,12 +102,11 @@ def calibration_figures(result: WalkForward) -> dict[str, dict[str, Any]] | None
     For each central interval of its levels (0.1 and 0.9 -> ``0.1-0.9``, nominal 0.8) the share of
     the period's test outcomes inside it, per month, with a 95 % interval (``coverage_ci``: Newey-West
     over the per-date shares, lag 2 x the label, as the RankIC's: the outcomes of one date share a
-    market move, so a long horizon's coverage rests on few independent draws), beside the unconditional
-    baseline's interval's
-    (both off: the test period's outcomes spread unlike the training period's); the pinball loss over
-    every level, per month, beside the unconditional baseline's (each fold's training targets' own
-    quantiles, per month: what a model that learnt nothing about location or spread forecasts) and
-    their ratio (< 1: better).
+    market move, so a long horizon's coverage rests on few independent draws), beside the
+    unconditional baseline's interval's (both off: the test period's outcomes spread unlike the training
+    period's); the pinball loss over every level, per month, beside the unconditional baseline's (each
+    fold's training targets' own quantiles, per month: what a model that learnt nothing about location
+    or spread forecasts) and their ratio (< 1: better).
     """
     levels = result.folds[0].levels
     if not levels:

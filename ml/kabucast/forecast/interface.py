@@ -142,8 +142,11 @@ class CalibratableModel(QuantileModel, Protocol):
         ...
 
 
-def calibrate_quantiles(model: ForecastModel, split: SampleSplit) -> dict[str, Any] | None:
-    """Calibrate ``model``'s intervals on ``split.val`` when it forecasts quantiles (None when it does not).
+def calibrate_quantiles(
+    model: ForecastModel, split: SampleSplit, log: Callable[[str], None] = print
+) -> dict[str, Any] | None:
+    """Calibrate ``model``'s intervals on ``split.val`` when it forecasts quantiles (None when it does not),
+    and ``log`` one line of what it did (:func:`calibration_summary`).
 
     The validation block of ``kabucast train`` (and of walk-forward folds of a quantile recipe) is the
     last dates before the as-of, a purge after the training ones: the conformal factors are taken on
@@ -151,7 +154,9 @@ def calibrate_quantiles(model: ForecastModel, split: SampleSplit) -> dict[str, A
     """
     if not quantile_levels(model) or not isinstance(model, CalibratableModel):
         return None
-    return model.calibrate_quantiles(split)
+    record = model.calibrate_quantiles(split)
+    log(calibration_summary(record))
+    return record
 
 
 def calibration_summary(record: dict[str, Any]) -> str:

@@ -9,7 +9,8 @@ hidden layer gives, per horizon, those quantiles of the log return
 (:meth:`BiLSTMForecaster.forward_with_quantiles`). They cannot cross: the lowest is a free output and
 each next one adds a softplus (> 0) step to it. A :class:`QuantileCalibration` then stretches each
 central interval around the median by a factor set after training on a held-out later block
-(kabucast.forecast.conformal); the factors start at 1 and are part of the exported graph.
+(kabucast.forecast.interface.calibrate_quantiles); the factors start at 1 and are part of the
+exported graph.
 """
 
 from __future__ import annotations

@@ -28,7 +28,6 @@ from kabucast.forecast.interface import (
     SampleSplit,
     TrainableModel,
     calibrate_quantiles,
-    calibration_summary,
 )
 from kabucast.forecast.kinds import build_model, load_trainable
 from kabucast.forecast.metrics import horizon_metrics, momentum_baseline, zero_baseline
@@ -78,9 +77,7 @@ def train(
     )
     sample_split = SampleSplit(samples, train_idx, val_idx, order)
     result = model.fit(sample_split, work_dir, progress)
-    calibration = calibrate_quantiles(model, sample_split)  # the validation block: later, purged
-    if calibration is not None:
-        print(calibration_summary(calibration))
+    calibrate_quantiles(model, sample_split)  # the validation block: later, purged
     run = {
         "kind": "train",
         "as_of": str(data.calendar.previous_session(as_of).date()),
