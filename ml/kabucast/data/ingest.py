@@ -9,6 +9,15 @@ Stored history only grows or is corrected bar by bar. A source that rescales his
 a file in other units) replaces the stored bars only with a full re-fetch that covers every stored
 session (:data:`REBASE_MAX_MISSING` aside); anything shorter fails that ticker. Bars after the
 as-of session are never written, whatever the source returns.
+
+History never holds two scales. A split or consolidation the source has not adjusted
+(kabucast.data.plausibility's ``corporate_action``: a level shift by a split ratio that holds), found
+anywhere in the stored bars followed by the fetched ones (inside the new bars, at the seam between
+stored and new, or in a stored file written before this rule), makes the run re-fetch the ticker's
+whole range: when the re-fetched series no longer has a shift it replaces the stored one under the
+same coverage rule (``rebased``); when it still has one the ticker fails with "unadjusted corporate
+action on D, ratio R: re-fetch when the source adjusts" and its stored file is left as it was.
+Either way the shift is listed in :attr:`IngestReport.corporate_actions`.
 """
 
 from __future__ import annotations
@@ -22,9 +31,9 @@ import numpy as np
 import pandas as pd
 
 from kabucast.data.calendar import TradingCalendar
-from kabucast.data.plausibility import REJECT
-from kabucast.data.prices import merge_prices, normalize_prices, prices_key, validation_problems
-from kabucast.data.screening import screen_bars
+from kabucast.data.plausibility import REJECT, CorporateAction, corporate_actions
+from kabucast.data.prices import empty_prices, merge_prices, normalize_prices, prices_key, validation_problems
+from kabucast.data.screening import screen_bars, unadjusted
 from kabucast.data.sources.base import PriceSource
 from kabucast.errors import CorruptObject, KabucastError, ObjectNotFound, PriceValidationError, StoreError
 from kabucast.progress import progress
@@ -50,12 +59,18 @@ class IngestReport:
     end: pd.Timestamp | None = None
     rejected: dict[str, list[str]] = field(default_factory=dict)  # ticker -> "date kind: detail", bars not stored
     flagged: dict[str, list[str]] = field(default_factory=dict)  # ticker -> "date kind: detail", stored, suspicious
+    corporate_actions: dict[str, list[str]] = field(default_factory=dict)
+    """ticker -> "date corporate_action: detail" per unadjusted split or consolidation the source gave; the
+    ticker is then in ``rebased`` (a full re-fetch without it replaced the history) or in ``failures``."""
 
     def summary(self) -> str:
         end = self.end.date() if self.end is not None else "-"
+        actions = (
+            f", {len(self.corporate_actions)} with an unadjusted corporate action" if self.corporate_actions else ""
+        )
         return (
             f"prices through {end}: {len(self.updated)} updated, {len(self.unchanged)} unchanged, "
-            f"{len(self.rebased)} rebased, {len(self.failures)} failed, {self.rows_added} new rows"
+            f"{len(self.rebased)} rebased, {len(self.failures)} failed{actions}, {self.rows_added} new rows"
             + _bar_counts(self.rejected, self.flagged)
         )
 
@@ -69,6 +84,7 @@ class IngestReport:
             "rows_added": self.rows_added,
             "rejected_bars": self.rejected,
             "flagged_bars": self.flagged,
+            "corporate_actions": self.corporate_actions,
         }
 
 
@@ -158,13 +174,20 @@ def _merge_one(
     end: pd.Timestamp,
     report: IngestReport,
 ) -> None:
-    """Validate, merge and write one ticker; on any problem record it and leave the stored file alone."""
+    """Validate, merge and write one ticker; on any problem record it and leave the stored file alone.
+
+    An unadjusted corporate action in the stored bars followed by the new ones, or stored bars the source
+    now gives at another scale, make the whole range be re-fetched (:func:`_refetch_all`).
+    """
     try:
-        fresh = _fresh_bars(frame, calendar, ticker, end, report)
         stored = _read_stored(store, ticker)
-        old = stored if stored is not None else normalize_prices(fresh.iloc[:0])
-        if _rescaled(old, fresh):
-            fresh = _refetch_all(source, calendar, ticker, old, end, report)
+        old = stored if stored is not None else empty_prices()
+        given = _in_range(frame, calendar, end)
+        shifts = corporate_actions(merge_prices(old, given), ticker=ticker)
+        fresh = None if shifts else _fresh_bars(given, calendar, ticker, report)
+        if fresh is None or _rescaled(old, fresh):
+            _list_actions(report, ticker, shifts)
+            fresh = _refetch_all(source, calendar, ticker, old, given, end, report, shifts)
             old = fresh.iloc[:0]
             report.rebased.append(ticker)
         merged = _checked(merge_prices(old, fresh), calendar, ticker)
@@ -183,22 +206,33 @@ def _merge_one(
         report.failures[ticker] = str(exc)
 
 
-def _fresh_bars(
-    frame: pd.DataFrame, calendar: TradingCalendar, ticker: str, end: pd.Timestamp, report: IngestReport
-) -> pd.DataFrame:
-    """A source's bars in the canonical layout, only up to the as-of session ``end`` (no source writes
-    the future into the store), without the bars the plausibility checks reject, validated.
+def _in_range(frame: pd.DataFrame, calendar: TradingCalendar, end: pd.Timestamp) -> pd.DataFrame:
+    """A source's bars in the canonical layout, only up to the as-of session ``end`` (no source writes the future).
 
-    Rejected and flagged bars are listed in ``report``; a ticker the checks quarantine fails whole
-    (kabucast.data.screening.screen_bars). Stored bars are never touched here.
+    Dates out of order fail the ticker here: every check after this reads the bars in date order.
     """
     canonical = normalize_prices(frame, tz=calendar.tz)
-    canonical = canonical.loc[canonical.index <= end]
+    if not canonical.index.is_monotonic_increasing:
+        raise KabucastError("invalid bars from source, stored data kept: dates are not ascending")
+    return canonical.loc[canonical.index <= end]
+
+
+def _list_actions(report: IngestReport, ticker: str, actions: list[CorporateAction]) -> None:
+    if actions:
+        report.corporate_actions[ticker] = [f"{a.date.date()} corporate_action: {a.detail}" for a in actions]
+
+
+def _fresh_bars(canonical: pd.DataFrame, calendar: TradingCalendar, ticker: str, report: IngestReport) -> pd.DataFrame:
+    """A source's canonical bars (:func:`_in_range`) without the bars the plausibility checks reject, validated.
+
+    Rejected and flagged bars, and corporate actions, are listed in ``report``; a ticker the checks
+    quarantine fails whole (kabucast.data.screening.screen_bars). Stored bars are never touched here.
+    """
     problem, kept, suspects = screen_bars(canonical, ticker)
     for s in suspects:
-        (report.rejected if s.action == REJECT else report.flagged).setdefault(ticker, []).append(
-            f"{s.date.date()} {s.kind}: {s.detail}"
-        )
+        listed = report.rejected if s.action == REJECT else report.flagged
+        listed = report.corporate_actions if s.kind == "corporate_action" else listed
+        listed.setdefault(ticker, []).append(f"{s.date.date()} {s.kind}: {s.detail}")
     if problem:
         raise KabucastError(problem)
     return _checked(kept, calendar, ticker)
@@ -227,28 +261,46 @@ def _refetch_all(
     calendar: TradingCalendar,
     ticker: str,
     stored: pd.DataFrame,
+    given: pd.DataFrame,
     end: pd.Timestamp,
     report: IngestReport,
+    shifts: list[CorporateAction],
 ) -> pd.DataFrame:
-    """The whole stored range again, from the source; refused unless it covers the stored sessions.
+    """The whole range again (the stored bars' and the ``given`` ones'), from the source; refused unless it
+    covers the stored sessions and holds no unadjusted corporate action.
 
+    ``shifts``: the corporate actions that called for it (none: the source rescaled the stored sessions).
     Its screening replaces the ticker's rejected / flagged bars in ``report`` (it saw the whole range).
     """
-    first, last = stored.index[0], stored.index[-1]
+    first = min(bars.index[0] for bars in (stored, given) if len(bars))
+    rescaled = "the source's prices disagree with the stored ones by a common factor (a split, or other units)"
+    why = shifts[0].reason if shifts else rescaled
     fetched = source.fetch_prices([ticker], first, end)
     if ticker not in fetched.frames:
         reason = fetched.failures.get(ticker, "no data")
-        raise KabucastError(f"history was rescaled (split?) but the full re-fetch failed: {reason}; stored data kept")
+        raise KabucastError(f"{why}; the full re-fetch failed: {reason}; stored data kept")
+    again = _in_range(fetched.frames[ticker], calendar, end)
+    still = corporate_actions(again, ticker=ticker)
+    if still:
+        _list_actions(report, ticker, still)
+        raise KabucastError(f"{unadjusted(still)}; stored data kept")
     screened = IngestReport()
-    fresh = _fresh_bars(fetched.frames[ticker], calendar, ticker, end, screened)
+    fresh = _fresh_bars(again, calendar, ticker, screened)
+    if stored.empty:
+        return _replace_bar_lists(report, screened, ticker, fresh)
+    first, last = stored.index[0], stored.index[-1]
     missing = stored.index.difference(fresh.index)
     if len(missing) > REBASE_MAX_MISSING * len(stored):
         raise KabucastError(
-            f"the source's prices disagree with the stored ones by a common factor (a split, or other units), "
-            f"but it has only {len(stored) - len(missing)} of the {len(stored)} stored sessions "
+            f"{why}; the full re-fetch has only {len(stored) - len(missing)} of the {len(stored)} stored sessions "
             f"{first.date()}..{last.date()}: stored data kept. Re-fetch the whole range from a source that "
             "has it (`kabucast backfill --period ...`), or move the stored file away to start over"
         )
+    return _replace_bar_lists(report, screened, ticker, fresh)
+
+
+def _replace_bar_lists(report: IngestReport, screened: IngestReport, ticker: str, fresh: pd.DataFrame) -> pd.DataFrame:
+    """``fresh``, once the ticker's rejected / flagged bars in ``report`` are those of the full re-fetch's screening."""
     for found, into in ((screened.rejected, report.rejected), (screened.flagged, report.flagged)):
         into.pop(ticker, None)
         if ticker in found:

@@ -44,7 +44,8 @@ class RankerPanel:
     """Daily bars of N tickers on T sessions (``prices``), each ticker's sector, and the tickers left out.
 
     ``suspects``: the implausible bars found while the panel was assembled (kabucast.data.plausibility),
-    one dict each (ticker, date, kind, action, detail); the rejected ones are not in ``prices``.
+    one dict each (ticker, date, kind, action, detail); the rejected ones are not in ``prices``, and a
+    ``corporate_action`` with action ``rebased`` says that the ticker's earlier bars were rescaled by its ratio.
     """
 
     prices: PricePanel
@@ -152,10 +153,13 @@ def _assemble(
     Each frame is checked first: dates off ``calendar`` (the universe's exchange) fail the ticker; bars
     the plausibility checks reject are left out and every suspect is kept in ``suspects`` (the policy
     of kabucast.data.ingest; a ticker with more than ``QUARANTINE_SHARE`` of its bars rejected fails).
+    Unlike ingest, which re-fetches, a ticker whose source left a split or consolidation unadjusted is
+    rebased by the split's ratio (its bars before the action rescaled to the later ones; the suspect
+    ``corporate_action`` with action ``rebased`` names it), so that no ticker carries two scales.
     """
     frames, suspects = dict(frames), []
     for ticker in list(frames):
-        problem, frames[ticker], found = screen_bars(frames[ticker], ticker, calendar)
+        problem, frames[ticker], found = screen_bars(frames[ticker], ticker, calendar, rebase_actions=True)
         suspects += [_suspect_row(x) for x in found]
         if problem:
             failures[ticker] = problem

@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 
 from kabucast.data.calendar import TradingCalendar
+from kabucast.data.plausibility import FLAG, REJECT
+from kabucast.data.screening import REBASED
 from kabucast.evaluation.backtest import report_prefix
 from kabucast.evaluation.metrics import row_corr, row_ranks
 from kabucast.ranker.arrays import PanelArray
@@ -106,8 +108,9 @@ def _bar_suspects(suspects: Sequence[dict[str, str]]) -> dict[str, Any]:
     for s in suspects:
         by_kind[s["kind"]] = by_kind.get(s["kind"], 0) + 1
     return {
-        "rejected": sum(s["action"] == "reject" for s in suspects),
-        "flagged": sum(s["action"] == "flag" for s in suspects),
+        "rejected": sum(s["action"] == REJECT for s in suspects),
+        "flagged": sum(s["action"] == FLAG for s in suspects),
+        "rebased": sorted({s["ticker"] for s in suspects if s["action"] == REBASED}),
         "by_kind": by_kind,
         "suspects": list(suspects),
     }
@@ -192,7 +195,14 @@ def markdown(report: ValidationReport) -> str:
         cells = [_signed(q["0.01"], 4), _signed(q["0.5"], 4), _signed(q["0.99"], 4), _signed(v["std"], 4)]
         lines.append(f"| {name} | {' | '.join(cells)} | {_pct(v['null_rate'])} |")
     suspects = c["bars"]["suspects"]
-    lines += ["", "## Implausible bars", "", "kabucast.data.plausibility; rejected bars are not in the panel.", ""]
+    lines += [
+        "",
+        "## Implausible bars",
+        "",
+        "kabucast.data.plausibility; rejected bars are not in the panel, and a `rebased` corporate action "
+        "rescaled its ticker's earlier bars by the split's ratio.",
+        "",
+    ]
     lines += ["| ticker | date | kind | action | detail |", "|---|---|---|---|---|"] if suspects else ["none"]
     lines += [f"| {x['ticker']} | {x['date']} | {x['kind']} | {x['action']} | {x['detail']} |" for x in suspects[:200]]
     if len(suspects) > 200:
@@ -321,6 +331,13 @@ def _verdicts(content: dict[str, Any], s: ValidationSettings) -> tuple[list[str]
         )
     if bars["flagged"]:
         warnings.append(f"{bars['flagged']} suspicious bars kept (reverting moves, zero-volume runs; listed below)")
+    rebased = bars["rebased"]
+    if rebased:
+        shown = ", ".join(rebased[:10]) + (f" and {len(rebased) - 10} more" if len(rebased) > 10 else "")
+        warnings.append(
+            f"{len(rebased)} ticker{'s' if len(rebased) != 1 else ''} rebased by a split ratio their source left "
+            f"unadjusted ({shown}; 'corporate_action' in 'Implausible bars')"
+        )
     return problems, warnings
 
 

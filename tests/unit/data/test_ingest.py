@@ -6,6 +6,7 @@ the store, the calendar, validation and merging are the real ones.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +14,11 @@ import pandas as pd
 import pytest
 from tests.sources import TableSource, walk
 
+from kabucast.cli import main
 from kabucast.data.calendar import TradingCalendar
 from kabucast.data.ingest import backfill, fetch_incremental, load_prices, parse_period
-from kabucast.data.prices import prices_key
+from kabucast.data.prices import PRICE_COLUMNS, prices_key
+from kabucast.data.sources.file_source import FileSource
 from kabucast.errors import EmptyDownload, KabucastError, StoreUnavailable
 from kabucast.storage import LocalStore
 
@@ -237,3 +240,129 @@ def test_an_unreachable_store_stops_the_run_instead_of_failing_each_ticker(tmp_p
         fetch_incremental(UnreachableStore(tmp_path), TableSource(market), list(market), calendar, TODAY, 3, "5y")
     with pytest.raises(StoreUnavailable):
         load_prices(UnreachableStore(tmp_path), list(market), on_missing=lambda *_: None)
+
+
+# --- unadjusted corporate actions: re-fetched and rebased, or quarantined; never stored at two scales ---------
+
+PRICES = ["open", "high", "low", "close", "adj_close"]
+
+
+def unadjusted(frame: pd.DataFrame, since: str, ratio: float) -> pd.DataFrame:
+    """``frame`` as a source that has not adjusted a split of ``ratio`` on ``since`` gives it: the bars from that
+    session on at the new scale (prices times ``ratio``, volume divided by it), the earlier ones as they were."""
+    out = frame.copy()
+    after = out.index >= pd.Timestamp(since)
+    out.loc[after, PRICES] *= ratio
+    out.loc[after, "volume"] = (out.loc[after, "volume"] / ratio).round().astype("int64")
+    return out
+
+
+def write_file(path: Path, frames: dict[str, pd.DataFrame]) -> FileSource:
+    """``frames`` as one long CSV, and a file source reading it (``kabucast fetch --source file:PATH``)."""
+    long = [f.reset_index().assign(ticker=t) for t, f in frames.items()]
+    pd.concat(long).loc[:, ["date", "ticker", *PRICE_COLUMNS]].to_csv(path, index=False)
+    return FileSource(path)
+
+
+@pytest.mark.parametrize(("ratio", "shown"), [(0.5, "1/2"), (0.2, "1/5"), (10.0, "10")])
+def test_an_unadjusted_split_in_the_new_bars_is_never_stored(tmp_path: Path, calendar, market, ratio, shown) -> None:
+    # GIVEN two tickers stored through 2025-11-14 from a file
+    store = LocalStore(tmp_path / "store")
+    clean = {t: market[t] for t in ("7203.T", "6758.T")}
+    backfill(store, write_file(tmp_path / "a.csv", clean), list(clean), calendar, pd.Timestamp("2025-11-14"), "1y")
+    before = store.get_bytes(prices_key("7203.T"))
+    # AND a file in which 7203.T's 2:1 / 5:1 split or 1:10 consolidation of 2025-11-19 is not adjusted
+    source = write_file(tmp_path / "b.csv", {**clean, "7203.T": unadjusted(market["7203.T"], "2025-11-19", ratio)})
+    # WHEN the daily fetch runs (the source still unadjusted on the full re-fetch)
+    report = fetch_incremental(store, source, list(clean), calendar, TODAY, 3, "5y")
+    # THEN that ticker fails by name with the date and ratio, no bar of it is stored, and the other one proceeds
+    assert report.failures["7203.T"] == (
+        f"unadjusted corporate action on 2025-11-19, ratio {shown}: re-fetch when the source adjusts; stored data kept"
+    )
+    assert store.get_bytes(prices_key("7203.T")) == before
+    (line,) = report.corporate_actions["7203.T"]
+    assert line.startswith("2025-11-19 corporate_action: close") and "1 with an unadjusted" in report.summary()
+    assert report.updated == ["6758.T"] and report.to_dict()["corporate_actions"] == report.corporate_actions
+
+
+def test_a_split_between_the_stored_and_the_new_bars_is_never_stored(tmp_path: Path, calendar, market) -> None:
+    # GIVEN 7203.T stored through 2025-11-14, then a file that has only the sessions after it, all halved
+    store = LocalStore(tmp_path / "store")
+    backfill(store, TableSource(market), ["7203.T"], calendar, pd.Timestamp("2025-11-14"), "1y")
+    before = store.get_bytes(prices_key("7203.T"))
+    new = unadjusted(market["7203.T"], "2025-11-17", 0.5).loc["2025-11-17":]
+    # WHEN the daily fetch runs: the shift is only visible against the stored bars
+    report = fetch_incremental(
+        store, write_file(tmp_path / "b.csv", {"7203.T": new}), ["7203.T"], calendar, TODAY, 3, "5y"
+    )
+    # THEN the ticker fails with the corporate action first, and the stored file is byte-identical
+    assert report.failures["7203.T"].startswith(
+        "unadjusted corporate action on 2025-11-17, ratio 1/2: re-fetch when the source adjusts; the full re-fetch has "
+        "only 0 of the"
+    )
+    assert store.get_bytes(prices_key("7203.T")) == before
+
+
+def test_a_backfill_with_an_unadjusted_consolidation_stores_nothing(tmp_path: Path, calendar, market) -> None:
+    store = LocalStore(tmp_path / "store")
+    source = write_file(tmp_path / "a.csv", {"7203.T": unadjusted(market["7203.T"], "2025-03-03", 10.0)})
+    report = backfill(store, source, ["7203.T"], calendar, TODAY, "1y")
+    assert report.failures["7203.T"].startswith("unadjusted corporate action on 2025-03-03, ratio 10: ")
+    assert store.list() == []
+
+
+class LaggingSource(TableSource):
+    """A source behind on a split: recent bars unadjusted, but a request for the whole range adjusted (``full``)."""
+
+    def __init__(self, recent: dict[str, pd.DataFrame], full: dict[str, pd.DataFrame], since: pd.Timestamp) -> None:
+        super().__init__(recent)
+        self.full, self.since = full, since
+
+    def fetch_prices(self, tickers, start, end):
+        if start <= self.since:
+            return TableSource(self.full).fetch_prices(tickers, start, end)
+        return super().fetch_prices(tickers, start, end)
+
+
+@pytest.mark.parametrize("adjusted_file", [False, True])
+def test_an_adjusted_re_fetch_rebases_the_whole_history(tmp_path: Path, calendar, market, adjusted_file) -> None:
+    # GIVEN 7203.T stored for a year through 2025-11-14, then a 2:1 split on 2025-11-19
+    store = LocalStore(tmp_path / "store")
+    backfill(store, TableSource(market), ["7203.T"], calendar, pd.Timestamp("2025-11-14"), "1y")
+    first = store.get_parquet(prices_key("7203.T")).index[0]
+    adjusted = market["7203.T"].copy()
+    adjusted[PRICES] *= 0.5  # the bars from 2025-11-19 on as traded, the earlier ones adjusted
+    # AND a source that has adjusted its whole history (a file), or whose recent bars lag but whose full range
+    # is adjusted (the incremental request shows the shift, the re-fetch does not)
+    if adjusted_file:
+        source = write_file(tmp_path / "a.csv", {"7203.T": adjusted})
+    else:
+        lagging = unadjusted(market["7203.T"], "2025-11-19", 0.5)
+        source = LaggingSource({"7203.T": lagging}, {"7203.T": adjusted}, first)
+    # WHEN the daily fetch runs
+    report = fetch_incremental(store, source, ["7203.T"], calendar, TODAY, 3, "5y")
+    # THEN the stored history is the adjusted one, on one scale, and the report says why it was rebased
+    stored = store.get_parquet(prices_key("7203.T"))
+    assert report.rebased == ["7203.T"] and not report.failures and list(report.corporate_actions) == ["7203.T"]
+    assert stored.index[0] == first and stored.index[-1] == TODAY
+    np.testing.assert_allclose(stored["close"], adjusted.loc[stored.index, "close"])
+
+
+def test_fetch_from_a_file_lists_the_quarantined_ticker_and_exits_0(tmp_path: Path, calendar, market, capsys) -> None:
+    # GIVEN two tickers stored through 2025-11-14, and a file in which 7203.T's 5:1 split of 2025-11-19 is unadjusted
+    store = tmp_path / "store"
+    clean = {t: market[t] for t in ("7203.T", "6758.T")}
+    backfill(LocalStore(store), TableSource(clean), list(clean), calendar, pd.Timestamp("2025-11-14"), "1y")
+    path = tmp_path / "prices.csv"
+    write_file(path, {**clean, "7203.T": unadjusted(market["7203.T"], "2025-11-19", 0.2)})
+    # WHEN `kabucast fetch --source file:PATH` runs
+    argv = ["fetch", "--store", str(store), "--source", f"file:{path}", "--tickers", "7203.T,6758.T"]
+    code = main([*argv, "--as-of", "2025-11-21", "--json"])
+    out, err = capsys.readouterr()
+    # THEN it exits 0 (the other ticker was fetched), and names the ticker with its reason, in --json and on stderr
+    report = json.loads(out)
+    assert code == 0 and report["updated"] == ["6758.T"]
+    reason = "unadjusted corporate action on 2025-11-19, ratio 1/5: re-fetch when the source adjusts"
+    assert report["failures"][0]["ticker"] == "7203.T" and report["failures"][0]["reason"].startswith(reason)
+    assert f"failed 7203.T: {reason}" in err
+    assert LocalStore(store).get_parquet(prices_key("7203.T")).index[-1] == pd.Timestamp("2025-11-14")

@@ -13,8 +13,10 @@ from kabucast.data.plausibility import (
     PANEL_COLUMNS,
     PlausibilitySettings,
     Suspect,
+    corporate_actions,
     find_suspects,
     panel_suspects,
+    rebase,
     screen,
     summarise,
 )
@@ -224,6 +226,103 @@ def test_settings_are_checked() -> None:
         PlausibilitySettings(revert_share=0.0)
     with pytest.raises(ValueError, match="max_daily_ratio"):
         PlausibilitySettings(max_daily_ratio=1.1)
+
+
+def shifted(frame: pd.DataFrame, first: int, ratio: float, day_move: float = 1.0) -> pd.DataFrame:
+    """``frame`` with every bar from ``first`` on at ``ratio`` times the level before, the first such close
+    ``ratio * day_move`` times the close before it (an unadjusted split, on a day the market moved by ``day_move``)."""
+    close = frame["close"].to_numpy()
+    return scale(frame, slice(first, None), ratio * day_move * close[first - 1] / close[first])
+
+
+@pytest.mark.parametrize(
+    ("ratio", "text"),
+    [(0.5, "ratio 1/2 (a 2-for-1 split)"), (0.2, "ratio 1/5 (a 5-for-1 split)"), (10.0, "ratio 10 (a 10-to-1")],
+)
+def test_an_unadjusted_split_is_one_corporate_action_and_no_later_bar_is_rejected(ratio: float, text: str) -> None:
+    # GIVEN a source that left a 2:1 split, a 5:1 split or a 1:10 consolidation unadjusted on bar 30
+    frame = scale(bars(), slice(30, None), ratio)
+    # WHEN the bars are checked
+    suspects = find_suspects(frame, ticker="7203.T")
+    # THEN the shift bar is named once, as a corporate action, and the bars at the new level are not half-accepted
+    assert kinds(suspects) == [(frame.index[30], "corporate_action", "reject")]
+    assert text in suspects[0].detail and "held for the 5 sessions after it" in suspects[0].detail
+    (action,) = corporate_actions(frame, ticker="7203.T")
+    assert (action.date, action.ratio, action.ticker) == (frame.index[30], pytest.approx(ratio), "7203.T")
+    assert action.reason.startswith(f"unadjusted corporate action on {frame.index[30].date()}, ratio ")
+    assert action.reason.endswith(": re-fetch when the source adjusts")
+
+
+def test_a_split_on_a_day_the_market_moved_is_found_within_the_tolerance() -> None:
+    assert [a.ratio for a in corporate_actions(shifted(bars(), 30, 0.5, 1.04))] == [0.5]  # 0.52: 4 % off
+    assert [a.ratio for a in corporate_actions(shifted(bars(), 30, 10.0, 0.97))] == [10.0]
+    assert corporate_actions(shifted(bars(), 30, 0.5, 1.12)) == []  # 0.56: a -44 % move, no split ratio
+
+
+def test_near_zero_prints_after_a_split_are_the_corporate_action_not_bad_bars() -> None:
+    # GIVEN a 5:1 split in the last four bars, on a -2.5 % day: each of them is below 1/5 of the (old) median close
+    frame = shifted(bars(), 56, 0.2, 0.975)
+    # THEN the split is named on its first bar and none of the four is rejected as a near-zero price
+    suspects = find_suspects(frame)
+    assert kinds(suspects) == [(frame.index[56], "corporate_action", "reject")]
+    assert "held for the 3 sessions after it" in suspects[0].detail
+
+
+def test_a_shift_on_the_last_bar_is_a_corporate_action_until_the_next_bars_say_otherwise() -> None:
+    (s,) = find_suspects(scale(bars(), -1, 0.5))
+    assert s.kind == "corporate_action" and "cannot be seen yet" in s.detail
+
+
+@pytest.mark.parametrize(("rows", "factor"), [(slice(30, 31), 0.5), (slice(30, 33), 10.0), (slice(30, 34), 10.0)])
+def test_a_level_that_comes_back_within_split_sessions_is_not_a_corporate_action(rows: slice, factor: float) -> None:
+    # a one-day x0.5 print, a three-day and a four-day x10 plateau, each back to the old level afterwards
+    frame = scale(bars(), rows, factor)
+    assert corporate_actions(frame) == []
+    assert "corporate_action" not in {s.kind for s in find_suspects(frame)}
+
+
+def test_a_genuine_crash_to_half_is_not_a_corporate_action() -> None:
+    # GIVEN a -50 % close that persists, on a bar that opened at -25 % and fell during the day (a crash, not a split)
+    frame = shifted(bars(), 30, 0.5)
+    frame.iloc[30, frame.columns.get_loc("open")] = frame["close"].iloc[29] * 0.75
+    frame.iloc[30, frame.columns.get_loc("high")] = frame["close"].iloc[29] * 0.76
+    # THEN nothing is named: a market can print that (and a -40 % or -60 % drop is no split ratio at all)
+    assert find_suspects(frame) == []
+    assert corporate_actions(shifted(bars(), 30, 0.6)) == corporate_actions(shifted(bars(), 30, 0.4)) == []
+    # AND without an open, the close alone decides: a persisting x0.5 is taken for a split
+    assert [a.ratio for a in corporate_actions(frame.drop(columns="open"))] == [0.5]
+
+
+def test_rules_after_a_corporate_action_run_on_one_scale() -> None:
+    # a x100 bad tick after a 1:10 consolidation is still a reverting spike, and the split is still named
+    frame = scale(scale(bars(), slice(20, None), 10.0), 40, 100.0)
+    assert kinds(find_suspects(frame)) == [
+        (frame.index[20], "corporate_action", "reject"),
+        (frame.index[40], "reverting_spike", "reject"),
+    ]
+
+
+def test_rebase_puts_the_earlier_bars_on_the_last_scale_and_leaves_the_input_alone() -> None:
+    clean = bars()
+    frame = scale(scale(clean, slice(20, None), 0.1), slice(40, None), 10.0)  # x0.1 for 20 sessions, then back
+    before = frame.copy()
+    actions = corporate_actions(frame)
+    assert [(a.date, round(a.ratio, 6)) for a in actions] == [(frame.index[20], 0.1), (frame.index[40], 10.0)]
+    out = rebase(frame, actions)
+    np.testing.assert_allclose(out[["open", "high", "low", "close", "adj_close"]], clean[out.columns[:5]], rtol=1e-9)
+    assert out["volume"].dtype == np.int64 and (out["volume"].iloc[20:40] == 1_000).all()  # 10,000 shares / 10
+    pd.testing.assert_frame_equal(frame, before)
+    assert corporate_actions(out) == []
+
+
+def test_corporate_action_settings_are_checked() -> None:
+    with pytest.raises(ValueError, match="split_ratios"):
+        PlausibilitySettings(split_ratios=(0.5,))
+    with pytest.raises(ValueError, match="split_tolerance"):
+        PlausibilitySettings(split_tolerance=0.2)
+    with pytest.raises(ValueError, match="split_sessions"):
+        PlausibilitySettings(split_sessions=0)
+    assert corporate_actions(shifted(bars(), 30, 1.5), PlausibilitySettings(split_ratios=(1.5, 2.0)))
 
 
 def long_panel() -> pd.DataFrame:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.sources import TableSource
 from tests.unit.ranker.conftest import END, START
 
 from kabucast.data.calendar import TradingCalendar
@@ -81,6 +82,31 @@ def test_panel_from_the_stored_per_ticker_prices_lists_the_missing_ones(tmp_path
     assert "kabucast backfill" in stored.failures["S0003.T"]
     np.testing.assert_array_equal(stored.prices.close, direct.prices.close[:, :2])
     assert stored.sectors == ("Energy", "Utilities")
+
+
+def test_an_unadjusted_consolidation_is_rebased_and_labelled_never_two_scales() -> None:
+    # GIVEN a source whose S0002.T shows a 10-to-1 consolidation it did not adjust (bars x10 from a date on)
+    from kabucast.data.sources.sample_market import SampleMarketSource
+
+    frames = (
+        SampleMarketSource.synthetic(2, seed=3, origin=START).fetch_prices(["S0001.T", "S0002.T"], START, END).frames
+    )
+    since = frames["S0002.T"].index[100]
+    raw = frames["S0002.T"].copy()
+    raw.loc[raw.index >= since, ["open", "high", "low", "close", "adj_close"]] *= 10
+    raw.loc[raw.index >= since, "volume"] //= 10
+    sectors = {"S0001.T": "Energy", "S0002.T": "Utilities"}
+
+    # WHEN the ranker's panel is built from it
+    panel = panel_from_source(TableSource({**frames, "S0002.T": raw}), sectors, START, END)
+
+    # THEN the ticker is kept on the later scale (earlier bars x10, volume / 10), and the suspects say so by name
+    assert panel.tickers == ("S0001.T", "S0002.T") and not panel.failures
+    np.testing.assert_allclose(panel.prices.close[:, 1], frames["S0002.T"]["close"].to_numpy() * 10)
+    (action,) = [s for s in panel.suspects if s["kind"] == "corporate_action"]
+    assert (action["ticker"], action["date"], action["action"]) == ("S0002.T", str(since.date()), "rebased")
+    assert "ratio 10 (a 10-to-1 consolidation)" in action["detail"]
+    assert not [s for s in panel.suspects if s["action"] == "reject"]
 
 
 def test_planted_state_is_prefix_stable_and_per_ticker() -> None:

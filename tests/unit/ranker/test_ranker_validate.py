@@ -19,7 +19,7 @@ from kabucast.ranker.panel import RankerPanel, write_panel
 from kabucast.ranker.sample import SamplePanel
 from kabucast.ranker.settings import FeatureSettings, RankerDataSettings, ValidationSettings
 from kabucast.ranker.targets import build_targets
-from kabucast.ranker.validate import validate_dataset, write_validation
+from kabucast.ranker.validate import markdown, validate_dataset, write_validation
 from kabucast.storage import LocalStore
 
 SETTINGS = ValidationSettings()
@@ -98,6 +98,22 @@ def test_report_is_written_as_json_and_markdown(tmp_path: Path, dataset: tuple[P
     assert doc["status"] == "ok" and doc["shape"]["features"] == len(dataset[0].names)
     assert len(doc["null_rate_by_date"]) == len(dataset[0].dates)
     assert "| volume_z_5 | volume |" in store.get_bytes(keys[1]).decode()
+
+
+def test_tickers_rebased_for_a_corporate_action_are_named_in_a_warning(dataset: tuple[PanelArray, PanelArray]) -> None:
+    # GIVEN a panel whose S0003.T was rebased for an unadjusted 10-to-1 consolidation, and one rejected bad tick
+    rebased = {"ticker": "S0003.T", "date": "2020-06-01", "kind": "corporate_action", "action": "rebased"}
+    spike = {"ticker": "S0004.T", "date": "2020-07-01", "kind": "reverting_spike", "action": "reject"}
+    suspects = [{**rebased, "detail": "ratio 10 (a 10-to-1 consolidation)"}, {**spike, "detail": "x100"}]
+    # WHEN the dataset is validated
+    report = validate_dataset(*dataset, SETTINGS, WARMUP, suspects)
+    # THEN the report counts it apart from the rejected bars, warns by name, and lists it in the markdown
+    bars = report.content["bars"]
+    assert (bars["rejected"], bars["rebased"], bars["by_kind"]["corporate_action"]) == (1, ["S0003.T"], 1)
+    assert any(
+        w.startswith("1 ticker rebased by a split ratio their source left unadjusted (S0003.T") for w in report.warnings
+    )
+    assert "| S0003.T | 2020-06-01 | corporate_action | rebased |" in markdown(report)
 
 
 def small_config(tmp_path: Path, name: str) -> Path:
