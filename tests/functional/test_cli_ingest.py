@@ -5,6 +5,7 @@ The S3 endpoint is moto in server mode (AWS itself cannot be reached here), driv
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -106,6 +107,14 @@ def test_cli_train_daily_and_demo_reuse(tmp_path: Path, capsys) -> None:
     weights = [p["weight"] for p in book["positions"]]
     assert abs(sum(w for w in weights if w > 0) - 1.0) < 1e-12 and abs(sum(weights)) < 1e-12  # +1 long, -1 short
     assert book["gross"] == {"long": 1.0, "short": -1.0, "net": 0.0, "exposure": 2.0} and book["num_scored"] == 31
-    assert book["forecast"] == f"predictions/{AS_OF}.json" and demo["daily"]["predict"]["portfolio"]["key"]
+    assert demo["daily"]["predict"]["portfolio"]["key"]
+    # AND names the forecast it was built from, as README.md tells a reader to check it
+    forecast = (tmp_path / "s" / "predictions" / f"{AS_OF}.json").read_bytes()
+    assert book["forecast"] == {
+        "key": f"predictions/{AS_OF}.json",
+        "data_as_of": AS_OF,
+        "model_version": trained["version"],
+        "sha256": hashlib.sha256(forecast).hexdigest(),
+    }
     # a holiday is skipped with exit 0
     assert run(capsys, "daily", "--store", store, "--skip-fetch", "--as-of", "2025-11-24")["status"] == "skipped"

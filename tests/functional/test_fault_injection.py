@@ -6,13 +6,15 @@ hangs (tests/faults.py's proxy) and the instants between two requests of a run
 (tests/fault_runner.py prints a marker and pauses around each read and write of the store).
 
 Every scenario checks the same invariants on what is stored: ``latest.json`` parses, is the
-complete dated document of its own date, never moves back in time or shrinks; price files and
-models are byte-identical unless the run was meant to change them; a run that did not publish
-says why (a named error) and exits non-zero.
+complete dated document of its own date, never moves back in time or shrinks on the same date;
+price files and models are byte-identical unless the run was meant to change them; a run that did
+not publish says why (a named error) and exits non-zero. A day that meets ``min_coverage`` of its
+members publishes, however many the previous day had, and lists what is missing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -24,11 +26,14 @@ from pathlib import Path
 
 import boto3
 import onnx
+import pandas as pd
 import pytest
 from tests.faults import COUNTS, MARKER, LoopbackProxy
 from tests.template import create_bucket_like_template
 
+from kabucast.data.ingest import backfill
 from kabucast.data.prices import prices_key
+from kabucast.data.sources.sample_market import SampleMarketSource
 from kabucast.forecast.registry import champion_version, model_key
 from kabucast.jobs.publish import FORECASTS, LATEST_KEY, PORTFOLIOS, DocumentKind, prediction_key
 from kabucast.storage import LocalStore, S3Store
@@ -277,3 +282,57 @@ def test_a_short_file_that_looks_like_a_split_never_cuts_history(
     assert code == 1 and "stored data kept" in err, err
     assert bucket.get_bytes(prices_key("7203.T")) == stored
     COUNTS["short rescaled file refused"] += 1
+
+
+DEGRADED = ("2026-11-17", "2026-11-18", "2026-11-19")
+
+
+def test_a_member_missing_on_later_days_degrades_publication_and_never_halts_it(
+    bucket: S3Store, s3_endpoint: str, tmp_path: Path, universe, calendar
+) -> None:
+    # GIVEN all 31 members forecast on 2026-11-16 (9984.T's whole history restored)
+    backfill(bucket, SampleMarketSource.from_universe(universe), ["9984.T"], calendar, DATES[-1], "8y")
+    code, _, err = finish(cli(bucket, s3_endpoint, *predict(DATES[0])))
+    assert code == 0 and bucket.get_json(LATEST_KEY)["num_predictions"] == 31, err
+    first = {row["ticker"]: row for row in bucket.get_json(LATEST_KEY)["predictions"]}
+    version = bucket.get_json(LATEST_KEY)["model_version"]
+    # AND a source that serves the other 30 members but has nothing for 7203.T, whose last stored bar is the 16th
+    held = bucket.get_parquet(prices_key("7203.T"))
+    bucket.put_parquet(prices_key("7203.T"), held.loc[: DATES[0]])
+    others = [t for t in universe.members_on(DATES[-1]) if t != "7203.T"]
+    frames = [bucket.get_parquet(prices_key(t)).iloc[-30:].assign(ticker=t) for t in others]
+    source = tmp_path / "without_7203.csv"
+    pd.concat(frames).rename_axis("date").reset_index().to_csv(source, index=False)
+    prices = {t: bucket.get_bytes(prices_key(t)) for t in others}
+    floors = check_both(bucket, {FORECASTS: None, PORTFOLIOS: None})
+    for k, day in enumerate(DEGRADED, 1):
+        daily = ("daily", "--source", f"file:{source}", "--as-of", day)
+        if k == 2:  # killed after the dated file, before the pointer: the pointer stays, a rerun completes
+            proc = cli(bucket, s3_endpoint, *daily, pause=0.05)
+            for line in proc.stdout:
+                if line.startswith(f"{MARKER} after-put_if {prediction_key(day)}"):
+                    proc.send_signal(signal.SIGKILL)
+                    break
+            assert finish(proc)[0] == -signal.SIGKILL
+            floors = check_both(bucket, floors)
+            assert floors[FORECASTS]["data_as_of"] == DEGRADED[0]
+        # WHEN the daily job runs on a later day with 30 of 31 members fresh
+        code, out, err = finish(cli(bucket, s3_endpoint, *daily))
+        # THEN it publishes that day's file and moves latest.json (and the portfolio) forward to it
+        assert code == 0, err
+        floors = check_both(bucket, floors)
+        latest = floors[FORECASTS]
+        assert latest["data_as_of"] == day and latest["num_predictions"] == 30
+        assert floors[PORTFOLIOS]["data_as_of"] == day and floors[PORTFOLIOS]["num_scored"] == 30
+        dated = bucket.get_bytes(prediction_key(day))
+        assert floors[PORTFOLIOS]["forecast"]["sha256"] == hashlib.sha256(dated).hexdigest()
+        # AND lists 7203.T as missing, with the fetch failure and its count of sessions
+        (missing,) = latest["missing"]
+        assert missing["ticker"] == "7203.T" and missing["sessions_missing"] == k
+        assert missing["reason"].startswith(f"fetch failed: 7203.T is not in {source}")
+        assert f"last bar {DATES[0]}" in missing["reason"] and missing["last_forecast"] == DATES[0]
+        # AND keeps its forecast of the 16th, as published then, in the stale section
+        assert latest["stale"] == [{**first["7203.T"], "forecast_as_of": DATES[0], "model_version": version}]
+        assert "missing: 7203.T" in out
+    assert {t: bucket.get_bytes(prices_key(t)) for t in others} == prices  # the file's bars were already stored
+    COUNTS["degraded days published (30 of 31 members, one killed mid-publish)"] += len(DEGRADED)

@@ -8,6 +8,7 @@ be reached here, so prices come from the seeded sample market.
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import pytest
 from tests.template import create_bucket_like_template
 
 from kabucast.forecast.registry import champion_version
+from kabucast.serverless import observability
 from kabucast.serverless.runner import invoke, load_handler_module
 from kabucast.storage import LocalStore, S3Store
 
@@ -83,6 +85,26 @@ def test_daily_manual_and_skip_fetch_events(bucket: S3Store, env: dict) -> None:
     adhoc = bucket.get_json(skip["predict"]["key"])
     assert sorted(p["ticker"] for p in adhoc["predictions"]) == ["6758.T", "7203.T", "8306.T"]
     assert bucket.get_bytes("predictions/latest.json") == latest
+
+
+def test_an_operator_forces_a_publication_from_an_event(bucket: S3Store, env: dict, monkeypatch) -> None:
+    # GIVEN the function's log lines collected as CloudWatch would receive them
+    lines = io.StringIO()
+    monkeypatch.setattr(observability.logger.registered_handler, "stream", lines)
+    # WHEN an operator with invoke rights sends the manual event with "force": true
+    out = invoke("daily", event("daily_force.json"), env)
+    # THEN the run's summary, both published documents and the function's log lines say it was forced
+    assert out["status"] == "ok" and out["request"]["force"] is True and out["predict"]["forced"] is True
+    latest = bucket.get_json("predictions/latest.json")
+    assert latest["forced"] is True and latest["data_as_of"] == "2026-11-20"
+    assert bucket.get_json("portfolio/latest.json")["forced"] is True
+    logs = [json.loads(line) for line in lines.getvalue().splitlines()]
+    warning = next(x for x in logs if x["message"] == "forced publication requested")
+    assert warning["level"] == "WARNING" and warning["request"]["force"] is True
+    assert next(x for x in logs if x["message"] == "run finished")["forced"] is True
+    # AND a scheduled run of the same day replaces it with the same forecasts, unforced
+    again = invoke("daily", event("daily_schedule.json"), env)
+    assert "forced" not in again["predict"] and "forced" not in bucket.get_json("predictions/latest.json")
 
 
 def test_holiday_is_a_no_op_with_a_clear_summary(bucket: S3Store, env: dict) -> None:

@@ -8,6 +8,8 @@ must hold exactly the published weights on every one of those sessions.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import shutil
 
 import numpy as np
@@ -91,7 +93,16 @@ def test_the_default_book_is_fully_invested_and_a_rerun_changes_nothing(store, t
     assert doc["gross"] == pytest.approx({"long": 1.0, "short": -1.0, "net": 0.0, "exposure": 2.0})
     # AND the first book is bought from nothing: turnover 2, its cost an amount in yen
     assert doc["turnover"] == pytest.approx(2.0) and doc["estimated_cost"]["amount"] > 0
-    assert doc["estimated_cost"]["currency"] == "JPY" and doc["forecast"] == "predictions/2026-11-20.json"
+    assert doc["estimated_cost"]["currency"] == "JPY"
+    # AND it names the forecast it was built from by key, date, model and the sha256 of its published bytes
+    forecast = store.get_bytes("predictions/2026-11-20.json")
+    assert doc["forecast"] == {
+        "key": "predictions/2026-11-20.json",
+        "data_as_of": "2026-11-20",
+        "model_version": json.loads(forecast)["model_version"],
+        "sha256": hashlib.sha256(forecast).hexdigest(),
+    }
+    assert hashlib.sha256(store.get_bytes("predictions/latest.json")).hexdigest() == doc["forecast"]["sha256"]
     # AND a re-run of the same day writes the very same bytes
     step(store, AS_OF, universe.tickers)
     assert store.get_bytes(PORTFOLIOS.latest_key) == first == store.get_bytes(PORTFOLIOS.dated_key(AS_OF))

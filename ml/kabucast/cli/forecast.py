@@ -17,6 +17,7 @@ from kabucast.config import (
     forecast_settings,
 )
 from kabucast.forecast.registry import MODELS
+from kabucast.jobs.daily import PredictRequest
 from kabucast.jobs.wiring import (
     build_daily_job,
     build_monthly_job,
@@ -90,10 +91,20 @@ def _verdict(finetune: dict) -> str:
 
 def cmd_predict(ctx: Context) -> Result:
     _, universe, _ = forecast_settings(ctx.args.config, PredictSettings)
-    predictor = onnx_predictor(ctx.args.config, force=ctx.args.force)
-    out = predictor(ctx.store, ctx.today, check_tickers(chosen_tickers(ctx, universe), universe))
+    predictor = onnx_predictor(ctx.args.config)
+    tickers = check_tickers(chosen_tickers(ctx, universe), universe)
+    out = predictor(ctx.store, ctx.today, tickers, PredictRequest(force=ctx.args.force))
     where = f"{out['key']} (latest.json: {out['latest']})"
-    return f"{out['predicted']} forecasts by model {out['model_version']} -> {where}{_portfolio_line(out)}", out
+    line = f"{out['predicted']} forecasts by model {out['model_version']} -> {where}"
+    return line + _missing_line(out) + _portfolio_line(out), out
+
+
+def _missing_line(predicted: dict) -> str:
+    """The members without a forecast and whether the run was forced, on a line of its own ('' if neither)."""
+    parts = [f"{m['ticker']} ({m['sessions_missing']} sessions: {m['reason']})" for m in predicted.get("missing", [])]
+    missing = f"missing: {'; '.join(parts)}" if parts else ""
+    forced = "FORCED publication" if predicted.get("forced") else ""
+    return "".join(f"\n{text}" for text in (forced, missing) if text)
 
 
 def _portfolio_line(predicted: dict) -> str:
@@ -110,14 +121,15 @@ def _portfolio_line(predicted: dict) -> str:
 
 
 def cmd_daily(ctx: Context) -> Result:
-    job = build_daily_job(ctx.args.config, source=ctx.args.source, force=getattr(ctx.args, "force", False))
+    job = build_daily_job(ctx.args.config, source=ctx.args.source)
     tickers = tickers_arg(ctx)
-    out = job.run(ctx.store, ctx.today, tickers, skip_fetch=ctx.args.skip_fetch)
+    force = getattr(ctx.args, "force", False)  # the demo runs this step without the option
+    out = job.run(ctx.store, ctx.today, tickers, skip_fetch=ctx.args.skip_fetch, force=force)
     if out["status"] == "skipped":
         return f"daily job skipped: {out['reason']}", out
     p = out["predict"]
     line = f"daily job {out['date']}: {p['predicted']} forecasts -> {p['key']} (latest.json: {p['latest']})"
-    return line + _portfolio_line(p), out
+    return line + _missing_line(p) + _portfolio_line(p), out
 
 
 def cmd_monthly(ctx: Context) -> Result:
@@ -158,8 +170,8 @@ def _force(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--force",
         action="store_true",
-        help="publish even below min_coverage, or over a published document with more forecasts "
-        "(never an empty one, never moving latest.json back in time)",
+        help="publish even below min_coverage, or over that date's published document with more forecasts "
+        "(never an empty one, never moving latest.json back in time); the document says forced",
     )
 
 

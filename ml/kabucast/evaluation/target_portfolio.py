@@ -37,7 +37,8 @@ from kabucast.evaluation.backtest import check_settings, notional_for, portfolio
 from kabucast.evaluation.portfolio import PortfolioRules, target_weights
 from kabucast.features import PricePanel
 
-SCHEMA = "kabucast.portfolio/1"
+SCHEMA = "kabucast.portfolio/2"
+"""2: ``forecast`` names the forecast by key, date, model and sha256 (1: its key alone)."""
 
 
 @dataclass(frozen=True)
@@ -124,13 +125,14 @@ def portfolio_document(
     previous: Mapping[str, Any] | None,
     sectors_of: Mapping[str, str],
     adv: Mapping[str, float],
-    forecast_key: str,
+    forecast_ref: Mapping[str, Any],
 ) -> dict[str, Any]:
     """The JSON document of ``portfolio/<date>.json`` for the ``forecast`` document (module docstring).
 
     ``scores``: ticker -> the forecast's predicted return at ``plan.horizon_month``; ``previous``: the
     previous session's portfolio document (None: none); ``adv``: ticker -> mean daily traded value in
-    the forecast's currency over ``adv_days`` (a name without one is charged participation 1).
+    the forecast's currency over ``adv_days`` (a name without one is charged participation 1);
+    ``forecast_ref``: how the book names its forecast (kabucast.jobs.portfolio_step.forecast_reference).
     """
     currency = str(forecast["currency"])
     notional = notional_for(plan.settings, currency)
@@ -166,7 +168,7 @@ def portfolio_document(
         "data_as_of": forecast["data_as_of"],
         "currency": currency,
         "model_version": forecast["model_version"],
-        "forecast": forecast_key,
+        "forecast": dict(forecast_ref),
         "rules": plan.describe(),
         "num_scored": len(scores),
         "rebalance": rebalance.to_dict(),

@@ -7,8 +7,8 @@ Runtime predictor.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -18,8 +18,17 @@ from kabucast.data.ingest import fetch_incremental
 from kabucast.data.sources.base import PriceSource
 from kabucast.storage.base import Store
 
-Predictor = Callable[[Store, pd.Timestamp, Sequence[str]], dict[str, Any]]
-"""(store, as-of session, tickers) -> a JSON-safe summary of what was predicted and published."""
+
+@dataclass(frozen=True)
+class PredictRequest:
+    """What the daily run hands its prediction step besides the day and the tickers."""
+
+    fetch_failures: Mapping[str, str] = field(default_factory=dict)  # ticker -> why this run's fetch failed
+    force: bool = False  # an operator forced publication (kabucast.jobs.publish)
+
+
+Predictor = Callable[[Store, pd.Timestamp, Sequence[str], PredictRequest], dict[str, Any]]
+"""(store, as-of session, tickers, request) -> a JSON-safe summary of what was predicted and published."""
 
 
 @dataclass(frozen=True)
@@ -27,6 +36,7 @@ class DailyOptions:
     skip_fetch: bool = False
     overlap_sessions: int = 10
     period: str = "5y"
+    force: bool = False
 
 
 def run_daily(
@@ -44,11 +54,12 @@ def run_daily(
         reason = f"not a trading session on {calendar.exchange} (last: {prev.date()})"
         return {"date": str(today.date()), "status": "skipped", "reason": reason}
     summary: dict[str, Any] = {"date": str(today.date()), "status": "ok"}
+    fetch_failures: dict[str, str] = {}
     if options.skip_fetch:
         summary["fetch"] = "skipped"
     else:
         report = fetch_incremental(store, source, tickers, calendar, today, options.overlap_sessions, options.period)
-        summary["fetch"] = report.to_dict()
+        summary["fetch"], fetch_failures = report.to_dict(), report.failures
     if predict is not None:
-        summary["predict"] = predict(store, today, tickers)
+        summary["predict"] = predict(store, today, tickers, PredictRequest(fetch_failures, options.force))
     return summary

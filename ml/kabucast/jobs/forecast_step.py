@@ -9,7 +9,7 @@ Lambda container reuses it across invocations. What may be published where is
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
@@ -17,11 +17,20 @@ import pandas as pd
 from kabucast.config import SectorSettings, UniverseSettings
 from kabucast.data.calendar import TradingCalendar
 from kabucast.forecast.document import forecast_document
+from kabucast.forecast.missing import failure_reasons, with_missing
 from kabucast.forecast.onnx_model import OnnxModel
 from kabucast.forecast.registry import ModelFiles, check_features, load_model
+from kabucast.jobs.daily import PredictRequest
 from kabucast.jobs.inputs import load_model_inputs
 from kabucast.jobs.portfolio_step import PortfolioStep
-from kabucast.jobs.publish import LATEST_KEY, PublishPolicy, prediction_key, publish_forecast
+from kabucast.jobs.publish import (
+    FORECASTS,
+    LATEST_KEY,
+    PublishPolicy,
+    prediction_key,
+    previous_document,
+    publish_forecast,
+)
 from kabucast.storage.base import Store
 
 __all__ = ["LATEST_KEY", "OnnxPredictor", "prediction_key"]
@@ -38,7 +47,10 @@ class OnnxPredictor:
     portfolio: PortfolioStep | None = None
     _cache: dict[str, OnnxModel] = field(default_factory=dict)
 
-    def __call__(self, store: Store, today: pd.Timestamp, tickers: Sequence[str]) -> dict[str, Any]:
+    def __call__(
+        self, store: Store, today: pd.Timestamp, tickers: Sequence[str], request: PredictRequest | None = None
+    ) -> dict[str, Any]:
+        request = request or PredictRequest()
         model = load_model(store)
         check_features(model)
         served = self._served(model)
@@ -57,7 +69,7 @@ class OnnxPredictor:
             inputs.last_date,
             inputs.last_close,
             sectors_of,
-            fs.failures,
+            failure_reasons(fs.failures, request.fetch_failures),
             model.version,
             fs.as_of,
             currency=self.universe.currency,
@@ -65,17 +77,21 @@ class OnnxPredictor:
             quantiles=quantiles,
             levels=levels,
         )
+        doc = with_missing(doc, tickers, previous_document(store, FORECASTS, fs.as_of), self.calendar)
         members = self.universe.members_on(today)
-        published = publish_forecast(store, doc, members, tickers, self.policy)
+        policy = replace(self.policy, force=True) if request.force else self.policy
+        published = publish_forecast(store, doc, members, tickers, policy)
         summary = {
             **published,
             "model_version": model.version,
             "model_as_of": model.meta.get("run", {}).get("as_of"),
             "predicted": len(fs.tickers),
             "failures": doc["failures"],
+            "missing": doc["missing"],
         }
         if self.portfolio is not None:
-            summary["portfolio"] = self.portfolio(store, doc, inputs.panel, sectors_of, members, tickers, self.policy)
+            book = self.portfolio(store, doc, published, inputs.panel, sectors_of, members, tickers, policy)
+            summary["portfolio"] = book
         return summary
 
     def _served(self, model: ModelFiles) -> OnnxModel:

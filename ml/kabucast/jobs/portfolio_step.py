@@ -4,11 +4,16 @@ The book is kabucast.evaluation.target_portfolio's (the backtest's rules, rebala
 costs); publication follows the forecast's rules (kabucast.jobs.publish, :data:`PORTFOLIOS`). The
 previous book is the newest published ``portfolio/<date>.json`` dated before this session, so a
 re-run of a day, or a backfill of a missed one, builds on the session before it.
+
+Each book names the forecast it was built from (``forecast``: its dated key, ``data_as_of``,
+``model_version`` and the sha256 of the bytes published there), so a reader can check that
+``portfolio/latest.json`` and ``predictions/latest.json`` agree: they do when the sha256 of the
+forecast's bytes is the book's ``forecast.sha256`` (a run stopped between the two publications
+leaves the book one date behind until the next run).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,18 +29,19 @@ from kabucast.evaluation.target_portfolio import (
 )
 from kabucast.features import PricePanel
 from kabucast.forecast.document import document_returns
-from kabucast.jobs.publish import FORECASTS, PORTFOLIOS, PublishPolicy, publish_document
+from kabucast.jobs.publish import PORTFOLIOS, PublishPolicy, previous_document, publish_document
 from kabucast.storage.base import Store
 
-_DATED = re.compile(rf"{PORTFOLIOS.prefix}/(\d{{4}}-\d{{2}}-\d{{2}})\.json")
 
-
-def previous_portfolio(store: Store, day: pd.Timestamp) -> dict[str, Any] | None:
-    """The newest published portfolio document dated before ``day`` (None: there is none)."""
-    before = str(day.date())
-    dates = [m.group(1) for k in store.list(f"{PORTFOLIOS.prefix}/") if (m := _DATED.fullmatch(k))]
-    earlier = [d for d in dates if d < before]
-    return store.get_json(PORTFOLIOS.dated_key(max(earlier))) if earlier else None
+def forecast_reference(forecast: Mapping[str, Any], published: Mapping[str, Any]) -> dict[str, Any]:
+    """What a book says about its forecast: the dated key, date, model and sha256 of the bytes published
+    there (``published``: the forecast's publication summary, kabucast.jobs.publish)."""
+    return {
+        "key": published["key"],
+        "data_as_of": forecast["data_as_of"],
+        "model_version": forecast["model_version"],
+        "sha256": published["sha256"],
+    }
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,7 @@ class PortfolioStep:
         self,
         store: Store,
         forecast: dict[str, Any],
+        published: Mapping[str, Any],
         panel: PricePanel,
         sectors_of: Mapping[str, str],
         members: Sequence[str],
@@ -58,7 +65,7 @@ class PortfolioStep:
         if set(tickers) != set(members):
             return {"latest": "untouched (subset run: a portfolio is built from the whole universe's forecast)"}
         day = pd.Timestamp(forecast["data_as_of"])
-        previous = previous_portfolio(store, day)
+        previous = previous_document(store, PORTFOLIOS, day)
         rebalance = rebalance_for(day, previous, self.plan, self.calendar)
         doc = portfolio_document(
             forecast,
@@ -68,12 +75,12 @@ class PortfolioStep:
             previous,
             sectors_of,
             last_adv(panel, self.plan.settings.adv_days),
-            FORECASTS.dated_key(day),
+            forecast_reference(forecast, published),
         )
-        published = publish_document(store, doc, PORTFOLIOS, members, tickers, policy)
+        out = publish_document(store, doc, PORTFOLIOS, members, tickers, policy)
         cost = doc["estimated_cost"]
         return {
-            **published,
+            **out,
             "rebalance": doc["rebalance"],
             "gross": doc["gross"],
             "turnover": round(doc["turnover"], 6),

@@ -3,29 +3,36 @@
 Two kinds of document are published by the same rules (:class:`DocumentKind`): the forecast
 (``predictions/``, counted by ``num_predictions``) and the target portfolio built from it
 (``portfolio/``, counted by ``num_scored``, the names it was built from). ``latest.json`` is the
-product (a back-end reads it every day), so it only moves forward:
+product (a back-end reads it every day), so it only moves forward, and it keeps moving: a day that
+meets ``min_coverage`` of its members publishes, and the document lists what is missing and why
+(kabucast.forecast.missing).
 
 1. A run that forecast no ticker publishes nothing and fails.
 2. A subset run (tickers that are not the whole universe) writes only its own key,
    ``<kind>/adhoc/<date>/<tickers>.json``; it never touches the dated file or the pointer.
-3. A full-universe run needs forecasts for at least ``min_coverage`` of the universe (the stale
-   and failed tickers do not count); below that it publishes nothing and fails.
+3. A full-universe run needs forecasts for at least ``min_coverage`` of that date's members (the
+   stale and failed tickers do not count); below that it publishes nothing and fails.
 4. ``<kind>/<date>.json`` is never replaced by a document with a smaller count or older data.
 5. ``latest.json`` never moves to an older ``data_as_of``; for the same date it never takes a
-   document with a smaller count. A full run for a past date fills that date's file and leaves the
-   pointer where it is (that is how a missed day is backfilled).
+   document with a smaller count. A later date replaces it whatever its count (rule 3 is its floor):
+   one member whose source is down must not stop every later publication. A full run for a past
+   date fills that date's file and leaves the pointer where it is (that is how a missed day is
+   backfilled).
 6. Both objects are read once at the start; each write is conditional on what was read
    (:meth:`Store.put_if`), so an overlapping run makes this one fail with ``ConcurrentUpdate``
    instead of interleaving (unless the rival wrote the very same bytes), and the dated file is
    complete before the pointer names it.
 
-``force`` lifts rules 3 and 4 and the same-date part of 5 (an operator replacing a bad document);
-it never publishes an empty document and never moves the pointer back in time.
+``force`` (``--force``, or ``"force": true`` in a manual daily event) lifts rules 3 and 4 and the
+same-date part of 5 (an operator replacing a bad document); it never publishes an empty document
+and never moves the pointer back in time. A forced document says so (``"forced": true``), and so
+does the summary.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -76,6 +83,17 @@ class PublishPolicy:
             raise ValueError(f"min_coverage must be in (0, 1], got {self.min_coverage}")
 
 
+def previous_document(store: Store, kind: DocumentKind, day: object) -> dict[str, Any] | None:
+    """The newest published ``<kind>/<date>.json`` dated before ``day`` (None: none, or it is unreadable)."""
+    before = str(pd.Timestamp(day).date())
+    dated = re.compile(rf"{re.escape(kind.prefix)}/(\d{{4}}-\d{{2}}-\d{{2}})\.json")
+    earlier = [m.group(1) for k in store.list(f"{kind.prefix}/") if (m := dated.fullmatch(k)) and m.group(1) < before]
+    if not earlier:
+        return None
+    key = kind.dated_key(max(earlier))
+    return _parsed(store.get_versioned(key), key)
+
+
 def prediction_key(day: object) -> str:
     """``predictions/<YYYY-MM-DD>.json`` for a session (a date string or timestamp)."""
     return FORECASTS.dated_key(day)
@@ -105,6 +123,8 @@ def publish_document(
 ) -> dict[str, Any]:
     """Publish ``doc`` by the rules above; a summary of what was written, or :class:`PublicationRefused`."""
     n, day = int(doc[kind.count]), str(doc["data_as_of"])
+    if policy.force:
+        doc = {**doc, "forced": True}
     if n == 0:
         raise PublicationRefused(f"no ticker was forecast for {day}: nothing published. {_failures(doc)}")
     if set(tickers) != set(universe):
@@ -129,7 +149,8 @@ def publish_document(
         _write(store, dated_key, data, dated)
     if move == "replaced":
         _write(store, kind.latest_key, data, latest)
-    return {"key": dated_key, "scope": "universe", "coverage": round(coverage, 4), "latest": move}
+    summary = {"key": dated_key, "scope": "universe", "coverage": round(coverage, 4), "latest": move}
+    return {**summary, "sha256": hashlib.sha256(data).hexdigest(), **({"forced": True} if policy.force else {})}
 
 
 def _write(store: Store, key: str, data: bytes, seen: Versioned | None) -> None:
@@ -144,13 +165,16 @@ def _write(store: Store, key: str, data: bytes, seen: Versioned | None) -> None:
 
 
 def _regression(old: dict[str, Any] | None, key: str, doc: dict[str, Any], kind: DocumentKind) -> str | None:
-    """Why ``doc`` would be a step back from ``old``, the document stored at ``key`` (None: it is not)."""
+    """Why ``doc`` would be a step back from ``old``, the document stored at ``key`` (None: it is not).
+
+    Counts are compared on the same date only: a later date with fewer names is progress (rule 5)."""
     if old is None:
         return None
     n_old, n_new = int(old.get(kind.count, 0)), int(doc[kind.count])
-    if str(old.get("data_as_of", "")) > str(doc["data_as_of"]):
+    old_day, day = str(old.get("data_as_of", "")), str(doc["data_as_of"])
+    if old_day > day:
         return f"{key} holds data as of {old['data_as_of']}, newer than this run's {doc['data_as_of']}"
-    if n_new < n_old:
+    if old_day == day and n_new < n_old:
         return f"{key} holds {n_old} {kind.noun}, this run has only {n_new}"
     return None
 

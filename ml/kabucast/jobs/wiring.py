@@ -66,15 +66,13 @@ def review_warning(universe: UniverseSettings, calendar: TradingCalendar) -> str
     return universe.review_warning(closed, calendar.latest_month_end_session(universe.review_month, closed))
 
 
-def onnx_predictor(
-    config: str = PREDICT_CONFIG, universe: UniverseSettings | None = None, force: bool = False
-) -> Predictor:
-    """The ONNX prediction step; ``force`` lets it replace a published document with a smaller one."""
+def onnx_predictor(config: str = PREDICT_CONFIG, universe: UniverseSettings | None = None) -> Predictor:
+    """The ONNX prediction step (a run is forced by its :class:`~kabucast.jobs.daily.PredictRequest`)."""
     from kabucast.jobs.forecast_step import OnnxPredictor
     from kabucast.jobs.publish import PublishPolicy
 
     cfg, configured, sectors = forecast_settings(config, PredictSettings)
-    policy = PublishPolicy(min_coverage=cfg.min_coverage, force=force)
+    policy = PublishPolicy(min_coverage=cfg.min_coverage)
     members = universe or configured
     calendar = calendar_for(members.exchange)
     return OnnxPredictor(members, sectors, calendar, policy, portfolio_step(cfg.portfolio, calendar))
@@ -132,11 +130,17 @@ class DailyJob:
     options: DailyOptions
 
     def run(
-        self, store: Store, today: pd.Timestamp, tickers: Sequence[str] | None = None, skip_fetch: bool = False
+        self,
+        store: Store,
+        today: pd.Timestamp,
+        tickers: Sequence[str] | None = None,
+        skip_fetch: bool = False,
+        force: bool = False,
     ) -> dict[str, Any]:
+        """One run; ``force`` lifts kabucast.jobs.publish's coverage and no-shrink rules (never empty, never back)."""
         members = self.universe.members_on(today)  # a name that left stops being fetched and forecast
         chosen = check_tickers(tickers, self.universe) if tickers is not None else list(members)
-        options = replace(self.options, skip_fetch=skip_fetch)
+        options = replace(self.options, skip_fetch=skip_fetch, force=force)
         summary = run_daily(store, self.source, self.calendar, today, chosen, options, self.predictor)
         warning = review_warning(self.universe, self.calendar)
         if warning:
@@ -150,7 +154,6 @@ def build_daily_job(
     predict_config: str = PREDICT_CONFIG,
     source: str | None = None,
     universe: str | None = None,
-    force: bool = False,
 ) -> DailyJob:
     """The daily job from its settings; ``source`` and ``universe`` override the fetch config's."""
     fetch = load_settings(FetchSettings, resolve_config_path(fetch_config))
@@ -158,7 +161,7 @@ def build_daily_job(
     return DailyJob(
         universe=members,
         source=make_source(source or fetch.source, members, fetch.retry, fetch.batch_size),
-        predictor=onnx_predictor(predict_config, members, force),
+        predictor=onnx_predictor(predict_config, members),
         calendar=calendar_for(members.exchange),
         options=DailyOptions(overlap_sessions=fetch.overlap_sessions, period=fetch.period),
     )

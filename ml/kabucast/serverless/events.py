@@ -13,12 +13,16 @@ Two shapes, for either job:
 
     {"as_of_date": "2026-11-20", "skip_fetch": true, "tickers": ["7203.T", "6758.T"]}
 
-  ``skip_fetch`` is daily only, ``skip_enrich`` monthly only; every key is optional.
+  ``skip_fetch`` is daily only, ``skip_enrich`` monthly only; every key is optional. ``"force": true``
+  (daily only) publishes what the publication rules would refuse (below ``min_coverage``, or fewer
+  forecasts than that date's published document; never an empty one, never moving ``latest.json``
+  back in time): an operator with invoke rights on the function can force a day, and the run is
+  logged, summarised and published as forced (kabucast.jobs.publish).
 
-Anything else (an unknown key, a wrong type, a date that is not ``YYYY-MM-DD``, a date before the
-calendar or after the last closed session, a ``scheduled_time`` that is not a full ISO-8601 UTC or
-offset time or lies in the future, a ticker outside the universe) raises :class:`InvalidEvent`,
-which quotes the rejected value cut to 100 characters.
+Anything else (a key that is not a string, an unknown key, a wrong type, a date that is not
+``YYYY-MM-DD``, a date before the calendar or after the last closed session, a ``scheduled_time``
+that is not a full ISO-8601 UTC or offset time or lies in the future, a ticker outside the universe)
+raises :class:`InvalidEvent`, which quotes the rejected value cut to 100 characters.
 """
 
 from __future__ import annotations
@@ -41,6 +45,10 @@ CLOCK_SKEW = pd.Timedelta(minutes=15)
 """How far ahead of this function's clock a schedule's ``scheduled_time`` may be (clock skew)."""
 _TICKER = re.compile(r"[0-9A-Z]{4}\.T")
 _SKIP_KEY: dict[str, str] = {"daily": "skip_fetch", "monthly": "skip_enrich"}
+_MANUAL_KEYS: dict[str, set[str]] = {
+    "daily": {"as_of_date", "skip_fetch", "tickers", "force"},
+    "monthly": {"as_of_date", "skip_enrich", "tickers"},
+}
 
 
 class InvalidEvent(UsageError):
@@ -49,13 +57,15 @@ class InvalidEvent(UsageError):
 
 @dataclass(frozen=True)
 class JobRequest:
-    """One validated invocation: which session, whether to skip the first step, which tickers."""
+    """One validated invocation: which session, whether to skip the first step, which tickers, whether an
+    operator forced publication (daily only)."""
 
     job: Job
     as_of: pd.Timestamp
     skip_first_step: bool
     tickers: tuple[str, ...] | None
     trigger: Literal["schedule", "manual"]
+    force: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -64,6 +74,7 @@ class JobRequest:
             _SKIP_KEY[self.job]: self.skip_first_step,
             "tickers": list(self.tickers) if self.tickers is not None else None,
             "trigger": self.trigger,
+            "force": self.force,
         }
 
 
@@ -81,17 +92,24 @@ def parse_event(
     calendar = calendar or calendar_for()
     if not isinstance(event, Mapping):
         raise InvalidEvent(f"the event must be a JSON object, got {type(event).__name__}")
+    odd = [k for k in event if not isinstance(k, str)]
+    if odd:
+        raise InvalidEvent(f"the event's keys must be strings, got {echo(odd[0])} ({type(odd[0]).__name__})")
     if event.get("source") == SCHEDULER_SOURCE:
         return _schedule_request(job, event, now, calendar)
-    allowed = {"as_of_date", _SKIP_KEY[job], "tickers"}
-    _no_unknown_keys(event, allowed, job)
+    _no_unknown_keys(event, _MANUAL_KEYS[job], job)
     today = calendar.last_closed_day(now)
     as_of = _as_of(event.get("as_of_date"), today, calendar)
-    skip = event.get(_SKIP_KEY[job], False)
-    if not isinstance(skip, bool):
-        raise InvalidEvent(f"'{_SKIP_KEY[job]}' must be true or false, got {echo(skip)}")
+    skip, force = _flag(event, _SKIP_KEY[job]), _flag(event, "force")
     tickers = _tickers(event.get("tickers"), universe)
-    return JobRequest(job, as_of, skip, tickers, "manual")
+    return JobRequest(job, as_of, skip, tickers, "manual", force)
+
+
+def _flag(event: Mapping[str, Any], key: str) -> bool:
+    value = event.get(key, False)
+    if not isinstance(value, bool):
+        raise InvalidEvent(f"'{key}' must be true or false, got {echo(value)}")
+    return value
 
 
 def _schedule_request(job: Job, event: Mapping[str, Any], now: pd.Timestamp, calendar: TradingCalendar) -> JobRequest:

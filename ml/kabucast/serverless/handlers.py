@@ -11,7 +11,9 @@ function's environment (set by template.yaml):
 Importing this module does no I/O. The store, the price source, the calendar and the ONNX session
 are built on the first invocation and reused while the container is warm. A malformed event is
 answered with ``{"status": "error", ...}`` before anything is read or written (retrying it would not
-help); any other failure raises, so Lambda's retries and the failed-runs queue see it.
+help); any other failure raises, so Lambda's retries and the failed-runs queue see it. A manual
+daily event with ``"force": true`` (an operator with invoke rights) is logged as forced: a warning
+line, and ``forced: true`` on every log line of that run.
 """
 
 from __future__ import annotations
@@ -132,6 +134,8 @@ def handle(job: Job, event: Any, context: Any, runtime: Runtime) -> dict[str, An
         observability.rejected(str(exc), time.monotonic() - started)
         return {"status": "error", "error": "InvalidEvent", "message": str(exc), "request_id": request_id}
     observability.logger.append_keys(as_of=str(request.as_of.date()), trigger=request.trigger)
+    if request.force:
+        observability.forced(request.to_dict())
     try:
         summary = _run(request, runtime)
     except Exception as exc:
@@ -145,7 +149,9 @@ def handle(job: Job, event: Any, context: Any, runtime: Runtime) -> dict[str, An
 
 def _run(request: JobRequest, runtime: Runtime) -> dict[str, Any]:
     if request.job == "daily":
-        return runtime.daily().run(runtime.store(), request.as_of, request.tickers, skip_fetch=request.skip_first_step)
+        return runtime.daily().run(
+            runtime.store(), request.as_of, request.tickers, skip_fetch=request.skip_first_step, force=request.force
+        )
     return runtime.monthly().run(runtime.store(), request.as_of, request.tickers, skip_enrich=request.skip_first_step)
 
 

@@ -12,10 +12,16 @@ Metrics: one CloudWatch embedded-metric-format blob per invocation on stdout (Po
 - ``DataLagSessions`` (Count): sessions between the run's as-of session and the ``data_as_of`` of
   ``predictions/latest.json`` after the run (template.yaml alarms when it reaches 2);
 - ``ModelAgeDays`` (Count): days between the serving model's training as-of date and the run's;
+- ``MissingTickers`` (Count): members of the day without a fresh forecast in the document a full
+  daily run published (its ``missing`` section, kabucast.forecast.missing);
+- ``MaxSessionsMissing`` (Count): the longest run of consecutive sessions any of them has been
+  missing (template.yaml alarms when it reaches ``MissingSessionsAlarmThreshold``, 3 by default);
 - ``RunFailed`` / ``EventRejected`` / ``ColdStart`` (Count) and ``Duration`` (Seconds).
 
 Importing this module does no I/O; the environment (``POWERTOOLS_SERVICE_NAME``, ``LOG_LEVEL``,
-``POWERTOOLS_METRICS_NAMESPACE``) is read when the first invocation logs.
+``POWERTOOLS_METRICS_NAMESPACE``) is read when the first invocation logs. A forced run (a manual
+event's ``"force": true``) logs ``forced publication requested`` and carries ``forced: true`` on
+every line.
 """
 
 from __future__ import annotations
@@ -63,10 +69,21 @@ def finished(summary: dict[str, Any], seconds: float, lag: int | None) -> None:
     if summary.get("status") == "ok" and "predict" in summary:
         metrics.add_metric(name="TickersPublished", unit=MetricUnit.Count, value=int(predict.get("predicted", 0)))
     metrics.add_metric(name="Failures", unit=MetricUnit.Count, value=failures)
+    if summary.get("status") == "ok" and predict.get("scope") == "universe":  # a subset run's gaps are its own
+        missing = predict.get("missing", [])
+        longest = max((int(m["sessions_missing"]) for m in missing), default=0)
+        metrics.add_metric(name="MissingTickers", unit=MetricUnit.Count, value=len(missing))
+        metrics.add_metric(name="MaxSessionsMissing", unit=MetricUnit.Count, value=longest)
     if predict.get("model_as_of") and summary.get("date"):
         age = (pd.Timestamp(summary["date"]) - pd.Timestamp(predict["model_as_of"])).days
         metrics.add_metric(name="ModelAgeDays", unit=MetricUnit.Count, value=age)
     _close(seconds, lag)
+
+
+def forced(request: dict[str, Any]) -> None:
+    """Mark the rest of this invocation's log lines as forced, and say so once, loudly."""
+    logger.append_keys(forced=True)
+    logger.warning("forced publication requested", extra={"request": request})
 
 
 def failed(exc: BaseException, job: str, seconds: float, lag: int | None) -> None:

@@ -41,7 +41,8 @@ def build(day: str, returns: np.ndarray, plan: PortfolioPlan, previous: dict | N
     doc = forecast(day, returns)
     scores = {row["ticker"]: row["predictions"][0]["return"] for row in doc["predictions"]}
     rebalance = rebalance_for(pd.Timestamp(day), previous, plan, CAL)
-    return portfolio_document(doc, scores, plan, rebalance, previous, SECTORS, adv or {}, f"predictions/{day}.json")
+    ref = {"key": f"predictions/{day}.json", "data_as_of": day, "model_version": "v1", "sha256": "0" * 64}
+    return portfolio_document(doc, scores, plan, rebalance, previous, SECTORS, adv or {}, ref)
 
 
 def test_rebalances_first_then_every_n_sessions_and_when_the_rules_change() -> None:

@@ -10,7 +10,7 @@ import pandas as pd
 from tests.sources import TableSource, walk
 
 from kabucast.data.prices import prices_key
-from kabucast.jobs.daily import DailyOptions, run_daily
+from kabucast.jobs.daily import DailyOptions, PredictRequest, run_daily
 from kabucast.storage import LocalStore
 
 
@@ -32,10 +32,27 @@ def test_trading_day_fetches_then_predicts(tmp_path: Path, calendar) -> None:
         pd.Timestamp("2025-11-21"),
         ["7203.T"],
         DailyOptions(period="1y"),
-        predict=lambda s, day, tickers: calls.append((day, list(tickers))) or {"n": len(tickers)},
+        predict=lambda s, day, tickers, request: calls.append((day, list(tickers), request)) or {"n": len(tickers)},
     )
     assert out["fetch"]["updated"] == ["7203.T"] and store.exists(prices_key("7203.T"))
-    assert calls == [(pd.Timestamp("2025-11-21"), ["7203.T"])] and out["predict"] == {"n": 1}
+    assert calls == [(pd.Timestamp("2025-11-21"), ["7203.T"], PredictRequest())] and out["predict"] == {"n": 1}
+
+
+def test_fetch_failures_and_force_reach_the_prediction_step(tmp_path: Path, calendar) -> None:
+    # GIVEN a source that fails one of two tickers, and a forced run
+    requests = []
+    source = TableSource({"7203.T": walk(calendar, 1), "6758.T": walk(calendar, 2)}, broken=["6758.T"])
+    run_daily(
+        LocalStore(tmp_path),
+        source,
+        calendar,
+        pd.Timestamp("2025-11-21"),
+        ["7203.T", "6758.T"],
+        DailyOptions(period="1y", force=True),
+        predict=lambda s, day, tickers, request: requests.append(request) or {},
+    )
+    # THEN the prediction step is told why 6758.T has no new bar, and that the run is forced
+    assert requests == [PredictRequest({"6758.T": "no data for 6758.T"}, force=True)]
 
 
 def test_skip_fetch_does_not_call_the_source(tmp_path: Path, calendar) -> None:
@@ -83,7 +100,12 @@ def test_the_daily_job_fetches_and_forecasts_the_members_of_its_day(tmp_path: Pa
     universe = UniverseSettings("local", "u", "", "2025-10-31", members)
     source = TableSource({t: walk(calendar, i) for i, t in enumerate(("A.T", "B.T", "C.T"))})
     calls = []
-    job = DailyJob(universe, source, lambda s, d, t: calls.append(list(t)) or {}, calendar, DailyOptions(period="1y"))
+
+    def predict(store, day, tickers, request) -> dict:
+        calls.append(list(tickers))
+        return {}
+
+    job = DailyJob(universe, source, predict, calendar, DailyOptions(period="1y"))
     # WHEN it runs on 2025-11-21 and, back-dated, on 2025-11-18
     out = job.run(LocalStore(tmp_path), pd.Timestamp("2025-11-21"))
     job.run(LocalStore(tmp_path / "old"), pd.Timestamp("2025-11-18"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -11,11 +12,13 @@ import pytest
 from kabucast.errors import ConcurrentUpdate
 from kabucast.forecast.document import forecast_document
 from kabucast.jobs.publish import (
+    FORECASTS,
     LATEST_KEY,
     PublicationRefused,
     PublishPolicy,
     adhoc_key,
     prediction_key,
+    previous_document,
     publish_forecast,
 )
 from kabucast.storage import LocalStore
@@ -75,6 +78,7 @@ def test_a_subset_run_writes_only_its_own_key(store: LocalStore) -> None:
         (doc("2026-11-24", failed=UNIVERSE[:2]), r"only 8 of 10 tickers .*min_coverage 90%"),
         (doc("2026-11-20", failed=UNIVERSE[:1], version="v2"), "holds 10 forecasts, this run has only 9"),
     ],
+    ids=["empty", "below-min-coverage", "same-date-shrink"],
 )
 def test_empty_thin_or_shrinking_documents_are_refused_and_nothing_changes(
     store: LocalStore, document: dict, message: str
@@ -85,8 +89,21 @@ def test_empty_thin_or_shrinking_documents_are_refused_and_nothing_changes(
     assert snapshot(store) == before
 
 
+def test_a_later_date_with_fewer_tickers_publishes_and_moves_the_pointer(store: LocalStore) -> None:
+    # GIVEN latest.json with all 10 forecasts; WHEN a later day forecasts 9 (90 %, min_coverage 0.9)
+    out = publish(store, doc("2026-11-24", failed=UNIVERSE[:1]))
+    # THEN its dated file is written and the pointer moves forward to it
+    assert out["key"] == "predictions/2026-11-24.json" and out["latest"] == "replaced"
+    assert store.get_bytes(LATEST_KEY) == store.get_bytes(prediction_key("2026-11-24"))
+    assert store.get_json(LATEST_KEY)["num_predictions"] == 9
+    # AND that date's file still refuses a smaller document of its own date
+    with pytest.raises(PublicationRefused, match="holds 9 forecasts, this run has only 8"):
+        publish(store, doc("2026-11-24", failed=UNIVERSE[:2]), min_coverage=0.8)
+
+
 def test_force_replaces_a_smaller_document_but_never_publishes_an_empty_one(store: LocalStore) -> None:
-    publish(store, doc("2026-11-20", failed=UNIVERSE[:3]), force=True)
+    out = publish(store, doc("2026-11-20", failed=UNIVERSE[:3]), force=True)
+    assert out["forced"] is True and store.get_json(LATEST_KEY)["forced"] is True
     assert store.get_json(LATEST_KEY)["num_predictions"] == 7
     with pytest.raises(PublicationRefused, match="no ticker"):
         publish(store, doc("2026-11-20", failed=UNIVERSE), force=True)
@@ -134,3 +151,20 @@ def test_a_rival_that_published_the_same_bytes_is_no_conflict(tmp_path: Path) ->
     racing = RacingStore(tmp_path, rival=doc("2026-11-24"))
     assert publish(racing, doc("2026-11-24"))["key"] == "predictions/2026-11-24.json"
     assert racing.get_json(LATEST_KEY) == doc("2026-11-24")
+
+
+def test_the_summary_names_the_sha256_of_the_bytes_published(store: LocalStore) -> None:
+    out = publish(store, doc("2026-11-24"))
+    assert out["sha256"] == hashlib.sha256(store.get_bytes(prediction_key("2026-11-24"))).hexdigest()
+    assert "forced" not in out and "forced" not in store.get_json(LATEST_KEY)
+
+
+def test_the_previous_document_is_the_newest_dated_one_before_the_day(store: LocalStore) -> None:
+    publish(store, doc("2026-11-24"))
+    publish(store, doc("2026-11-19"))
+    store.put_json(adhoc_key("2026-11-21", UNIVERSE[:1]), doc("2026-11-21", UNIVERSE[:1]))
+    assert previous_document(store, FORECASTS, "2026-11-24")["data_as_of"] == "2026-11-20"
+    assert previous_document(store, FORECASTS, "2026-11-25")["data_as_of"] == "2026-11-24"
+    assert previous_document(store, FORECASTS, "2026-11-19") is None
+    store.put_bytes(prediction_key("2026-11-24"), b'{"trunc')
+    assert previous_document(store, FORECASTS, "2026-11-25") is None  # unreadable: no previous, not a failure

@@ -38,6 +38,13 @@ def test_manual_events() -> None:
     assert parse_event("daily", {}, NOW).to_dict()["skip_fetch"] is False
 
 
+def test_an_operator_can_force_a_daily_publication_from_an_event() -> None:
+    req = parse_event("daily", event("daily_force.json"), NOW, UNIVERSE)
+    assert req.force and req.as_of == pd.Timestamp("2026-11-20") and req.to_dict()["force"] is True
+    assert not parse_event("daily", {}, NOW).force  # never by default, never from the schedule
+    assert not parse_event("daily", event("daily_schedule.json"), NOW + pd.Timedelta(days=3)).force
+
+
 @pytest.mark.parametrize(
     ("job", "payload", "message"),
     [
@@ -74,6 +81,11 @@ def test_manual_events() -> None:
         ("daily", {"as_of_date": "0001-01-01"}, "before the trading calendars start"),
         ("daily", {"source": "kabucast.scheduler", "job": "daily", "time": "x"}, "unknown key 'time'"),
         ("daily", ["as_of_date"], "must be a JSON object"),
+        ("daily", {1: "x"}, "keys must be strings, got 1 "),
+        ("daily", {"as_of_date": "2026-11-20", None: 1}, "keys must be strings, got None"),
+        ("daily", {"source": "kabucast.scheduler", ("job",): "daily"}, "keys must be strings"),
+        ("daily", {"force": "yes"}, "'force' must be true or false"),
+        ("monthly", {"force": True}, "unknown key 'force'"),
     ],
 )
 def test_malformed_events_are_rejected_with_the_reason(job: str, payload: object, message: str) -> None:
@@ -90,3 +102,13 @@ def test_rejected_values_are_quoted_at_most_100_characters() -> None:
     with pytest.raises(InvalidEvent) as err:
         parse_event("daily", {"as_of_date": "x" * 5000}, NOW, UNIVERSE)
     assert len(str(err.value)) < 200 and "x" * 100 not in str(err.value)
+
+
+def test_the_handler_answers_an_event_with_non_string_keys_as_invalid() -> None:
+    # GIVEN a store no request could reach: an error summary proves nothing was read
+    from kabucast.serverless.handlers import Runtime, handle
+
+    runtime = Runtime(env={"KABUCAST_STORE": "s3://never-read"}, clock=lambda: NOW)
+    # WHEN an event dict has a key that JSON could not have produced THEN it is an invalid event, not a TypeError
+    out = handle("daily", {1: "x", "as_of_date": "2026-11-20"}, None, runtime)
+    assert out["status"] == "error" and out["error"] == "InvalidEvent" and "keys must be strings" in out["message"]

@@ -7,6 +7,7 @@ what it means. The schedules are evaluated with a small AWS-cron evaluator over 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -105,7 +106,11 @@ def _prefixes(statement: dict) -> set[str]:
 @pytest.mark.parametrize(
     ("function", "reads", "writes"),
     [
-        ("DailyPipelineFunction", {"data/*", "models/*", "predictions/*"}, {"data/prices/*", "predictions/*"}),
+        (
+            "DailyPipelineFunction",
+            {"data/*", "models/*", "predictions/*", "portfolio/*"},
+            {"data/prices/*", "predictions/*", "portfolio/*"},  # the daily job publishes the portfolio too
+        ),
         ("MonthlyPipelineFunction", {"data/*", "models/*"}, {"data/static/*", "models/*"}),
     ],
 )
@@ -257,3 +262,38 @@ def test_enable_monthly_true_creates_the_function_its_schedule_and_logs_from_the
 def test_enable_monthly_without_an_image_is_refused_by_a_rule() -> None:
     with pytest.raises(AssertionError, match="make monthly-image"):
         deployed({"EnableMonthly": "true"})
+
+
+def _emf(out: str) -> dict:
+    (blob,) = [json.loads(line) for line in out.splitlines() if line.startswith('{"_aws"')]
+    return blob
+
+
+def test_a_ticker_missing_for_n_sessions_alarms_on_what_the_daily_function_publishes(resources, capsys) -> None:
+    from kabucast.serverless import observability
+
+    alarm = resources["MissingTickerAlarm"]["Properties"]
+    parameter = load_template()["Parameters"]["MissingSessionsAlarmThreshold"]
+    assert alarm["Threshold"] == {"Ref": "MissingSessionsAlarmThreshold"} and parameter["Default"] == 3
+    assert (alarm["Statistic"], alarm["ComparisonOperator"]) == ("Maximum", "GreaterThanOrEqualToThreshold")
+    # GIVEN a published daily run whose document misses 7203.T for the 3rd session and 6758.T for the 1st
+    missing = [
+        {"ticker": "6758.T", "reason": "fetch failed: no data", "sessions_missing": 1},
+        {"ticker": "7203.T", "reason": "stale prices", "sessions_missing": 3},
+    ]
+    predict = {"scope": "universe", "predicted": 29, "missing": missing}
+    summary = {"status": "ok", "date": "2026-11-20", "predict": predict}
+    capsys.readouterr()
+    # WHEN the function reports it
+    observability.start("daily", None)
+    observability.finished(summary, 1.0, 0)
+    blob = _emf(capsys.readouterr().out)
+    # THEN its EMF blob carries the alarm's metric under the alarm's namespace and dimensions, at the threshold
+    directive = blob["_aws"]["CloudWatchMetrics"][0]
+    assert directive["Namespace"] == alarm["Namespace"]
+    assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == {n: blob[n] for n in directive["Dimensions"][0]}
+    assert blob[alarm["MetricName"]] == [parameter["Default"]] and blob["MissingTickers"] == [2]
+    # AND a subset run's gaps publish no such metric (an operator's ad-hoc run never trips the alarm)
+    observability.start("daily", None)
+    observability.finished({**summary, "predict": {**predict, "scope": "adhoc"}}, 1.0, 0)
+    assert alarm["MetricName"] not in _emf(capsys.readouterr().out)
