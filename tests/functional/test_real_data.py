@@ -200,7 +200,10 @@ def test_ranker_validation_lists_the_real_bad_ticks_and_the_baseline_runs(
     assert suspects[("GVA", "2013-08-07")] == ("reverting_spike", "reject")  # a x0.1 close, below its own low
     assert suspects[("CRK", "2016-03-07")] == ("reverting_move", "flag")  # a real move of a distressed name
     assert validation["bars"]["rejected"] >= 1 and validation["bars"]["flagged"] >= 1
-    code, _, err = cli(capsys, "ranker", "baseline", "--config", config, *store)
+    # the tests' model settings (100 rounds of 15 leaves, model_test.yaml): the path on real data, not its skill
+    code, _, err = cli(
+        capsys, "ranker", "baseline", "--config", config, "--model-config", "ranker/model_test.yaml", *store
+    )
     assert code == 0 and "Traceback" not in err, err
     metrics = json.loads(next((tmp_path / "store" / "reports").glob("ranker-baseline-*/metrics.json")).read_text())
     holdout = metrics["models"]["lightgbm"]["holdout"]

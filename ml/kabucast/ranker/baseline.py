@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kabucast.compute import default_threads
 from kabucast.ranker.metrics import mean_rank_ic
 from kabucast.ranker.normalize import cross_sectional_rank
 
@@ -39,7 +40,10 @@ class BaselineSettings:
     min_child_samples: int = 200
     subsample: float = 0.8
     colsample_bytree: float = 0.8
-    n_jobs: int = 2
+    n_jobs: int | None = None
+    """LightGBM's threads; None: kabucast.compute's policy (half the cores). On 2 cores beside a busy
+    process, 2 threads boosted 10x slower than 1 (14 vs 144 rounds/s: OpenMP threads spin-waiting for
+    each other; bench/bench_threads.py lightgbm)."""
     seed: int = 0
     importance_horizon: int = 5  # permutation importance is measured on this horizon's RankIC
 
@@ -63,7 +67,7 @@ def fit_baseline(features: np.ndarray, targets: np.ndarray, settings: BaselineSe
         "bagging_fraction": settings.subsample,
         "bagging_freq": 1,
         "feature_fraction": settings.colsample_bytree,
-        "num_threads": settings.n_jobs,
+        "num_threads": settings.n_jobs or default_threads(),
         "seed": settings.seed,
         "deterministic": True,
         "force_row_wise": True,

@@ -11,6 +11,7 @@ import pytest
 import torch
 from scipy.stats import spearmanr
 
+from kabucast import compute
 from kabucast.ranker.arrays import PanelArray
 from kabucast.ranker.baseline import BaselineSettings, fit_baseline, permutation_importance, predict_baseline
 from kabucast.ranker.loader import CrossSectionDataset, date_sampler, make_loader, write_arrays
@@ -105,3 +106,12 @@ def test_a_tiny_fit_learns_and_repeats_with_its_seed(tmp_path: Path, capsys) -> 
     epochs = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("[fold 1/1] epoch ")]
     assert [ln.split(":")[0] for ln in epochs] == [f"[fold 1/1] epoch {e}/3" for e in (1, 2, 3)]
     assert all("val_score" in ln for ln in epochs)
+
+
+@pytest.mark.parametrize(("n_jobs", "cores", "threads"), [(None, 2, 1), (None, 8, 4), (3, 2, 3)])
+def test_lightgbm_takes_the_thread_policy_unless_told(monkeypatch, n_jobs, cores, threads) -> None:
+    # GIVEN a machine with `cores` cores WHEN the baseline is fitted THEN each booster runs on `threads` threads
+    monkeypatch.setattr(compute, "available_cores", lambda: cores)
+    x, y = planted(n_dates=30, n_stocks=20)
+    models = fit_baseline(x, y, BaselineSettings(n_estimators=2, min_child_samples=20, n_jobs=n_jobs))
+    assert [m.params["num_threads"] for m in models] == [threads, threads]
