@@ -20,9 +20,16 @@ import pandas as pd
 
 from kabucast import __version__
 from kabucast.config import FinetuneSettings, TrainSettings
-from kabucast.errors import KabucastError
-from kabucast.features.registry import feature_contract
-from kabucast.forecast.dataset import ForecastData, ForecastSamples, NotEnoughData, StaticMode, split_samples
+from kabucast.errors import InvalidDate, KabucastError
+from kabucast.features.registry import SEQ_WEEKS, feature_contract
+from kabucast.forecast.dataset import (
+    HORIZONS,
+    ForecastData,
+    ForecastSamples,
+    NotEnoughData,
+    StaticMode,
+    split_samples,
+)
 from kabucast.forecast.interface import (
     FitResult,
     SampleSplit,
@@ -32,6 +39,26 @@ from kabucast.forecast.interface import (
 from kabucast.forecast.kinds import build_model, load_trainable
 from kabucast.forecast.metrics import horizon_metrics, momentum_baseline, zero_baseline
 from kabucast.forecast.registry import champion_version, model_key, save_model, set_champion, verify_artifact
+
+
+class TooEarlyToFineTune(InvalidDate):
+    """The as-of date leaves no labelled sample: 156 weeks of prices before a sample and 12 months after it."""
+
+    def __init__(self, as_of: pd.Timestamp, samples: ForecastSamples) -> None:
+        dates = samples.history.as_of  # the stored sessions up to the as-of date
+        if len(dates):
+            earliest = dates[0] + pd.Timedelta(weeks=SEQ_WEEKS) + pd.DateOffset(months=HORIZONS)
+            why = (
+                f"the stored prices start on {dates[0].date()}, so the first as-of that can fine-tune is in "
+                f"about {earliest:%Y-%m}"
+            )
+        else:
+            why = "the store holds no prices on or before it"
+        super().__init__(
+            f"as of {as_of.date()} there is no labelled sample to fine-tune on: a sample needs {SEQ_WEEKS} weeks "
+            f"of prices before it and {HORIZONS} months after it, and {why}; pass a later --as-of (as_of_date "
+            "in an event), or backfill a longer history"
+        )
 
 
 @dataclass(frozen=True)
@@ -144,13 +171,15 @@ def finetune(
     if parent is None:
         raise KabucastError(f"no champion model in {store.url}: run `kabucast train` before fine-tuning")
     meta_parent = store.get_json(model_key(parent, "model.json"))
+    samples = data.samples(as_of, meta_parent["static_mode"])
+    if not len(samples):
+        raise TooEarlyToFineTune(as_of, samples)
     ckpt = work_dir / "parent.ckpt"
     ckpt.parent.mkdir(parents=True, exist_ok=True)
     parent_ckpt = store.get_bytes(model_key(parent, "model.ckpt"))
     verify_artifact(store, parent, meta_parent, "model.ckpt", parent_ckpt)
     ckpt.write_bytes(parent_ckpt)
     model = load_trainable(meta_parent, ckpt, settings.training)
-    samples = data.samples(as_of, meta_parent["static_mode"])
     idx = finetune_indices(samples, settings, np.random.default_rng(model.seed))
     rng = np.random.default_rng(model.seed + 1)
     val_mask = np.zeros(len(idx), dtype=bool)
