@@ -28,7 +28,7 @@ import pandas as pd
 
 from kabucast.config import UniverseSettings, load_universe
 from kabucast.data.calendar import calendar_for
-from kabucast.errors import ConfigError
+from kabucast.errors import ConfigError, StoreUnavailable
 from kabucast.jobs.wiring import (
     DAILY_FETCH_CONFIG,
     MONTHLY_ENRICH_CONFIG,
@@ -139,7 +139,7 @@ def handle(job: Job, event: Any, context: Any, runtime: Runtime) -> dict[str, An
     try:
         summary = _run(request, runtime)
     except Exception as exc:
-        observability.failed(exc, job, time.monotonic() - started, _lag(request, runtime))
+        observability.failed(exc, job, time.monotonic() - started, _lag(request, runtime, exc))
         raise
     summary.update(request=request.to_dict(), request_id=request_id, seconds=round(time.monotonic() - started, 3))
     summary = json_safe(summary)
@@ -155,9 +155,13 @@ def _run(request: JobRequest, runtime: Runtime) -> dict[str, Any]:
     return runtime.monthly().run(runtime.store(), request.as_of, request.tickers, skip_enrich=request.skip_first_step)
 
 
-def _lag(request: JobRequest, runtime: Runtime) -> int | None:
-    """The daily job's data lag in sessions after this run (None for the monthly job)."""
-    if request.job != "daily":
+def _lag(request: JobRequest, runtime: Runtime, failure: Exception | None = None) -> int | None:
+    """The daily job's data lag in sessions after this run (None for the monthly job).
+
+    None without reading when the run failed because the store could not be reached: a second read
+    would wait out the same timeouts (about 30 s on a hanging endpoint) and then fail too.
+    """
+    if request.job != "daily" or isinstance(failure, StoreUnavailable):
         return None
     try:
         exchange = runtime.universe(request.job).exchange

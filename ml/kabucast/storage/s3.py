@@ -1,7 +1,8 @@
 """A Store backed by an S3 bucket (or any S3-compatible endpoint), under an optional key prefix.
 
-The client fails fast: 5 s to connect, 10 s without a byte while reading, 3 attempts in botocore's
-standard retry mode, so a dead or hanging endpoint fails a run in about half a minute rather than
+The client fails fast: 5 s to connect, 10 s without a byte while reading, 3 attempts in all
+(botocore's standard retry mode), so a dead or hanging endpoint fails a run on its first request, in
+about half a minute (3 x 10 s against an endpoint that accepts and never answers) rather than
 minutes. Every botocore or network failure becomes a :class:`StoreError` naming the real cause.
 """
 
@@ -29,7 +30,7 @@ def client_config() -> Any:
     return Config(
         connect_timeout=CONNECT_TIMEOUT_S,
         read_timeout=READ_TIMEOUT_S,
-        retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+        retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},  # "max_attempts" counts retries only
     )
 
 
