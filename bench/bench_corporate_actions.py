@@ -1,7 +1,7 @@
 """Benchmark of the unadjusted-corporate-action rule on the real files in /work/shared/data.
 
 Run: ``python bench/bench_corporate_actions.py [--data-dir /work/shared/data]``. For each file prints
-rows, tickers, the seconds of the rule alone (:func:`kabucast.data.plausibility.corporate_actions` on
+rows, tickers, the seconds of the rule alone (:func:`kabucast.data.corporate_actions.corporate_actions` on
 every ticker) and of every plausibility rule (:func:`panel_suspects`), and each detection: ticker, first
 date at the new scale, ratio, the close ratio printed that day. For the TSE files (split-adjusted, but
 with splits and consolidations the source ignored) it also runs what the pipeline does with them:
@@ -21,8 +21,9 @@ from pathlib import Path
 import pandas as pd
 
 from kabucast.data.calendar import calendar_for
+from kabucast.data.corporate_actions import CorporateAction, corporate_actions, ratio_text
 from kabucast.data.ingest import backfill
-from kabucast.data.plausibility import CorporateAction, corporate_actions, panel_suspects, ratio_text
+from kabucast.data.plausibility import panel_suspects
 from kabucast.data.sources.file_source import FileSource
 from kabucast.ranker.panel import panel_from_source
 from kabucast.storage import LocalStore

@@ -11,7 +11,7 @@ session (:data:`REBASE_MAX_MISSING` aside); anything shorter fails that ticker. 
 as-of session are never written, whatever the source returns.
 
 History never holds two scales. A split or consolidation the source has not adjusted
-(kabucast.data.plausibility's ``corporate_action``: a level shift by a split ratio that holds), found
+(kabucast.data.corporate_actions: a level shift by a split ratio that holds), found
 anywhere in the stored bars followed by the fetched ones (inside the new bars, at the seam between
 stored and new, or in a stored file written before this rule), makes the run re-fetch the ticker's
 whole range: when the re-fetched series no longer has a shift it replaces the stored one under the
@@ -30,8 +30,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from kabucast.data.bar_checks import REJECT
 from kabucast.data.calendar import TradingCalendar
-from kabucast.data.plausibility import REJECT, CorporateAction, corporate_actions
+from kabucast.data.corporate_actions import CorporateAction, corporate_actions
 from kabucast.data.prices import empty_prices, merge_prices, normalize_prices, prices_key, validation_problems
 from kabucast.data.screening import screen_bars, unadjusted
 from kabucast.data.sources.base import PriceSource

@@ -14,19 +14,10 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from kabucast.data.bar_checks import DEFAULT_SETTINGS, REJECT, PlausibilitySettings, Suspect
 from kabucast.data.calendar import TradingCalendar
-from kabucast.data.plausibility import (
-    REJECT,
-    CorporateAction,
-    PlausibilitySettings,
-    Suspect,
-    corporate_actions,
-    ratio_text,
-    rebase,
-    screen,
-)
-
-DEFAULT_SETTINGS = PlausibilitySettings()
+from kabucast.data.corporate_actions import CorporateAction, corporate_actions, ratio_text, rebase
+from kabucast.data.plausibility import screen
 
 QUARANTINE_SHARE = 0.05
 """A ticker with more than this share of its bars rejected (and at least ``QUARANTINE_MIN``) is quarantined."""
@@ -50,7 +41,7 @@ def screen_bars(
     than ``QUARANTINE_SHARE`` of its bars (and at least ``QUARANTINE_MIN``) are rejected: a series
     that broken is not cleaned bar by bar, and when it holds an unadjusted corporate action (the
     reason is :func:`unadjusted`). With ``rebase_actions`` such a ticker is instead put on the scale of
-    its last bar (kabucast.data.plausibility.rebase: earlier prices times the split's ratio, volume
+    its last bar (kabucast.data.corporate_actions.rebase: earlier prices times the split's ratio, volume
     divided by it) and screened again; its ``corporate_action`` suspects then carry the action
     :data:`REBASED`. Nothing is modified in place.
     """

@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 
 from kabucast.data.calendar import TradingCalendar
+from kabucast.data.corporate_actions import corporate_actions, ratio_text
 from kabucast.data.ingest import backfill
-from kabucast.data.plausibility import corporate_actions, ratio_text
 from kabucast.data.prices import prices_key
 from kabucast.data.sources.file_source import FileSource
 from kabucast.ranker.panel import panel_from_source

@@ -9,14 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from kabucast.data.corporate_actions import corporate_actions, rebase
 from kabucast.data.plausibility import (
     PANEL_COLUMNS,
     PlausibilitySettings,
     Suspect,
-    corporate_actions,
     find_suspects,
     panel_suspects,
-    rebase,
     screen,
     summarise,
 )
