@@ -46,8 +46,10 @@ lock: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/kabucast demo
 
+# One pytest worker per core (pytest-xdist), each test file on one worker so its module fixtures are built once.
+PYTEST_PARALLEL ?= -n auto --dist loadfile
 test: lint package
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_PARALLEL) --durations=10
 
 lint: $(STAMP)
 	$(BIN)/ruff check ml tests bench functions layers
@@ -57,18 +59,23 @@ lint: $(STAMP)
 
 # `sam build` of the whole template, as a user runs it (no Docker: the monthly image is pushed by
 # `make monthly-image`, not built by SAM): the daily function + runtime layer for python3.12 (pyenv's
-# 3.12 here), measured against the 250 MB unzipped limit, then imported and run from the build output alone.
+# 3.12 here), measured against the 250 MB unzipped limit, then imported and run from the build output
+# alone, on a file system like Lambda's: read-only but for the temp dir, any write elsewhere a failure
+# (kabucast.serverless.readonly; -B: no byte-code caches, Lambda's code folders are read-only).
 PY312 ?= $(shell PYENV_VERSION=3.12.1 pyenv which python3 2>/dev/null || command -v python3.12)
 package: $(STAMP)
 	@test -n "$(PY312)" || { echo "package: needs a python3.12 (pyenv install 3.12.1, or set PY312=...)"; exit 1; }
 	PATH="$(dir $(PY312)):$$PATH" $(BIN)/sam build --template template.yaml --build-dir .aws-sam/build
 	$(PY312) layers/runtime/package_size.py check .aws-sam/build/RuntimeLayer .aws-sam/build/DailyPipelineFunction
-	$(PY312) -I layers/runtime/smoke.py .aws-sam/build
+	$(BIN)/python -m kabucast.serverless.readonly -- $(PY312) -I -B layers/runtime/smoke.py .aws-sam/build
 
 # Images for the stack (need Docker and AWS credentials; AWS and Docker are stubbed in
-# tests/unit/test_make_images.py, which checks these recipes). STACK: the deployed stack; TAG: the tag pushed.
+# tests/unit/test_make_images.py, which checks these recipes). STACK: the deployed stack; TAG: the tag
+# pushed. The repositories are IMMUTABLE (a tag is never re-pointed, so `latest` cannot be pushed twice):
+# each push gets a new tag, the commit and the time, and the stack names the image by its digest.
 STACK ?= kabucast
-TAG   ?= latest
+IMAGE_TAG := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo build)-$(shell date -u +%Y%m%dT%H%M%SZ)
+TAG   ?= $(IMAGE_TAG)
 # $(call push_image,OUTPUT,DOCKERFILE,BUILD ARGS,HINT): build DOCKERFILE with the repository root as
 # context, push it as $(TAG) to the ECR repository named by the stack's OUTPUT, and leave its
 # repository digest (uri@sha256:...) in the shell variable `digest`.
@@ -82,27 +89,35 @@ docker push "$$uri:$(TAG)" && \
 digest=$$(docker inspect --format '{{range .RepoDigests}}{{println .}}{{end}}' "$$uri:$(TAG)" | grep -m1 "^$$uri@") && \
 echo "pushed $$digest" || exit 1
 endef
+# $(call deploy_by_digest,ENABLE,IMAGE): print the `sam deploy` that sets ENABLE=true and IMAGE to the
+# pushed `digest`, with every other parameter the stack has now (--parameter-overrides replaces
+# samconfig.toml's whole list, so the command repeats them).
+define deploy_by_digest
+keep=$$(aws cloudformation describe-stacks --stack-name $(STACK) --output text \
+	--query "Stacks[0].Parameters[].[ParameterKey,ParameterValue]" | \
+	awk -F '\t' '$$1 != "$(1)" && $$1 != "$(2)" && $$2 != "" {printf "%s=\"%s\" ", $$1, $$2}'); \
+echo "now deploy it by digest (the stack's current parameters kept):"; \
+echo "  sam build && sam deploy --parameter-overrides $$keep""$(1)=true $(2)=$$digest"
+endef
 
 # The container-job image (ml/Dockerfile; TORCH_CUDA=cu128 for the GPU variant) for a stack deployed
-# with EnableBatch=true. Then: .venv/bin/kabucast submit --stack $(STACK) -- train --config train.yaml
+# with EnableBatch=true; the job definition is then deployed by its digest (BatchImageUri). Then:
+# .venv/bin/kabucast submit --stack $(STACK) -- train --config train.yaml
 job-image:
-	@$(call push_image,JobImageRepositoryUri,ml/Dockerfile,--build-arg TORCH_CUDA=$(TORCH_CUDA),deploy with EnableBatch=true)
+	@$(call push_image,JobImageRepositoryUri,ml/Dockerfile,--build-arg TORCH_CUDA=$(TORCH_CUDA),deploy with EnableBatch=true); \
+	$(call deploy_by_digest,EnableBatch,BatchImageUri)
 
 # The monthly function's image (functions/monthly_pipeline/Dockerfile), pushed to the stack's
 # MonthlyImageRepositoryUri; the function is then deployed by its digest (so a new push is a change).
 monthly-image:
 	@$(call push_image,MonthlyImageRepositoryUri,functions/monthly_pipeline/Dockerfile,,deploy the stack once first: sam build && sam deploy); \
-	keep=$$(aws cloudformation describe-stacks --stack-name $(STACK) --output text \
-		--query "Stacks[0].Parameters[].[ParameterKey,ParameterValue]" | \
-		awk -F '\t' '$$1 != "EnableMonthly" && $$1 != "MonthlyImageUri" && $$2 != "" {printf "%s=\"%s\" ", $$1, $$2}'); \
-	echo "now deploy the monthly function (the stack's current parameters kept):"; \
-	echo "  sam build && sam deploy --parameter-overrides $$keep""EnableMonthly=true MonthlyImageUri=$$digest"
+	$(call deploy_by_digest,EnableMonthly,MonthlyImageUri)
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest -q tests/unit
+	$(BIN)/python -m pytest -q $(PYTEST_PARALLEL) tests/unit
 
 functional: $(STAMP)
-	$(BIN)/python -m pytest -q tests/functional
+	$(BIN)/python -m pytest -q $(PYTEST_PARALLEL) tests/functional
 
 bench: $(STAMP)
 	@for f in bench/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done

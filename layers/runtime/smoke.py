@@ -5,7 +5,11 @@
 Only the built artifacts are on sys.path (as in Lambda: the function in /var/task, the layer's
 python/ in /opt/python, its config/ in /opt/config), so a module or a config file missing from the
 package fails here rather than in AWS. The event is a JPX holiday: the handler answers "skipped"
-after loading the universe and the calendar, without touching the store.
+after loading the universe, the calendar and the daily job (ONNX Runtime and yfinance imported),
+without touching the store. `make package` runs it on a file system like Lambda's, read-only but for
+the temp dir, where the store is too (kabucast.serverless.readonly):
+
+    .venv/bin/python -m kabucast.serverless.readonly -- python3.12 -I -B layers/runtime/smoke.py .aws-sam/build
 """
 
 from __future__ import annotations

@@ -3,9 +3,10 @@
 The image's entrypoint runs ``kabucast``, so a job's command is what follows it
 (``["train", "--config", "train.yaml"]``); ``containerOverrides.command`` replaces the job
 definition's default. The queue and definition are template.yaml's ``BatchJobQueueArn`` and
-``BatchJobDefinitionArn`` outputs (a stack deployed with ``EnableBatch=true``); the container's
-store is its ``KABUCAST_STORE`` (the stack's bucket). With ``array_size`` >= 2 Batch starts that
-many children, each with ``AWS_BATCH_JOB_ARRAY_INDEX`` set.
+``BatchJobDefinitionArn`` outputs (a stack deployed with ``EnableBatch=true``; the definition once the
+pushed image's digest is deployed as ``BatchImageUri``); the container's store is its
+``KABUCAST_STORE`` (the stack's bucket). With ``array_size`` >= 2 Batch starts that many children,
+each with ``AWS_BATCH_JOB_ARRAY_INDEX`` set.
 """
 
 from __future__ import annotations
@@ -60,10 +61,15 @@ def stack_targets(cloudformation: Any, stack: str) -> tuple[str, str]:
     except Exception as exc:
         raise ConfigError(f"cannot read the outputs of stack {stack!r}: {exc}") from exc
     outputs = {o["OutputKey"]: o["OutputValue"] for o in (stacks[0].get("Outputs", []) if stacks else [])}
-    if QUEUE_OUTPUT not in outputs or DEFINITION_OUTPUT not in outputs:
+    if QUEUE_OUTPUT not in outputs:
         raise ConfigError(
             f"stack {stack!r} has no Batch outputs: deploy it with EnableBatch=true (and subnets), "
             "or pass --job-queue and --job-definition"
+        )
+    if DEFINITION_OUTPUT not in outputs:
+        raise ConfigError(
+            f"stack {stack!r} has no job definition yet: push the job image with `make job-image` and deploy "
+            "with the BatchImageUri it prints, or pass --job-definition"
         )
     return outputs[QUEUE_OUTPUT], outputs[DEFINITION_OUTPUT]
 

@@ -50,6 +50,8 @@ def test_the_queue_and_definition_come_from_the_stack_outputs() -> None:
     assert stack_targets(Stacks(outputs), "kabucast") == ("arn:q", "arn:d")
     with pytest.raises(ConfigError, match="deploy it with EnableBatch=true"):
         stack_targets(Stacks({"DataBucketName": "b"}), "kabucast")
+    with pytest.raises(ConfigError, match="make job-image"):  # EnableBatch=true, no image deployed yet
+        stack_targets(Stacks({"BatchJobQueueArn": "arn:q", "DataBucketName": "b"}), "kabucast")
 
 
 def test_bad_requests_are_named() -> None:

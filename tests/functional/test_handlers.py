@@ -10,20 +10,26 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import boto3
 import pytest
+from tests.faults import LoopbackProxy
 from tests.template import create_bucket_like_template
 
+from kabucast.errors import StoreUnavailable
 from kabucast.forecast.registry import champion_version
 from kabucast.serverless import observability
+from kabucast.serverless.readonly import NAMESPACE, run_read_only
 from kabucast.serverless.runner import invoke, load_handler_module
-from kabucast.storage import LocalStore, S3Store
+from kabucast.storage import LocalStore, S3Store, s3
 
-EVENTS = Path(__file__).resolve().parents[2] / "events"
+ROOT = Path(__file__).resolve().parents[2]
+EVENTS = ROOT / "events"
 UNREACHABLE = {"KABUCAST_STORE": "s3://no-such-bucket", "KABUCAST_S3_ENDPOINT_URL": "http://127.0.0.1:9"}
 
 
@@ -152,3 +158,41 @@ def test_handler_files_import_without_torch() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_hanging_store_fails_the_handler_after_one_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a store endpoint that accepts connections and never answers (a short read timeout keeps this fast)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.setattr(s3, "READ_TIMEOUT_S", 0.3)
+    proxy = LoopbackProxy(0, mode="hang")  # forwards nothing
+    env = {"KABUCAST_STORE": "s3://hanging", "KABUCAST_S3_ENDPOINT_URL": proxy.url, "KABUCAST_SOURCE": "sample"}
+    # WHEN the daily handler runs
+    with pytest.raises(StoreUnavailable, match="did not answer"):
+        invoke("daily", event("daily_skip_fetch.json"), env)
+    # THEN it failed on the run's first read, as the CLI does: no second read (for the lag metric) waited it out again
+    assert len(proxy._open) == s3.MAX_ATTEMPTS  # one connection per attempt
+    proxy.kill()
+
+
+COLD_START = """
+import json, sys
+from kabucast.serverless.runner import invoke
+print(json.dumps(invoke(sys.argv[1], json.loads(sys.argv[2]), {})))
+"""
+"""One invocation in a fresh process: the handler file imported and called as Lambda does."""
+
+
+@pytest.mark.parametrize(("job", "name"), [("daily", "daily_schedule.json"), ("monthly", "monthly_skip_enrich.json")])
+def test_handlers_write_nothing_outside_the_temp_dir(job: str, name: str, bucket: S3Store, env: dict) -> None:
+    # GIVEN Lambda's kind of file system: everything read-only (HOME and this checkout too) but the temp dir
+    aws = {k: os.environ[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
+    # WHEN a cold start of the handler runs the event there
+    run = run_read_only([sys.executable, "-c", COLD_START, job, json.dumps(event(name))], {**env, **aws}, cwd=ROOT)
+    # THEN it did its job, tried no write outside the temp dir (ONNX Runtime's telemetry, matplotlib's cache)
+    # and left nothing in it but kabucast's scratch folder
+    assert run.returncode == 0, f"{run.report()}\n{run.stderr[-3000:]}"
+    assert json.loads(run.stdout.splitlines()[-1])["status"] == "ok"
+    assert run.clean, run.report()
+    if run.mode != NAMESPACE:  # the kernel forbids mount namespaces here: HOME was unwritable, the rest was not
+        warnings.warn(f"read-only run without a read-only file system: {run.mode}", stacklevel=1)

@@ -8,6 +8,7 @@ and the shell are real: the tests check what the recipes run, what they print an
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -35,7 +36,9 @@ esac
 """
 
 
-def make(target: str, tmp_path: Path, uri: str, push_fails: bool = False) -> tuple[subprocess.CompletedProcess, list]:
+def make(
+    target: str, tmp_path: Path, uri: str, push_fails: bool = False, tag: str | None = "t1"
+) -> tuple[subprocess.CompletedProcess, list]:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     for name, text in (("aws", AWS), ("docker", DOCKER)):
@@ -50,9 +53,8 @@ def make(target: str, tmp_path: Path, uri: str, push_fails: bool = False) -> tup
         "STUB_URI": uri,
         "STUB_PUSH_FAILS": "1" if push_fails else "",
     }
-    proc = subprocess.run(
-        ["make", "-s", "-C", str(ROOT), target, "STACK=kb-test", "TAG=t1"], env=env, capture_output=True, text=True
-    )
+    args = ["make", "-s", "-C", str(ROOT), target, "STACK=kb-test", *([f"TAG={tag}"] if tag else [])]
+    proc = subprocess.run(args, env=env, capture_output=True, text=True)
     return proc, log.read_text().splitlines()
 
 
@@ -91,9 +93,24 @@ def test_a_stack_without_the_repository_is_a_named_error(tmp_path: Path, target:
     assert not any(c.startswith("docker") for c in calls)
 
 
-def test_job_image_builds_ml_dockerfile_with_the_torch_variant(tmp_path: Path) -> None:
+def test_job_image_builds_ml_dockerfile_and_the_job_definition_is_deployed_by_digest(tmp_path: Path) -> None:
     repo = REPO.replace("monthly", "jobs")
     proc, calls = make("job-image", tmp_path, repo)
     assert proc.returncode == 0, proc.stderr
     assert any(c.startswith(f"docker build -f ml/Dockerfile --build-arg TORCH_CUDA= -t {repo}:t1") for c in calls)
     assert f"pushed {repo}@sha256:abcd" in proc.stdout
+    deploy = proc.stdout.splitlines()[-1]
+    assert deploy.strip().startswith("sam build && sam deploy --parameter-overrides")
+    assert f"EnableBatch=true BatchImageUri={repo}@sha256:abcd" in deploy
+    assert 'Stage="prod"' in deploy and 'EnableMonthly="false"' in deploy  # the stack's other parameters kept
+
+
+@pytest.mark.parametrize("target", ["monthly-image", "job-image"])
+def test_each_push_gets_a_new_tag_never_latest(tmp_path: Path, target: str) -> None:
+    # GIVEN IMMUTABLE repositories (a pushed tag can never be pushed again) and no TAG on the command line
+    proc, calls = make(target, tmp_path, REPO, tag=None)
+    assert proc.returncode == 0, proc.stderr
+    # THEN the image is built and pushed under one tag: the commit and the time (UTC), never `latest`
+    (pushed,) = [c.removeprefix(f"docker push {REPO}:") for c in calls if c.startswith("docker push")]
+    assert re.fullmatch(r"([0-9a-f]{12}|build)-\d{8}T\d{6}Z", pushed), pushed
+    assert any(c.startswith("docker build") and c.endswith(f"-t {REPO}:{pushed} .") for c in calls)

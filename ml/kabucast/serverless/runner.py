@@ -2,7 +2,8 @@
 
 This stands in for ``sam local invoke`` where no Docker engine runs. What is faked is only what the
 Lambda service provides (the context object and the environment); the handler, the adapters and
-the store are the real ones. ``kabucast invoke`` is the command-line entry.
+the store are the real ones. ``kabucast invoke`` is the command-line entry; Lambda's read-only file
+system is kabucast.serverless.readonly's.
 """
 
 from __future__ import annotations
@@ -61,17 +62,14 @@ def load_handler_module(job: Job, functions_dir: Path = FUNCTIONS_DIR) -> Module
 
 @contextlib.contextmanager
 def function_environment(env: Mapping[str, str]) -> Iterator[None]:
-    """``os.environ`` updated with ``env`` for the duration, then restored."""
-    saved = {k: os.environ.get(k) for k in env}
+    """``os.environ`` updated with ``env`` for the duration, then restored whole (a handler sets cache folders)."""
+    saved = dict(os.environ)
     os.environ.update(env)
     try:
         yield
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def invoke(job: Job, event: Any, env: Mapping[str, str], module: ModuleType | None = None) -> dict[str, Any]:

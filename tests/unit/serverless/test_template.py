@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -154,7 +155,22 @@ def test_batch_resources_exist_only_when_enabled(resources) -> None:
         if r["Type"].startswith(("AWS::Batch::", "AWS::ECR::")) and name != "MonthlyImageRepository"
     ]
     assert len(batch) == 4
-    assert all(resources[name].get("Condition") == "BatchEnabled" for name in batch)
+    assert all(resources[name].get("Condition") in ("BatchEnabled", "BatchHasImage") for name in batch)
+
+
+def test_images_are_immutable_and_named_by_digest(resources) -> None:
+    # checkov CKV_AWS_51: a tag never moves to another image
+    repositories = [r for r in resources.values() if r["Type"] == "AWS::ECR::Repository"]
+    assert len(repositories) == 2
+    assert all(r["Properties"]["ImageTagMutability"] == "IMMUTABLE" for r in repositories)
+    parameters = load_template()["Parameters"]
+    repo = "123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/kabucast-jobs-dev"
+    for name in ("MonthlyImageUri", "BatchImageUri"):
+        pattern = re.compile(parameters[name]["AllowedPattern"])
+        assert pattern.fullmatch(f"{repo}@sha256:{'a' * 64}") and pattern.fullmatch("")
+        assert not pattern.fullmatch(f"{repo}:latest") and not pattern.fullmatch(f"{repo}:0f3a-20261207T120000Z")
+    image = resources["BatchJobDefinition"]["Properties"]["ContainerProperties"]["Image"]
+    assert image == {"Ref": "BatchImageUri"}
 
 
 def test_bucket_is_private_encrypted_versioned_and_tls_only(resources) -> None:
@@ -257,6 +273,19 @@ def test_enable_monthly_true_creates_the_function_its_schedule_and_logs_from_the
         created
     )
     assert "MonthlyPipelineFunctionArn" in outputs
+
+
+def test_batch_gets_its_job_definition_once_the_pushed_image_is_deployed_by_digest() -> None:
+    # GIVEN EnableBatch=true before any image is pushed: the repository, queue and compute environment only
+    created, outputs = deployed({"EnableBatch": "true"})
+    assert {"JobImageRepository", "BatchJobQueue", "BatchComputeEnvironment"} <= set(created)
+    assert "BatchJobDefinition" not in created and "BatchJobDefinitionArn" not in outputs
+    # WHEN `make job-image` has pushed it and the stack is deployed with the digest it printed
+    image = "123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/kabucast-jobs-dev@sha256:" + "b" * 64
+    created, outputs = deployed({"EnableBatch": "true", "BatchImageUri": image})
+    # THEN the job definition runs exactly that image
+    assert created["BatchJobDefinition"]["Properties"]["ContainerProperties"]["Image"] == {"Ref": "BatchImageUri"}
+    assert "BatchJobDefinitionArn" in outputs
 
 
 def test_enable_monthly_without_an_image_is_refused_by_a_rule() -> None:
