@@ -6,6 +6,10 @@ import os
 import uuid
 from collections.abc import Iterator
 
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs one worker per core: one math thread each
+    for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[_var] = "1"
+
 import pytest
 
 from kabucast.config import SectorSettings, UniverseSettings, load_settings, resolve_config_path
