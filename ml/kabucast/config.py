@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ CONFIG_DIR = Path(os.environ.get(ENV_CONFIG_DIR) or Path(__file__).resolve().par
 """The repository's ``config/`` folder (next to ``ml/``), or ``$KABUCAST_CONFIG_DIR`` (installed images)."""
 
 T = TypeVar("T")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 @dataclass(frozen=True)
@@ -64,12 +66,26 @@ class SectorSettings:
 
 
 @dataclass(frozen=True)
+class AcceptedLevelShift:
+    """A level shift an operator accepts as a real market move, not an unadjusted split.
+
+    ``date`` is the first bar at the new level, the exchange's local date: the one in the quarantine
+    reason "unadjusted corporate action on D, ratio R" (kabucast.data.corporate_actions).
+    """
+
+    ticker: str
+    date: datetime.date
+
+
+@dataclass(frozen=True)
 class FetchSettings:
     """A price fetch: the one-off backfill or the daily incremental fetch.
 
     ``period`` is how far back a backfill reaches (``5y``, ``18mo``, ``30d``); ``overlap_sessions`` is
     how many already-stored sessions an incremental fetch downloads again, so revised bars replace
-    old ones and a split (which rescales the whole history) is noticed.
+    old ones and a split (which rescales the whole history) is noticed. ``accepted_level_shifts``:
+    the level shifts that look like a split the source left unadjusted but are real moves, so they
+    are stored and flagged instead of quarantining their ticker (docs/OPERATIONS.md).
     """
 
     env: Literal["local", "s3"]
@@ -80,6 +96,7 @@ class FetchSettings:
     batch_size: int
     retry: RetrySettings = field(default_factory=RetrySettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
+    accepted_level_shifts: tuple[AcceptedLevelShift, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -192,7 +209,7 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: config file not found")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError) as exc:  # ValueError: a date YAML reads that does not exist (2024-02-30)
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping, got {type(data).__name__}")
@@ -269,6 +286,8 @@ def _coerce(tp: Any, value: Any, file: str, key: str) -> Any:
         if value is None and type(None) in args:
             return None
         return _coerce(next(a for a in args if a is not type(None)), value, file, key)
+    if tp is datetime.date:
+        return _date(value, file, key)
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if tp is str and isinstance(value, datetime.date):
@@ -276,6 +295,19 @@ def _coerce(tp: Any, value: Any, file: str, key: str) -> Any:
     if isinstance(tp, type) and (not isinstance(value, tp) or (tp is int and isinstance(value, bool))):
         raise ConfigError(f"{file}: '{key}' must be {tp.__name__}, got {type(value).__name__} {value!r}")
     return value
+
+
+def _date(value: Any, file: str, key: str) -> datetime.date:
+    """A calendar date: YAML's own (``2024-03-29``) or a quoted ``"2024-03-29"``; a time of day is refused."""
+    if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+        return value
+    problem = ConfigError(f"{file}: '{key}' must be a date YYYY-MM-DD, got {value!r}")
+    if not (isinstance(value, str) and _ISO_DATE.fullmatch(value)):
+        raise problem
+    try:
+        return datetime.date.fromisoformat(value)
+    except ValueError:  # 2024-02-30
+        raise problem from None
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 
 from kabucast.config import (
     CONFIG_DIR,
+    AcceptedLevelShift,
     BacktestSettings,
     EnrichSettings,
     EvaluateSettings,
@@ -161,6 +163,32 @@ def test_wrong_type_and_bad_env_are_errors(tmp_path: Path) -> None:
         load_settings(FetchSettings, _write(tmp_path, f"env: local\n{body}batch_size: ten\n"))
     with pytest.raises(ConfigError, match=r"'env' must be one of \['local', 's3'\]"):
         load_settings(FetchSettings, _write(tmp_path, f"env: cloud\n{body}batch_size: 5\n"))
+
+
+def test_accepted_level_shifts_are_dated_and_checked(tmp_path: Path) -> None:
+    body = "env: local\nuniverse: u.yaml\nsource: sample\nperiod: 5y\noverlap_sessions: 3\nbatch_size: 5\n"
+    # GIVEN accepted level shifts with a YAML date and a quoted one
+    shifts = (
+        "accepted_level_shifts:\n  - {ticker: 7203.T, date: 2024-03-29}\n  - {ticker: 6758.T, date: '2024-04-01'}\n"
+    )
+    settings = load_settings(FetchSettings, _write(tmp_path, body + shifts))
+    # THEN both are dates, and a config without the key accepts none
+    assert settings.accepted_level_shifts == (
+        AcceptedLevelShift("7203.T", datetime.date(2024, 3, 29)),
+        AcceptedLevelShift("6758.T", datetime.date(2024, 4, 1)),
+    )
+    assert load_settings(FetchSettings, _write(tmp_path, body)).accepted_level_shifts == ()
+    # AND a date that is no date, a time of day, a missing ticker or a bare mapping name the file and the key
+    for entry, message in [
+        ("- {ticker: 7203.T, date: '2024-02-30'}", r"cfg\.yaml: 'accepted_level_shifts\[0\]\.date' must be a date Y"),
+        ("- {ticker: 7203.T, date: 2024-02-30}", r"cfg\.yaml: not valid YAML: day is out of range for month"),
+        ("- {ticker: 7203.T, date: 2024-03-29 09:00:00}", r"'accepted_level_shifts\[0\]\.date' must be a date"),
+        ("- {ticker: 7203.T, date: 29/03/2024}", r"'accepted_level_shifts\[0\]\.date' must be a date"),
+        ("- {date: 2024-03-29}", r"cfg\.yaml: missing key 'accepted_level_shifts\[0\]\.ticker'"),
+        ("{ticker: 7203.T, date: 2024-03-29}", r"cfg\.yaml: 'accepted_level_shifts' must be a list"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            load_settings(FetchSettings, _write(tmp_path, f"{body}accepted_level_shifts:\n  {entry}\n"))
 
 
 def test_settings_are_frozen(universe: UniverseSettings) -> None:

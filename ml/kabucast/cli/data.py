@@ -7,6 +7,7 @@ import dataclasses
 
 from kabucast.cli.base import Command, Context, Result, chosen_tickers
 from kabucast.config import (
+    AcceptedLevelShift,
     EnrichSettings,
     FetchSettings,
     SectorSettings,
@@ -14,7 +15,9 @@ from kabucast.config import (
     load_universe,
     resolve_config_path,
 )
+from kabucast.data.calendar import parse_date
 from kabucast.data.sources.factory import make_source
+from kabucast.errors import UsageError, echo
 from kabucast.jobs.wiring import review_warning
 
 
@@ -25,7 +28,8 @@ def cmd_backfill(ctx: Context) -> Result:
     universe = load_universe(cfg.universe)
     source = make_source(ctx.args.source or cfg.source, universe, cfg.retry, cfg.batch_size)
     tickers = chosen_tickers(ctx, universe, every=True)  # former members too: evaluation uses their history
-    report = backfill(ctx.store, source, tickers, ctx.calendar, ctx.today, ctx.args.period or cfg.period)
+    period = ctx.args.period or cfg.period
+    report = backfill(ctx.store, source, tickers, ctx.calendar, ctx.today, period, _accepted_shifts(ctx, cfg))
     return report.summary(), report.to_dict()
 
 
@@ -43,8 +47,22 @@ def cmd_fetch(ctx: Context) -> Result:
         ctx.today,
         cfg.overlap_sessions,
         cfg.period,
+        _accepted_shifts(ctx, cfg),
     )
     return report.summary(), report.to_dict()
+
+
+def _accepted_shifts(ctx: Context, cfg: FetchSettings) -> tuple[AcceptedLevelShift, ...]:
+    """The config's ``accepted_level_shifts`` and those of ``--accept-level-shift TICKER:YYYY-MM-DD`` (this run)."""
+    given = []
+    for text in ctx.args.accept_level_shift or ():
+        ticker, _, day = text.rpartition(":")
+        if not ticker:
+            raise UsageError(
+                f"--accept-level-shift must be TICKER:YYYY-MM-DD (e.g. 7203.T:2024-03-29), got {echo(text)}"
+            )
+        given.append(AcceptedLevelShift(ticker, parse_date(day, "--accept-level-shift").date()))
+    return (*cfg.accepted_level_shifts, *given)
 
 
 def cmd_enrich(ctx: Context) -> Result:
@@ -127,8 +145,19 @@ def cmd_features(ctx: Context) -> Result:
     return summary, out
 
 
-def _period(p: argparse.ArgumentParser) -> None:
+def _backfill_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--period", default=None, help="how far back: 5y, 18mo, 30d (default: the config's)")
+    _fetch_options(p)
+
+
+def _fetch_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--accept-level-shift",
+        action="append",
+        metavar="TICKER:DATE",
+        help="a level shift that is a real move, not an unadjusted split: stored and flagged, not quarantined "
+        "(repeatable; this run only, on top of the config's accepted_level_shifts: docs/OPERATIONS.md)",
+    )
 
 
 def _universe(p: argparse.ArgumentParser) -> None:
@@ -147,7 +176,7 @@ COMMANDS: dict[str, Command] = {
         FetchSettings,
         source=True,
         tickers=True,
-        arguments=_period,
+        arguments=_backfill_options,
     ),
     "fetch": Command(
         cmd_fetch,
@@ -156,6 +185,7 @@ COMMANDS: dict[str, Command] = {
         FetchSettings,
         source=True,
         tickers=True,
+        arguments=_fetch_options,
     ),
     "enrich": Command(
         cmd_enrich,

@@ -21,11 +21,12 @@ KINDS: tuple[str, ...] = (
     "close_outside_range",
     "reverting_move",
     "zero_volume_run",
+    "accepted_level_shift",
 )
 """Every suspect kind, rejecting kinds first in the priority a rejected bar is named by."""
 
 REJECT, FLAG = "reject", "flag"
-FLAG_KINDS = frozenset({"reverting_move", "zero_volume_run"})
+FLAG_KINDS = frozenset({"reverting_move", "zero_volume_run", "accepted_level_shift"})
 ACTIONS: dict[str, str] = {kind: (FLAG if kind in FLAG_KINDS else REJECT) for kind in KINDS}
 PRICE_FIELDS: tuple[str, ...] = ("open", "high", "low", "close")
 

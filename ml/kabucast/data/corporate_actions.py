@@ -22,6 +22,13 @@ kabucast.data.plausibility then runs every other rule on the series put on the s
 policy (kabucast.data.screening: quarantine, or :func:`rebase`); a frame that holds one is never
 usable bar by bar.
 
+A genuine market move can look like one (a close and an open both at about x0.5, and the level
+holding). An operator who knows it is one names it by ticker and date (``accepted_level_shifts`` in
+the fetch config, kabucast.config.AcceptedLevelShift): a shift on an accepted date is no corporate
+action. The bar is then judged by the other rules as if this rule did not exist, on the prices as
+given, and flagged ``accepted_level_shift`` (kept) if they do not reject it: a move within
+``max_daily_ratio`` (x2, x3, x4, 1/2, ...) is kept, a x10 one is still an ``extreme_move``.
+
 Ratio 3/2 is not in the defaults: genuine -33 % and +50 % days that open at that level and hold it
 are in the adjusted US panel (EQIX 2010-10-06, THC 2010-12-10). Measured on ../shared/data
 (``bench/bench_corporate_actions.py``): all 38 detections in the TSE files are splits or
@@ -33,8 +40,9 @@ change in what the line quotes rather than a market move, and no split either).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -78,14 +86,44 @@ def ratio_text(ratio: float) -> str:
     return f"{ratio:g}" if ratio >= 1 else f"1/{1 / ratio:g}"
 
 
+class LevelShift(NamedTuple):
+    """A level shift by a split ratio that holds (the rule of the module docstring), before it is judged."""
+
+    pos: int
+    """Row position of the first bar at the new scale."""
+    ratio: float
+    """The nominal split ratio, as a price factor."""
+    seen: str
+    """The numbers, e.g. ``close 500 is 0.5x the close 1000 on 2024-01-04 (open 501): ratio 1/2 (a 2-for-1 split)``."""
+    held: str
+    """Whether the new level held, in words."""
+
+    @property
+    def detail(self) -> str:
+        """The ``corporate_action`` suspect's detail."""
+        return f"{self.seen} not adjusted by the source; {self.held}"
+
+    @property
+    def accepted_detail(self) -> str:
+        """The ``accepted_level_shift`` suspect's detail."""
+        return f"{self.seen} accepted as a real move (accepted_level_shifts); {self.held}"
+
+
 def corporate_actions(
-    frame: pd.DataFrame, settings: PlausibilitySettings = DEFAULT_SETTINGS, ticker: str = ""
+    frame: pd.DataFrame,
+    settings: PlausibilitySettings = DEFAULT_SETTINGS,
+    ticker: str = "",
+    accepted: Collection[pd.Timestamp] = (),
 ) -> list[CorporateAction]:
-    """The unadjusted corporate actions of one ticker's price frame (the ``corporate_action`` rule), in date order."""
+    """The unadjusted corporate actions of one ticker's price frame (the ``corporate_action`` rule), in date order.
+
+    ``accepted``: dates of level shifts an operator accepted as real moves; a shift on one is none.
+    """
     dates, columns = frame_columns(frame)
     return [
-        CorporateAction(dates[pos], ratio, detail, ticker)
-        for pos, ratio, detail in level_shifts(dates, columns, settings)
+        CorporateAction(dates[shift.pos], shift.ratio, shift.detail, ticker)
+        for shift in level_shifts(dates, columns, settings)
+        if dates[shift.pos] not in accepted
     ]
 
 
@@ -109,8 +147,8 @@ def rebase(frame: pd.DataFrame, actions: Sequence[CorporateAction]) -> pd.DataFr
 
 def level_shifts(
     dates: pd.DatetimeIndex, columns: Mapping[str, np.ndarray], s: PlausibilitySettings
-) -> list[tuple[int, float, str]]:
-    """The ``corporate_action`` rule (module docstring): (row position, nominal ratio, detail) per shift."""
+) -> list[LevelShift]:
+    """The ``corporate_action`` rule (module docstring): every level shift by a split ratio that holds."""
     close, opens = columns["close"], columns.get("open")
     usable = usable_closes(close, s)
     if len(usable) < 2:
@@ -141,14 +179,11 @@ def level_shifts(
             if len(after)
             else "the last bar, so whether the new level holds cannot be seen yet"
         )
-        shifts.append(
-            (
-                pos,
-                ratio,
-                f"close {close[pos]:.6g} is {math.exp(move[t - 1]):.3g}x the close {close[prev]:.6g} on "
-                f"{dates[prev].date()}{opened}: ratio {ratio_text(ratio)} ({kind}) not adjusted by the source; {held}",
-            )
+        seen = (
+            f"close {close[pos]:.6g} is {math.exp(move[t - 1]):.3g}x the close {close[prev]:.6g} on "
+            f"{dates[prev].date()}{opened}: ratio {ratio_text(ratio)} ({kind})"
         )
+        shifts.append(LevelShift(pos, ratio, seen, held))
     return shifts
 
 

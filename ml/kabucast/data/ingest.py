@@ -17,19 +17,22 @@ stored and new, or in a stored file written before this rule), makes the run re-
 whole range: when the re-fetched series no longer has a shift it replaces the stored one under the
 same coverage rule (``rebased``); when it still has one the ticker fails with "unadjusted corporate
 action on D, ratio R: re-fetch when the source adjusts" and its stored file is left as it was.
-Either way the shift is listed in :attr:`IngestReport.corporate_actions`.
+Either way the shift is listed in :attr:`IngestReport.corporate_actions`. A shift an operator
+accepted as a real move (``accepted``: the fetch config's ``accepted_level_shifts``) is none: its
+bars are screened like any others and stored, the shift flagged ``accepted_level_shift``.
 """
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from kabucast.config import AcceptedLevelShift
 from kabucast.data.bar_checks import REJECT
 from kabucast.data.calendar import TradingCalendar
 from kabucast.data.corporate_actions import CorporateAction, corporate_actions
@@ -108,12 +111,21 @@ def parse_period(period: str) -> pd.DateOffset:
 
 
 def backfill(
-    store: Store, source: PriceSource, tickers: Sequence[str], calendar: TradingCalendar, today: object, period: str
+    store: Store,
+    source: PriceSource,
+    tickers: Sequence[str],
+    calendar: TradingCalendar,
+    today: object,
+    period: str,
+    accepted: Sequence[AcceptedLevelShift] = (),
 ) -> IngestReport:
-    """Fetch ``period`` of history up to the last session on or before ``today`` and merge it in."""
+    """Fetch ``period`` of history up to the last session on or before ``today`` and merge it in.
+
+    ``accepted``: level shifts that are real moves, not unadjusted corporate actions (module docstring).
+    """
     end = calendar.previous_session(today)
     start = end - parse_period(period)
-    return _ingest(store, source, calendar, {t: start for t in tickers}, end)
+    return _ingest(store, source, calendar, {t: start for t in tickers}, end, accepted)
 
 
 def fetch_incremental(
@@ -124,10 +136,11 @@ def fetch_incremental(
     today: object,
     overlap_sessions: int,
     period: str,
+    accepted: Sequence[AcceptedLevelShift] = (),
 ) -> IngestReport:
     """Fetch what is new since the stored bars (plus ``overlap_sessions`` already stored ones).
 
-    A ticker with nothing stored yet is backfilled for ``period``.
+    A ticker with nothing stored yet is backfilled for ``period``. ``accepted``: as for :func:`backfill`.
     """
     end = calendar.previous_session(today)
     starts: dict[str, pd.Timestamp] = {}
@@ -142,15 +155,23 @@ def fetch_incremental(
             starts[t] = end - parse_period(period)
         else:
             starts[t] = stored.index[max(0, len(stored) - max(overlap_sessions, 1))]
-    report = _ingest(store, source, calendar, starts, end)
+    report = _ingest(store, source, calendar, starts, end, accepted)
     report.failures.update(unreadable)
     return report
 
 
 def _ingest(
-    store: Store, source: PriceSource, calendar: TradingCalendar, starts: dict[str, pd.Timestamp], end: pd.Timestamp
+    store: Store,
+    source: PriceSource,
+    calendar: TradingCalendar,
+    starts: dict[str, pd.Timestamp],
+    end: pd.Timestamp,
+    accepted: Sequence[AcceptedLevelShift],
 ) -> IngestReport:
     report = IngestReport(end=end)
+    accepted_on: dict[str, set[pd.Timestamp]] = defaultdict(set)
+    for shift in accepted:
+        accepted_on[shift.ticker].add(pd.Timestamp(shift.date))
     groups: dict[pd.Timestamp, list[str]] = defaultdict(list)
     for t, s in starts.items():
         groups[min(s, end)].append(t)
@@ -160,7 +181,7 @@ def _ingest(
         report.failures.update(fetched.failures)
         for t in group:
             if t in fetched.frames:
-                _merge_one(store, source, calendar, t, fetched.frames[t], end, report)
+                _merge_one(store, source, calendar, t, fetched.frames[t], end, report, accepted_on[t])
             elif t not in report.failures:
                 report.failures[t] = f"{source.name} returned nothing for {t}"
     return report
@@ -174,21 +195,23 @@ def _merge_one(
     frame: pd.DataFrame,
     end: pd.Timestamp,
     report: IngestReport,
+    accepted: Collection[pd.Timestamp],
 ) -> None:
     """Validate, merge and write one ticker; on any problem record it and leave the stored file alone.
 
     An unadjusted corporate action in the stored bars followed by the new ones, or stored bars the source
-    now gives at another scale, make the whole range be re-fetched (:func:`_refetch_all`).
+    now gives at another scale, make the whole range be re-fetched (:func:`_refetch_all`). ``accepted``:
+    the dates of the ticker's level shifts that are real moves.
     """
     try:
         stored = _read_stored(store, ticker)
         old = stored if stored is not None else empty_prices()
         given = _in_range(frame, calendar, end)
-        shifts = corporate_actions(merge_prices(old, given), ticker=ticker)
-        fresh = None if shifts else _fresh_bars(given, calendar, ticker, report)
+        shifts = corporate_actions(merge_prices(old, given), ticker=ticker, accepted=accepted)
+        fresh = None if shifts else _fresh_bars(given, calendar, ticker, report, accepted)
         if fresh is None or _rescaled(old, fresh):
             _list_actions(report, ticker, shifts)
-            fresh = _refetch_all(source, calendar, ticker, old, given, end, report, shifts)
+            fresh = _refetch_all(source, calendar, ticker, old, given, end, report, shifts, accepted)
             old = fresh.iloc[:0]
             report.rebased.append(ticker)
         merged = _checked(merge_prices(old, fresh), calendar, ticker)
@@ -223,13 +246,19 @@ def _list_actions(report: IngestReport, ticker: str, actions: list[CorporateActi
         report.corporate_actions[ticker] = [f"{a.date.date()} corporate_action: {a.detail}" for a in actions]
 
 
-def _fresh_bars(canonical: pd.DataFrame, calendar: TradingCalendar, ticker: str, report: IngestReport) -> pd.DataFrame:
+def _fresh_bars(
+    canonical: pd.DataFrame,
+    calendar: TradingCalendar,
+    ticker: str,
+    report: IngestReport,
+    accepted: Collection[pd.Timestamp],
+) -> pd.DataFrame:
     """A source's canonical bars (:func:`_in_range`) without the bars the plausibility checks reject, validated.
 
     Rejected and flagged bars, and corporate actions, are listed in ``report``; a ticker the checks
     quarantine fails whole (kabucast.data.screening.screen_bars). Stored bars are never touched here.
     """
-    problem, kept, suspects = screen_bars(canonical, ticker)
+    problem, kept, suspects = screen_bars(canonical, ticker, accepted=accepted)
     for s in suspects:
         listed = report.rejected if s.action == REJECT else report.flagged
         listed = report.corporate_actions if s.kind == "corporate_action" else listed
@@ -266,6 +295,7 @@ def _refetch_all(
     end: pd.Timestamp,
     report: IngestReport,
     shifts: list[CorporateAction],
+    accepted: Collection[pd.Timestamp],
 ) -> pd.DataFrame:
     """The whole range again (the stored bars' and the ``given`` ones'), from the source; refused unless it
     covers the stored sessions and holds no unadjusted corporate action.
@@ -281,12 +311,12 @@ def _refetch_all(
         reason = fetched.failures.get(ticker, "no data")
         raise KabucastError(f"{why}; the full re-fetch failed: {reason}; stored data kept")
     again = _in_range(fetched.frames[ticker], calendar, end)
-    still = corporate_actions(again, ticker=ticker)
+    still = corporate_actions(again, ticker=ticker, accepted=accepted)
     if still:
         _list_actions(report, ticker, still)
         raise KabucastError(f"{unadjusted(still)}; stored data kept")
     screened = IngestReport()
-    fresh = _fresh_bars(again, calendar, ticker, screened)
+    fresh = _fresh_bars(again, calendar, ticker, screened, accepted)
     if stored.empty:
         return _replace_bar_lists(report, screened, ticker, fresh)
     first, last = stored.index[0], stored.index[-1]

@@ -59,6 +59,11 @@ flagging kind (suspicious, reported, kept). The rules, in the priority a rejecte
     repeated close says nothing. A single zero-volume day is common in real data (half-day sessions,
     vendor gaps) and is not flagged; every bar of a long enough run is flagged, so a caller can mask
     them by date.
+``accepted_level_shift`` (flag)
+    A level shift the ``corporate_action`` rule would name, on a date an operator accepted as a real
+    move (``accepted`` of :func:`screen`; ``accepted_level_shifts`` in the fetch config). It is no
+    corporate action: nothing is rescaled, and the other rules judge the bar on the prices as given,
+    as they would without that rule (a x0.5 move is kept, a x10 one is still an ``extreme_move``).
 
 A NaN, infinite or floor-failing close is left out of the close series: its neighbours are compared
 with each other, not with it, and it is not itself flagged for being missing (that is
@@ -73,7 +78,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -111,10 +116,16 @@ def find_suspects(
 
 
 def screen(
-    frame: pd.DataFrame, settings: PlausibilitySettings = DEFAULT_SETTINGS, ticker: str = ""
+    frame: pd.DataFrame,
+    settings: PlausibilitySettings = DEFAULT_SETTINGS,
+    ticker: str = "",
+    accepted: Collection[pd.Timestamp] = (),
 ) -> tuple[pd.DataFrame, list[Suspect]]:
-    """The frame without its rejected bars (a new frame; the input is untouched) and all its suspects."""
-    hits = _frame_hits(frame, settings)
+    """The frame without its rejected bars (a new frame; the input is untouched) and all its suspects.
+
+    ``accepted``: dates of level shifts an operator accepted as real moves (``accepted_level_shift``).
+    """
+    hits = _frame_hits(frame, settings, accepted)
     keep = np.ones(len(frame), dtype=bool)
     keep[[pos for pos, _, kind, _ in hits if ACTIONS[kind] == REJECT]] = False
     suspects = [Suspect(date, kind, detail, ACTIONS[kind], ticker) for _, date, kind, detail in hits]
@@ -175,12 +186,22 @@ Hit = tuple[int, pd.Timestamp, str, str]
 """A suspect before it has a ticker: (row position, date, kind, detail)."""
 
 
-def _frame_hits(frame: pd.DataFrame, settings: PlausibilitySettings) -> list[Hit]:
-    return _hits(*frame_columns(frame), settings)
+def _frame_hits(
+    frame: pd.DataFrame, settings: PlausibilitySettings, accepted: Collection[pd.Timestamp] = ()
+) -> list[Hit]:
+    return _hits(*frame_columns(frame), settings, accepted)
 
 
-def _hits(dates: pd.DatetimeIndex, columns: Mapping[str, np.ndarray], s: PlausibilitySettings) -> list[Hit]:
-    """All rules on one ticker's bars in date order; ``columns`` are float arrays (``close`` required)."""
+def _hits(
+    dates: pd.DatetimeIndex,
+    columns: Mapping[str, np.ndarray],
+    s: PlausibilitySettings,
+    accepted: Collection[pd.Timestamp] = (),
+) -> list[Hit]:
+    """All rules on one ticker's bars in date order; ``columns`` are float arrays (``close`` required).
+
+    ``accepted``: dates whose level shift is a real move, so the rules run on the prices as given there.
+    """
     n = len(dates)
     if n == 0:
         return []
@@ -188,10 +209,14 @@ def _hits(dates: pd.DatetimeIndex, columns: Mapping[str, np.ndarray], s: Plausib
     raw = {c: columns[c] for c in PRICE_FIELDS if c in columns}
 
     # corporate_action first; every rule on returns and medians then runs on the series rescaled to the last level.
-    shifts = level_shifts(dates, columns, s)
-    for pos, _, detail in shifts:
-        details["corporate_action"][pos] = detail
-    factor = scale_factors(dates, [(dates[pos], ratio) for pos, ratio, _ in shifts])
+    actions = []
+    for shift in level_shifts(dates, columns, s):
+        if dates[shift.pos] in accepted:
+            details["accepted_level_shift"][shift.pos] = shift.accepted_detail
+        else:
+            details["corporate_action"][shift.pos] = shift.detail
+            actions.append((dates[shift.pos], shift.ratio))
+    factor = scale_factors(dates, actions)
     prices = {c: v * factor for c, v in raw.items()}
     close = prices["close"]
 

@@ -10,7 +10,7 @@ where the caller allows it, rebased by the split's ratio. Stored data is never t
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import pandas as pd
 
@@ -32,6 +32,7 @@ def screen_bars(
     calendar: TradingCalendar | None = None,
     settings: PlausibilitySettings = DEFAULT_SETTINGS,
     rebase_actions: bool = False,
+    accepted: Collection[pd.Timestamp] = (),
 ) -> tuple[str | None, pd.DataFrame, list[Suspect]]:
     """The policy on one ticker's incoming bars, shared by ingest and the ranker's panels.
 
@@ -43,18 +44,20 @@ def screen_bars(
     reason is :func:`unadjusted`). With ``rebase_actions`` such a ticker is instead put on the scale of
     its last bar (kabucast.data.corporate_actions.rebase: earlier prices times the split's ratio, volume
     divided by it) and screened again; its ``corporate_action`` suspects then carry the action
-    :data:`REBASED`. Nothing is modified in place.
+    :data:`REBASED`. A level shift on a date of ``accepted`` is a real move an operator accepted, no
+    corporate action: the other rules judge it, and it is flagged ``accepted_level_shift``.
+    Nothing is modified in place.
     """
     if calendar is not None:
         off = calendar.off_calendar(frame.index)
         if len(off):
             shown = ", ".join(str(d.date()) for d in off[:3]) + (f" and {len(off) - 3} more" if len(off) > 3 else "")
             return f"dates that are not {calendar.exchange} sessions: {shown}", frame, []
-    actions = corporate_actions(frame, settings, ticker)
+    actions = corporate_actions(frame, settings, ticker, accepted)
     if actions and not rebase_actions:
         return unadjusted(actions), frame, [a.suspect() for a in actions]
     rebased = [dataclasses.replace(a.suspect(), action=REBASED) for a in actions]
-    kept, suspects = screen(rebase(frame, actions) if actions else frame, settings, ticker)
+    kept, suspects = screen(rebase(frame, actions) if actions else frame, settings, ticker, accepted)
     rejected = [s for s in suspects if s.action == REJECT]
     if len(rejected) >= QUARANTINE_MIN and len(rejected) > QUARANTINE_SHARE * len(frame):
         first = rejected[0]

@@ -6,6 +6,7 @@ the store, the calendar, validation and merging are the real ones.
 
 from __future__ import annotations
 
+import datetime
 import json
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 from tests.sources import TableSource, walk
 
 from kabucast.cli import main
+from kabucast.config import CONFIG_DIR, AcceptedLevelShift
 from kabucast.data.calendar import TradingCalendar
 from kabucast.data.ingest import backfill, fetch_incremental, load_prices, parse_period
 from kabucast.data.prices import PRICE_COLUMNS, prices_key
@@ -366,3 +368,67 @@ def test_fetch_from_a_file_lists_the_quarantined_ticker_and_exits_0(tmp_path: Pa
     assert report["failures"][0]["ticker"] == "7203.T" and report["failures"][0]["reason"].startswith(reason)
     assert f"failed 7203.T: {reason}" in err
     assert LocalStore(store).get_parquet(prices_key("7203.T")).index[-1] == pd.Timestamp("2025-11-14")
+
+
+# --- a level shift an operator accepts as a real move ----------------------------------------------------------
+
+
+def test_an_accepted_level_shift_is_stored_and_flagged_and_stays_accepted(tmp_path: Path, calendar, market) -> None:
+    # GIVEN 7203.T stored through 2025-11-14, and a source whose bars halve on 2025-11-19 and stay there: a genuine
+    # move that looks like a 2-for-1 split (quarantined on every run, whatever the re-fetch says)
+    store = LocalStore(tmp_path / "store")
+    backfill(store, TableSource(market), ["7203.T"], calendar, pd.Timestamp("2025-11-14"), "1y")
+    moved = unadjusted(market["7203.T"], "2025-11-19", 0.5)
+    source = TableSource({"7203.T": moved})
+    assert (
+        fetch_incremental(store, source, ["7203.T"], calendar, TODAY, 3, "5y")
+        .failures["7203.T"]
+        .startswith("unadjusted corporate action on 2025-11-19, ratio 1/2: ")
+    )
+    # WHEN the operator accepts that shift as a real move
+    accepted = [AcceptedLevelShift("7203.T", datetime.date(2025, 11, 19))]
+    report = fetch_incremental(store, source, ["7203.T"], calendar, TODAY, 3, "5y", accepted)
+    # THEN the new bars are stored as the source gives them, and the shift is flagged by name, not a corporate action
+    stored = store.get_parquet(prices_key("7203.T"))
+    assert report.updated == ["7203.T"] and not report.failures and not report.corporate_actions
+    assert stored.index[-1] == TODAY and stored.loc["2025-11-19", "close"] == moved.loc["2025-11-19", "close"]
+    (line,) = report.flagged["7203.T"]
+    assert line.startswith("2025-11-19 accepted_level_shift: close") and "accepted as a real move" in line
+    # AND the next fetch, whose overlap holds the stored shift, accepts it again and changes nothing
+    again = fetch_incremental(store, source, ["7203.T"], calendar, TODAY, 5, "5y", accepted)
+    assert again.unchanged == ["7203.T"] and not again.failures
+    # AND without the acceptance the stored shift fails the ticker again, its stored file kept
+    before = store.get_bytes(prices_key("7203.T"))
+    assert "7203.T" in fetch_incremental(store, source, ["7203.T"], calendar, TODAY, 5, "5y").failures
+    assert store.get_bytes(prices_key("7203.T")) == before
+
+
+@pytest.mark.parametrize("how", ["option", "config"])
+def test_fetch_accepts_a_level_shift_from_its_option_or_its_config(tmp_path: Path, calendar, market, how) -> None:
+    # GIVEN 7203.T stored through 2025-11-14, and a file in which it halves on 2025-11-19 for good (a real move)
+    store = tmp_path / "store"
+    backfill(LocalStore(store), TableSource(market), ["7203.T"], calendar, pd.Timestamp("2025-11-14"), "1y")
+    path = tmp_path / "prices.csv"
+    write_file(path, {"7203.T": unadjusted(market["7203.T"], "2025-11-19", 0.5)})
+    argv = ["fetch", "--store", str(store), "--source", f"file:{path}", "--tickers", "7203.T", "--as-of", "2025-11-21"]
+    # WHEN `kabucast fetch` accepts the shift by --accept-level-shift, or by accepted_level_shifts in its config
+    if how == "option":
+        argv += ["--accept-level-shift", "7203.T:2025-11-19"]
+    else:
+        config = tmp_path / "fetch.yaml"
+        shipped = (CONFIG_DIR / "fetch_daily_universe.yaml").read_text(encoding="utf-8")
+        config.write_text(
+            shipped.replace(
+                "accepted_level_shifts: []", "accepted_level_shifts:\n  - {ticker: 7203.T, date: 2025-11-19}"
+            )
+        )
+        argv += ["--config", str(config)]
+    # THEN the ticker is updated through the as-of date and the run exits 0
+    assert main(argv) == 0
+    assert LocalStore(store).get_parquet(prices_key("7203.T")).index[-1] == TODAY
+
+
+def test_a_malformed_accept_level_shift_is_a_usage_error(tmp_path: Path, capsys) -> None:
+    for bad in ("2025-11-19", "7203.T:2025-11-31", "7203.T:19/11/2025"):
+        assert main(["fetch", "--store", str(tmp_path), "--source", "sample", "--accept-level-shift", bad]) == 2
+        assert "--accept-level-shift" in capsys.readouterr().err

@@ -50,3 +50,31 @@ def test_a_rebased_ticker_that_is_broken_besides_is_still_quarantined() -> None:
     problem, kept, suspects = screen_bars(frame, "6702.T", rebase_actions=True)
     assert problem.startswith("quarantined: ") and " of 60 bars are implausible" in problem and kept is frame
     assert suspects[0].action == REBASED and isinstance(suspects[0].date, pd.Timestamp)
+
+
+def test_an_accepted_level_shift_is_kept_and_flagged_instead_of_quarantining_the_ticker() -> None:
+    # GIVEN a genuine move that looks like a 2-for-1 split: open and close at half, and the level holds
+    frame = scale(bars(), slice(30, None), 0.5)
+    shift = frame.index[30]
+    assert screen_bars(frame, "7203.T")[0].startswith(f"unadjusted corporate action on {shift.date()}, ratio 1/2")
+    # WHEN an operator has accepted the shift of that date as a real move
+    problem, kept, suspects = screen_bars(frame, "7203.T", accepted={shift})
+    # THEN every bar is kept at the prices given, and the shift is flagged by name, not rejected
+    assert problem is None and kept.equals(frame)
+    ((date, kind, action, detail),) = [(s.date, s.kind, s.action, s.detail) for s in suspects]
+    assert (date, kind, action) == (shift, "accepted_level_shift", "flag")
+    assert "ratio 1/2 (a 2-for-1 split) accepted as a real move" in detail and "not adjusted" not in detail
+
+
+def test_an_accepted_shift_is_still_judged_by_the_other_rules() -> None:
+    # GIVEN a x1/10 level shift accepted as a real move: beyond the x5 a day the rules allow
+    frame = scale(bars(), slice(30, None), 0.1)
+    problem, kept, suspects = screen_bars(frame, "7203.T", accepted={frame.index[30]})
+    # THEN it is no corporate action, but its bar is rejected as an extreme move, as it was before that rule
+    assert problem is None and kept.equals(frame.drop(frame.index[30]))
+    assert [(s.date, s.kind, s.action) for s in suspects] == [
+        (frame.index[30], "extreme_move", "reject"),
+        (frame.index[30], "accepted_level_shift", "flag"),
+    ]
+    # AND accepting another date changes nothing
+    assert screen_bars(frame, "7203.T", accepted={frame.index[31]})[0].startswith("unadjusted corporate action")
