@@ -43,6 +43,8 @@ RUNNER = ROOT / "tests" / "fault_runner.py"
 DATES = ("2026-11-16", "2026-11-17", "2026-11-18", "2026-11-19", "2026-11-20")
 MIN_FORECASTS = 28  # min_coverage 0.9 of the 31 members (config/predict.yaml)
 SEED = int(os.environ.get("KABUCAST_FAULT_SEED", "20261130"))
+ROUNDS = int(os.environ.get("KABUCAST_FAULT_ROUNDS", "1"))  # times every kill point is visited (a longer soak: 3+)
+KILL_POINTS = 20  # markers of a publish after an earlier one: 5 reads and writes x 2 documents x before/after
 
 
 @pytest.fixture(scope="module")
@@ -113,33 +115,41 @@ def inputs(store: S3Store) -> dict[str, bytes]:
     return {k: store.get_bytes(k) for k in store.list("") if not k.startswith(published)}
 
 
-def test_random_sigkills_during_publishing_never_corrupt_or_regress_latest(bucket: S3Store, s3_endpoint: str) -> None:
+def test_a_sigkill_at_every_instant_of_publishing_never_corrupts_or_regresses_latest(
+    bucket: S3Store, s3_endpoint: str, calendar
+) -> None:
+    """Each instant between two requests of a publish (the k-th marker, k = 1..KILL_POINTS, in a shuffled
+    order, KABUCAST_FAULT_ROUNDS times over) is killed at least once, each on a day not yet published
+    (a publish that follows an earlier one, so it makes every request); every third run also goes back
+    to a random earlier day and runs to the end."""
     rng = random.Random(SEED)
     before = inputs(bucket)
-    floors, kills, completed = {FORECASTS: None, PORTFOLIOS: None}, 0, 0
-    for i in range(80):
-        if kills == 40 and completed >= 3:
-            break
-        day = DATES[min(i // 8, len(DATES) - 1)] if i % 3 else rng.choice(DATES)  # mostly forward, some back
-        proc = cli(bucket, s3_endpoint, *predict(day), pause=0.05)
-        kill_at = rng.randint(1, 16)  # the k-th marker: before/after each read and write of both publishes
-        markers = 0
+    points = [k for _ in range(ROUNDS) for k in rng.sample(range(1, KILL_POINTS + 1), KILL_POINTS)]
+    days = iter(str(d.date()) for d in calendar.sessions("2026-01-05", DATES[-1])[-4 * len(points) :])
+    floors, seen, killed, completed = {FORECASTS: None, PORTFOLIOS: None}, [next(days)], [], 0
+    code, _, err = finish(cli(bucket, s3_endpoint, *predict(seen[0])))  # an earlier publish to follow
+    assert code == 0, err
+    while points:
+        seen.append(next(days))  # StopIteration: runs keep ending before their marker; does a publish still make it?
+        kill_at, markers = points[0], 0
+        proc = cli(bucket, s3_endpoint, *predict(seen[-1]), pause=0.05)
         for line in proc.stdout:
             if line.startswith(MARKER):
                 markers += 1
-                if markers == kill_at and kills < 40:
+                if markers == kill_at:
                     proc.send_signal(signal.SIGKILL)
-                    kills += 1
+                    killed.append(points.pop(0))
                     break
-        code, _, err = finish(proc)
-        if code == 0:
-            completed += 1
-        else:
-            assert code == -signal.SIGKILL or "PublicationRefused" in err, err
+        runs = [finish(proc)]  # a run with fewer markers than kill_at completes; that point waits its turn
+        if len(seen) % 3 == 0:
+            runs.append(finish(cli(bucket, s3_endpoint, *predict(rng.choice(seen[:-1])))))
+        for code, _, err in runs:
+            assert code in (0, -signal.SIGKILL) or "PublicationRefused" in err, err
+            completed += code == 0
         floors = check_both(bucket, floors)
-    assert kills == 40 and completed >= 3 and None not in floors.values()
+    assert sorted(set(killed)) == list(range(1, KILL_POINTS + 1)) and completed >= 3 and None not in floors.values()
     assert inputs(bucket) == before
-    COUNTS["SIGKILLs during a publish"] += kills
+    COUNTS["SIGKILLs during a publish (every instant)"] += len(killed)
     COUNTS["uninterrupted publishes between them"] += completed
 
 
