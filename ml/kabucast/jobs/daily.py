@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from kabucast.config import AcceptedLevelShift
 from kabucast.data.calendar import TradingCalendar
 from kabucast.data.ingest import fetch_incremental
 from kabucast.data.sources.base import PriceSource
@@ -37,6 +38,7 @@ class DailyOptions:
     overlap_sessions: int = 10
     period: str = "5y"
     force: bool = False
+    accepted_level_shifts: tuple[AcceptedLevelShift, ...] = ()  # real moves, not unadjusted splits (fetch config)
 
 
 def run_daily(
@@ -58,7 +60,16 @@ def run_daily(
     if options.skip_fetch:
         summary["fetch"] = "skipped"
     else:
-        report = fetch_incremental(store, source, tickers, calendar, today, options.overlap_sessions, options.period)
+        report = fetch_incremental(
+            store,
+            source,
+            tickers,
+            calendar,
+            today,
+            options.overlap_sessions,
+            options.period,
+            options.accepted_level_shifts,
+        )
         summary["fetch"], fetch_failures = report.to_dict(), report.failures
     if predict is not None:
         summary["predict"] = predict(store, today, tickers, PredictRequest(fetch_failures, options.force))

@@ -163,7 +163,11 @@ def build_daily_job(
         source=make_source(source or fetch.source, members, fetch.retry, fetch.batch_size),
         predictor=onnx_predictor(predict_config, members),
         calendar=calendar_for(members.exchange),
-        options=DailyOptions(overlap_sessions=fetch.overlap_sessions, period=fetch.period),
+        options=DailyOptions(
+            overlap_sessions=fetch.overlap_sessions,
+            period=fetch.period,
+            accepted_level_shifts=fetch.accepted_level_shifts,
+        ),
     )
 
 

@@ -428,6 +428,28 @@ def test_fetch_accepts_a_level_shift_from_its_option_or_its_config(tmp_path: Pat
     assert LocalStore(store).get_parquet(prices_key("7203.T")).index[-1] == TODAY
 
 
+def test_the_daily_job_accepts_the_level_shifts_of_its_fetch_config(tmp_path: Path, calendar, market) -> None:
+    # GIVEN 7203.T stored through 2025-11-14, a file in which it halves on 2025-11-19 for good (a real move), and the
+    # daily fetch config accepting that shift
+    from kabucast.jobs.daily import run_daily
+    from kabucast.jobs.wiring import build_daily_job
+
+    store = LocalStore(tmp_path / "store")
+    backfill(store, TableSource(market), ["7203.T"], calendar, pd.Timestamp("2025-11-14"), "1y")
+    path = tmp_path / "prices.csv"
+    write_file(path, {"7203.T": unadjusted(market["7203.T"], "2025-11-19", 0.5)})
+    shipped = (CONFIG_DIR / "fetch_daily_universe.yaml").read_text(encoding="utf-8")
+    config = tmp_path / "fetch.yaml"
+    config.write_text(
+        shipped.replace("accepted_level_shifts: []", "accepted_level_shifts:\n  - {ticker: 7203.T, date: 2025-11-19}")
+    )
+    # WHEN the daily job built from that config runs its fetch (kabucast daily, the Lambda function)
+    job = build_daily_job(fetch_config=str(config), source=f"file:{path}")
+    summary = run_daily(store, job.source, calendar, TODAY, ["7203.T"], job.options)
+    # THEN the shift is accepted: the ticker is updated, not quarantined
+    assert summary["fetch"]["updated"] == ["7203.T"] and not summary["fetch"]["failures"], summary["fetch"]
+
+
 def test_a_malformed_accept_level_shift_is_a_usage_error(tmp_path: Path, capsys) -> None:
     for bad in ("2025-11-19", "7203.T:2025-11-31", "7203.T:19/11/2025"):
         assert main(["fetch", "--store", str(tmp_path), "--source", "sample", "--accept-level-shift", bad]) == 2
