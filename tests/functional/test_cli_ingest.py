@@ -21,8 +21,8 @@ AS_OF = "2025-11-21"
 
 def run(capsys, *argv: str) -> dict:
     code = main([*argv, "--json"])
-    out = capsys.readouterr().out
-    assert code == 0, out
+    out, err = capsys.readouterr()
+    assert code == 0, f"{out}\n{err[-3000:]}"
     return json.loads(out)
 
 
