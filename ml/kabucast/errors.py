@@ -8,7 +8,10 @@ class KabucastError(Exception):
 
 
 class UsageError(KabucastError):
-    """What the user asked for is malformed (an option, an event, a date): nothing was read or written."""
+    """What the user asked for is malformed (an option, an event, a date): nothing was read or written.
+
+    The CLI exits 2 on it; a Lambda handler answers it (``status: error``) instead of raising it for a
+    retry that would fail the same way, and counts it as a failed run."""
 
 
 class JobFailure(KabucastError):

@@ -148,6 +148,29 @@ def test_monthly_handler_fine_tunes_and_the_gate_decides(bucket: S3Store, env: d
     assert champion_version(bucket) == (version if gate["promoted"] else champion)
 
 
+def test_a_monthly_run_stopped_by_a_usage_error_is_answered_not_retried_and_counted_as_failed(
+    bucket: S3Store, env: dict, monkeypatch, capsys
+) -> None:
+    # GIVEN the function's log lines collected as CloudWatch would receive them, and the bucket as it is
+    lines = io.StringIO()
+    monkeypatch.setattr(observability.logger.registered_handler, "stream", lines)
+    before = keys(bucket)
+    capsys.readouterr()
+    # WHEN a manual monthly event (enrich not skipped) asks for an as-of before any stored price
+    out = invoke("monthly", {"as_of_date": "1999-12-31"}, env)
+    # THEN it is answered as an invalid event is (a retry would fail the same way), by the error's name
+    assert out["status"] == "error" and out["error"] == "TooEarlyToFineTune"
+    assert out["message"].startswith("as of 1999-12-31 there is no labelled sample to fine-tune on")
+    # AND nothing was fetched or written: the check ran before enrich
+    assert keys(bucket) == before
+    # AND it is a failed run in the logs and metrics (RunFailedAlarm sums RunFailed), marked as not raised
+    logs = [json.loads(line) for line in lines.getvalue().splitlines()]
+    failed = next(x for x in logs if x["message"] == "run failed")
+    assert failed["level"] == "ERROR" and failed["error"] == "TooEarlyToFineTune" and failed["raised"] is False
+    blob = next(json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith('{"_aws"'))
+    assert blob["job"] == "monthly" and blob["RunFailed"] == [1.0]
+
+
 def test_handler_files_import_without_torch() -> None:
     code = (
         "import sys\n"

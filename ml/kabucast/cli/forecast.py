@@ -19,10 +19,10 @@ from kabucast.config import (
 from kabucast.forecast.registry import MODELS
 from kabucast.jobs.daily import PredictRequest
 from kabucast.jobs.wiring import (
+    FinetuneStep,
     build_daily_job,
     build_monthly_job,
     check_tickers,
-    finetune_step,
     onnx_predictor,
 )
 
@@ -79,7 +79,7 @@ def _train_options(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_finetune(ctx: Context) -> Result:
-    summary = finetune_step(ctx.args.config, ctx.args.threads)(ctx.store, ctx.today)
+    summary = FinetuneStep(ctx.args.config, ctx.args.threads)(ctx.store, ctx.today)
     where = stored_as(ctx, summary["version"], summary["promoted"])
     return f"fine-tuned {summary['parent']} -> {summary['version']}: {_verdict(summary)}\n{where}", summary
 

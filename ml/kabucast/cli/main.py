@@ -155,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"kabucast {args.command}: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     except KabucastError as exc:
-        print(f"kabucast {args.command}: error: {exc}", file=sys.stderr)
+        print(f"kabucast {args.command}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
     except Exception:
         traceback.print_exc()

@@ -20,7 +20,7 @@ def cmd_invoke(ctx: Context) -> Result:
         env[ENV_UNIVERSE] = ctx.args.universe
     out = invoke(ctx.args.job, event, env)
     if out.get("status") == "error":
-        return f"{ctx.args.job} handler rejected the event: {out['message']}", out
+        return f"{ctx.args.job} handler rejected the event: {out['error']}: {out['message']}", out
     if out.get("status") == "skipped":
         return f"{ctx.args.job} handler: skipped ({out['reason']})", out
     return f"{ctx.args.job} handler: {out.get('status')} in {out.get('seconds')} s (request {out['request_id']})", out

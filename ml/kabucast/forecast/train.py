@@ -171,9 +171,7 @@ def finetune(
     if parent is None:
         raise KabucastError(f"no champion model in {store.url}: run `kabucast train` before fine-tuning")
     meta_parent = store.get_json(model_key(parent, "model.json"))
-    samples = data.samples(as_of, meta_parent["static_mode"])
-    if not len(samples):
-        raise TooEarlyToFineTune(as_of, samples)
+    samples = finetune_samples(data, as_of, meta_parent["static_mode"])
     ckpt = work_dir / "parent.ckpt"
     ckpt.parent.mkdir(parents=True, exist_ok=True)
     parent_ckpt = store.get_bytes(model_key(parent, "model.ckpt"))
@@ -202,6 +200,19 @@ def finetune(
         "the gate judges promotion",
     }
     return publish(data, model, samples, val_idx, result, run, meta_parent["static_mode"], work_dir)
+
+
+def finetune_samples(data: ForecastData, as_of: pd.Timestamp, static_mode: StaticMode = "none") -> ForecastSamples:
+    """The labelled samples a fine-tune as of ``as_of`` draws from; :class:`TooEarlyToFineTune` when there are none.
+
+    Which samples exist does not depend on ``static_mode`` (only their static features do), so the monthly
+    job asks this with the default before it enriches: an as-of too early fails before anything is fetched
+    or written. Reads prices and static snapshots only, no model and no torch.
+    """
+    samples = data.samples(as_of, static_mode)
+    if not len(samples):
+        raise TooEarlyToFineTune(as_of, samples)
+    return samples
 
 
 def _recent_start(samples: ForecastSamples, recent_sessions: int) -> pd.Timestamp:

@@ -38,6 +38,7 @@ from kabucast.jobs.monthly import Finetuner, run_monthly
 from kabucast.storage.base import Store
 
 if TYPE_CHECKING:
+    from kabucast.forecast.dataset import ForecastData
     from kabucast.jobs.portfolio_step import PortfolioStep
 
 DAILY_FETCH_CONFIG = "fetch_daily_universe.yaml"
@@ -89,21 +90,28 @@ def portfolio_step(settings: PortfolioSettings | None, calendar: TradingCalendar
     return PortfolioStep(PortfolioPlan(backtest, settings.horizon_month), calendar)
 
 
-def finetune_step(config: str = FINETUNE_CONFIG, threads: int | None = None) -> Finetuner:
+@dataclass(frozen=True)
+class FinetuneStep:
     """The monthly pipeline's fine-tune step: fine-tune the champion, then the promotion gate.
 
     ``threads``: torch CPU threads (None: kabucast.compute's default, also in the monthly Lambda)."""
 
-    def step(store: Store, today: pd.Timestamp) -> dict[str, Any]:
+    config: str = FINETUNE_CONFIG
+    threads: int | None = None
+
+    def check(self, store: Store, today: pd.Timestamp) -> None:
+        """Raise what would stop a fine-tune as of ``today`` before it starts (TooEarlyToFineTune); reads only."""
+        from kabucast.forecast.train import finetune_samples
+
+        finetune_samples(self._load(store)[1], today)
+
+    def __call__(self, store: Store, today: pd.Timestamp) -> dict[str, Any]:
         from kabucast.compute import set_torch_threads
-        from kabucast.forecast.dataset import ForecastData
         from kabucast.forecast.gate import gate_and_promote
         from kabucast.forecast.train import finetune, train_in_tempdir
 
-        set_torch_threads(threads)
-
-        cfg, universe, sectors = forecast_settings(config, FinetuneSettings)
-        data = ForecastData(store, universe, sectors, calendar_for(universe.exchange))
+        set_torch_threads(self.threads)
+        cfg, data = self._load(store)
         run = train_in_tempdir(finetune, cfg, data, today)
         print(run.summary(), file=sys.stderr)
         decision = gate_and_promote(run.version, cfg.gate, data, today)
@@ -116,7 +124,11 @@ def finetune_step(config: str = FINETUNE_CONFIG, threads: int | None = None) -> 
             "run": run.meta["run"],
         }
 
-    return step
+    def _load(self, store: Store) -> tuple[FinetuneSettings, ForecastData]:
+        from kabucast.forecast.dataset import ForecastData
+
+        cfg, universe, sectors = forecast_settings(self.config, FinetuneSettings)
+        return cfg, ForecastData(store, universe, sectors, calendar_for(universe.exchange))
 
 
 @dataclass
@@ -200,5 +212,5 @@ def build_monthly_job(
     return MonthlyJob(
         universe=members,
         source=make_source(source or cfg.source, members, cfg.retry, cfg.batch_size),
-        finetune=finetune_step(finetune_config, threads),
+        finetune=FinetuneStep(finetune_config, threads),
     )

@@ -11,9 +11,14 @@ function's environment (set by template.yaml):
 Importing this module does no I/O. The store, the price source, the calendar and the ONNX session
 are built on the first invocation and reused while the container is warm. A malformed event is
 answered with ``{"status": "error", ...}`` before anything is read or written (retrying it would not
-help); any other failure raises, so Lambda's retries and the failed-runs queue see it. A manual
-daily event with ``"force": true`` (an operator with invoke rights) is logged as forced: a warning
-line, and ``forced: true`` on every log line of that run.
+help). So is a run that stops on a usage error (a :class:`~kabucast.errors.UsageError`: an
+``as_of_date`` too early to fine-tune, a broken config file), which no retry could make succeed
+either: it is answered, not raised, yet logged and counted as a failed run (``run failed`` with
+``raised: false``, ``RunFailed``), which template.yaml's ``RunFailedAlarm`` mails, since neither
+Lambda's ``Errors`` nor the failed-runs queue sees an answered request. Any other failure raises, so
+Lambda's retries and the failed-runs queue see it. A manual daily event with ``"force": true`` (an
+operator with invoke rights) is logged as forced: a warning line, and ``forced: true`` on every log
+line of that run.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import pandas as pd
 
 from kabucast.config import UniverseSettings, load_universe
 from kabucast.data.calendar import calendar_for
-from kabucast.errors import ConfigError, StoreUnavailable
+from kabucast.errors import ConfigError, StoreUnavailable, UsageError
 from kabucast.jobs.wiring import (
     DAILY_FETCH_CONFIG,
     MONTHLY_ENRICH_CONFIG,
@@ -120,9 +125,11 @@ def _configured_universe(job: Job) -> str:
 def handle(job: Job, event: Any, context: Any, runtime: Runtime) -> dict[str, Any]:
     """One invocation of ``job``: a JSON-safe summary (``status`` ok, skipped or error).
 
-    A malformed event is answered (``status: error``) before any I/O; a run that fails raises after
-    logging it, so Lambda's retries, the failed-runs queue and the alarms see it. Either way one
-    structured log line and one metrics blob are written (kabucast.serverless.observability).
+    A malformed event is answered (``status: error``, ``error: InvalidEvent``) before any I/O. A run
+    that stops on a usage error is answered too (``error``: its name), after it is logged and counted
+    as failed; any other failure raises after logging it, so Lambda's retries, the failed-runs queue
+    and the alarms see it. Either way one structured log line and one metrics blob are written
+    (kabucast.serverless.observability).
     """
     started = time.monotonic()
     request_id = getattr(context, "aws_request_id", None)
@@ -139,8 +146,11 @@ def handle(job: Job, event: Any, context: Any, runtime: Runtime) -> dict[str, An
     try:
         summary = _run(request, runtime)
     except Exception as exc:
-        observability.failed(exc, job, time.monotonic() - started, _lag(request, runtime, exc))
-        raise
+        answered = isinstance(exc, UsageError)  # a retry would fail the same way
+        observability.failed(exc, job, time.monotonic() - started, _lag(request, runtime, exc), raised=not answered)
+        if not answered:
+            raise
+        return {"status": "error", "error": type(exc).__name__, "message": str(exc), "request_id": request_id}
     summary.update(request=request.to_dict(), request_id=request_id, seconds=round(time.monotonic() - started, 3))
     summary = json_safe(summary)
     observability.finished(summary, time.monotonic() - started, _lag(request, runtime))

@@ -2,7 +2,9 @@
 
 Logs: one JSON object per line (Powertools ``Logger``) with level, timestamp, ``service``,
 ``cold_start``, ``function_request_id``, ``job`` and ``as_of``; the run's summary is the message
-``run finished`` (``summary`` key), a failure is ``run failed`` with its exception and traceback.
+``run finished`` (``summary`` key), a failure is ``run failed`` with its exception and traceback,
+``error`` (its name) and ``raised`` (False: a usage error the handler answered with ``status: error``
+instead of raising, so Lambda neither retries nor queues it).
 
 Metrics: one CloudWatch embedded-metric-format blob per invocation on stdout (Powertools
 ``Metrics``), namespace ``kabucast``, dimensions ``service`` and ``job``:
@@ -16,7 +18,8 @@ Metrics: one CloudWatch embedded-metric-format blob per invocation on stdout (Po
   daily run published (its ``missing`` section, kabucast.forecast.missing);
 - ``MaxSessionsMissing`` (Count): the longest run of consecutive sessions any of them has been
   missing (template.yaml alarms when it reaches ``MissingSessionsAlarmThreshold``, 3 by default);
-- ``RunFailed`` / ``EventRejected`` / ``ColdStart`` (Count) and ``Duration`` (Seconds).
+- ``RunFailed`` (Count): a run that failed, raised or answered (template.yaml's RunFailedAlarm, both jobs);
+- ``EventRejected`` / ``ColdStart`` (Count) and ``Duration`` (Seconds).
 
 Importing this module does no I/O; the environment (``POWERTOOLS_SERVICE_NAME``, ``LOG_LEVEL``,
 ``POWERTOOLS_METRICS_NAMESPACE``) is read when the first invocation logs. A forced run (a manual
@@ -86,9 +89,14 @@ def forced(request: dict[str, Any]) -> None:
     logger.warning("forced publication requested", extra={"request": request})
 
 
-def failed(exc: BaseException, job: str, seconds: float, lag: int | None) -> None:
-    """Log a run that raised (with its traceback) and publish RunFailed; the caller re-raises."""
-    logger.exception("run failed", extra={"error": type(exc).__name__, "bug": not isinstance(exc, KabucastError)})
+def failed(exc: BaseException, job: str, seconds: float, lag: int | None, raised: bool = True) -> None:
+    """Log a run that failed (with its traceback) and publish RunFailed.
+
+    ``raised``: the handler re-raises it (Lambda retries it, then queues it); False for a usage error the
+    handler answers instead (``status: error``), which only this log line and RunFailed report.
+    """
+    bug = not isinstance(exc, KabucastError)
+    logger.exception("run failed", extra={"error": type(exc).__name__, "bug": bug, "raised": raised})
     metrics.add_metric(name="RunFailed", unit=MetricUnit.Count, value=1)
     if job == "daily":
         metrics.add_metric(name="TickersPublished", unit=MetricUnit.Count, value=0)

@@ -53,5 +53,7 @@ def test_calendar_look_ups_may_ask_about_the_future_within_the_calendar() -> Non
 def test_the_cli_answers_a_bad_date_with_one_line_and_exit_2(capsys, tmp_path) -> None:
     assert main(["calendar", "--as-of", "yesterday", "--store", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["kabucast calendar: error: --as-of must be a date like 2026-11-20 (YYYY-MM-DD), got 'yesterday'"]
+    assert err == [
+        "kabucast calendar: error: InvalidDate: --as-of must be a date like 2026-11-20 (YYYY-MM-DD), got 'yesterday'"
+    ]
     assert list(tmp_path.iterdir()) == []

@@ -1,4 +1,5 @@
-"""A fine-tune as of a date that leaves no labelled sample fails with a named error (exit 2), not an IndexError."""
+"""A fine-tune as of a date that leaves no labelled sample fails with a named error (exit 2), not an IndexError,
+and the monthly job fails with it before it enriches: nothing is fetched or written."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from kabucast.errors import InvalidDate
 from kabucast.forecast.dataset import ForecastData
 from kabucast.forecast.registry import list_versions, save_model, set_champion
 from kabucast.forecast.train import TooEarlyToFineTune, finetune
+from kabucast.jobs.monthly import run_monthly
+from kabucast.jobs.wiring import FinetuneStep
 from kabucast.storage import LocalStore
 
 TICKERS = ["7203.T", "6758.T", "8306.T"]
@@ -45,9 +48,32 @@ def test_finetune_as_of_too_early_names_the_reason(store, universe, sectors, cal
     assert list_versions(store) == before
 
 
-def test_monthly_cli_as_of_too_early_exits_2(store, capsys) -> None:
-    code = main(["monthly", "--store", str(store.root), "--as-of", "2025-06-02", "--skip-enrich"])
+def test_monthly_job_as_of_too_early_fails_before_it_enriches(store, universe) -> None:
+    # GIVEN a source that serves fundamentals for every ticker (enrich would write data/static/2018-06-01.parquet)
+    source = SampleMarketSource.from_universe(universe)
+    before = store.list()
+    # WHEN the monthly job runs as of a date before the stored prices
+    with pytest.raises(TooEarlyToFineTune, match="as of 2018-06-01 there is no labelled sample"):
+        run_monthly(store, source, pd.Timestamp("2018-06-01"), TICKERS, universe.sectors_of, FinetuneStep())
+    # THEN the fine-tune's check stopped it before enrich: nothing was written
+    assert store.list() == before
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--as-of", "2025-06-02", "--skip-enrich"],
+        ["--as-of", "2018-06-01", "--source", "sample"],  # enriching first would write a snapshot (or wait on Yahoo)
+    ],
+)
+def test_monthly_cli_as_of_too_early_exits_2_and_writes_nothing(store, capsys, args) -> None:
+    before = store.list()
+    code = main(["monthly", "--store", str(store.root), *args])
     err = capsys.readouterr().err
     assert code == 2, err
-    assert "kabucast monthly: error: as of 2025-06-02 there is no labelled sample to fine-tune on" in err
+    assert (
+        f"kabucast monthly: error: TooEarlyToFineTune: as of {args[1]} there is no labelled sample to fine-tune on"
+        in err
+    )
     assert "Traceback" not in err
+    assert store.list() == before

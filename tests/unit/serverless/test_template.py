@@ -181,6 +181,27 @@ def test_bucket_is_private_encrypted_versioned_and_tls_only(resources) -> None:
     assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
+def _expiring_after(resources: dict, key: str) -> list[object]:
+    """The ``ExpirationInDays`` of every lifecycle rule whose prefix (the rules' only filter) selects ``key``."""
+    rules = resources["DataBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    return [r["ExpirationInDays"] for r in rules if "ExpirationInDays" in r and key.startswith(r.get("Prefix", ""))]
+
+
+def test_dated_documents_expire_after_the_retention_and_latest_json_never(resources) -> None:
+    from kabucast.jobs.publish import FORECASTS, PORTFOLIOS, adhoc_key
+
+    retention = {"Ref": "PredictionRetentionDays"}
+    for kind in (FORECASTS, PORTFOLIOS):  # the daily job publishes both by the same rules
+        # the dated documents and a subset run's, under exactly one rule each
+        for day in ("2026-11-20", "2099-12-30"):
+            assert _expiring_after(resources, kind.dated_key(day)) == [retention]
+        assert _expiring_after(resources, adhoc_key("2026-11-20", ["7203.T"], kind)) == [retention]
+        # never the pointer consumers read, however long since it was last written
+        assert _expiring_after(resources, kind.latest_key) == []
+    for kept in ("models/champion.json", "data/prices/7203.T.parquet", "data/static/2026-11-01.parquet"):
+        assert _expiring_after(resources, kept) == []
+
+
 # ---------------------------------------------------------------- what a deploy creates, per parameters
 
 
@@ -326,3 +347,34 @@ def test_a_ticker_missing_for_n_sessions_alarms_on_what_the_daily_function_publi
     observability.start("daily", None)
     observability.finished({**summary, "predict": {**predict, "scope": "adhoc"}}, 1.0, 0)
     assert alarm["MetricName"] not in _emf(capsys.readouterr().out)
+
+
+def test_a_failed_run_of_either_job_alarms_even_when_the_handler_answers_it(resources, capsys) -> None:
+    from kabucast.errors import InvalidDate
+    from kabucast.serverless import observability
+
+    alarm = resources["RunFailedAlarm"]["Properties"]
+    (total,) = [m for m in alarm["Metrics"] if m["ReturnData"]]
+    stats = {m["Id"]: m["MetricStat"] for m in alarm["Metrics"] if "MetricStat" in m}
+    assert total["Expression"] == f"SUM([{', '.join(stats)}])"
+    assert (alarm["Threshold"], alarm["ComparisonOperator"], alarm["TreatMissingData"]) == (
+        0,
+        "GreaterThanThreshold",
+        "notBreaching",
+    )
+    by_job = {next(d["Value"] for d in s["Metric"]["Dimensions"] if d["Name"] == "job"): s for s in stats.values()}
+    assert set(by_job) == {"daily", "monthly"} and {s["Stat"] for s in stats.values()} == {"Sum"}
+    capsys.readouterr()
+    for job, stat in by_job.items():
+        # GIVEN a run stopped by a usage error that the handler answers instead of raising (nothing retries it)
+        observability.start(job, None)
+        try:
+            raise InvalidDate("as of 1999-12-31 there is no labelled sample to fine-tune on")
+        except InvalidDate as exc:
+            observability.failed(exc, job, 1.0, None, raised=False)
+        blob = _emf(capsys.readouterr().out)
+        # THEN its EMF blob counts RunFailed under the namespace and dimensions the alarm sums
+        directive, metric = blob["_aws"]["CloudWatchMetrics"][0], stat["Metric"]
+        assert directive["Namespace"] == metric["Namespace"]
+        assert {d["Name"]: d["Value"] for d in metric["Dimensions"]} == {n: blob[n] for n in directive["Dimensions"][0]}
+        assert blob[metric["MetricName"]] == [1.0]
