@@ -57,6 +57,21 @@ def s3_bucket(s3_endpoint: str) -> str:
     return name
 
 
+def pytest_sessionfinish(session) -> None:
+    """On a pytest-xdist worker: hand the fault-injection counts to the controller, which prints them."""
+    from tests.faults import COUNTS
+
+    if hasattr(session.config, "workeroutput"):
+        session.config.workeroutput["fault_counts"] = dict(COUNTS)
+
+
+def pytest_testnodedown(node, error) -> None:
+    """On the pytest-xdist controller: add up the counts of a worker that finished."""
+    from tests.faults import COUNTS
+
+    COUNTS.update(getattr(node, "workeroutput", {}).get("fault_counts", {}))
+
+
 def pytest_terminal_summary(terminalreporter) -> None:
     """The fault-injection suite's counts (tests/functional/test_fault_injection.py), when it ran."""
     from tests.faults import COUNTS

@@ -158,8 +158,8 @@ def test_overlapping_runs_never_interleave(bucket: S3Store, s3_endpoint: str) ->
     floors, outcomes = {FORECASTS: None, PORTFOLIOS: None}, {"ok": 0, "ConcurrentUpdate": 0}
     for i in range(10):
         a_day, b_day = DATES[i % 4], DATES[i % 4 + rng.randint(0, 1)]
-        a = cli(bucket, s3_endpoint, *predict(a_day), pause=0.3)
-        b = cli(bucket, s3_endpoint, *predict(b_day), pause=0.3)
+        a = cli(bucket, s3_endpoint, *predict(a_day), pause=0.1)
+        b = cli(bucket, s3_endpoint, *predict(b_day), pause=0.1)
         results = [finish(a), finish(b)]
         for code, _, err in results:
             assert code in (0, 1), err
@@ -168,6 +168,7 @@ def test_overlapping_runs_never_interleave(bucket: S3Store, s3_endpoint: str) ->
             outcomes["ok" if code == 0 else "ConcurrentUpdate"] += 1
         assert any(code == 0 for code, _, _ in results)
         floors = check_both(bucket, floors)
+    assert outcomes["ConcurrentUpdate"] >= 1, "no two runs overlapped: widen the pause"
     COUNTS["forced overlaps"] += 10
     COUNTS["overlapping runs that failed with ConcurrentUpdate"] += outcomes["ConcurrentUpdate"]
 
