@@ -75,7 +75,7 @@ def setup(root: Path) -> None:
 
 FINETUNE = """
 import sys, time, tempfile, pathlib, pandas as pd
-from kabucast.config import *
+from kabucast.config import FinetuneSettings, SectorSettings, UniverseSettings, load_settings, resolve_config_path
 from kabucast.data.calendar import calendar_for
 from kabucast.forecast.dataset import ForecastData
 from kabucast.forecast.train import finetune
@@ -103,7 +103,7 @@ def main() -> None:
             )
             print(f"{label:<50} {wall:6.2f} s   peak RSS {rss:6.0f} MB (30 tickers, fresh process)")
         wall, rss, out = timed([sys.executable, "-c", FINETUNE, str(root), AS_OF])
-        secs, n, epochs = out.split()
+        secs, n, epochs = out.split()[-3:]  # its last line; the fine-tune prints its own lines first
         rate = int(n) * int(epochs) / float(secs)
         print(
             f"fine-tune {n} samples x {epochs} epochs + export     {float(secs):6.1f} s   "
