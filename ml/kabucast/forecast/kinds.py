@@ -52,10 +52,27 @@ def _load_ridge(checkpoint: Path, meta: Mapping[str, Any], training: Mapping[str
     return RidgeForecaster.from_checkpoint(checkpoint, training, where)
 
 
+def _build_momentum(
+    model: Mapping[str, Any], training: Mapping[str, Any], n_sectors: int, where: str
+) -> TrainableModel:
+    from kabucast.forecast.momentum_model import MomentumForecaster
+
+    return MomentumForecaster.from_settings(model, training, n_sectors, where)
+
+
+def _load_momentum(
+    checkpoint: Path, meta: Mapping[str, Any], training: Mapping[str, Any], where: str
+) -> TrainableModel:
+    from kabucast.forecast.momentum_model import MomentumForecaster
+
+    return MomentumForecaster.from_checkpoint(checkpoint, training, where)
+
+
 DEFAULT_KIND = "bilstm"
 MODEL_KINDS: dict[str, ModelKind] = {
     DEFAULT_KIND: ModelKind(_build_bilstm, _load_bilstm),
     "ridge": ModelKind(_build_ridge, _load_ridge),  # the strong simple baseline (kabucast.forecast.ridge_model)
+    "momentum": ModelKind(_build_momentum, _load_momentum),  # momentum / reversal (kabucast.forecast.momentum_model)
 }
 """``model.kind`` of a training settings file (``model_kind`` in model.json) -> how to make that model."""
 

@@ -119,26 +119,22 @@ class RidgeForecaster:
 
     def export(self, path: Path, samples: ForecastSamples, idx: np.ndarray) -> float:
         """One ONNX graph: slices and means of ``weekly``, concat ``static``, z-score, MatMul, Add."""
-        import onnx
-        import onnxruntime as ort
-        from onnx import TensorProto, helper, numpy_helper
+        from onnx import helper
 
+        from kabucast.forecast.onnx_graph import constant, save_graph, served_parity
         from kabucast.forecast.onnx_model import OUTPUT_NAME
 
-        def const(name: str, value: np.ndarray) -> onnx.TensorProto:
-            return numpy_helper.from_array(np.asarray(value), name)
-
         inits = [
-            const("mean", self.mean.astype(np.float32)),
-            const("std", self.std.astype(np.float32)),
-            const("coef", self.coef.astype(np.float32)),
-            const("intercept", self.intercept.astype(np.float32)),
-            const("axis1", np.array([1], dtype=np.int64)),
-            const("big", np.array([2**62], dtype=np.int64)),
+            constant("mean", self.mean.astype(np.float32)),
+            constant("std", self.std.astype(np.float32)),
+            constant("coef", self.coef.astype(np.float32)),
+            constant("intercept", self.intercept.astype(np.float32)),
+            constant("axis1", np.array([1], dtype=np.int64)),
+            constant("big", np.array([2**62], dtype=np.int64)),
         ]
         nodes = []
         for w in WINDOWS:
-            inits.append(const(f"start{w}", np.array([-w], dtype=np.int64)))
+            inits.append(constant(f"start{w}", np.array([-w], dtype=np.int64)))
             nodes.append(helper.make_node("Slice", ["weekly", f"start{w}", "big", "axis1"], [f"last{w}"]))
             nodes.append(helper.make_node("ReduceMean", [f"last{w}"], [f"mean{w}"], axes=[1], keepdims=0))
         nodes += [
@@ -148,22 +144,8 @@ class RidgeForecaster:
             helper.make_node("MatMul", ["z", "coef"], ["linear"]),
             helper.make_node("Add", ["linear", "intercept"], [OUTPUT_NAME]),
         ]
-        inputs = [
-            helper.make_tensor_value_info("weekly", TensorProto.FLOAT, ["B", 156, 23]),
-            helper.make_tensor_value_info("static", TensorProto.FLOAT, ["B", 6]),
-            helper.make_tensor_value_info("position", TensorProto.FLOAT, ["B", 2]),
-            helper.make_tensor_value_info("sector_id", TensorProto.INT64, ["B"]),
-        ]
-        output = helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["B", 12])
-        graph = helper.make_graph(nodes, "kabucast-ridge", inputs, [output], initializer=inits)
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-        onnx.checker.check_model(model)
-        onnx.save(model, path)
-        batch = samples.take(idx)
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        feeds = {k: np.ascontiguousarray(batch[k], dtype=np.float32) for k in ("weekly", "static", "position")}
-        served = session.run([OUTPUT_NAME], {**feeds, "sector_id": batch["sector_id"].astype(np.int64)})[0]
-        return float(np.abs(served - self.predict(samples, idx)).max()) if len(idx) else 0.0
+        save_graph(nodes, inits, "kabucast-ridge", path)
+        return served_parity(path, samples, idx, self.predict(samples, idx))
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny model config, seeded synthetic samples, and one exported default-size model."""
+"""Shared fixtures: a tiny model config, seeded synthetic samples, one exported default-size model, and the
+forecast samples of a seeded four-ticker sample market."""
 
 from __future__ import annotations
 
@@ -6,14 +7,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
+from kabucast.data.sources.sample_market import SampleMarketSource
+from kabucast.features import PricePanel, weekly_feature_history
 from kabucast.forecast.arrays import ArrayDataset
+from kabucast.forecast.dataset import ForecastSamples, build_samples
 from kabucast.forecast.export import export_onnx
 from kabucast.forecast.model import BiLSTMForecaster, ForecasterConfig
 from kabucast.forecast.normalize import Normalizer
 
+TICKERS = ["7203.T", "6758.T", "8306.T", "9984.T"]
+SECTORS = {"7203.T": "Consumer Cyclical", "6758.T": "Technology", "8306.T": "Financial Services"}
 TINY = ForecasterConfig(hidden=16, lstm_layers=1, mlp=(32,), sector_dim=4)
 """Small enough to train in about a second on CPU; same inputs and outputs as the default."""
 
@@ -63,3 +70,18 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Exported:
     path = tmp_path_factory.mktemp("onnx") / "model.onnx"
     max_diff = export_onnx(model, path, random_batch(4, seed=2))
     return Exported(path, model, max_diff)
+
+
+@pytest.fixture(scope="session")
+def samples(calendar, sectors) -> ForecastSamples:
+    """Four sample-market tickers, 2016-01 to 2021-06, one static snapshot: about 1,400 labelled samples."""
+    source = SampleMarketSource(TICKERS, ["Consumer Cyclical", "Technology", "Financial Services", "x"], seed=3)
+    fetched = source.fetch_prices(TICKERS, pd.Timestamp("2016-01-04"), pd.Timestamp("2021-06-30"))
+    panel = PricePanel.from_frames(dict(fetched.frames), TICKERS)
+    snapshot = pd.DataFrame(
+        [[12.0, 1.5, 0.02, 0.1, 50.0, 1e12]] * len(TICKERS),
+        index=TICKERS,
+        columns=["trailingPE", "priceToBook", "dividendYield", "returnOnEquity", "debtToEquity", "marketCap"],
+    )
+    history = weekly_feature_history(panel, panel.dates)
+    return build_samples(panel, history, {panel.dates[0]: snapshot}, SECTORS, sectors, calendar)

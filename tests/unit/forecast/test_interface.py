@@ -14,19 +14,16 @@ from typing import Any
 
 import numpy as np
 import onnx
-import pandas as pd
 import pytest
 from onnx import TensorProto, helper
 
 from kabucast.config import TrainDataSettings, TrainSettings
-from kabucast.data.sources.sample_market import SampleMarketSource
 from kabucast.errors import ConfigError
 from kabucast.evaluation.calibration import rescale_quantiles
 from kabucast.experiments.walkforward import Fold, WalkForward, inner_split, train_fold
-from kabucast.features import PricePanel, weekly_feature_history
 from kabucast.forecast import kinds
 from kabucast.forecast.arrays import split_datasets
-from kabucast.forecast.dataset import ForecastSamples, build_samples
+from kabucast.forecast.dataset import ForecastSamples
 from kabucast.forecast.interface import (
     CalibratableModel,
     FitResult,
@@ -40,24 +37,8 @@ from kabucast.forecast.onnx_model import INPUT_NAMES, OUTPUT_NAME, OnnxModel
 from kabucast.forecast.ridge_model import RidgeForecaster, summary_features
 from kabucast.forecast.torch_model import TorchForecaster, predict_network
 
-TICKERS = ["7203.T", "6758.T", "8306.T", "9984.T"]
-SECTORS = {"7203.T": "Consumer Cyclical", "6758.T": "Technology", "8306.T": "Financial Services"}
 TINY = {"hidden": 8, "lstm_layers": 1, "mlp": [16], "sector_dim": 2}
 QUICK = {"max_epochs": 1, "batch_size": 64, "patience": 1, "seed": 0}
-
-
-@pytest.fixture(scope="module")
-def samples(calendar, sectors) -> ForecastSamples:
-    source = SampleMarketSource(TICKERS, ["Consumer Cyclical", "Technology", "Financial Services", "x"], seed=3)
-    fetched = source.fetch_prices(TICKERS, pd.Timestamp("2016-01-04"), pd.Timestamp("2021-06-30"))
-    panel = PricePanel.from_frames(dict(fetched.frames), TICKERS)
-    snapshot = pd.DataFrame(
-        [[12.0, 1.5, 0.02, 0.1, 50.0, 1e12]] * len(TICKERS),
-        index=TICKERS,
-        columns=["trailingPE", "priceToBook", "dividendYield", "returnOnEquity", "debtToEquity", "marketCap"],
-    )
-    history = weekly_feature_history(panel, panel.dates)
-    return build_samples(panel, history, {panel.dates[0]: snapshot}, SECTORS, sectors, calendar)
 
 
 def halves(samples: ForecastSamples, stride: int = 5) -> tuple[np.ndarray, np.ndarray]:
