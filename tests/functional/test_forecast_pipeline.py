@@ -56,6 +56,7 @@ def test_daily_forecasts_every_ticker_or_lists_it(trained, universe, sectors) ->
     p12 = first["predictions"][-1]
     assert p12["predicted_price"] == pytest.approx(first["current_price"] * (1 + p12["return"]), rel=1e-3)
     assert doc["model_version"] == champion_version(store) and doc["data_as_of"] == "2026-11-20"
+    assert doc["model_kind"] == "bilstm"  # model.json's; a served free baseline says "momentum"
 
 
 def test_running_twice_gives_byte_identical_files(trained, universe, sectors) -> None:

@@ -8,8 +8,9 @@ Prices are rounded to 0.1 JPY, or to 0.01 in other currencies.
 
 A model with a quantile head adds, per month, ``quantiles`` (level -> simple return) and ``interval``:
 the range between its lowest and highest quantile (``coverage`` = their difference, 0.8 for 0.1 /
-0.9) as returns and prices; the document then names its ``quantile_levels``. Both are additive: a
-reader of the seed schema sees the same fields as before.
+0.9) as returns and prices; the document then names its ``quantile_levels``. ``model_kind`` names the
+kind of the model that forecast (``bilstm``, ``ridge``, ``momentum``). All are additive: a reader of the
+seed schema sees the same fields as before.
 """
 
 from __future__ import annotations
@@ -45,9 +46,11 @@ def forecast_document(
     close_time: str = CLOSE_TIME,
     quantiles: np.ndarray | None = None,
     levels: tuple[float, ...] = (),
+    model_kind: str | None = None,
 ) -> dict[str, Any]:
     """The JSON document for ``predictions/<date>.json``; ``log_returns`` is (N, 12) in ``tickers`` order,
-    ``quantiles`` (N, 12, Q) their quantiles at ``levels`` (None: a model without a quantile head)."""
+    ``quantiles`` (N, 12, Q) their quantiles at ``levels`` (None: a model without a quantile head),
+    ``model_kind`` the served model's kind (model.json's, e.g. ``momentum`` when a free baseline is served)."""
     if log_returns.shape != (len(tickers), 12) or not np.isfinite(log_returns).all():
         raise ValueError(f"expected finite (N={len(tickers)}, 12) log returns, got {log_returns.shape}")
     if quantiles is not None and (
@@ -68,7 +71,8 @@ def forecast_document(
         )
         for i, t in enumerate(tickers)
     ]
-    head = {"quantile_levels": list(levels)} if quantiles is not None else {}
+    head = {"model_kind": model_kind} if model_kind is not None else {}
+    head |= {"quantile_levels": list(levels)} if quantiles is not None else {}
     return {
         "timestamp": f"{data_as_of.date()}T{close_time}",
         "currency": currency,
