@@ -134,23 +134,23 @@ def test_evaluate_writes_metrics_summary_and_report(evaluation, store_dir, evalu
     metrics = pd.read_csv(folder / "metrics.csv")
     assert list(metrics.columns) == ["fold", "horizon", "model", "metric", "value"]
     assert set(metrics["fold"]) == {"fold-1", "fold-2", HOLDOUT}
-    assert set(metrics["model"]) == {"model", "ridge", "zero_return", "momentum_12m", "champion"}
+    assert set(metrics["model"]) == {"model", "ridge", "zero_return", "momentum_12m", "reversal_1m", "champion"}
     assert set(metrics["horizon"]) == set(range(1, 13))
-    assert len(metrics) == 3 * 5 * 12 * 6
+    assert len(metrics) == 3 * 6 * 12 * 6
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["run_id"] == run_id and summary["champion"]["in_sample"]  # the champion trained on those days
     assert len(summary["mean_over_folds"]["model"]["rankic"]) == 12
     # every forecast's mean RankIC comes with its error bar, on the folds' test days and on the holdout
     intervals = summary["rankic_intervals"]
     assert set(intervals) == {"folds", HOLDOUT}
-    assert set(intervals["folds"]) == {"model", "ridge", "momentum_12m", "champion"}
+    assert set(intervals["folds"]) == {"model", "ridge", "momentum_12m", "reversal_1m", "champion"}
     month1 = intervals["folds"]["ridge"][0]
     assert month1["method"] == "Newey-West, lag 42" and month1["ci_low"] < month1["value"] < month1["ci_high"]
     assert month1["n"] == sum(f["test_dates"] for f in summary["folds"])
     assert "mean RankIC with 95 % intervals" in err and "folds month  1: model" in err
     # and the model is compared with every baseline on the same days, with the paired difference's error bar
     paired = summary["paired_differences"]
-    assert set(paired["folds"]) == {"model - ridge", "model - momentum_12m", "model - champion"}
+    assert set(paired["folds"]) == {"model - ridge", "model - momentum_12m", "model - reversal_1m", "model - champion"}
     diff = paired[HOLDOUT]["model - momentum_12m"][0]
     own, other = intervals[HOLDOUT]["model"][0], intervals[HOLDOUT]["momentum_12m"][0]
     assert diff["n"] == own["n"] == other["n"]  # every holdout day has both at month 1

@@ -103,6 +103,8 @@ def test_gate_promotes_a_better_model_and_rollback_restores_the_previous(registr
     momentum = f["versus_momentum"]
     assert momentum["value"] > GATE.momentum_margin and momentum["n"] == decision.window["days"]
     assert momentum["ci_low"] < momentum["value"] < momentum["ci_high"] and "minus momentum" in decision.reasons[0]
+    # AND the 1-month reversal baseline is recorded beside momentum, without a rule of its own
+    assert len(f["reversal_1m"]["rankic"]) == 12 and not any("reversal" in r for r in decision.reasons)
     assert champion_version(store) == versions["real"]
     assert champion_record(store)["history"][0] == versions["shuffled"]
     # WHEN the champion is rolled back THEN the daily job serves the previous one again

@@ -21,8 +21,8 @@ samples (the test is never seen). A recipe with a quantile head splits the fold'
 time instead, as ``kabucast train`` does: the last ``val_fraction`` of them, ``data.purge_sessions``
 after the rest, early-stop and then calibrate the intervals
 (kabucast.forecast.interface.calibrate_quantiles). Then every model is scored on the fold's test
-samples with ONNX Runtime, per horizon (kabucast.forecast.metrics), beside the zero-return and trailing-momentum
-baselines and, when the store has one, the current champion, flagged ``in_sample`` on a fold whose
+samples with ONNX Runtime, per horizon (kabucast.forecast.metrics), beside the zero-return, 12-month momentum and
+1-month reversal baselines and, when the store has one, the current champion, flagged ``in_sample`` on a fold whose
 test days it may have trained on (the last day it trained or early-stopped on is less than a purge before the test).
 
 Torch is imported only when a fold trains. The files and the report a run writes are
@@ -77,7 +77,7 @@ from kabucast.forecast.ridge_model import RidgeForecaster
 from kabucast.storage.base import Store, dumps_json
 
 HOLDOUT = "holdout"
-MODELS = ("model", "ridge", "zero_return", "momentum_12m", "champion")
+MODELS = ("model", "ridge", "zero_return", "momentum_12m", "reversal_1m", "champion")
 """Names of the scored forecasts, in report order (``champion`` only when the store has one)."""
 
 Log = Callable[[str], None]
@@ -375,7 +375,7 @@ def score_fold(
     layout: dict[str, Any],
     purge_sessions: int,
 ) -> FoldResult:
-    """Per-horizon metrics of the model, both baselines and the champion on the fold's test samples of
+    """Per-horizon metrics of the model, the ridge, the free baselines and the champion on the fold's test samples of
     tickers that were in the index on their date (no survivorship from today's list)."""
     idx = samples.members_only(fold.test)
     layout["test_members"] = len(idx)
@@ -388,6 +388,7 @@ def score_fold(
             predictions[name] = model.predict(samples, idx)
     predictions["zero_return"] = zero_baseline(len(idx))
     predictions["momentum_12m"] = momentum_baseline(samples.momentum_12m[idx])
+    predictions["reversal_1m"] = momentum_baseline(samples.reversal_1m[idx], lookback_months=1)
     if champion is not None:
         predictions["champion"] = OnnxModel.from_files(champion.files).predict(samples, idx)
         layout["champion_in_sample"] = champion_in_sample(samples, idx, champion.train_end, purge_sessions)

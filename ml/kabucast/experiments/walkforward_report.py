@@ -241,11 +241,11 @@ def _label(result: WalkForward, name: str) -> str:
 
 
 def rankic_by_horizon(result: WalkForward) -> pd.DataFrame:
-    """Horizon x forecast: mean RankIC over the folds, plus the model's and momentum's on the holdout."""
+    """Horizon x forecast: mean RankIC over the folds, plus the model's and the free baselines' on the holdout."""
     means = mean_over_folds(result)
     holdout = next(f for f in result.folds if f.name == HOLDOUT).metrics
     columns = {f"{_label(result, n)} (folds)": means[n]["rankic"] for n in means if n != "zero_return"}
-    columns.update({f"{n} (holdout)": holdout[n]["rankic"] for n in ("model", "momentum_12m")})
+    columns.update({f"{n} (holdout)": holdout[n]["rankic"] for n in ("model", "momentum_12m", "reversal_1m")})
     frame = pd.DataFrame(columns, index=pd.RangeIndex(1, 13, name="horizon (months ahead, 21 sessions each)"))
     frame.columns.name = "mean RankIC (Spearman across tickers, per date)"
     return frame
@@ -262,14 +262,17 @@ def _scored_series(result: WalkForward, name: str, month: int) -> tuple[pd.Serie
 
 
 def ic_over_time(result: WalkForward, month: int) -> pd.DataFrame:
-    """Date x {model RankIC, model IC, momentum RankIC} at ``month`` over the test periods and the holdout."""
+    """Date x {model RankIC, model IC, momentum RankIC, reversal RankIC} at ``month`` over the test periods and the
+    holdout."""
     model, realised = _scored_series(result, "model", month)
     momentum, _ = _scored_series(result, "momentum_12m", month)
+    reversal, _ = _scored_series(result, "reversal_1m", month)
     frame = pd.DataFrame(
         {
             f"model RankIC (month {month})": rank_ic_series(model, realised),
             f"model IC (month {month})": ic_series(model, realised),
             f"momentum RankIC (month {month})": rank_ic_series(momentum, realised),
+            f"reversal RankIC (month {month})": rank_ic_series(reversal, realised),
         }
     )
     sessions = result.samples.history.as_of
@@ -333,7 +336,7 @@ def report_table(result: WalkForward) -> dict[str, Any]:
         for month in TABLE_MONTHS:
             cells = [f"{name} {_interval(months[month - 1], versus=True)}" for name, months in pairs.items()]
             table[f"paired RankIC difference m{month} ({period}, 95 %)"] = "; ".join(cells)
-    for name in ("model", "zero_return", "momentum_12m"):
+    for name in ("model", "zero_return", "momentum_12m", "reversal_1m"):
         table[f"MAE m1 / m12 {name} (folds)"] = f"{means[name]['mae'][0]:.4f} / {means[name]['mae'][11]:.4f}"
     table.update(calibration_rows(quantile_calibration(result)))
     return table

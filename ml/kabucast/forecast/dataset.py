@@ -59,6 +59,7 @@ class ForecastSamples:
     sector_id: np.ndarray  # (S,) int64
     target: np.ndarray  # (S, 12) float32 log returns 1..12 months ahead
     momentum_12m: np.ndarray  # (S,) float32 trailing 252-session log return (baseline input), 0 when unknown
+    reversal_1m: np.ndarray  # (S,) float32 minus the trailing 21-session log return (baseline input), 0 when unknown
     static_lookahead: int  # samples whose static snapshot is dated after them
     member: np.ndarray | None = None  # (S,) bool: the ticker was in the index on the date (None: all were)
 
@@ -148,6 +149,7 @@ def build_samples(
     date_pos, ticker_pos = np.nonzero(ok)  # row-major: sorted by date, then ticker
     static, after = static_by_date(snapshots, history.as_of, history.tickers, static_mode)
     momentum = np.nan_to_num(trailing_return(panel)[rows], nan=0.0)
+    reversal = np.nan_to_num(-trailing_return(panel, SESSIONS_PER_MONTH)[rows], nan=0.0)
     return ForecastSamples(
         history=history,
         date_pos=date_pos.astype(np.int64),
@@ -157,6 +159,7 @@ def build_samples(
         sector_id=sector_ids(history.tickers, sectors_of, sector_settings)[ticker_pos],
         target=labels[date_pos, ticker_pos].astype(np.float32),
         momentum_12m=momentum[date_pos, ticker_pos].astype(np.float32),
+        reversal_1m=reversal[date_pos, ticker_pos].astype(np.float32),
         static_lookahead=int(after[date_pos].sum()),
     )
 

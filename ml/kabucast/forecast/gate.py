@@ -35,7 +35,8 @@ reaching into it (labels run up to 12 months), so the newer model has seen some 
 returns as targets of older days. A window free of that would have no known outcomes at all; the
 gate therefore keeps the window's days out of every training set and compares on equal days.
 
-The decision, its reasons and every figure go to ``models/<challenger>/gate.json``; a promotion
+The 1-month reversal baseline's RankIC is recorded beside momentum's (``figures.reversal_1m``) but is
+not a rule. The decision, its reasons and every figure go to ``models/<challenger>/gate.json``; a promotion
 rewrites ``models/champion.json`` (which remembers the previous champion for rollback).
 """
 
@@ -267,6 +268,9 @@ def evaluate(
     predictions["momentum_12m"] = momentum_baseline(samples.momentum_12m[idx])
     momentum = window_rankic(target, predictions["momentum_12m"], dates, settings.min_dates)
     figures["momentum_12m"] = {"rankic": momentum, "mean_rankic": _mean(momentum)}
+    reversal_1m = momentum_baseline(samples.reversal_1m[idx], lookback_months=1)
+    reversal = window_rankic(target, reversal_1m, dates, settings.min_dates)
+    figures["reversal_1m"] = {"rankic": reversal, "mean_rankic": _mean(reversal)}  # recorded, not a rule
     figures["zero_return"] = {"mean_rankic": 0.0}
     counted = [h for h, v in enumerate(figures["challenger"]["rankic"]) if v is not None]
     paired = versus_momentum = None

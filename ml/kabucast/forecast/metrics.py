@@ -108,10 +108,17 @@ def zero_baseline(n: int, horizons: int = 12) -> np.ndarray:
     return np.zeros((n, horizons), dtype=np.float32)
 
 
-def momentum_baseline(trailing_12m: np.ndarray, horizons: int = 12, shrink: float = MOMENTUM_SHRINK) -> np.ndarray:
-    """(N, horizons) float32: trailing 12-month log return (N,) x ``m / 12`` x ``shrink`` for horizon m = 1..12."""
-    months = np.arange(1, horizons + 1) / 12.0  # (H,)
-    return (np.asarray(trailing_12m, dtype=np.float64)[:, None] * months * shrink).astype(np.float32)
+def momentum_baseline(
+    trailing: np.ndarray, horizons: int = 12, shrink: float = MOMENTUM_SHRINK, lookback_months: int = 12
+) -> np.ndarray:
+    """(N, horizons) float32 log-return forecasts from a trailing log return (N,) over ``lookback_months``.
+
+    Its monthly rate carried forward for at most ``lookback_months`` months, times ``shrink``: horizon
+    m = 1..12 gets ``trailing x min(m, lookback_months) / lookback_months x shrink``. The 12-month
+    momentum baseline is ``m / 12``; the 1-month reversal baseline (minus the trailing month) is flat.
+    """
+    months = np.minimum(np.arange(1, horizons + 1), lookback_months) / lookback_months  # (H,)
+    return (np.asarray(trailing, dtype=np.float64)[:, None] * months * shrink).astype(np.float32)
 
 
 def _nanmean(values: np.ndarray) -> float:

@@ -129,6 +129,7 @@ def fake_samples(dates: list[str], tickers: list[str]) -> ForecastSamples:
         sector_id=np.zeros(n, dtype=np.int64),
         target=empty,
         momentum_12m=np.zeros(n, dtype=np.float32),
+        reversal_1m=np.zeros(n, dtype=np.float32),
         static_lookahead=n,
     )
 

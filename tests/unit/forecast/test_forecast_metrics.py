@@ -90,6 +90,14 @@ def test_momentum_baseline_scales_with_the_horizon() -> None:
     np.testing.assert_allclose(pred[1, -1], -0.06, rtol=1e-6)
 
 
+def test_a_one_month_trailing_return_is_carried_for_one_month_at_every_horizon() -> None:
+    # GIVEN minus last month's log return (the 1-month reversal signal)
+    # WHEN it is turned into forecasts with a 1-month lookback THEN every horizon gets the same shrunk month
+    pred = momentum_baseline(np.array([0.05, -0.02]), shrink=0.5, lookback_months=1)
+    assert pred.shape == (2, 12)
+    np.testing.assert_allclose(pred, np.repeat([[0.025], [-0.01]], 12, axis=1), rtol=1e-6)
+
+
 def test_mismatched_shapes_are_refused() -> None:
     with pytest.raises(ValueError, match="need y_true"):
         horizon_metrics(np.zeros((3, 12)), np.zeros((3, 11)), np.zeros(3))
