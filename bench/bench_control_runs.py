@@ -26,7 +26,8 @@ from bench_planted_evaluation import planted_layout
 from bench_planted_signal import AS_OF, planted_market
 from kabucast.data.calendar import TradingCalendar
 from kabucast.evaluation.uncertainty import across_runs
-from kabucast.experiments.walkforward import HOLDOUT, inner_split, plan_folds
+from kabucast.experiments.folds import HOLDOUT, plan_folds
+from kabucast.experiments.walkforward import inner_split
 from kabucast.forecast.dataset import ForecastData
 from kabucast.forecast.interface import SampleSplit
 from kabucast.forecast.metrics import horizon_metrics

@@ -33,8 +33,9 @@ from kabucast.config import (
 from kabucast.data.ingest import load_prices
 from kabucast.errors import ConfigError
 from kabucast.evaluation.backtest import backtest_from_store, load_summary, next_day_returns
+from kabucast.experiments.folds import HOLDOUT, plan_folds
 from kabucast.experiments.predictions import load_prediction_history, model_prediction_frame
-from kabucast.experiments.walkforward import HOLDOUT, plan_folds, run_id
+from kabucast.experiments.walkforward import run_id
 from kabucast.forecast.dataset import LONGEST_LABEL, NotEnoughData
 from kabucast.jobs.forecast_step import OnnxPredictor
 from kabucast.storage import LocalStore

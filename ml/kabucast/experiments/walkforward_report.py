@@ -20,7 +20,8 @@ from kabucast.evaluation.backtest import report_prefix
 from kabucast.evaluation.calibration import coverage, daily_coverage, pinball
 from kabucast.evaluation.metrics import ic_series, rank_ic_series
 from kabucast.evaluation.uncertainty import Estimate, label_lag, mean_estimate, paired_difference
-from kabucast.experiments.walkforward import HOLDOUT, FoldResult, WalkForward, walk_forward
+from kabucast.experiments.folds import HOLDOUT
+from kabucast.experiments.walkforward import FoldResult, WalkForward, walk_forward
 from kabucast.forecast.dataset import ForecastSamples
 from kabucast.forecast.interface import finite_mean
 from kabucast.forecast.metrics import METRIC_NAMES, per_date_std

@@ -20,7 +20,8 @@ from onnx import TensorProto, helper
 from kabucast.config import TrainDataSettings, TrainSettings
 from kabucast.errors import ConfigError
 from kabucast.evaluation.calibration import rescale_quantiles
-from kabucast.experiments.walkforward import Fold, WalkForward, inner_split, train_fold
+from kabucast.experiments.folds import Fold
+from kabucast.experiments.walkforward import WalkForward, inner_split, train_fold
 from kabucast.forecast import kinds
 from kabucast.forecast.arrays import split_datasets
 from kabucast.forecast.dataset import ForecastSamples

@@ -14,7 +14,8 @@ import pytest
 
 from kabucast.config import CONFIG_DIR, TrainDataSettings, TrainSettings, load_settings
 from kabucast.errors import ConfigError
-from kabucast.experiments.walkforward import Fold, train_fold
+from kabucast.experiments.folds import Fold
+from kabucast.experiments.walkforward import train_fold
 from kabucast.forecast.dataset import ForecastSamples
 from kabucast.forecast.interface import SampleSplit, TrainableModel
 from kabucast.forecast.kinds import build_model, load_trainable
