@@ -53,11 +53,14 @@ def screen_bars(
         if len(off):
             shown = ", ".join(str(d.date()) for d in off[:3]) + (f" and {len(off) - 3} more" if len(off) > 3 else "")
             return f"dates that are not {calendar.exchange} sessions: {shown}", frame, []
-    actions = corporate_actions(frame, settings, ticker, accepted)
-    if actions and not rebase_actions:
-        return unadjusted(actions), frame, [a.suspect() for a in actions]
-    rebased = [dataclasses.replace(a.suspect(), action=REBASED) for a in actions]
-    kept, suspects = screen(rebase(frame, actions) if actions else frame, settings, ticker, accepted)
+    kept, suspects = screen(frame, settings, ticker, accepted)  # the corporate-action rule runs first in it
+    rebased: list[Suspect] = []
+    if any(s.kind == "corporate_action" for s in suspects):  # rare: the actions' ratios decide what follows
+        actions = corporate_actions(frame, settings, ticker, accepted)
+        if not rebase_actions:
+            return unadjusted(actions), frame, [a.suspect() for a in actions]
+        rebased = [dataclasses.replace(a.suspect(), action=REBASED) for a in actions]
+        kept, suspects = screen(rebase(frame, actions), settings, ticker, accepted)
     rejected = [s for s in suspects if s.action == REJECT]
     if len(rejected) >= QUARANTINE_MIN and len(rejected) > QUARANTINE_SHARE * len(frame):
         first = rejected[0]
