@@ -95,4 +95,9 @@ def load_trainable(
     meta: Mapping[str, Any], checkpoint: Path, training: Mapping[str, Any], where: str = "finetune settings"
 ) -> TrainableModel:
     """A stored version's model (its ``model.json`` ``meta`` and checkpoint file), to fine-tune with ``training``."""
-    return model_kind(meta.get("model_kind", DEFAULT_KIND), where).load(checkpoint, meta, training, where)
+    return model_kind(stored_kind(meta), where).load(checkpoint, meta, training, where)
+
+
+def stored_kind(meta: Mapping[str, Any]) -> str:
+    """The kind a stored version's ``model.json`` names; one written before kinds existed is a BiLSTM."""
+    return str(meta.get("model_kind", DEFAULT_KIND))

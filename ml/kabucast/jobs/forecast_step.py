@@ -17,7 +17,7 @@ import pandas as pd
 from kabucast.config import SectorSettings, UniverseSettings
 from kabucast.data.calendar import TradingCalendar
 from kabucast.forecast.document import forecast_document
-from kabucast.forecast.kinds import DEFAULT_KIND
+from kabucast.forecast.kinds import stored_kind
 from kabucast.forecast.missing import failure_reasons, with_missing
 from kabucast.forecast.onnx_model import OnnxModel
 from kabucast.forecast.registry import ModelFiles, check_features, load_model
@@ -77,7 +77,7 @@ class OnnxPredictor:
             close_time=self.calendar.close_time(fs.as_of).isoformat(),
             quantiles=quantiles,
             levels=levels,
-            model_kind=model.meta.get("model_kind", DEFAULT_KIND),
+            model_kind=stored_kind(model.meta),
         )
         doc = with_missing(doc, tickers, previous_document(store, FORECASTS, fs.as_of), self.calendar)
         members = self.universe.members_on(today)
