@@ -53,7 +53,8 @@ from kabucast.config import EvaluateSettings, SectorSettings, TrainSettings, loa
 from kabucast.data.calendar import TradingCalendar
 from kabucast.evaluation.uncertainty import Estimate, across_runs
 from kabucast.experiments.walkforward import walk_forward_recipe
-from kabucast.experiments.walkforward_report import paired_intervals, quantile_calibration, rankic_intervals
+from kabucast.experiments.walkforward_calibration import quantile_calibration
+from kabucast.experiments.walkforward_report import paired_intervals, rankic_intervals
 from kabucast.forecast.dataset import ForecastData
 
 MONTHS = (1, 3, 6, 12)

@@ -28,6 +28,8 @@ from kabucast.errors import ConfigError
 from kabucast.forecast.dataset import LONGEST_LABEL, NotEnoughData
 
 HOLDOUT = "holdout"
+PERIODS = ("folds", HOLDOUT)
+"""The two periods a run is scored and reported over: its folds pooled, and the holdout."""
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,9 @@ import numpy as np
 import pandas as pd
 
 from kabucast.config import EvaluateSettings, SectorSettings, TrainSettings, forecast_settings
-from kabucast.data.calendar import TradingCalendar
+from kabucast.data.calendar import SESSIONS_PER_MONTH, TradingCalendar
 from kabucast.evaluation.calibration import unconditional_quantiles
+from kabucast.evaluation.uncertainty import label_lag
 from kabucast.experiments.folds import Fold, plan_folds
 from kabucast.forecast.dataset import (
     ForecastData,
@@ -261,6 +262,11 @@ def inner_split(
     return cap_samples(strided[~held], data.max_train_samples, rng), cap_samples(
         strided[held], data.max_val_samples, rng
     )
+
+
+def month_lag(h: int) -> int:
+    """The Newey-West lag of month ``h + 1``'s daily figures (2 x its label, kabucast.evaluation.uncertainty)."""
+    return label_lag(SESSIONS_PER_MONTH * (h + 1))
 
 
 def score_fold(

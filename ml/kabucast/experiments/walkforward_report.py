@@ -17,19 +17,17 @@ import pandas as pd
 from kabucast.config import EvaluateSettings
 from kabucast.data.calendar import SESSIONS_PER_MONTH, TradingCalendar
 from kabucast.evaluation.backtest import report_prefix
-from kabucast.evaluation.calibration import coverage, daily_coverage, pinball
 from kabucast.evaluation.metrics import ic_series, rank_ic_series
-from kabucast.evaluation.uncertainty import Estimate, label_lag, mean_estimate, paired_difference
-from kabucast.experiments.folds import HOLDOUT
-from kabucast.experiments.walkforward import FoldResult, WalkForward, walk_forward
-from kabucast.forecast.dataset import ForecastSamples
+from kabucast.evaluation.uncertainty import Estimate, mean_estimate, paired_difference
+from kabucast.experiments.folds import HOLDOUT, PERIODS
+from kabucast.experiments.walkforward import WalkForward, month_lag, walk_forward
+from kabucast.experiments.walkforward_calibration import quantile_calibration
 from kabucast.forecast.interface import finite_mean
 from kabucast.forecast.metrics import METRIC_NAMES, per_date_std
 from kabucast.storage.base import Store, json_safe
 
 TABLE_MONTHS = (1, 3, 6, 12)
 """Horizons whose RankIC the report's table lists (the chart shows all 12)."""
-PERIODS = ("folds", HOLDOUT)
 
 
 def metrics_frame(result: WalkForward) -> pd.DataFrame:
@@ -64,15 +62,10 @@ def daily_rankic(result: WalkForward) -> dict[str, dict[str, np.ndarray]]:
     return out
 
 
-def _month_lag(h: int) -> int:
-    """The Newey-West lag of month ``h + 1``'s daily figures (2 x its label, kabucast.evaluation.uncertainty)."""
-    return label_lag(SESSIONS_PER_MONTH * (h + 1))
-
-
 def rankic_intervals(result: WalkForward) -> dict[str, dict[str, list[Estimate]]]:
     """Period -> forecast -> per month, the mean RankIC over the period's days with its Newey-West error."""
     return {
-        period: {name: [mean_estimate(rows[:, h], _month_lag(h)) for h in range(12)] for name, rows in named.items()}
+        period: {name: [mean_estimate(rows[:, h], month_lag(h)) for h in range(12)] for name, rows in named.items()}
         for period, named in daily_rankic(result).items()
     }
 
@@ -85,65 +78,11 @@ def paired_intervals(result: WalkForward) -> dict[str, dict[str, list[Estimate]]
     for period, forecasts in daily_rankic(result).items():
         model = forecasts["model"]
         out[period] = {
-            f"model - {name}": [paired_difference(model[:, h], daily[:, h], _month_lag(h)) for h in range(12)]
+            f"model - {name}": [paired_difference(model[:, h], daily[:, h], month_lag(h)) for h in range(12)]
             for name, daily in forecasts.items()
             if name != "model"
         }
     return out
-
-
-def quantile_calibration(result: WalkForward) -> dict[str, dict[str, Any]] | None:
-    """:func:`calibration_figures` of ``result``, computed once per run (summary, report and stderr show it)."""
-    return result.derived("quantile_calibration", lambda: calibration_figures(result))
-
-
-def calibration_figures(result: WalkForward) -> dict[str, dict[str, Any]] | None:
-    """Period -> the model's quantile calibration per month (None for a model without a quantile head).
-
-    For each central interval of its levels (0.1 and 0.9 -> ``0.1-0.9``, nominal 0.8) the share of
-    the period's test outcomes inside it, per month, with a 95 % interval (``coverage_ci``: Newey-West
-    over the per-date shares, lag 2 x the label, as the RankIC's: the outcomes of one date share a
-    market move, so a long horizon's coverage rests on few independent draws), beside the
-    unconditional baseline's interval's (both off: the test period's outcomes spread unlike the training
-    period's); the pinball loss over every level, per month, beside the unconditional baseline's (each
-    fold's training targets' own quantiles, per month: what a model that learnt nothing about location
-    or spread forecasts) and their ratio (< 1: better).
-    """
-    levels = result.folds[0].levels
-    if not levels:
-        return None
-    out: dict[str, dict[str, Any]] = {}
-    for period in PERIODS:
-        folds = [f for f in result.folds if (f.name == HOLDOUT) == (period == HOLDOUT)]
-        q = np.concatenate([f.quantiles["model"] for f in folds])
-        fixed = np.concatenate([np.broadcast_to(f.unconditional, f.quantiles["model"].shape) for f in folds])
-        target = np.concatenate([result.samples.target[f.test_idx] for f in folds])
-        intervals = {}
-        for i in range(len(levels) // 2):
-            low, high = q[..., i], q[..., -1 - i]
-            daily = np.concatenate([_daily_coverage(result.samples, f, i) for f in folds])  # folds in time order
-            spread = [mean_estimate(daily[:, h], _month_lag(h)) for h in range(12)]
-            intervals[f"{levels[i]:g}-{levels[-1 - i]:g}"] = {
-                "nominal": round(levels[-1 - i] - levels[i], 6),
-                "coverage": coverage(low, high, target).tolist(),
-                "coverage_ci": [[e.ci_low, e.ci_high] for e in spread],
-                "unconditional_coverage": coverage(fixed[..., i], fixed[..., -1 - i], target).tolist(),
-            }
-        model, baseline = pinball(q, target, levels), pinball(fixed, target, levels)
-        out[period] = {
-            "levels": list(levels),
-            "intervals": intervals,
-            "pinball": model.tolist(),
-            "unconditional_pinball": baseline.tolist(),
-            "pinball_ratio": (model / baseline).tolist(),
-        }
-    return out
-
-
-def _daily_coverage(samples: ForecastSamples, fold: FoldResult, i: int) -> np.ndarray:
-    """(test days, 12) per-date share of the fold's outcomes inside its i-th central interval."""
-    q = fold.quantiles["model"]
-    return daily_coverage(q[..., i], q[..., -1 - i], samples.target[fold.test_idx], samples.date_pos[fold.test_idx])
 
 
 def coverage_frame(calibration: dict[str, dict[str, Any]]) -> pd.DataFrame:
