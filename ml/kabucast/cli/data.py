@@ -55,7 +55,7 @@ def cmd_fetch(ctx: Context) -> Result:
 def _accepted_shifts(ctx: Context, cfg: FetchSettings) -> tuple[AcceptedLevelShift, ...]:
     """The config's ``accepted_level_shifts`` and those of ``--accept-level-shift TICKER:YYYY-MM-DD`` (this run)."""
     given = []
-    for text in getattr(ctx.args, "accept_level_shift", None) or ():  # the demo runs backfill without the option
+    for text in ctx.args.accept_level_shift or ():
         ticker, _, day = text.rpartition(":")
         if not ticker:
             raise UsageError(

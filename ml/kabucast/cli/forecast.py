@@ -31,7 +31,7 @@ def cmd_train(ctx: Context) -> Result:
     from kabucast.forecast.dataset import ForecastData
     from kabucast.forecast.train import train, train_in_tempdir
 
-    if getattr(ctx.args, "from_sweep", None):  # the demo calls this without the option
+    if ctx.args.from_sweep:
         return _train_from_sweep(ctx)
     cfg, universe, sectors = forecast_settings(ctx.args.config, TrainSettings)
     run = train_in_tempdir(train, cfg, ForecastData(ctx.store, universe, sectors, ctx.calendar), ctx.today)
@@ -123,8 +123,7 @@ def _portfolio_line(predicted: dict) -> str:
 def cmd_daily(ctx: Context) -> Result:
     job = build_daily_job(ctx.args.config, source=ctx.args.source)
     tickers = tickers_arg(ctx)
-    force = getattr(ctx.args, "force", False)  # the demo runs this step without the option
-    out = job.run(ctx.store, ctx.today, tickers, skip_fetch=ctx.args.skip_fetch, force=force)
+    out = job.run(ctx.store, ctx.today, tickers, skip_fetch=ctx.args.skip_fetch, force=ctx.args.force)
     if out["status"] == "skipped":
         return f"daily job skipped: {out['reason']}", out
     p = out["predict"]
@@ -141,6 +140,7 @@ def cmd_monthly(ctx: Context) -> Result:
 
 def cmd_demo(ctx: Context) -> Result:
     """The embedded default end to end: sample market -> store -> train -> daily forecast (offline)."""
+    from kabucast.cli.main import build_parser
     from kabucast.forecast.document import describe_top
     from kabucast.forecast.registry import champion_version
 
@@ -151,12 +151,13 @@ def cmd_demo(ctx: Context) -> Result:
         ("daily", cmd_daily, {"config": "fetch_daily_universe.yaml", "skip_fetch": False}),
     ]
     day = ctx.calendar.previous_session(ctx.today)  # a holiday demo forecasts from the last session
-    results = {}
+    parser, results = build_parser(), {}
     for name, fn, overrides in steps:
         if name == "train" and champion_version(ctx.store) is not None:
             print("[train] reusing the champion already in the store (`kabucast train` retrains)", file=sys.stderr)
             continue
-        args = argparse.Namespace(**{**vars(ctx.args), "source": ctx.args.source or "sample", **overrides})
+        step = vars(parser.parse_args([name]))  # the step's own options at their defaults (--force, ...)
+        args = argparse.Namespace(**{**step, **vars(ctx.args), "source": ctx.args.source or "sample", **overrides})
         summary, results[name] = fn(Context(ctx.store, day, args))
         print(f"[{name}] {summary}", file=sys.stderr)
     doc = ctx.store.get_json(results["daily"]["predict"]["key"])  # latest.json, or a --tickers run's own key
