@@ -11,6 +11,7 @@ import pandas as pd
 
 from kabucast.config import UniverseSettings
 from kabucast.data.calendar import TradingCalendar, calendar_for
+from kabucast.data.sources.factory import SOURCE_HELP
 from kabucast.errors import ConfigError
 from kabucast.storage import Store
 
@@ -46,6 +47,43 @@ class Command:
     arguments: Callable[[argparse.ArgumentParser], None] | None = None
     future_as_of: bool = False  # --as-of may be a day that has not closed yet (calendar look-ups)
     threads: bool = False  # trains with torch: takes --threads (kabucast.compute's policy)
+
+
+def add_options(p: argparse.ArgumentParser, command: Command) -> None:
+    """The options of one sub-command: the common ones (store, as-of, JSON), then what ``command`` takes."""
+    p.add_argument(
+        "--store", default=None, help="a folder (default: the config's storage, .kabucast) or s3://bucket/prefix"
+    )
+    p.add_argument("--endpoint-url", default=None, help="S3-compatible endpoint (e.g. http://127.0.0.1:5000)")
+    p.add_argument(
+        "--as-of",
+        default=None,
+        help="date YYYY-MM-DD to run as, local to the universe's exchange (default: its last closed session)",
+    )
+    p.add_argument("--json", action="store_true", help="print the full report as JSON on stdout")
+    if command.source:
+        p.add_argument("--source", default=None, help=SOURCE_HELP)
+    if command.tickers:
+        p.add_argument("--tickers", default=None, help="comma-separated subset of the universe")
+    if command.config:
+        p.add_argument("--config", default=command.config, help="settings file (under config/)")
+    if command.threads:
+        p.add_argument(
+            "--threads",
+            type=int,
+            default=None,
+            help="torch CPU threads (default: half the available cores, at least 1; more oversubscribes a "
+            "busy machine)",
+        )
+    if command.arguments:
+        command.arguments(p)
+
+
+def option_defaults(command: Command) -> dict[str, object]:
+    """Every option of ``command`` at its default, as its parser would give them with no arguments."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_options(parser, command)
+    return vars(parser.parse_args([]))
 
 
 def tickers_arg(ctx: Context) -> list[str] | None:

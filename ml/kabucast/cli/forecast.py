@@ -6,7 +6,8 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from kabucast.cli.base import Command, Context, Result, chosen_tickers, tickers_arg
+from kabucast.cli.base import Command, Context, Result, chosen_tickers, option_defaults, tickers_arg
+from kabucast.cli.data import COMMANDS as DATA_COMMANDS
 from kabucast.cli.data import cmd_backfill, cmd_enrich
 from kabucast.config import (
     EnrichSettings,
@@ -140,7 +141,6 @@ def cmd_monthly(ctx: Context) -> Result:
 
 def cmd_demo(ctx: Context) -> Result:
     """The embedded default end to end: sample market -> store -> train -> daily forecast (offline)."""
-    from kabucast.cli.main import build_parser
     from kabucast.forecast.document import describe_top
     from kabucast.forecast.registry import champion_version
 
@@ -151,12 +151,12 @@ def cmd_demo(ctx: Context) -> Result:
         ("daily", cmd_daily, {"config": "fetch_daily_universe.yaml", "skip_fetch": False}),
     ]
     day = ctx.calendar.previous_session(ctx.today)  # a holiday demo forecasts from the last session
-    parser, results = build_parser(), {}
+    commands, results = {**DATA_COMMANDS, **COMMANDS}, {}
     for name, fn, overrides in steps:
         if name == "train" and champion_version(ctx.store) is not None:
             print("[train] reusing the champion already in the store (`kabucast train` retrains)", file=sys.stderr)
             continue
-        step = vars(parser.parse_args([name]))  # the step's own options at their defaults (--force, ...)
+        step = option_defaults(commands[name])  # the step's own options at their defaults (--force, ...)
         args = argparse.Namespace(**{**step, **vars(ctx.args), "source": ctx.args.source or "sample", **overrides})
         summary, results[name] = fn(Context(ctx.store, day, args))
         print(f"[{name}] {summary}", file=sys.stderr)

@@ -19,10 +19,9 @@ import pandas as pd
 
 from kabucast import __version__
 from kabucast.cli import batch, data, evaluation, forecast, models, ranker, serverless, sweep
-from kabucast.cli.base import Command, Context
+from kabucast.cli.base import Command, Context, add_options
 from kabucast.config import UniverseSettings, load_settings, load_yaml, resolve_config_path
 from kabucast.data.calendar import DEFAULT_EXCHANGE, TradingCalendar, calendar_for
-from kabucast.data.sources.factory import SOURCE_HELP
 from kabucast.errors import JobFailure, KabucastError, UsageError
 from kabucast.storage import Store, open_store
 from kabucast.storage.url import DEFAULT_STORE, ENV_STORE, store_url_from_settings
@@ -44,33 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"kabucast {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, command in COMMANDS.items():
-        p = sub.add_parser(name, help=command.help, description=command.help)
-        p.add_argument(
-            "--store", default=None, help="a folder (default: the config's storage, .kabucast) or s3://bucket/prefix"
-        )
-        p.add_argument("--endpoint-url", default=None, help="S3-compatible endpoint (e.g. http://127.0.0.1:5000)")
-        p.add_argument(
-            "--as-of",
-            default=None,
-            help="date YYYY-MM-DD to run as, local to the universe's exchange (default: its last closed session)",
-        )
-        p.add_argument("--json", action="store_true", help="print the full report as JSON on stdout")
-        if command.source:
-            p.add_argument("--source", default=None, help=SOURCE_HELP)
-        if command.tickers:
-            p.add_argument("--tickers", default=None, help="comma-separated subset of the universe")
-        if command.config:
-            p.add_argument("--config", default=command.config, help="settings file (under config/)")
-        if command.threads:
-            p.add_argument(
-                "--threads",
-                type=int,
-                default=None,
-                help="torch CPU threads (default: half the available cores, at least 1; more oversubscribes a "
-                "busy machine)",
-            )
-        if command.arguments:
-            command.arguments(p)
+        add_options(sub.add_parser(name, help=command.help, description=command.help), command)
     return parser
 
 
