@@ -29,13 +29,13 @@ from kabucast.jobs.wiring import (
 
 
 def cmd_train(ctx: Context) -> Result:
-    from kabucast.forecast.dataset import ForecastData
+    from kabucast.forecast.dataset import forecast_data
     from kabucast.forecast.train import train, train_in_tempdir
 
     if ctx.args.from_sweep:
         return _train_from_sweep(ctx)
     cfg, universe, sectors = forecast_settings(ctx.args.config, TrainSettings)
-    run = train_in_tempdir(train, cfg, ForecastData(ctx.store, universe, sectors, ctx.calendar), ctx.today)
+    run = train_in_tempdir(train, cfg, forecast_data(ctx.store, ctx.calendar, cfg, universe, sectors), ctx.today)
     print(run.table(), file=sys.stderr)
     summary = f"{run.summary()}\n{stored_as(ctx, run.version, run.champion)}"
     return summary, {"version": run.version, "champion": run.champion, "run": run.meta["run"]}
@@ -55,10 +55,10 @@ def _train_from_sweep(ctx: Context) -> Result:
     from pathlib import Path
 
     from kabucast.experiments.two_stage import load_two_stage, two_stage_train
-    from kabucast.forecast.dataset import ForecastData
+    from kabucast.forecast.dataset import forecast_data
 
     settings, cfg, universe, sectors = load_two_stage(ctx.args.two_stage_config, ctx.args.config)
-    data = ForecastData(ctx.store, universe, sectors, ctx.calendar)
+    data = forecast_data(ctx.store, ctx.calendar, cfg, universe, sectors)
     with tempfile.TemporaryDirectory(prefix="kabucast-two-stage-") as tmp:
         out = two_stage_train(settings, cfg, data, ctx.today, ctx.args.from_sweep, Path(tmp))
     print(out.run.table(), file=sys.stderr)

@@ -205,7 +205,7 @@ def two_stage_train(
     cfg, model_cfg = winner_configs(params, train_settings, data.sectors.n_ids)
     samples = data.samples(as_of, samples_settings.static_mode)
     rng = np.random.default_rng(cfg.seed)
-    train_idx, val_idx, split = split_samples(samples, samples_settings, rng, cfg.batch_size)
+    train_idx, val_idx, split = split_samples(samples, samples_settings, rng, cfg.batch_size, samples.training_pool())
     sample_split = SampleSplit(samples, train_idx, val_idx)
     s1, s2 = settings.stage1, settings.stage2
     print(f"two-stage training of {sweep_dir} winner {cid}: {params}")

@@ -42,6 +42,7 @@ from kabucast.forecast.dataset import (
     ForecastSamples,
     NotEnoughData,
     cap_samples,
+    forecast_data,
     split_samples,
 )
 from kabucast.forecast.interface import (
@@ -145,7 +146,8 @@ def walk_forward(
 ) -> WalkForward:
     """Walk-forward of the recipe ``settings.train_config`` names, on its universe (``kabucast evaluate``)."""
     recipe, universe, sectors = forecast_settings(settings.train_config, TrainSettings)
-    return walk_forward_recipe(settings, recipe, ForecastData(store, universe, sectors, calendar), as_of, work_dir, log)
+    data = forecast_data(store, calendar, recipe, universe, sectors, settings.evaluation_universe)
+    return walk_forward_recipe(settings, recipe, data, as_of, work_dir, log)
 
 
 def walk_forward_recipe(
@@ -167,7 +169,9 @@ def walk_forward_recipe(
     day = data.calendar.previous_session(as_of)
     samples = data.samples(day, recipe.data.static_mode)
     sectors = data.sectors
-    folds = plan_folds(samples.date_pos, settings)
+    # a fold trains on the training universe's samples (train broad) and tests on the scored universe's members
+    planned = plan_folds(samples.date_pos, settings)
+    folds = [dataclasses.replace(f, train=samples.training_pool(f.train)) for f in planned]
     champion = load_champion(data.store, log) if settings.compare_champion else None
     results: list[FoldResult] = []
     models: dict[str, ForecastModel] | None = None

@@ -22,11 +22,11 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from kabucast.config import SectorSettings, TrainDataSettings, UniverseSettings
+from kabucast.config import SectorSettings, TrainDataSettings, TrainSettings, UniverseSettings, load_universe
 from kabucast.data.calendar import SESSIONS_PER_MONTH, TradingCalendar
 from kabucast.data.enrich import STATIC_PREFIX
 from kabucast.data.ingest import load_prices
-from kabucast.errors import KabucastError
+from kabucast.errors import ConfigError, KabucastError
 from kabucast.features import (
     PricePanel,
     WeeklyFeatureHistory,
@@ -62,6 +62,7 @@ class ForecastSamples:
     reversal_1m: np.ndarray  # (S,) float32 minus the trailing 21-session log return (baseline input), 0 when unknown
     static_lookahead: int  # samples whose static snapshot is dated after them
     member: np.ndarray | None = None  # (S,) bool: the ticker was in the index on the date (None: all were)
+    trainable: np.ndarray | None = None  # (S,) bool: the ticker was in the training universe on the date (None: all)
 
     def __len__(self) -> int:
         return len(self.date_pos)
@@ -77,6 +78,11 @@ class ForecastSamples:
     def members_only(self, idx: np.ndarray) -> np.ndarray:
         """The samples of ``idx`` whose ticker was in the index on their date (evaluation's rows)."""
         return idx if self.member is None else idx[self.member[idx]]
+
+    def training_pool(self, idx: np.ndarray | None = None) -> np.ndarray:
+        """The samples of ``idx`` (default: all) a model may train on: those of the training universe's names."""
+        idx = np.arange(len(self)) if idx is None else np.asarray(idx)
+        return idx if self.trainable is None else idx[self.trainable[idx]]
 
     def take(self, idx: np.ndarray) -> dict[str, np.ndarray]:
         """A batch as arrays: weekly (B, 156, 23), static (B, 6), position (B, 2), sector_id (B,), target (B, 12)."""
@@ -231,16 +237,39 @@ def split_samples(
 @dataclass(frozen=True)
 class ForecastData:
     """What a forecaster run works on: the store (prices, static snapshots, model versions), the universe,
-    the sector ids and the exchange's calendar."""
+    the sector ids and the exchange's calendar.
+
+    ``universe`` is the served one (the daily job forecasts its members). ``training_universe`` names
+    the stocks models train on when they are not the served ones (train broad, serve narrow: every
+    name it ever listed, on all their stored dates); ``evaluation_universe`` the stocks validation,
+    walk-forward and the gate score, members per date (None: the served universe).
+    """
 
     store: Store
     universe: UniverseSettings
     sectors: SectorSettings
     calendar: TradingCalendar
+    training_universe: UniverseSettings | None = None
+    evaluation_universe: UniverseSettings | None = None
+
+    @property
+    def trained_on(self) -> UniverseSettings:
+        return self.training_universe or self.universe
+
+    @property
+    def scored_on(self) -> UniverseSettings:
+        return self.evaluation_universe or self.universe
 
     def samples(self, as_of: pd.Timestamp, static_mode: StaticMode, min_labels: int = 12) -> ForecastSamples:
-        """:func:`load_samples` of this data as of ``as_of``."""
-        return load_samples(self.store, self.universe, self.sectors, self.calendar, as_of, static_mode, min_labels)
+        """:func:`load_samples` of this data as of ``as_of``: the scored names and the training names."""
+        trained_on = None if self.trained_on is self.scored_on else self.trained_on
+        return load_samples(
+            self.store, self.scored_on, self.sectors, self.calendar, as_of, static_mode, min_labels, trained_on
+        )
+
+    def describe(self) -> dict[str, str]:
+        """The universes' names, as model.json and reports record them."""
+        return {"served": self.universe.name, "trained_on": self.trained_on.name, "scored_on": self.scored_on.name}
 
 
 def load_samples(
@@ -251,24 +280,70 @@ def load_samples(
     as_of: pd.Timestamp,
     static_mode: StaticMode,
     min_labels: int = 12,
+    trained_on: UniverseSettings | None = None,
 ) -> ForecastSamples:
     """Every labelled sample the store's prices allow, as of ``as_of`` (nothing later is read).
 
     Samples of every name the universe ever listed, on all their stored dates (training uses them all);
     ``member`` marks those of a name that was in the index on the sample's date (evaluation uses only
     them). ``min_labels``: how many of the 12 monthly labels must be known (see ``build_samples``).
+    ``trained_on``: a separate training universe; its names' samples are loaded too, and ``trainable``
+    marks those of a name in it on the sample's date (point-in-time: training draws from them only),
+    while ``member`` still follows ``universe``.
     """
     day = calendar.previous_session(as_of)
-    frames = load_prices(store, universe.every_ticker)
+    names = list(universe.every_ticker)
+    sectors_of = dict(universe.sectors_of)
+    if trained_on is not None:
+        names += [t for t in trained_on.every_ticker if t not in sectors_of]
+        sectors_of = {**trained_on.sectors_of, **sectors_of}
+    frames = load_prices(store, names)
     if not frames:
         raise NotEnoughData(f"no stored prices in {store.url}; run `kabucast backfill` first")
-    panel = PricePanel.from_frames(frames, [t for t in universe.every_ticker if t in frames]).until(day)
+    panel = PricePanel.from_frames(frames, [t for t in names if t in frames]).until(day)
     history = weekly_feature_history(panel, panel.dates)
     snapshots = {
         pd.Timestamp(k.removeprefix(STATIC_PREFIX).removesuffix(".parquet")): store.get_parquet(k)
         for k in store.list(STATIC_PREFIX)
         if k.endswith(".parquet") and k.removeprefix(STATIC_PREFIX) <= f"{day.date()}.parquet"
     }
-    samples = build_samples(panel, history, snapshots, universe.sectors_of, sectors, calendar, static_mode, min_labels)
+    samples = build_samples(panel, history, snapshots, sectors_of, sectors, calendar, static_mode, min_labels)
     member = universe.membership(history.as_of, history.tickers)[samples.date_pos, samples.ticker_pos]
-    return dataclasses.replace(samples, member=member)
+    trainable = None
+    if trained_on is not None:
+        trainable = trained_on.membership(history.as_of, history.tickers)[samples.date_pos, samples.ticker_pos]
+    return dataclasses.replace(samples, member=member, trainable=trainable)
+
+
+def forecast_data(
+    store: Store,
+    calendar: TradingCalendar,
+    recipe: TrainSettings,
+    universe: UniverseSettings,
+    sectors: SectorSettings,
+    evaluation_universe: str | None = None,
+) -> ForecastData:
+    """The :class:`ForecastData` a recipe trains and is scored on: its served ``universe``, its
+    ``training_universe`` file (if any) and an ``evaluation_universe`` file (walk-forward's; if any).
+
+    A :class:`~kabucast.errors.ConfigError` when a universe trades on another exchange than the served
+    one (one calendar) or lists a sector the sector map does not know (it would silently share the
+    unknown sector's embedding).
+    """
+    training = None if recipe.training_universe is None else load_universe(recipe.training_universe)
+    evaluation = None if evaluation_universe is None else load_universe(evaluation_universe)
+    for other in (training, evaluation):
+        if other is None:
+            continue
+        if other.exchange != universe.exchange:
+            raise ConfigError(
+                f"universe {other.name} trades on {other.exchange}, the served {universe.name} on {universe.exchange}: "
+                "a recipe's universes share one exchange calendar"
+            )
+        unknown = sorted({m.sector for m in other.members} - set(sectors.sectors))
+        if unknown:
+            raise ConfigError(
+                f"universe {other.name} lists sectors the sector map does not know: {', '.join(unknown[:5])}; "
+                "map them to the sector map's names (docs/FORECASTER.md, 'Train broad, serve narrow')"
+            )
+    return ForecastData(store, universe, sectors, calendar, training, evaluation)

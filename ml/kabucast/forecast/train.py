@@ -95,7 +95,8 @@ def train(
     model = build_model(settings.model, settings.training, data.sectors.n_ids)
     samples = data.samples(as_of, settings.data.static_mode)
     rng = np.random.default_rng(model.seed)
-    train_idx, val_idx, split = split_samples(samples, settings.data, rng, min_train=model.min_train_samples)
+    pool = samples.training_pool()  # the training universe's samples (train broad, serve narrow)
+    train_idx, val_idx, split = split_samples(samples, settings.data, rng, model.min_train_samples, pool)
     # the control: same inputs, labels of other samples; validation untouched
     order = rng.permutation(len(train_idx)) if settings.data.shuffle_labels else None
     print(
@@ -114,6 +115,7 @@ def train(
         "n_val": len(val_idx),
         "shuffled_labels": settings.data.shuffle_labels,
         "static_lookahead_samples_all": samples.static_lookahead,
+        "universes": data.describe(),
     }
     return publish(data, model, samples, val_idx, result, run, settings.data.static_mode, work_dir)
 
