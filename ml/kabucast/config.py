@@ -126,7 +126,12 @@ class TrainDataSettings:
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """A full training run: ``model`` and ``training`` are checked against ForecasterConfig / TrainConfig."""
+    """A full training run: ``model`` and ``training`` are checked against ForecasterConfig / TrainConfig.
+
+    ``universe`` is the served universe (validation scores its members); ``training_universe``, when
+    set, is the universe file whose names the model trains on instead, point-in-time (train broad,
+    serve narrow: docs/FORECASTER.md). Its sector names must be in ``sectors``' map.
+    """
 
     env: Literal["local", "s3"]
     universe: str
@@ -135,6 +140,7 @@ class TrainSettings:
     model: dict[str, Any]
     training: dict[str, Any]
     storage: StorageSettings = field(default_factory=StorageSettings)
+    training_universe: str | None = None
 
 
 @dataclass(frozen=True)
@@ -311,6 +317,36 @@ def _date(value: Any, file: str, key: str) -> datetime.date:
 
 
 @dataclass(frozen=True)
+class SelectSettings:
+    """Choosing the champion across kinds (kabucast.experiments.select, docs/EVALUATION.md).
+
+    ``evaluate`` names the walk-forward settings every recipe runs with (its ``train_config`` is
+    replaced by each recipe); ``baselines`` the free baselines as servable recipes (momentum,
+    reversal); ``candidates`` the recipes that must beat the best of them at ``months`` with
+    family-wise error ``alpha`` (Holm) to be served.
+    """
+
+    env: Literal["local", "s3"]
+    evaluate: str
+    candidates: tuple[str, ...]
+    baselines: tuple[str, ...] = ("train_momentum.yaml", "train_reversal.yaml")
+    months: tuple[int, ...] = (1, 2, 3)
+    alpha: float = 0.05
+    storage: StorageSettings = field(default_factory=StorageSettings)
+
+    def __post_init__(self) -> None:
+        if not self.baselines:
+            raise ConfigError("select: baselines must name at least one recipe (what is served when nothing wins)")
+        if not self.months or any(not 1 <= m <= 12 for m in self.months):
+            raise ConfigError(f"select: months must be in 1..12, got {list(self.months)}")
+        if not 0.0 < self.alpha < 1.0:
+            raise ConfigError(f"select: alpha must be in (0, 1), got {self.alpha}")
+        names = [*self.baselines, *self.candidates]
+        if len(set(names)) != len(names):
+            raise ConfigError("select: a recipe is listed twice among baselines and candidates")
+
+
+@dataclass(frozen=True)
 class BacktestSettings:
     """The cost-aware long-short backtest (kabucast.evaluation.backtest, docs/EVALUATION.md).
 
@@ -368,3 +404,4 @@ class EvaluateSettings:
     compare_champion: bool = True
     report_month: int = 1
     storage: StorageSettings = field(default_factory=StorageSettings)
+    evaluation_universe: str | None = None  # the names scored, members per date (None: the recipe's served universe)

@@ -1,4 +1,5 @@
-"""Evaluation commands: ``evaluate`` (walk-forward), ``backtest`` and ``backtest-compare``."""
+"""Evaluation commands: ``evaluate`` (walk-forward), ``select`` (the champion across kinds), ``backtest`` and
+``backtest-compare``."""
 
 from __future__ import annotations
 
@@ -13,7 +14,16 @@ from typing import Any
 import pandas as pd
 
 from kabucast.cli.base import Command, Context, Result
-from kabucast.config import BacktestSettings, EvaluateSettings, PredictSettings, load_settings, resolve_config_path
+from kabucast.config import (
+    BacktestSettings,
+    EvaluateSettings,
+    PredictSettings,
+    SelectSettings,
+    TrainSettings,
+    forecast_settings,
+    load_settings,
+    resolve_config_path,
+)
 from kabucast.data.calendar import SESSIONS_PER_MONTH, TradingCalendar
 from kabucast.errors import KabucastError, ObjectNotFound
 from kabucast.storage.base import Store, dumps_json, json_safe
@@ -36,6 +46,41 @@ def cmd_evaluate(ctx: Context) -> Result:
     return line, {**summary(result, keys["report"]), "keys": keys}
 
 
+def cmd_select(ctx: Context) -> Result:
+    """Walk-forward of every candidate recipe and free baseline, one corrected rule -> ``reports/<select-id>/``;
+    ``--train`` then trains the chosen recipe on every stored date and makes it the champion."""
+    from kabucast.experiments.select import run_selection, selection_table, write_selection
+
+    settings = load_settings(SelectSettings, resolve_config_path(ctx.args.config))
+    with tempfile.TemporaryDirectory(prefix="kabucast-select-") as tmp:
+        selection = run_selection(settings, ctx.store, ctx.calendar, ctx.today, Path(tmp), log=_stderr)
+    keys = write_selection(ctx.store, selection)
+    print(selection_table(selection), file=sys.stderr)
+    out = {**json_safe(selection.to_dict()), "keys": keys, "trained": None}
+    line = f"{selection.run_id}: chosen {selection.winner} -> {ctx.store.url}/{keys['report']}"
+    if ctx.args.train:
+        from kabucast.forecast.dataset import forecast_data
+        from kabucast.forecast.registry import set_champion
+        from kabucast.forecast.train import train, train_in_tempdir
+
+        cfg, universe, sectors = forecast_settings(selection.winner, TrainSettings)
+        run = train_in_tempdir(train, cfg, forecast_data(ctx.store, ctx.calendar, cfg, universe, sectors), ctx.today)
+        set_champion(ctx.store, run.version, f"chosen by {selection.run_id}: {selection.reason}")
+        out["trained"] = {"version": run.version, "recipe": selection.winner}
+        line += f"\ntrained {selection.winner} as {run.version}: the champion (the daily job serves it)"
+    return line, out
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _select_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--train", action="store_true", help="train the chosen recipe on every stored date and make it the champion"
+    )
+
+
 def cmd_backtest(ctx: Context) -> Result:
     """Backtest stored or model predictions against the stored prices -> ``reports/<run-id>/``."""
     from kabucast.evaluation.backtest import backtest_from_store, sample_warning, write_backtest
@@ -46,8 +91,6 @@ def cmd_backtest(ctx: Context) -> Result:
     as_of = calendar.previous_session(ctx.today)
     frame, provenance = prediction_frame(ctx, settings, calendar, as_of)
     run_id = ctx.args.run_id or backtest_run_id(as_of, ctx.args.predictions, ctx.args.horizon_month, settings)
-    from kabucast.config import forecast_settings
-
     _, universe, _ = forecast_settings(ctx.args.predict_config, PredictSettings)  # prices' currency
     result = backtest_from_store(ctx.store, frame, settings, currency=universe.currency, sectors=universe.sectors_of)
     provenance.update(in_sample_days({**provenance, "fast_mode": settings.fast_mode}, result.daily.index, calendar))
@@ -244,6 +287,15 @@ COMMANDS: dict[str, Command] = {
         "evaluate.yaml",
         EvaluateSettings,
         threads=True,
+    ),
+    "select": Command(
+        cmd_select,
+        "choose the champion across kinds: walk-forward of every candidate and free baseline, Holm-corrected "
+        "-> reports/<run-id>/",
+        "select.yaml",
+        SelectSettings,
+        threads=True,
+        arguments=_select_arguments,
     ),
     "backtest": Command(
         cmd_backtest,

@@ -60,7 +60,8 @@ def _store_for(args: argparse.Namespace) -> Store:
 
 def universe_of(args: argparse.Namespace) -> UniverseSettings | None:
     """The universe a command works on: ``--universe``, else the one its settings file names (directly,
-    under ``data`` or ``panel``, or through its ``train_config``), else ``--predict-config``'s; None if none.
+    under ``data`` or ``panel``, or through its ``train_config`` or ``evaluate`` file),
+    else ``--predict-config``'s; None if none.
 
     It sets the command's trading calendar (the universe's ``exchange``) before the command runs.
     """
@@ -83,8 +84,9 @@ def _universe_path(data: dict) -> str | None:
     for candidate in (data.get("universe"), *(n.get("universe") for n in nested if isinstance(n, dict))):
         if isinstance(candidate, str) and candidate:
             return candidate
-    if isinstance(data.get("train_config"), str):
-        return _universe_path(load_yaml(resolve_config_path(data["train_config"])))
+    for key in ("train_config", "evaluate"):  # an evaluate file's recipe; a select file's evaluate file
+        if isinstance(data.get(key), str):
+            return _universe_path(load_yaml(resolve_config_path(data[key])))
     return None
 
 
