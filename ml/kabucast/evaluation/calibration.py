@@ -149,3 +149,56 @@ def calibration_record(
         "coverage_raw": np.round(coverage(raw[..., 0], raw[..., -1], target), 4).tolist(),
         "coverage_calibrated": np.round(coverage(calibrated[..., 0], calibrated[..., -1], target), 4).tolist(),
     }
+
+
+ADAPTIVE_GAMMA = 0.05
+"""Step of the adaptive factor's log per matured date: a 10-point coverage miss moves it by 0.5 %."""
+
+
+def adaptive_quantiles(
+    quantiles: np.ndarray,
+    target: np.ndarray,
+    date_pos: np.ndarray,
+    levels: Sequence[float],
+    sessions_per_month: int,
+    gamma: float = ADAPTIVE_GAMMA,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Quantiles whose central intervals adapt as outcomes mature (adaptive conformal inference, Gibbs and
+    Candès 2021, on the log of a stretch factor): ``(N, H, Q)`` quantiles as issued, and the ``(D, H, Q)``
+    factors in force on each of the D dates (sorted ``date_pos``, sessions).
+
+    Date by date in time order, each interval of month h is issued stretched around the median by its
+    factor (:func:`rescale_quantiles`); then every date whose month-h outcomes have just become known
+    (``sessions_per_month * h`` sessions earlier) updates it: ``log f += gamma * (miss - (1 - nominal))``,
+    ``miss`` that date's share of outcomes outside the interval it was issued. Too many misses widen the
+    band, too few narrow it, so coverage returns to nominal after a change of regime, with the lag the
+    labels impose. Factors start at 1 (the static calibration's intervals); a NaN outcome is not counted.
+    """
+    q = np.asarray(quantiles, dtype=np.float64)
+    y = np.asarray(target, dtype=np.float64)
+    c = median_index(levels)
+    rows, codes = np.unique(np.asarray(date_pos), return_inverse=True)
+    log_scale = np.zeros(q.shape[1:])
+    factors = np.ones((len(rows), *q.shape[1:]))
+    out = np.empty_like(q)
+    by_date = [np.flatnonzero(codes == d) for d in range(len(rows))]
+    lag = sessions_per_month * np.arange(1, q.shape[1] + 1)
+    for d, idx in enumerate(by_date):
+        factors[d] = np.exp(log_scale)
+        out[idx] = rescale_quantiles(q[idx], factors[d], levels)
+        matured = np.searchsorted(rows, rows[d] - lag)  # per horizon: the date whose outcomes are known now
+        for h, m in enumerate(matured):
+            if m >= len(rows) or rows[m] != rows[d] - lag[h]:
+                continue
+            mi, outcome = by_date[m], y[by_date[m], h]
+            known = np.isfinite(outcome)
+            if not known.any():
+                continue
+            for j in range(c):
+                upper = q.shape[-1] - 1 - j
+                inside = (out[mi, h, j] <= outcome) & (outcome <= out[mi, h, upper])
+                miss = 1.0 - inside[known].mean()
+                step = gamma * (miss - (1.0 - (float(levels[upper]) - float(levels[j]))))
+                log_scale[h, j] += step
+                log_scale[h, upper] += step
+    return out, factors

@@ -1,0 +1,43 @@
+"""Adaptive conformal updating of the intervals: after a change of regime it brings coverage back to nominal
+from matured outcomes only; on a calibrated stream it leaves the factors near 1."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kabucast.evaluation.calibration import adaptive_quantiles, coverage
+
+LEVELS = (0.1, 0.5, 0.9)
+Z90 = 1.2815515655446004  # the standard normal's 0.9 quantile
+LAG = 5  # sessions per "month" here, so the 12 horizons mature within the stream
+
+
+def stream(vol_after: float, n_dates: int = 1500, names: int = 60, seed: int = 0):
+    """Quantiles of N(0, 1) outcomes issued for every name and date; from the middle on, outcomes have sd ``vol_after``."""
+    rng = np.random.default_rng(seed)
+    rows = np.repeat(np.arange(n_dates), names)
+    sd = np.where(rows >= n_dates // 2, vol_after, 1.0)
+    target = rng.normal(size=(len(rows), 12)) * sd[:, None]
+    q = np.broadcast_to(np.array([-Z90, 0.0, Z90]), (len(rows), 12, 3)).copy()
+    return q, target, rows
+
+
+def test_a_regime_change_is_followed_back_to_nominal_coverage() -> None:
+    q, target, rows = stream(vol_after=2.0)
+    adapted, factors = adaptive_quantiles(q, target, rows, LEVELS, LAG)
+    late = rows >= 1000  # long after the change: every horizon had outcomes to learn from
+    static = coverage(q[late, :, 0], q[late, :, 2], target[late])
+    adaptive = coverage(adapted[late, :, 0], adapted[late, :, 2], target[late])
+    assert (static < 0.55).all()  # the static band: about 48 % once volatility doubled
+    assert (np.abs(adaptive - 0.8) < 0.05).all(), adaptive
+    assert (factors[-1, :, 0] > 1.6).all() and np.allclose(factors[:, :, 1], 1.0)  # the median never moves
+    # no look-ahead: a date's band uses outcomes matured before it only, so the first LAG x h dates keep factor 1
+    for h in range(12):
+        assert np.allclose(factors[: LAG * (h + 1) + 1, h], 1.0)
+
+
+def test_a_calibrated_stream_keeps_its_factors_near_one() -> None:
+    q, target, rows = stream(vol_after=1.0, seed=1)
+    adapted, factors = adaptive_quantiles(q, target, rows, LEVELS, LAG)
+    assert np.abs(np.log(factors[:, :, 0])).max() < 0.25
+    assert (np.abs(coverage(adapted[..., 0], adapted[..., 2], target) - 0.8) < 0.02).all()
