@@ -5,7 +5,7 @@ records it as ``model_kind``. Each kind is a :class:`ModelKind`: ``build`` makes
 :class:`~kabucast.forecast.interface.TrainableModel` from the settings' ``model`` and ``training``
 sections, ``load`` one from a stored checkpoint (and its ``model.json``) to fine-tune. Adding a model is one entry in
 :data:`MODEL_KINDS` (docs/ARCHITECTURE.md, "Adding a model"). Implementations are imported when
-called, so this module imports no torch.
+called, so this module imports no torch (nor lightgbm).
 """
 
 from __future__ import annotations
@@ -40,39 +40,43 @@ def _load_bilstm(checkpoint: Path, meta: Mapping[str, Any], training: Mapping[st
     return TorchForecaster.from_checkpoint(checkpoint, training, where, meta.get("quantile_calibration"))
 
 
-def _build_ridge(model: Mapping[str, Any], training: Mapping[str, Any], n_sectors: int, where: str) -> TrainableModel:
+def _settings_kind(implementation: Callable[[], Any]) -> ModelKind:
+    """The kind of a class with ``from_settings(model, training, n_sectors, where)`` and
+    ``from_checkpoint(checkpoint, training, where)``, which ``implementation()`` imports when called."""
+
+    def build(model: Mapping[str, Any], training: Mapping[str, Any], n_sectors: int, where: str) -> TrainableModel:
+        return implementation().from_settings(model, training, n_sectors, where)
+
+    def load(checkpoint: Path, meta: Mapping[str, Any], training: Mapping[str, Any], where: str) -> TrainableModel:
+        return implementation().from_checkpoint(checkpoint, training, where)
+
+    return ModelKind(build, load)
+
+
+def _ridge() -> Any:
     from kabucast.forecast.ridge_model import RidgeForecaster
 
-    return RidgeForecaster.from_settings(model, training, n_sectors, where)
+    return RidgeForecaster
 
 
-def _load_ridge(checkpoint: Path, meta: Mapping[str, Any], training: Mapping[str, Any], where: str) -> TrainableModel:
-    from kabucast.forecast.ridge_model import RidgeForecaster
-
-    return RidgeForecaster.from_checkpoint(checkpoint, training, where)
-
-
-def _build_momentum(
-    model: Mapping[str, Any], training: Mapping[str, Any], n_sectors: int, where: str
-) -> TrainableModel:
+def _momentum() -> Any:
     from kabucast.forecast.momentum_model import MomentumForecaster
 
-    return MomentumForecaster.from_settings(model, training, n_sectors, where)
+    return MomentumForecaster
 
 
-def _load_momentum(
-    checkpoint: Path, meta: Mapping[str, Any], training: Mapping[str, Any], where: str
-) -> TrainableModel:
-    from kabucast.forecast.momentum_model import MomentumForecaster
+def _lightgbm() -> Any:
+    from kabucast.forecast.lightgbm_model import LightGBMForecaster
 
-    return MomentumForecaster.from_checkpoint(checkpoint, training, where)
+    return LightGBMForecaster
 
 
 DEFAULT_KIND = "bilstm"
 MODEL_KINDS: dict[str, ModelKind] = {
     DEFAULT_KIND: ModelKind(_build_bilstm, _load_bilstm),
-    "ridge": ModelKind(_build_ridge, _load_ridge),  # the strong simple baseline (kabucast.forecast.ridge_model)
-    "momentum": ModelKind(_build_momentum, _load_momentum),  # momentum / reversal (kabucast.forecast.momentum_model)
+    "ridge": _settings_kind(_ridge),  # the strong simple baseline (kabucast.forecast.ridge_model)
+    "momentum": _settings_kind(_momentum),  # momentum / reversal (kabucast.forecast.momentum_model)
+    "lightgbm": _settings_kind(_lightgbm),  # boosted trees (kabucast.forecast.lightgbm_model)
 }
 """``model.kind`` of a training settings file (``model_kind`` in model.json) -> how to make that model."""
 

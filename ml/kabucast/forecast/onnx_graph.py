@@ -1,4 +1,4 @@
-"""Hand-built ONNX graphs of the numpy model kinds (ridge, momentum): the serving contract, saving, parity.
+"""Hand-built ONNX graphs of the model kinds (ridge, momentum, lightgbm): the serving contract, saving, parity.
 
 A kind that builds its graph with the ``onnx`` helper API gives its nodes and constants; this module
 declares the four inputs of :data:`kabucast.forecast.onnx_model.INPUT_DTYPES` and the ``log_returns``
@@ -9,7 +9,7 @@ kinds' ``export`` only (the daily Lambda needs ``onnxruntime``, not ``onnx``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -30,9 +30,16 @@ def constant(name: str, value: np.ndarray) -> onnx.TensorProto:
 
 
 def save_graph(
-    nodes: Sequence[onnx.NodeProto], initializers: Sequence[onnx.TensorProto], name: str, path: Path
+    nodes: Sequence[onnx.NodeProto],
+    initializers: Sequence[onnx.TensorProto],
+    name: str,
+    path: Path,
+    opsets: Mapping[str, int] | None = None,
 ) -> None:
-    """Check and write the graph from the four serving inputs to ``log_returns`` (B, 12) at ``path``."""
+    """Check and write the graph from the four serving inputs to ``log_returns`` (B, 12) at ``path``.
+
+    The default domain is at :data:`OPSET`; ``opsets`` declares other domains the nodes use (domain -> version,
+    e.g. ``{"ai.onnx.ml": 1}`` for tree ensembles)."""
     inputs = [
         helper.make_tensor_value_info("weekly", TensorProto.FLOAT, ["B", SEQ_WEEKS, len(WEEKLY_FEATURES)]),
         helper.make_tensor_value_info("static", TensorProto.FLOAT, ["B", len(STATIC_FEATURES)]),
@@ -42,7 +49,8 @@ def save_graph(
     assert tuple(i.name for i in inputs) == tuple(INPUT_DTYPES)
     output = helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["B", HORIZONS])
     graph = helper.make_graph(list(nodes), name, inputs, [output], initializer=list(initializers))
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    extra = [helper.make_opsetid(domain, version) for domain, version in (opsets or {}).items()]
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET), *extra])
     onnx.checker.check_model(model)
     onnx.save(model, path)
 

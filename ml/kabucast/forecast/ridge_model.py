@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from kabucast.forecast.dataset import ForecastSamples
 from kabucast.forecast.interface import FitResult, SampleSplit, finite_mean
 from kabucast.forecast.metrics import horizon_metrics
 from kabucast.forecast.normalize import STD_EPS
+
+if TYPE_CHECKING:
+    import onnx
 
 WINDOWS = (1, 13, 52)
 """Weeks averaged per weekly feature: the last week alone, the last quarter, the last year."""
@@ -37,6 +40,42 @@ def summary_features(weekly: np.ndarray, static: np.ndarray) -> np.ndarray:
     """(B, 75) float64: the means of the last 1 / 13 / 52 weeks of ``weekly`` (B, T, 23), then ``static`` (B, 6)."""
     parts = [np.asarray(weekly[:, -w:], dtype=np.float64).mean(axis=1) for w in WINDOWS]
     return np.concatenate([*parts, np.asarray(static, dtype=np.float64)], axis=1)
+
+
+def summary_matrix(samples: ForecastSamples, idx: np.ndarray) -> np.ndarray:
+    """(len(idx), 75) float64 :func:`summary_features` of samples ``idx``, built in batches."""
+    out = [np.zeros((0, 23 * len(WINDOWS) + 6))]
+    for start in range(0, len(idx), BATCH):
+        batch = samples.take(idx[start : start + BATCH])
+        out.append(summary_features(batch["weekly"], batch["static"]))
+    return np.concatenate(out)
+
+
+def summary_graph(output: str, double: bool = False) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
+    """ONNX nodes and constants computing :func:`summary_features` of the graph inputs ``weekly`` and ``static``
+    into ``output`` (B, 75) float32: Slice and ReduceMean per window, then Concat.
+
+    The means are taken in float32, or with ``double`` in float64 and then rounded to float32: what
+    ``summary_features(...).astype(np.float32)`` gives, but for the last bit once in many million values.
+    """
+    from onnx import TensorProto, helper
+
+    from kabucast.forecast.onnx_graph import constant
+
+    inits = [constant("axis1", np.array([1], dtype=np.int64)), constant("big", np.array([2**62], dtype=np.int64))]
+    weekly, static, summary = ("weekly64", "static64", f"{output}64") if double else ("weekly", "static", output)
+    nodes = []
+    if double:
+        nodes.append(helper.make_node("Cast", ["weekly"], [weekly], to=TensorProto.DOUBLE))
+        nodes.append(helper.make_node("Cast", ["static"], [static], to=TensorProto.DOUBLE))
+    for w in WINDOWS:
+        inits.append(constant(f"start{w}", np.array([-w], dtype=np.int64)))
+        nodes.append(helper.make_node("Slice", [weekly, f"start{w}", "big", "axis1"], [f"last{w}"]))
+        nodes.append(helper.make_node("ReduceMean", [f"last{w}"], [f"mean{w}"], axes=[1], keepdims=0))
+    nodes.append(helper.make_node("Concat", [*(f"mean{w}" for w in WINDOWS), static], [summary], axis=1))
+    if double:
+        nodes.append(helper.make_node("Cast", [summary], [output], to=TensorProto.FLOAT))
+    return nodes, inits
 
 
 class RidgeForecaster:
@@ -70,17 +109,10 @@ class RidgeForecaster:
         model.mean, model.std, model.coef, model.intercept = (saved[k] for k in ("mean", "std", "coef", "intercept"))
         return model
 
-    def _features(self, samples: ForecastSamples, idx: np.ndarray) -> np.ndarray:
-        out = [np.zeros((0, 23 * len(WINDOWS) + 6))]
-        for start in range(0, len(idx), BATCH):
-            batch = samples.take(idx[start : start + BATCH])
-            out.append(summary_features(batch["weekly"], batch["static"]))
-        return np.concatenate(out)
-
     def fit(self, split: SampleSplit, work_dir: Path, progress: bool = True, callbacks: Any = ()) -> FitResult:
         """Standardise, solve for every penalty, keep the best by mean validation RankIC; save to ``ridge.npz``."""
-        x, y = split.prepared("ridge", lambda: self._features(split.samples, split.train)), split.train_target()
-        x_val = split.prepared("ridge_val", lambda: self._features(split.samples, split.val))
+        x, y = split.prepared("ridge", lambda: summary_matrix(split.samples, split.train)), split.train_target()
+        x_val = split.prepared("ridge_val", lambda: summary_matrix(split.samples, split.val))
         self.mean, std = x.mean(axis=0), x.std(axis=0)
         self.std = np.where(std < STD_EPS, 1.0, std)
         z = (x - self.mean) / self.std
@@ -114,31 +146,25 @@ class RidgeForecaster:
     def predict(self, samples: ForecastSamples, idx: np.ndarray) -> np.ndarray:
         if self.alpha is None:
             raise RuntimeError("the ridge model is not fitted: call fit first")
-        x = self._features(samples, idx)
+        x = summary_matrix(samples, idx)
         return (((x - self.mean) / self.std) @ self.coef + self.intercept).astype(np.float32)
 
     def export(self, path: Path, samples: ForecastSamples, idx: np.ndarray) -> float:
-        """One ONNX graph: slices and means of ``weekly``, concat ``static``, z-score, MatMul, Add."""
+        """One ONNX graph: slices and means of ``weekly``, concat ``static`` (:func:`summary_graph`), z-score,
+        MatMul, Add."""
         from onnx import helper
 
         from kabucast.forecast.onnx_graph import constant, save_graph, served_parity
         from kabucast.forecast.onnx_model import OUTPUT_NAME
 
-        inits = [
+        nodes, inits = summary_graph("x")
+        inits += [
             constant("mean", self.mean.astype(np.float32)),
             constant("std", self.std.astype(np.float32)),
             constant("coef", self.coef.astype(np.float32)),
             constant("intercept", self.intercept.astype(np.float32)),
-            constant("axis1", np.array([1], dtype=np.int64)),
-            constant("big", np.array([2**62], dtype=np.int64)),
         ]
-        nodes = []
-        for w in WINDOWS:
-            inits.append(constant(f"start{w}", np.array([-w], dtype=np.int64)))
-            nodes.append(helper.make_node("Slice", ["weekly", f"start{w}", "big", "axis1"], [f"last{w}"]))
-            nodes.append(helper.make_node("ReduceMean", [f"last{w}"], [f"mean{w}"], axes=[1], keepdims=0))
         nodes += [
-            helper.make_node("Concat", [*(f"mean{w}" for w in WINDOWS), "static"], ["x"], axis=1),
             helper.make_node("Sub", ["x", "mean"], ["centred"]),
             helper.make_node("Div", ["centred", "std"], ["z"]),
             helper.make_node("MatMul", ["z", "coef"], ["linear"]),
