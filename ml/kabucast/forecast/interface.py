@@ -162,10 +162,11 @@ def calibrate_quantiles(
 def calibration_summary(record: dict[str, Any]) -> str:
     """One line: the calibrated interval's coverage on the block, before and after, averaged over horizons."""
     low, high = record["interval"]
-    raw, calibrated = finite_mean(record["coverage_raw"]), finite_mean(record["coverage_calibrated"])
+    calibrated = finite_mean(record["coverage_calibrated"])
+    raw = f"{finite_mean(record['coverage_raw']):.1%} -> " if "coverage_raw" in record else ""
     return (
         f"calibrated the {low:g}-{high:g} interval on {record['n_samples']:,} samples "
-        f"({record['block'][0]}..{record['block'][1]}): coverage {raw:.1%} -> {calibrated:.1%} (mean of 12 months)"
+        f"({record['block'][0]}..{record['block'][1]}): coverage {raw}{calibrated:.1%} (mean of 12 months)"
     )
 
 

@@ -90,16 +90,33 @@ def model_kind(kind: str, where: str) -> ModelKind:
 def build_model(
     model: Mapping[str, Any], training: Mapping[str, Any], n_sectors: int, where: str = "train settings"
 ) -> TrainableModel:
-    """The trainable model of a settings file's ``model`` and ``training`` sections (``model.kind``: bilstm)."""
-    kind = model_kind(model.get("kind", DEFAULT_KIND), where)
-    return kind.build({k: v for k, v in model.items() if k != "kind"}, training, n_sectors, where)
+    """The trainable model of a settings file's ``model`` and ``training`` sections (``model.kind``: bilstm).
+
+    ``quantiles`` in the section of a kind without a quantile head (every kind but the BiLSTM) wraps it
+    in risk-scaled bands (kabucast.forecast.vol_intervals)."""
+    name = model.get("kind", DEFAULT_KIND)
+    kind = model_kind(name, where)
+    section = {k: v for k, v in model.items() if k != "kind"}
+    if name == DEFAULT_KIND or "quantiles" not in section:
+        return kind.build(section, training, n_sectors, where)
+    from kabucast.forecast.vol_intervals import VolScaledIntervals, check_levels
+
+    levels = check_levels(section.pop("quantiles"), where)
+    return VolScaledIntervals(kind.build(section, training, n_sectors, where), levels)
 
 
 def load_trainable(
     meta: Mapping[str, Any], checkpoint: Path, training: Mapping[str, Any], where: str = "finetune settings"
 ) -> TrainableModel:
     """A stored version's model (its ``model.json`` ``meta`` and checkpoint file), to fine-tune with ``training``."""
-    return model_kind(stored_kind(meta), where).load(checkpoint, meta, training, where)
+    name = stored_kind(meta)
+    model = model_kind(name, where).load(checkpoint, meta, training, where)
+    levels = (meta.get("model_config") or {}).get("quantiles")
+    if name == DEFAULT_KIND or not levels:
+        return model
+    from kabucast.forecast.vol_intervals import VolScaledIntervals
+
+    return VolScaledIntervals(model, levels, meta.get("quantile_calibration"))
 
 
 def stored_kind(meta: Mapping[str, Any]) -> str:

@@ -13,7 +13,7 @@ LAG = 5  # sessions per "month" here, so the 12 horizons mature within the strea
 
 
 def stream(vol_after: float, n_dates: int = 1500, names: int = 60, seed: int = 0):
-    """Quantiles of N(0, 1) outcomes issued for every name and date; from the middle on, outcomes have sd ``vol_after``."""
+    """Quantiles of N(0, 1) outcomes for every name and date; from the middle on, outcomes have sd ``vol_after``."""
     rng = np.random.default_rng(seed)
     rows = np.repeat(np.arange(n_dates), names)
     sd = np.where(rows >= n_dates // 2, vol_after, 1.0)

@@ -23,6 +23,7 @@ from kabucast.forecast.kinds import build_model, load_trainable
 from kabucast.forecast.lightgbm_model import LightGBMForecaster, float32_splits
 from kabucast.forecast.onnx_model import OnnxModel
 from kabucast.forecast.ridge_model import summary_features
+from kabucast.forecast.vol_intervals import VolScaledIntervals
 
 QUICK = {"kind": "lightgbm", "n_estimators": 40, "learning_rate": 0.1, "min_child_samples": 20, "n_jobs": 1}
 """Small enough to fit 12 horizons in well under a second."""
@@ -128,7 +129,9 @@ def test_lightgbm_plugs_into_walk_forward(samples: ForecastSamples, sectors, tmp
 
 def test_the_shipped_recipe_builds_a_lightgbm_model() -> None:
     recipe = load_settings(TrainSettings, CONFIG_DIR / "train_lightgbm.yaml")
-    model = build_model(recipe.model, recipe.training, 0, "train_lightgbm.yaml")
+    banded = build_model(recipe.model, recipe.training, 0, "train_lightgbm.yaml")
+    assert isinstance(banded, VolScaledIntervals) and banded.quantile_levels == (0.1, 0.5, 0.9)  # the recipe's bands
+    model = banded.inner
     assert isinstance(model, LightGBMForecaster) and model.seed == recipe.training["seed"]
     assert model.settings["n_estimators"] == 500 and model.settings["early_stopping_rounds"] == 50
 

@@ -21,6 +21,7 @@ from kabucast.forecast.interface import SampleSplit, TrainableModel
 from kabucast.forecast.kinds import build_model, load_trainable
 from kabucast.forecast.momentum_model import MomentumForecaster, trailing_return
 from kabucast.forecast.onnx_model import OnnxModel
+from kabucast.forecast.vol_intervals import VolScaledIntervals
 
 REVERSAL = {"kind": "momentum", "lookback_weeks": 4, "skip_weeks": 0, "sign": -1}
 
@@ -129,7 +130,9 @@ def test_momentum_plugs_into_walk_forward(samples, sectors, tmp_path) -> None:
 )
 def test_the_shipped_recipes_build_momentum_and_reversal(name: str, settings: tuple[int, int, int]) -> None:
     recipe = load_settings(TrainSettings, CONFIG_DIR / name)
-    model = build_model(recipe.model, recipe.training, 0, name)
+    banded = build_model(recipe.model, recipe.training, 0, name)
+    assert isinstance(banded, VolScaledIntervals) and banded.quantile_levels == (0.1, 0.5, 0.9)  # the recipe's bands
+    model = banded.inner
     assert isinstance(model, MomentumForecaster)
     assert (model.lookback_weeks, model.skip_weeks, model.sign) == settings and recipe.data.static_mode == "none"
 

@@ -1,0 +1,99 @@
+"""Risk-scaled bands for a point forecaster: a volatile stock gets a wider band than a quiet one, the band
+holds its nominal share on later outcomes whose noise follows each stock's volatility, and the ONNX graph
+serves the same quantiles."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from kabucast.config import TrainDataSettings, TrainSettings
+from kabucast.errors import ConfigError
+from kabucast.evaluation.calibration import coverage
+from kabucast.experiments.folds import Fold
+from kabucast.experiments.walkforward import train_fold
+from kabucast.forecast.interface import SampleSplit, calibrate_quantiles
+from kabucast.forecast.kinds import build_model, load_trainable
+from kabucast.forecast.onnx_model import OnnxModel
+from kabucast.forecast.ridge_model import RidgeForecaster
+from kabucast.forecast.vol_intervals import VolScaledIntervals, check_levels, risk
+
+LEVELS = (0.1, 0.5, 0.9)
+
+
+def heteroscedastic(samples, seed: int = 0):
+    """Labels of pure noise whose standard deviation is each sample's own risk (rvol_13w) x 0.3 x sqrt(month)."""
+    sigma = risk(samples.take(np.arange(len(samples)))["weekly"])
+    rng = np.random.default_rng(seed)
+    noise = rng.normal(size=(len(samples), 12)) * sigma[:, None] * 0.3 * np.sqrt(np.arange(1, 13))
+    return dataclasses.replace(samples, target=noise.astype(np.float32)), sigma
+
+
+def test_bands_follow_each_stocks_risk_and_hold_on_later_outcomes(samples, tmp_path) -> None:
+    data, sigma = heteroscedastic(samples)
+    order = np.argsort(data.date_pos, kind="stable")
+    train, val, test = np.array_split(order, 3)  # in time: fit, calibrate, then judge on later dates
+    model = VolScaledIntervals(RidgeForecaster(seed=0), LEVELS)
+    split = SampleSplit(data, train, val)
+    model.fit(split, tmp_path / "fit", progress=False)
+    record = calibrate_quantiles(model, split, log=lambda line: None)
+    assert record is not None and record["interval"] == [0.1, 0.9]
+    _, q = model.predict_with_quantiles(data, test)
+    width = q[:, :, -1] - q[:, :, 0]
+    # THEN a band is as wide as its stock is risky (the ridge's point forecast barely moves) ...
+    assert np.corrcoef(width[:, 0], sigma[test])[0, 1] > 0.99
+    # ... and the 80 % band holds 80 % of the later outcomes, in the quiet half and in the volatile half
+    quiet = sigma[test] <= np.median(sigma[test])
+    for part in (quiet, ~quiet):
+        cover = coverage(q[part, :, 0], q[part, :, -1], data.target[test][part])
+        assert abs(cover.mean() - 0.8) < 0.03 and (np.abs(cover - 0.8) < 0.1).all(), cover  # ~470 outcomes each
+    # a band of one width for all (the control) misses the split: too wide on quiet names, too narrow on volatile
+    flat_q = model.predict(data, test)[:, :, None] + (model.scale * np.median(sigma[val]))[None]
+    loud = coverage(flat_q[~quiet, :, 0], flat_q[~quiet, :, -1], data.target[test][~quiet])
+    assert loud.mean() < 0.72, loud
+    # AND the exported graph serves the same log returns and quantiles, its levels in its metadata
+    parity = model.export(tmp_path / "model.onnx", data, test[:64])
+    assert parity < 1e-4
+    served = OnnxModel((tmp_path / "model.onnx").read_bytes(), "test", "none")
+    assert served.quantile_levels == LEVELS
+    _, quantiles = served.predict_with_quantiles(data, test[:200])
+    np.testing.assert_allclose(quantiles, q[:200], atol=1e-4)
+    assert model.describe()["model_config"]["quantiles"] == list(LEVELS)
+
+
+def test_levels_must_be_central_intervals_around_a_median() -> None:
+    assert check_levels([0.05, 0.5, 0.95], "x") == (0.05, 0.5, 0.95)
+    with pytest.raises(ConfigError, match=r"symmetric around 0\.5"):
+        check_levels([0.1, 0.5, 0.8], "x")
+    with pytest.raises(ConfigError, match="must include the median"):
+        check_levels([0.1, 0.9], "x")
+
+
+def test_quantiles_in_a_kinds_settings_give_it_bands_in_walk_forward_and_after_a_reload(samples, sectors, tmp_path):
+    data, _ = heteroscedastic(samples, seed=3)
+    model = {"kind": "ridge", "quantiles": [0.1, 0.5, 0.9]}
+    recipe = TrainSettings("local", "u", "s", TrainDataSettings(as_of_stride=1, val_fraction=0.1), model, {"seed": 1})
+    order = np.argsort(data.date_pos, kind="stable")
+    train, test = order[: len(order) * 9 // 10], order[len(order) * 9 // 10 :]
+    # WHEN walk-forward trains a fold with it (a quantile recipe: fitted, then calibrated on a later purged block)
+    models, trained = train_fold(recipe, sectors, data, Fold("fold-1", train, test), tmp_path)
+    # THEN the served fold has bands, calibrated on the block the fold records
+    served = models["model"]
+    assert isinstance(served, OnnxModel) and served.quantile_levels == LEVELS
+    assert trained["quantile_calibration"]["method"].startswith("vol-scaled conformal")
+    _, q = served.predict_with_quantiles(data, test)
+    assert (q[:, :, 0] < q[:, :, 2]).all()
+    # AND a stored version reloads with its calibration, to fine-tune and serve the same bands
+    built = build_model(model, {"seed": 1}, sectors.n_ids)
+    assert isinstance(built, VolScaledIntervals) and isinstance(built.inner, RidgeForecaster)
+    split = SampleSplit(data, train[: len(train) // 2], train[len(train) // 2 :])
+    built.fit(split, tmp_path / "fit", progress=False)
+    built.calibrate_quantiles(split)
+    meta = built.describe()
+    again = load_trainable(meta, tmp_path / "fit" / "ridge.npz", {"seed": 1})
+    assert isinstance(again, VolScaledIntervals)
+    np.testing.assert_allclose(
+        again.predict_quantiles(data, test[:50]), built.predict_quantiles(data, test[:50]), atol=1e-5
+    )
