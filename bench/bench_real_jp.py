@@ -14,6 +14,8 @@ and the model's paired differences with each.
 
     python bench/bench_real_jp.py --work /tmp/jp [--recipes momentum,reversal,lightgbm,demo] [--train-on all|large]
     python bench/bench_real_jp.py --work /tmp/jp --score-on all   # score on all 600 names instead
+    python bench/bench_real_jp.py --work /tmp/jp --select --recipes ridge,lightgbm,demo   # kabucast select
+    python bench/bench_real_jp.py --work /tmp/us --market us --select --score-on all --no-bands   # 300 US names
 
 ``--work`` keeps the store between runs (the backfill is done once). Asserts nothing; each recipe
 takes minutes on 2 cores (the BiLSTM ``demo`` recipe the longest). ``KABUCAST_SHARED_DATA`` points
@@ -37,7 +39,8 @@ from kabucast.universe_listing import universe_from_listing, write_universe
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("KABUCAST_SHARED_DATA", ROOT.parent / "shared" / "data"))
-AS_OF = "2018-11-16"
+AS_OF = {"jp": "2018-11-16", "us": "2017-11-10"}
+US_FILE = "us_panel300_dev.csv.gz"
 RECIPES = {
     "demo": "train_demo.yaml",  # the BiLSTM, short training
     "ridge": "train_ridge.yaml",
@@ -46,6 +49,7 @@ RECIPES = {
     "lightgbm": "train_lightgbm.yaml",
 }
 MONTHS = (1, 2, 3, 6, 12)
+BANDS = True  # --no-bands: the recipes without quantiles (a fold's purged calibration block needs ~350 dates)
 
 
 def universes(work: Path) -> dict[str, str]:
@@ -55,17 +59,37 @@ def universes(work: Path) -> dict[str, str]:
     for name, source in (("large", "jp_large100_dev.csv.gz"), ("panel", "jp_panel500_dev.csv.gz")):
         tickers = set(pd.read_csv(SHARED / source, usecols=["ticker"])["ticker"].unique())
         rows = listing[listing["ticker"].isin(tickers)].to_dict("records")
-        universe = universe_from_listing(rows, f"jp_{name}", f"real TSE names of {source}", reviewed=AS_OF)
+        universe = universe_from_listing(rows, f"jp_{name}", f"real TSE names of {source}", reviewed=AS_OF["jp"])
         files[name] = str(write_universe(work / f"universe_{name}.yaml", universe))
-    every = universe_from_listing(listing.to_dict("records"), "jp_all", "the 600 real TSE dev names", reviewed=AS_OF)
+    every = universe_from_listing(
+        listing.to_dict("records"), "jp_all", "the 600 real TSE dev names", reviewed=AS_OF["jp"]
+    )
     files["all"] = str(write_universe(work / "universe_all.yaml", every))
     return files
 
 
-def backfill(work: Path, files: dict[str, str], store: list[str]) -> None:
+def us_universe(work: Path) -> dict[str, str]:
+    """The 300 US names (XNYS, USD) as one universe served, trained and scored on; sectors are not in the file:
+    the large caps bench_real_data names get theirs, the others the sector map's explicit ``Unknown``."""
+    from bench_real_data import SECTORS
+
+    tickers = sorted(pd.read_csv(SHARED / US_FILE, usecols=["ticker"])["ticker"].unique())
+    members = [{"ticker": t, "name": t, "sector": SECTORS.get(t, "Unknown")} for t in tickers]
+    universe = {"env": "local", "name": "us300", "description": f"real US names of {US_FILE}", "exchange": "XNYS",
+                "currency": "USD", "reviewed": AS_OF["us"], "members": members}  # fmt: skip
+    path = write(work / "universe_us300.yaml", universe)
+    return {"large": path, "all": path}
+
+
+def backfill(work: Path, files: dict[str, str], store: list[str], market: str) -> None:
     if (work / "store" / "data").exists():
         return
-    for name, source in (("large", "jp_large100_dev.csv.gz"), ("panel", "jp_panel500_dev.csv.gz")):
+    sources = (
+        (("large", "jp_large100_dev.csv.gz"), ("panel", "jp_panel500_dev.csv.gz"))
+        if market == "jp"
+        else (("large", US_FILE),)
+    )
+    for name, source in sources:
         fetch = write(
             work / f"fetch_{name}.yaml",
             {"env": "local", "universe": files[name], "source": f"file:{SHARED / source}", "period": "20y",
@@ -80,11 +104,33 @@ def evaluate(work: Path, files: dict[str, str], store: list[str], recipe: str, t
     train["universe"] = files["large"]
     train["sectors"] = str(ROOT / "config" / "sectors.yaml")
     train["training_universe"] = files[train_on]
+    if not BANDS:
+        train["model"].pop("quantiles", None)
     path = write(work / f"train_{recipe}_{train_on}.yaml", train)
     settings = {"env": "local", "train_config": path, "folds": 3, "compare_champion": False,
                 "evaluation_universe": files[score_on]}  # fmt: skip
     evaluate = write(work / f"evaluate_{recipe}_{train_on}_{score_on}.yaml", settings)
     return run("evaluate", "--config", evaluate, "--threads", "1", *store)
+
+
+def select(
+    work: Path, files: dict[str, str], store: list[str], recipes: list[str], train_on: str, score_on: str
+) -> dict:
+    """``kabucast select`` over momentum and reversal (the baselines) and ``recipes`` (the candidates)."""
+    paths = {}
+    for recipe in ("momentum", "reversal", *recipes):
+        train = yaml.safe_load((ROOT / "config" / RECIPES[recipe]).read_text())
+        train.update(universe=files["large"], sectors=str(ROOT / "config" / "sectors.yaml"))
+        train["training_universe"] = files[train_on]
+        if not BANDS:
+            train["model"].pop("quantiles", None)
+        paths[recipe] = write(work / f"train_{recipe}_{train_on}.yaml", train)
+    evaluate = write(work / f"evaluate_select_{score_on}.yaml",
+                     {"env": "local", "train_config": paths["momentum"], "folds": 3, "compare_champion": False,
+                      "evaluation_universe": files[score_on]})  # fmt: skip
+    settings = {"env": "local", "evaluate": evaluate, "baselines": [paths["momentum"], paths["reversal"]],
+                "candidates": [paths[r] for r in recipes], "months": [1, 2, 3], "alpha": 0.05}  # fmt: skip
+    return run("select", "--config", write(work / "select.yaml", settings), "--threads", "1", *store)
 
 
 def show(recipe: str, summary: dict) -> None:
@@ -118,15 +164,29 @@ def main_() -> None:
     parser.add_argument("--recipes", default="momentum,reversal,lightgbm,demo")
     parser.add_argument("--train-on", default="all", choices=("all", "large"))
     parser.add_argument("--score-on", default="large", choices=("large", "all"))
+    parser.add_argument("--select", action="store_true", help="kabucast select over --recipes (candidates)")
+    parser.add_argument("--no-bands", action="store_true", help="point forecasts only (short histories: the US file)")
+    parser.add_argument("--market", default="jp", choices=("jp", "us"), help=f"us: the 300 names of {US_FILE}")
     args = parser.parse_args()
     if not (SHARED / "jp_large100_dev.csv.gz").exists():
         raise SystemExit(f"no real JP data in {SHARED} (set KABUCAST_SHARED_DATA)")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    global BANDS
+    BANDS = not args.no_bands
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    files = universes(work)
-    store = ["--store", str(work / "store"), "--as-of", AS_OF]
-    backfill(work, files, store)
+    files = universes(work) if args.market == "jp" else us_universe(work)
+    store = ["--store", str(work / "store"), "--as-of", AS_OF[args.market]]
+    backfill(work, files, store, args.market)
+    if args.select:
+        started = time.perf_counter()
+        chosen = select(work, files, store, args.recipes.split(","), args.train_on, args.score_on)
+        (work / f"selection_{args.train_on}_{args.score_on}.json").write_text(json.dumps(chosen))
+        print(
+            f"== select, trained on {args.train_on}, scored on {args.score_on} ({time.perf_counter() - started:.0f} s)"
+        )
+        print(Path(work / "store" / chosen["keys"]["report"]).read_text())
+        return
     for recipe in args.recipes.split(","):
         started = time.perf_counter()
         summary = evaluate(work, files, store, recipe, args.train_on, args.score_on)

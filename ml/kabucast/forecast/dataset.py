@@ -41,6 +41,8 @@ from kabucast.storage.base import Store
 HORIZONS = 12
 LONGEST_LABEL = HORIZONS * SESSIONS_PER_MONTH  # 252 sessions
 StaticMode = Literal["snapshot", "none"]
+UNKNOWN_SECTOR = "Unknown"
+"""The sector a universe file may name for a stock whose sector it does not know (the map's unknown id)."""
 
 
 class NotEnoughData(KabucastError):
@@ -328,7 +330,7 @@ def forecast_data(
 
     A :class:`~kabucast.errors.ConfigError` when a universe trades on another exchange than the served
     one (one calendar) or lists a sector the sector map does not know (it would silently share the
-    unknown sector's embedding).
+    unknown sector's embedding); ``Unknown`` says so on purpose (e.g. a listing without sectors).
     """
     training = None if recipe.training_universe is None else load_universe(recipe.training_universe)
     evaluation = None if evaluation_universe is None else load_universe(evaluation_universe)
@@ -340,7 +342,7 @@ def forecast_data(
                 f"universe {other.name} trades on {other.exchange}, the served {universe.name} on {universe.exchange}: "
                 "a recipe's universes share one exchange calendar"
             )
-        unknown = sorted({m.sector for m in other.members} - set(sectors.sectors))
+        unknown = sorted({m.sector for m in other.members} - set(sectors.sectors) - {UNKNOWN_SECTOR})
         if unknown:
             raise ConfigError(
                 f"universe {other.name} lists sectors the sector map does not know: {', '.join(unknown[:5])}; "

@@ -94,6 +94,11 @@ def test_universes_must_share_the_exchange_and_the_sector_map(store, recipe, sec
     odd = universe_file(tmp_path, "odd", [{"ticker": "8306.T", "name": "x", "sector": "Banks"}])
     with pytest.raises(ConfigError, match="sectors the sector map does not know: Banks"):
         forecast_data(store, calendar, dataclasses.replace(recipe, training_universe=odd), served, sectors)
+    # a listing without sectors says so on purpose: its names share the unknown sector's embedding
+    plain = universe_file(tmp_path, "plain", [{"ticker": "8306.T", "name": "x", "sector": "Unknown"}])
+    data = forecast_data(store, calendar, dataclasses.replace(recipe, training_universe=plain), served, sectors)
+    samples = data.samples(pd.Timestamp("2024-12-27"), "none")
+    assert set(samples.sector_id[samples.tickers == "8306.T"]) == {sectors.unknown_id}
 
 
 def test_universe_from_listing_maps_tse33_codes_to_the_sector_map(tmp_path, sectors) -> None:
