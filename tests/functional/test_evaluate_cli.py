@@ -201,6 +201,11 @@ def test_a_quantile_model_is_judged_on_its_interval_coverage(evaluation, store_d
     page = (folder / "report.html").read_text()
     assert "Interval calibration: the share of the realised m-month log returns inside" in page
     assert "pinball / unconditional (holdout, &lt; 1 is better)" in page
+    # the intervals adaptive conformal updating would have issued, beside the static calibration's
+    assert re.search(r"adaptive coverage of 0\.1-0\.9 \(folds\): m1 \d+\.\d%", err)
+    assert "adaptive pinball / unconditional (folds, &lt; 1 is better)" in page
+    for figures in calibration.values():
+        assert len(figures["intervals"]["0.1-0.9"]["adaptive_coverage"]) == 12 and figures["adaptive_gamma"] > 0
 
 
 def test_evaluate_run_id_is_deterministic_and_bad_layouts_are_refused(evaluate_config) -> None:

@@ -293,10 +293,15 @@ def calibration_rows(calibration: dict[str, dict[str, Any]] | None) -> dict[str,
                 for m in TABLE_MONTHS
             ]
             rows[f"coverage of {name} (nominal {interval['nominal']:.0%}, {period})"] = ", ".join(cells)
-        ratio = figures["pinball_ratio"]
-        rows[f"pinball / unconditional ({period}, < 1 is better)"] = ", ".join(
-            f"m{m} {ratio[m - 1]:.3f}" for m in TABLE_MONTHS
-        )
+            adaptive = interval["adaptive_coverage"]
+            rows[f"adaptive coverage of {name} ({period})"] = ", ".join(
+                f"m{m} {adaptive[m - 1]:.1%}" for m in TABLE_MONTHS
+            )
+        for key, label in (("pinball_ratio", "pinball"), ("adaptive_pinball_ratio", "adaptive pinball")):
+            ratio = figures[key]
+            rows[f"{label} / unconditional ({period}, < 1 is better)"] = ", ".join(
+                f"m{m} {ratio[m - 1]:.3f}" for m in TABLE_MONTHS
+            )
     return rows
 
 
