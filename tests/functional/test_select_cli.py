@@ -64,6 +64,7 @@ def test_select_chooses_by_the_rule_trains_the_winner_and_the_daily_step_serves_
     local = LocalStore(root)
     decision = local.get_json(out["keys"]["selection"])
     assert decision["winner"] == out["winner"] and "Holm" in decision["rule"]
+    assert all(b"<html" in local.get_bytes(e["report"]) for e in decision["entries"])  # each recipe's own report
     assert decision["reason"] in local.get_bytes(out["keys"]["report"]).decode()
     # AND the winner was trained and is the champion, its kind recorded
     version = out["trained"]["version"]

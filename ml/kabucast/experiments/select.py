@@ -46,7 +46,8 @@ from kabucast.errors import ConfigError
 from kabucast.evaluation.uncertainty import Estimate, mean_estimate, paired_difference
 from kabucast.experiments.folds import HOLDOUT, PERIODS
 from kabucast.experiments.walkforward import WalkForward, month_lag, walk_forward_recipe
-from kabucast.experiments.walkforward_report import daily_rankic
+from kabucast.experiments.walkforward_calibration import quantile_calibration
+from kabucast.experiments.walkforward_report import daily_rankic, write_evaluation
 from kabucast.forecast.dataset import forecast_data
 from kabucast.storage.base import Store, dumps_json, json_safe
 
@@ -63,6 +64,8 @@ class Entry:
     scores: dict[str, np.ndarray]  # period -> (dates,) score; NaN where no month had a RankIC
     run_id: str
     means: dict[str, Estimate] = field(default_factory=dict)  # period -> mean score with its interval
+    report: str | None = None  # the key of its walk-forward's report (reports/<run-id>/report.html)
+    bands: dict[str, Any] | None = None  # period -> its band's coverage and pinball ratio per month (None: none)
 
 
 @dataclass(frozen=True)
@@ -85,8 +88,8 @@ class Selection:
 
     def to_dict(self) -> dict[str, Any]:
         entries = [
-            {"recipe": e.recipe, "kind": e.kind, "role": e.role, "evaluation": e.run_id,
-             "mean_score": {p: est.to_dict() for p, est in e.means.items()}}
+            {"recipe": e.recipe, "kind": e.kind, "role": e.role, "evaluation": e.run_id, "report": e.report,
+             "mean_score": {p: est.to_dict() for p, est in e.means.items()}, "bands": e.bands}
             for e in self.entries
         ]  # fmt: skip
         return {
@@ -125,6 +128,25 @@ def date_scores(result: WalkForward, months: tuple[int, ...]) -> dict[str, np.nd
         known = np.isfinite(named["momentum_12m"][:, [m - 1 for m in months]]).any(axis=1)  # dates that were scored
         score = np.nan_to_num(rows, nan=0.0).mean(axis=1)
         out[period] = np.where(known, score, np.nan)
+    return out
+
+
+def band_figures(result: WalkForward) -> dict[str, Any] | None:
+    """Period -> the outermost band's coverage per month, static and adaptive, and the pinball ratios."""
+    calibration = quantile_calibration(result)
+    if not calibration:
+        return None
+    out = {}
+    for period, figures in calibration.items():
+        name, interval = next(iter(figures["intervals"].items()))
+        out[period] = {
+            "interval": name,
+            "nominal": interval["nominal"],
+            "coverage": interval["coverage"],
+            "adaptive_coverage": interval["adaptive_coverage"],
+            "pinball_ratio": figures["pinball_ratio"],
+            "adaptive_pinball_ratio": figures["adaptive_pinball_ratio"],
+        }
     return out
 
 
@@ -206,7 +228,9 @@ def run_selection(
         runs = dataclasses.replace(evaluate, train_config=name)
         result = walk_forward_recipe(runs, recipe, data, as_of, work_dir / f"{k:02d}", log)
         kind = recipe.model.get("kind", "bilstm")
-        entry = Entry(name, kind, role, date_scores(result, settings.months), result.run_id)
+        keys = write_evaluation(store, result)  # each recipe's own tables and report, as `kabucast evaluate` writes
+        entry = Entry(name, kind, role, date_scores(result, settings.months), result.run_id, report=keys["report"])
+        entry = dataclasses.replace(entry, bands=band_figures(result))
         if entries and any(len(entry.scores[p]) != len(entries[0].scores[p]) for p in PERIODS):
             raise ConfigError(f"select: {name} was scored on other dates than {entries[0].recipe}: same data settings")
         entries.append(entry)
@@ -230,6 +254,15 @@ def selection_table(selection: Selection) -> str:
             f"p {t['p_one_sided']:.4f} vs {t['holm_threshold']:.4f}: {verdict}"
         )
     lines.append(f"chosen: {selection.winner} ({selection.reason})")
+    banded = [e for e in selection.entries if e.bands]
+    if banded:
+        lines.append("bands: coverage per month 1..12, static | adaptive; max pinball ratio static | adaptive:")
+    for e in banded:
+        for period, b in (e.bands or {}).items():
+            static = " ".join(f"{c:.0%}" for c in b["coverage"])
+            adaptive = " ".join(f"{c:.0%}" for c in b["adaptive_coverage"])
+            ratios = f"{max(b['pinball_ratio']):.2f} | {max(b['adaptive_pinball_ratio']):.2f}"
+            lines.append(f"  {e.recipe:<{width}} {period:<8} {static} | {adaptive}; {ratios}")
     return "\n".join(lines)
 
 
