@@ -9,10 +9,11 @@ with week k the as-of (partial) week: 52 / 4 is 12-1 momentum, 4 / 0 the 1-month
 
 Per horizon h the forecast is ``intercept_h + slope_h * sign * signal`` in log-return units, fitted
 on the training samples: ``slope_h`` is the least-squares slope of the labels on ``sign * signal``,
-clipped at 0 (the model may say the signal is worthless, never that it works the other way round:
-the sign is the recipe's claim, and a reversal recipe stays a reversal), and ``intercept_h`` is the
-least-squares one, ``mean(y_h) - slope_h * mean(sign * signal)``: the training labels' mean when the
-slope is clipped to 0. Nothing is chosen on validation; ``finetune`` refits the same settings on the
+floored at :data:`MIN_SLOPE` (the model may say the signal is nearly worthless, never that it works
+the other way round, and never stops ranking by it: the served baseline is the recipe's ranking, a
+near-flat forecast when the fit finds no edge; the sign is the recipe's claim, and a reversal recipe
+stays a reversal), and ``intercept_h`` is the least-squares one, ``mean(y_h) - slope_h * mean(sign *
+signal)``: about the training labels' mean when the slope is floored. Nothing is chosen on validation; ``finetune`` refits the same settings on the
 new split. It exports to ONNX like the ridge (same four inputs, ``log_returns`` (B, 12) out).
 Numpy only at import; ``onnx`` is imported by ``export``.
 """
@@ -36,6 +37,9 @@ RET_1W = [spec.name for spec in WEEKLY_FEATURES].index("ret_1w")
 SETTINGS = {"lookback_weeks": 52, "skip_weeks": 4, "sign": 1}
 """The settings and their defaults: 12-1 momentum."""
 BATCH = 2048
+MIN_SLOPE = 1e-4
+"""The smallest slope (log return per unit of signal): a 100 % trailing return moves the forecast by 0.01 %,
+flat for a reader, yet the ranking stays the signal's (a slope of 0 made a constant forecast that ranks nothing)."""
 
 
 def trailing_return(weekly: np.ndarray, lookback_weeks: int, skip_weeks: int) -> np.ndarray:
@@ -95,14 +99,14 @@ class MomentumForecaster:
         return np.concatenate(out)
 
     def fit(self, split: SampleSplit, work_dir: Path, progress: bool = True, callbacks: Any = ()) -> FitResult:
-        """Least squares per horizon with the slope clipped at 0; scored on ``split.val``; saved to ``momentum.npz``."""
+        """Least squares per horizon, the slope floored at MIN_SLOPE; scored on ``split.val``; saved to momentum.npz."""
         key = f"momentum_{self.lookback_weeks}_{self.skip_weeks}_{self.sign}"
         x = split.prepared(key, lambda: self.signal(split.samples, split.train))  # (n,)
         y = split.train_target().astype(np.float64)  # (n, 12)
         x_centred = x - x.mean()
         variance = float(x_centred @ x_centred)
         slope = x_centred @ (y - y.mean(axis=0)) / variance if variance > 0 else np.zeros(y.shape[1])
-        self.slope = np.maximum(slope, 0.0)
+        self.slope = np.maximum(slope, MIN_SLOPE)
         self.intercept = y.mean(axis=0) - self.slope * x.mean()
         x_val = split.prepared(f"{key}_val", lambda: self.signal(split.samples, split.val))
         val_pred, val_target = self._forecast(x_val), split.val_target()

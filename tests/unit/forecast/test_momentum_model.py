@@ -19,7 +19,7 @@ from kabucast.experiments.walkforward import train_fold
 from kabucast.forecast.dataset import ForecastSamples
 from kabucast.forecast.interface import SampleSplit, TrainableModel
 from kabucast.forecast.kinds import build_model, load_trainable
-from kabucast.forecast.momentum_model import MomentumForecaster, trailing_return
+from kabucast.forecast.momentum_model import MIN_SLOPE, MomentumForecaster, trailing_return
 from kabucast.forecast.onnx_model import OnnxModel
 from kabucast.forecast.vol_intervals import VolScaledIntervals
 
@@ -86,10 +86,15 @@ def test_the_sign_is_a_constraint_a_reversal_market_gives_momentum_no_slope(samp
     reversal = build_model(REVERSAL, {}, 0)
     momentum.fit(SampleSplit(data, train, val), tmp_path / "momentum", progress=False)
     fitted = reversal.fit(SampleSplit(data, train, val), tmp_path / "reversal", progress=False)
-    # THEN momentum keeps a zero slope and forecasts the training labels' mean; reversal finds the effect
+    # THEN momentum keeps the floor slope: a near-flat forecast about the training labels' mean that still
+    # ranks by its signal (the baseline it serves); reversal finds the effect
     assert isinstance(momentum, MomentumForecaster) and isinstance(reversal, MomentumForecaster)
-    np.testing.assert_array_equal(momentum.slope, np.zeros(12))
-    np.testing.assert_allclose(momentum.predict(data, val)[0], data.target[train].mean(axis=0), atol=1e-6)
+    np.testing.assert_array_equal(momentum.slope, np.full(12, MIN_SLOPE))
+    served = momentum.predict(data, val)
+    np.testing.assert_allclose(served.mean(axis=0), data.target[train].mean(axis=0), atol=1e-3)
+    assert served[:, 0].std() < 1e-3 * data.target[val, 0].std() * 10
+    signal = momentum.signal(data, val)
+    assert abs(rankic(data, val, served, 1) - rankic(data, val, np.repeat(signal[:, None], 12, axis=1), 1)) < 1e-6
     assert reversal.slope is not None and reversal.slope.min() > 0
     assert min(fitted.val_metrics["rankic"]) > 0.5
     assert rankic(data, val, reversal.predict(data, val), 1) == pytest.approx(fitted.val_metrics["rankic"][0])
