@@ -7,14 +7,15 @@ before the as-of week to the close ``skip_weeks`` bars before it, ``ln(C[k-skip]
 with week k the as-of (partial) week: 52 / 4 is 12-1 momentum, 4 / 0 the 1-month return, whose
 ``sign: -1`` is 1-month reversal.
 
-Per horizon h the forecast is ``intercept_h + slope_h * sign * signal`` in log-return units, fitted
-on the training samples: ``slope_h`` is the least-squares slope of the labels on ``sign * signal``,
-floored at :data:`MIN_SLOPE` (the model may say the signal is nearly worthless, never that it works
-the other way round, and never stops ranking by it: the served baseline is the recipe's ranking, a
-near-flat forecast when the fit finds no edge; the sign is the recipe's claim, and a reversal recipe
-stays a reversal), and ``intercept_h`` is the least-squares one, ``mean(y_h) - slope_h * mean(sign *
-signal)``: about the training labels' mean when the slope is floored. Nothing is chosen on validation; ``finetune`` refits the same settings on the
-new split. It exports to ONNX like the ridge (same four inputs, ``log_returns`` (B, 12) out).
+Per horizon h the forecast is ``intercept_h + slope_h * sign * signal`` in log-return units, fitted on
+the training samples: ``slope_h`` is the least-squares slope of the labels on ``sign * signal``, floored
+at :data:`MIN_SLOPE` (the model may say the signal is nearly worthless, never that it works the other
+way round, and never stops ranking by it: the served baseline is the recipe's ranking, a near-flat
+forecast when the fit finds no edge; the sign is the recipe's claim, and a reversal recipe stays a
+reversal), and ``intercept_h`` is the least-squares one, ``mean(y_h) - slope_h * mean(sign * signal)``:
+about the training labels' mean when the slope is floored. Nothing is chosen on validation; ``finetune``
+refits the same settings on the new split. It exports to ONNX like the ridge (same four inputs,
+``log_returns`` (B, 12) out).
 Numpy only at import; ``onnx`` is imported by ``export``.
 """
 
