@@ -64,7 +64,7 @@ def setup(root: Path) -> None:
     source = SampleMarketSource.from_universe(universe)
     backfill(store, source, universe.tickers, calendar, pd.Timestamp(AS_OF), "10y")
     enrich(store, source, universe.tickers, {m.ticker: m.sector for m in universe.members}, pd.Timestamp(AS_OF))
-    base = load_settings(TrainSettings, resolve_config_path("train.yaml"))
+    base = load_settings(TrainSettings, resolve_config_path("train_bilstm.yaml"))
     quick = dataclasses.replace(
         base,
         data=dataclasses.replace(base.data, max_train_samples=512, max_val_samples=256),

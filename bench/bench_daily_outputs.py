@@ -3,7 +3,7 @@
 ``python bench/bench_daily_outputs.py [--repeats 15]``
 
 The store of bench_daily.py (10 years of the sample market for the Core30) with two 1-epoch models of
-config/train.yaml: one as the config has it (its 0.1 / 0.5 / 0.9 quantile head, calibrated), one
+config/train_bilstm.yaml: one as the config has it (its 0.1 / 0.5 / 0.9 quantile head, calibrated), one
 without the head (the model before issue 16). Then, alternating so that the machine's noise falls on both alike:
 - in this process, the prediction step (OnnxPredictor, ONNX session warm as in a warm Lambda),
   **before**: the plain model serving, ``portfolio: null``; **after**: the quantile model serving, the
@@ -54,8 +54,8 @@ def spread(seconds: list[float]) -> str:
 
 
 def plain_model(root: Path) -> str:
-    """A second 1-epoch model of train.yaml without its quantile head (the model before issue 16)."""
-    base = load_settings(TrainSettings, resolve_config_path("train.yaml"))
+    """A second 1-epoch model of train_bilstm.yaml without its quantile head (the model before issue 16)."""
+    base = load_settings(TrainSettings, resolve_config_path("train_bilstm.yaml"))
     model = {k: v for k, v in base.model.items() if k != "quantiles"}
     quick = dataclasses.replace(
         base,
@@ -78,7 +78,7 @@ def main() -> None:
         t = time.perf_counter()
         setup(root)
         store, day = LocalStore(root), pd.Timestamp(AS_OF)
-        versions = {"before": plain_model(root), "after": champion_version(store)}  # train.yaml has the head
+        versions = {"before": plain_model(root), "after": champion_version(store)}  # train_bilstm.yaml has the head
         print(f"setup (10y sample backfill + two 1-epoch models): {time.perf_counter() - t:.0f} s")
         without = Path(tmp) / "predict_without_portfolio.yaml"
         config = yaml.safe_load((CONFIG_DIR / "predict.yaml").read_text())
