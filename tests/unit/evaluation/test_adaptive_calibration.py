@@ -24,7 +24,7 @@ def stream(vol_after: float, n_dates: int = 1500, names: int = 60, seed: int = 0
 
 def test_a_regime_change_is_followed_back_to_nominal_coverage() -> None:
     q, target, rows = stream(vol_after=2.0)
-    adapted, factors = adaptive_quantiles(q, target, rows, LEVELS, LAG)
+    adapted, factors = adaptive_quantiles(q, target, rows, LEVELS, LAG, gamma=0.05)
     late = rows >= 1000  # long after the change: every horizon had outcomes to learn from
     static = coverage(q[late, :, 0], q[late, :, 2], target[late])
     adaptive = coverage(adapted[late, :, 0], adapted[late, :, 2], target[late])
@@ -38,6 +38,6 @@ def test_a_regime_change_is_followed_back_to_nominal_coverage() -> None:
 
 def test_a_calibrated_stream_keeps_its_factors_near_one() -> None:
     q, target, rows = stream(vol_after=1.0, seed=1)
-    adapted, factors = adaptive_quantiles(q, target, rows, LEVELS, LAG)
+    adapted, factors = adaptive_quantiles(q, target, rows, LEVELS, LAG, gamma=0.05)
     assert np.abs(np.log(factors[:, :, 0])).max() < 0.25
     assert (np.abs(coverage(adapted[..., 0], adapted[..., 2], target) - 0.8) < 0.02).all()
