@@ -53,7 +53,7 @@ def cmd_select(ctx: Context) -> Result:
 
     settings = load_settings(SelectSettings, resolve_config_path(ctx.args.config))
     with tempfile.TemporaryDirectory(prefix="kabucast-select-") as tmp:
-        selection = run_selection(settings, ctx.store, ctx.calendar, ctx.today, Path(tmp), log=_stderr)
+        selection = run_selection(settings, ctx.store, ctx.calendar, ctx.today, Path(tmp))
     keys = write_selection(ctx.store, selection)
     print(selection_table(selection), file=sys.stderr)
     out = {**json_safe(selection.to_dict()), "keys": keys, "trained": None}
@@ -69,10 +69,6 @@ def cmd_select(ctx: Context) -> Result:
         out["trained"] = {"version": run.version, "recipe": selection.winner}
         line += f"\ntrained {selection.winner} as {run.version}: the champion (the daily job serves it)"
     return line, out
-
-
-def _stderr(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
 
 
 def _select_arguments(p: argparse.ArgumentParser) -> None:

@@ -25,8 +25,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,13 +44,12 @@ from kabucast.data.calendar import TradingCalendar
 from kabucast.errors import ConfigError
 from kabucast.evaluation.uncertainty import Estimate, mean_estimate, paired_difference
 from kabucast.experiments.folds import HOLDOUT, PERIODS
-from kabucast.experiments.walkforward import WalkForward, month_lag, walk_forward_recipe
+from kabucast.experiments.walkforward import Log, WalkForward, month_lag, stderr_line, walk_forward_recipe
 from kabucast.experiments.walkforward_calibration import quantile_calibration
 from kabucast.experiments.walkforward_report import daily_rankic, write_evaluation
 from kabucast.forecast.dataset import forecast_data
+from kabucast.forecast.kinds import DEFAULT_KIND
 from kabucast.storage.base import Store, dumps_json, json_safe
-
-Log = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -63,7 +61,6 @@ class Entry:
     role: str  # "baseline" | "candidate"
     scores: dict[str, np.ndarray]  # period -> (dates,) score; NaN where no month had a RankIC
     run_id: str
-    means: dict[str, Estimate] = field(default_factory=dict)  # period -> mean score with its interval
     report: str | None = None  # the key of its walk-forward's report (reports/<run-id>/report.html)
     bands: dict[str, Any] | None = None  # period -> its band's coverage and pinball ratio per month (None: none)
 
@@ -75,6 +72,7 @@ class Selection:
     settings: SelectSettings
     as_of: pd.Timestamp
     entries: list[Entry]
+    means: dict[str, dict[str, Estimate]]  # recipe -> period -> its mean score with its interval
     best_baseline: str
     tests: dict[str, dict[str, Any]]  # candidate -> paired difference, t, p, Holm threshold, passed
     holdout: dict[str, dict[str, Any]]  # recipe -> paired difference with the best baseline on the holdout
@@ -89,7 +87,7 @@ class Selection:
     def to_dict(self) -> dict[str, Any]:
         entries = [
             {"recipe": e.recipe, "kind": e.kind, "role": e.role, "evaluation": e.run_id, "report": e.report,
-             "mean_score": {p: est.to_dict() for p, est in e.means.items()}, "bands": e.bands}
+             "mean_score": {p: est.to_dict() for p, est in self.means[e.recipe].items()}, "bands": e.bands}
             for e in self.entries
         ]  # fmt: skip
         return {
@@ -121,12 +119,12 @@ def _months(months: tuple[int, ...]) -> str:
 
 def date_scores(result: WalkForward, months: tuple[int, ...]) -> dict[str, np.ndarray]:
     """Period -> per test date the model's mean RankIC over ``months`` (a NaN month, e.g. a constant forecast,
-    counts 0; a date with no scored ticker at all stays NaN)."""
+    counts 0; a date on which no forecast had a RankIC at those months, too few outcomes, stays NaN)."""
+    columns = [m - 1 for m in months]
     out = {}
     for period, named in daily_rankic(result).items():
-        rows = named["model"][:, [m - 1 for m in months]]
-        known = np.isfinite(named["momentum_12m"][:, [m - 1 for m in months]]).any(axis=1)  # dates that were scored
-        score = np.nan_to_num(rows, nan=0.0).mean(axis=1)
+        known = np.isfinite(np.stack([daily[:, columns] for daily in named.values()])).any(axis=(0, 2))
+        score = np.nan_to_num(named["model"][:, columns], nan=0.0).mean(axis=1)
         out[period] = np.where(known, score, np.nan)
     return out
 
@@ -171,10 +169,9 @@ def holm(p_values: dict[str, float], alpha: float) -> dict[str, tuple[float, boo
 def decide(settings: SelectSettings, as_of: pd.Timestamp, entries: list[Entry]) -> Selection:
     """Apply the module's rule to walk-forward runs that scored the same test dates."""
     lag = month_lag(max(settings.months) - 1)
-    for e in entries:
-        e.means.update({p: mean_estimate(s, lag) for p, s in e.scores.items()})
+    means = {e.recipe: {p: mean_estimate(s, lag) for p, s in e.scores.items()} for e in entries}
     baselines = [e for e in entries if e.role == "baseline"]
-    best = max(baselines, key=lambda e: _value(e.means["folds"]))
+    best = max(baselines, key=lambda e: _value(means[e.recipe]["folds"]))
     tests: dict[str, dict[str, Any]] = {}
     candidates = [e for e in entries if e.role == "candidate"]
     for e in candidates:
@@ -202,7 +199,7 @@ def decide(settings: SelectSettings, as_of: pd.Timestamp, entries: list[Entry]) 
             f"no candidate beats the best baseline {best.recipe} with evidence at family-wise alpha {settings.alpha} "
             f"over {len(candidates)} candidate(s): the baseline itself is served"
         )
-    return Selection(settings, as_of, entries, best.recipe, tests, holdout, winner, reason)
+    return Selection(settings, as_of, entries, means, best.recipe, tests, holdout, winner, reason)
 
 
 def _value(e: Estimate) -> float:
@@ -210,7 +207,12 @@ def _value(e: Estimate) -> float:
 
 
 def run_selection(
-    settings: SelectSettings, store: Store, calendar: TradingCalendar, as_of: pd.Timestamp, work_dir: Path, log: Log
+    settings: SelectSettings,
+    store: Store,
+    calendar: TradingCalendar,
+    as_of: pd.Timestamp,
+    work_dir: Path,
+    log: Log = stderr_line,
 ) -> Selection:
     """Walk-forward of every baseline and candidate recipe (on the same folds and test dates), then :func:`decide`."""
     evaluate = load_settings(EvaluateSettings, resolve_config_path(settings.evaluate))
@@ -227,10 +229,10 @@ def run_selection(
         log(f"[select {k}/{len(roles)}] {role} {name}")
         runs = dataclasses.replace(evaluate, train_config=name)
         result = walk_forward_recipe(runs, recipe, data, as_of, work_dir / f"{k:02d}", log)
-        kind = recipe.model.get("kind", "bilstm")
+        kind = recipe.model.get("kind", DEFAULT_KIND)
         keys = write_evaluation(store, result)  # each recipe's own tables and report, as `kabucast evaluate` writes
-        entry = Entry(name, kind, role, date_scores(result, settings.months), result.run_id, report=keys["report"])
-        entry = dataclasses.replace(entry, bands=band_figures(result))
+        scores = date_scores(result, settings.months)
+        entry = Entry(name, kind, role, scores, result.run_id, keys["report"], band_figures(result))
         if entries and any(len(entry.scores[p]) != len(entries[0].scores[p]) for p in PERIODS):
             raise ConfigError(f"select: {name} was scored on other dates than {entries[0].recipe}: same data settings")
         entries.append(entry)
@@ -243,7 +245,7 @@ def selection_table(selection: Selection) -> str:
     lines = [f"mean RankIC of months {months} per test date, 95 % interval (Newey-West):"]
     width = max(len(e.recipe) for e in selection.entries)
     for e in selection.entries:
-        cells = "  ".join(f"{p} {_interval(e.means[p])}" for p in PERIODS)
+        cells = "  ".join(f"{p} {_interval(selection.means[e.recipe][p])}" for p in PERIODS)
         lines.append(f"  {e.role:<9} {e.recipe:<{width}} {e.kind:<9} {cells}")
     lines.append(f"best baseline: {selection.best_baseline}; paired difference with it on the folds (Holm):")
     for name, t in selection.tests.items():

@@ -73,7 +73,8 @@ Log = Callable[[str], None]
 T = TypeVar("T")
 
 
-def _stderr(line: str) -> None:
+def stderr_line(line: str) -> None:
+    """The default progress log of a run: one line on stderr, flushed."""
     print(line, file=sys.stderr, flush=True)
 
 
@@ -142,7 +143,7 @@ def walk_forward(
     calendar: TradingCalendar,
     as_of: pd.Timestamp,
     work_dir: Path,
-    log: Log = _stderr,
+    log: Log = stderr_line,
 ) -> WalkForward:
     """Walk-forward of the recipe ``settings.train_config`` names, on its universe (``kabucast evaluate``)."""
     recipe, universe, sectors = forecast_settings(settings.train_config, TrainSettings)
@@ -156,7 +157,7 @@ def walk_forward_recipe(
     data: ForecastData,
     as_of: pd.Timestamp,
     work_dir: Path,
-    log: Log = _stderr,
+    log: Log = stderr_line,
 ) -> WalkForward:
     """Train and score every fold, then the holdout; models stay in ``work_dir`` (nothing is published).
 
@@ -188,7 +189,7 @@ def walk_forward_recipe(
     return WalkForward(settings, recipe, day, samples, results, info)
 
 
-def load_champion(store: Store, log: Log = _stderr) -> Champion | None:
+def load_champion(store: Store, log: Log = stderr_line) -> Champion | None:
     """The store's champion to compare with, or None (no champion, or one trained on other features)."""
     version = champion_version(store)
     if version is None:
@@ -208,7 +209,7 @@ def train_fold(
     samples: ForecastSamples,
     fold: Fold,
     work_dir: Path,
-    log: Log = _stderr,
+    log: Log = stderr_line,
 ) -> tuple[dict[str, ForecastModel], dict[str, Any]]:
     """Train the recipe's model on ``fold.train`` (early stopping on a random share of it; for a quantile
     recipe on its last dates, purged, which then calibrate the intervals), served from ONNX, and the
