@@ -55,12 +55,15 @@ def save_graph(
     onnx.save(model, path)
 
 
-def served_parity(path: Path, samples: ForecastSamples, idx: np.ndarray, expected: np.ndarray) -> float:
-    """Max |ONNX Runtime's forecast - ``expected``| (log returns) on samples ``idx``; 0 when ``idx`` is empty."""
+def served_parity(
+    path: Path, samples: ForecastSamples, idx: np.ndarray, expected: np.ndarray, output: str = OUTPUT_NAME
+) -> float:
+    """Max |ONNX Runtime's ``output`` - ``expected``| (default: the log returns) on samples ``idx``; 0 when ``idx``
+    is empty."""
     if not len(idx):
         return 0.0
     batch = samples.take(idx)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     feeds = {k: np.ascontiguousarray(batch[k], dtype=dtype) for k, dtype in INPUT_DTYPES.items()}
-    served = session.run([OUTPUT_NAME], feeds)[0]
+    served = session.run([output], feeds)[0]
     return float(np.abs(served - expected).max())

@@ -35,12 +35,16 @@ RISK_FEATURE = "rvol_13w"
 RISK = [spec.name for spec in WEEKLY_FEATURES].index(RISK_FEATURE)
 FLOOR = 0.05
 """Lowest annualised volatility a band is scaled by (a name that did not trade for a quarter shows 0)."""
-BATCH = 4096
 
 
 def risk(weekly: np.ndarray) -> np.ndarray:
     """(B,) float64 ``max(rvol_13w of the last week, FLOOR)`` of raw ``weekly`` (B, T, 23)."""
-    return np.maximum(np.asarray(weekly[:, -1, RISK], dtype=np.float64), FLOOR)
+    return week_risk(weekly[:, -1])
+
+
+def week_risk(week: np.ndarray) -> np.ndarray:
+    """(B,) float64 ``max(rvol_13w, FLOOR)`` of one week's raw features (B, 23)."""
+    return np.maximum(np.asarray(week[:, RISK], dtype=np.float64), FLOOR)
 
 
 def check_levels(levels: Sequence[float], where: str) -> tuple[float, ...]:
@@ -89,11 +93,8 @@ class VolScaledIntervals:
         return self.inner.predict(samples, idx)
 
     def _risk(self, samples: ForecastSamples, idx: np.ndarray) -> np.ndarray:
-        parts = [np.zeros(0)]
-        for start in range(0, len(idx), BATCH):
-            part = idx[start : start + BATCH]
-            parts.append(risk(samples.history.windows(samples.date_pos[part], samples.ticker_pos[part])))
-        return np.concatenate(parts)
+        """:func:`risk` of samples ``idx`` from their as-of week alone (a window's last row), no window built."""
+        return week_risk(samples.history.partial[samples.date_pos[idx], samples.ticker_pos[idx]])
 
     def predict_with_quantiles(self, samples: ForecastSamples, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(N, 12) log returns and (N, 12, Q) their quantiles (ascending: ``scale`` is, level by level)."""
@@ -138,11 +139,10 @@ class VolScaledIntervals:
         """The inner kind's graph plus the bands: a second output ``quantiles`` and the levels in its metadata.
         Returns the max |ONNX Runtime - numpy| over the log returns and the quantiles."""
         import onnx
-        import onnxruntime as ort
         from onnx import TensorProto, helper
 
-        from kabucast.forecast.onnx_graph import constant
-        from kabucast.forecast.onnx_model import CONFIG_METADATA_KEY, INPUT_DTYPES, OUTPUT_NAME, QUANTILES_NAME
+        from kabucast.forecast.onnx_graph import constant, served_parity
+        from kabucast.forecast.onnx_model import CONFIG_METADATA_KEY, OUTPUT_NAME, QUANTILES_NAME
 
         parity = self.inner.export(path, samples, idx)
         model = onnx.load(path)
@@ -177,13 +177,7 @@ class VolScaledIntervals:
         helper.set_model_props(model, {CONFIG_METADATA_KEY: json.dumps(config)})
         onnx.checker.check_model(model)
         onnx.save(model, path)
-        if not len(idx):
-            return parity
-        batch = samples.take(idx)
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        feeds = {k: np.ascontiguousarray(batch[k], dtype=dtype) for k, dtype in INPUT_DTYPES.items()}
-        _, served = session.run([OUTPUT_NAME, QUANTILES_NAME], feeds)
-        return max(parity, float(np.abs(served - self.predict_quantiles(samples, idx)).max()))
+        return max(parity, served_parity(path, samples, idx, self.predict_quantiles(samples, idx), QUANTILES_NAME))
 
     def describe(self) -> dict[str, Any]:
         out = self.inner.describe()
