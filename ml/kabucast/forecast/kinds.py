@@ -26,6 +26,7 @@ class ModelKind:
     build: Callable[[Mapping[str, Any], Mapping[str, Any], int, str], TrainableModel]  # model, training, n_sectors
     # checkpoint, its model.json, training section, where
     load: Callable[[Path, Mapping[str, Any], Mapping[str, Any], str], TrainableModel]
+    quantile_head: bool = False  # reads model.quantiles itself; otherwise they wrap it in risk-scaled bands
 
 
 def _build_bilstm(model: Mapping[str, Any], training: Mapping[str, Any], n_sectors: int, where: str) -> TrainableModel:
@@ -73,7 +74,7 @@ def _lightgbm() -> Any:
 
 DEFAULT_KIND = "bilstm"
 MODEL_KINDS: dict[str, ModelKind] = {
-    DEFAULT_KIND: ModelKind(_build_bilstm, _load_bilstm),
+    DEFAULT_KIND: ModelKind(_build_bilstm, _load_bilstm, quantile_head=True),
     "ridge": _settings_kind(_ridge),  # the strong simple baseline (kabucast.forecast.ridge_model)
     "momentum": _settings_kind(_momentum),  # momentum / reversal (kabucast.forecast.momentum_model)
     "lightgbm": _settings_kind(_lightgbm),  # boosted trees (kabucast.forecast.lightgbm_model)
@@ -94,10 +95,9 @@ def build_model(
 
     ``quantiles`` in the section of a kind without a quantile head (every kind but the BiLSTM) wraps it
     in risk-scaled bands (kabucast.forecast.vol_intervals)."""
-    name = model.get("kind", DEFAULT_KIND)
-    kind = model_kind(name, where)
+    kind = model_kind(model.get("kind", DEFAULT_KIND), where)
     section = {k: v for k, v in model.items() if k != "kind"}
-    if name == DEFAULT_KIND or "quantiles" not in section:
+    if kind.quantile_head or "quantiles" not in section:
         return kind.build(section, training, n_sectors, where)
     from kabucast.forecast.vol_intervals import VolScaledIntervals, check_levels
 
@@ -109,10 +109,10 @@ def load_trainable(
     meta: Mapping[str, Any], checkpoint: Path, training: Mapping[str, Any], where: str = "finetune settings"
 ) -> TrainableModel:
     """A stored version's model (its ``model.json`` ``meta`` and checkpoint file), to fine-tune with ``training``."""
-    name = stored_kind(meta)
-    model = model_kind(name, where).load(checkpoint, meta, training, where)
+    kind = model_kind(stored_kind(meta), where)
+    model = kind.load(checkpoint, meta, training, where)
     levels = (meta.get("model_config") or {}).get("quantiles")
-    if name == DEFAULT_KIND or not levels:
+    if kind.quantile_head or not levels:
         return model
     from kabucast.forecast.vol_intervals import VolScaledIntervals
 
