@@ -241,10 +241,11 @@ class ForecastData:
     """What a forecaster run works on: the store (prices, static snapshots, model versions), the universe,
     the sector ids and the exchange's calendar.
 
-    ``universe`` is the served one (the daily job forecasts its members). ``training_universe`` names
-    the stocks models train on when they are not the served ones (train broad, serve narrow: every
-    name it ever listed, on all their stored dates); ``evaluation_universe`` the stocks validation,
-    walk-forward and the gate score, members per date (None: the served universe).
+    ``universe`` is the served one (the daily job forecasts its members; without a training universe,
+    models train on every name it ever listed, on all their stored dates). ``training_universe`` names
+    the stocks models train on instead (train broad, serve narrow), point-in-time: a name on the dates
+    it is a member. ``evaluation_universe``: the stocks validation, walk-forward and the gate score,
+    members per date (None: the served universe).
     """
 
     store: Store
@@ -265,9 +266,11 @@ class ForecastData:
     def samples(self, as_of: pd.Timestamp, static_mode: StaticMode, min_labels: int = 12) -> ForecastSamples:
         """:func:`load_samples` of this data as of ``as_of``: the scored names and the training names."""
         trained_on = None if self.trained_on is self.scored_on else self.trained_on
+        point_in_time = self.training_universe is not None  # the served names train on all their dates
         return load_samples(
-            self.store, self.scored_on, self.sectors, self.calendar, as_of, static_mode, min_labels, trained_on
-        )
+            self.store, self.scored_on, self.sectors, self.calendar, as_of, static_mode, min_labels, trained_on,
+            point_in_time,
+        )  # fmt: skip
 
     def describe(self) -> dict[str, str]:
         """The universes' names, as model.json and reports record them."""
@@ -283,6 +286,7 @@ def load_samples(
     static_mode: StaticMode,
     min_labels: int = 12,
     trained_on: UniverseSettings | None = None,
+    point_in_time: bool = True,
 ) -> ForecastSamples:
     """Every labelled sample the store's prices allow, as of ``as_of`` (nothing later is read).
 
@@ -290,8 +294,8 @@ def load_samples(
     ``member`` marks those of a name that was in the index on the sample's date (evaluation uses only
     them). ``min_labels``: how many of the 12 monthly labels must be known (see ``build_samples``).
     ``trained_on``: a separate training universe; its names' samples are loaded too, and ``trainable``
-    marks those of a name in it on the sample's date (point-in-time: training draws from them only),
-    while ``member`` still follows ``universe``.
+    marks those training may draw from: of a name in it on the sample's date (``point_in_time``), or of
+    any name it ever listed; ``member`` still follows ``universe``.
     """
     day = calendar.previous_session(as_of)
     names = list(universe.every_ticker)
@@ -312,8 +316,10 @@ def load_samples(
     samples = build_samples(panel, history, snapshots, sectors_of, sectors, calendar, static_mode, min_labels)
     member = universe.membership(history.as_of, history.tickers)[samples.date_pos, samples.ticker_pos]
     trainable = None
-    if trained_on is not None:
+    if trained_on is not None and point_in_time:
         trainable = trained_on.membership(history.as_of, history.tickers)[samples.date_pos, samples.ticker_pos]
+    elif trained_on is not None:
+        trainable = np.isin(np.asarray(history.tickers), trained_on.every_ticker)[samples.ticker_pos]
     return dataclasses.replace(samples, member=member, trainable=trainable)
 
 

@@ -120,3 +120,23 @@ def test_universe_from_listing_maps_tse33_codes_to_the_sector_map(tmp_path, sect
     assert len(TSE33) == 33
     with pytest.raises(ConfigError, match="unknown TSE 33-sector code '9999'"):
         universe_from_listing([{"ticker": "1.T", "sector33_code": "9999"}], "x", "", reviewed="2018-11-16")
+
+
+def test_without_a_training_universe_the_served_names_train_on_all_their_dates(store, sectors, calendar, tmp_path):
+    # GIVEN a served universe where 6758.T joins late, scored on another universe (walk-forward's evaluation_universe)
+    spells = [{"ticker": "7203.T", "name": "a", "sector": "Technology"},
+              {"ticker": "6758.T", "name": "b", "sector": "Technology", "since": JOINS}]  # fmt: skip
+    served = load_universe(universe_file(tmp_path, "served", spells))
+    scored = load_universe(
+        universe_file(tmp_path, "scored", [{"ticker": "8306.T", "name": "c", "sector": "Technology"}])
+    )
+    samples = ForecastData(store, served, sectors, calendar, evaluation_universe=scored).samples(
+        pd.Timestamp("2024-12-27"), "none"
+    )
+    pool = samples.training_pool()
+    # THEN training draws from every served name on all its dates, as without an evaluation universe ...
+    assert set(samples.tickers[pool]) == {"7203.T", "6758.T"}
+    late = pool[samples.tickers[pool] == "6758.T"]
+    assert samples.dates[late].min() < pd.Timestamp(JOINS)
+    # ... and scores the evaluation universe's members
+    assert set(samples.tickers[samples.members_only(np.arange(len(samples)))]) == {"8306.T"}
