@@ -99,17 +99,26 @@ def backfill(work: Path, files: dict[str, str], store: list[str], market: str) -
         print(f"== {source}: {len(report['updated'])} tickers stored, {len(report['failures'])} failed (quarantined)")
 
 
-def evaluate(work: Path, files: dict[str, str], store: list[str], recipe: str, train_on: str, score_on: str) -> dict:
+def recipe_file(work: Path, files: dict[str, str], recipe: str, train_on: str) -> str:
+    """The shipped ``recipe`` served on the large caps, trained on ``files[train_on]`` (without bands: --no-bands)."""
     train = yaml.safe_load((ROOT / "config" / RECIPES[recipe]).read_text())
-    train["universe"] = files["large"]
-    train["sectors"] = str(ROOT / "config" / "sectors.yaml")
+    train.update(universe=files["large"], sectors=str(ROOT / "config" / "sectors.yaml"))
     train["training_universe"] = files[train_on]
     if not BANDS:
         train["model"].pop("quantiles", None)
-    path = write(work / f"train_{recipe}_{train_on}.yaml", train)
-    settings = {"env": "local", "train_config": path, "folds": 3, "compare_champion": False,
-                "evaluation_universe": files[score_on]}  # fmt: skip
-    evaluate = write(work / f"evaluate_{recipe}_{train_on}_{score_on}.yaml", settings)
+    return write(work / f"train_{recipe}_{train_on}.yaml", train)
+
+
+def evaluate_file(work: Path, name: str, recipe_path: str, scored: str) -> str:
+    """Walk-forward settings: 3 expanding folds + a refit holdout of ``recipe_path``, scoring ``scored``."""
+    settings = {"env": "local", "train_config": recipe_path, "folds": 3, "compare_champion": False,
+                "evaluation_universe": scored}  # fmt: skip
+    return write(work / f"evaluate_{name}.yaml", settings)
+
+
+def evaluate(work: Path, files: dict[str, str], store: list[str], recipe: str, train_on: str, score_on: str) -> dict:
+    path = recipe_file(work, files, recipe, train_on)
+    evaluate = evaluate_file(work, f"{recipe}_{train_on}_{score_on}", path, files[score_on])
     return run("evaluate", "--config", evaluate, "--threads", "1", *store)
 
 
@@ -117,17 +126,8 @@ def select(
     work: Path, files: dict[str, str], store: list[str], recipes: list[str], train_on: str, score_on: str
 ) -> dict:
     """``kabucast select`` over momentum and reversal (the baselines) and ``recipes`` (the candidates)."""
-    paths = {}
-    for recipe in ("momentum", "reversal", *recipes):
-        train = yaml.safe_load((ROOT / "config" / RECIPES[recipe]).read_text())
-        train.update(universe=files["large"], sectors=str(ROOT / "config" / "sectors.yaml"))
-        train["training_universe"] = files[train_on]
-        if not BANDS:
-            train["model"].pop("quantiles", None)
-        paths[recipe] = write(work / f"train_{recipe}_{train_on}.yaml", train)
-    evaluate = write(work / f"evaluate_select_{score_on}.yaml",
-                     {"env": "local", "train_config": paths["momentum"], "folds": 3, "compare_champion": False,
-                      "evaluation_universe": files[score_on]})  # fmt: skip
+    paths = {recipe: recipe_file(work, files, recipe, train_on) for recipe in ("momentum", "reversal", *recipes)}
+    evaluate = evaluate_file(work, f"select_{score_on}", paths["momentum"], files[score_on])
     settings = {"env": "local", "evaluate": evaluate, "baselines": [paths["momentum"], paths["reversal"]],
                 "candidates": [paths[r] for r in recipes], "months": [1, 2, 3], "alpha": 0.05}  # fmt: skip
     return run("select", "--config", write(work / "select.yaml", settings), "--threads", "1", *store)
