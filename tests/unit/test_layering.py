@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "ml" / "kabucast"
 
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors",),
-    ("universe", "universe_listing", "compute", "progress"),
+    ("universe", "universe_listing", "settings_files", "compute", "progress"),
     ("config",),
     ("storage", "batch"),  # adapters: S3 / a folder, AWS Batch requests
     ("data",),
