@@ -16,8 +16,11 @@ from kabucast.features import PricePanel, weekly_feature_history
 from kabucast.forecast.arrays import ArrayDataset
 from kabucast.forecast.dataset import ForecastSamples, build_samples
 from kabucast.forecast.export import export_onnx
+from kabucast.forecast.interface import FitResult, SampleSplit, TrainableModel
+from kabucast.forecast.kinds import load_trainable
 from kabucast.forecast.model import BiLSTMForecaster, ForecasterConfig
 from kabucast.forecast.normalize import Normalizer
+from kabucast.forecast.onnx_model import OnnxModel
 
 TICKERS = ["7203.T", "6758.T", "8306.T", "9984.T"]
 SECTORS = {"7203.T": "Consumer Cyclical", "6758.T": "Technology", "8306.T": "Financial Services"}
@@ -85,3 +88,20 @@ def samples(calendar, sectors) -> ForecastSamples:
     )
     history = weekly_feature_history(panel, panel.dates)
     return build_samples(panel, history, {panel.dates[0]: snapshot}, SECTORS, sectors, calendar)
+
+
+def in_time(samples: ForecastSamples) -> tuple[np.ndarray, np.ndarray]:
+    """Every sample, split at the middle date: the earlier half trains, the later validates."""
+    idx = np.argsort(samples.date_pos, kind="stable")
+    return idx[: len(idx) // 2], idx[len(idx) // 2 :]
+
+
+def served_and_reloaded(
+    model: TrainableModel, data: ForecastSamples, train: np.ndarray, val: np.ndarray, work: Path, name: str
+) -> tuple[float, OnnxModel, TrainableModel, FitResult]:
+    """Fit ``model`` (``train``, validated on ``val``), export it, serve the file as the daily path does and reload
+    it from its checkpoint by the kind its model.json names, as a fine-tune does: (parity, served, reloaded, fit)."""
+    fitted = model.fit(SampleSplit(data, train, val), work / "fit", progress=False)
+    parity = model.export(work / "model.onnx", data, val[:64])
+    served = OnnxModel((work / "model.onnx").read_bytes(), name)
+    return parity, served, load_trainable(model.describe(), fitted.best_checkpoint, {"seed": 0}), fitted

@@ -12,6 +12,7 @@ import json
 import numpy as np
 import onnx
 import pytest
+from tests.unit.forecast.conftest import in_time, served_and_reloaded
 
 from kabucast.config import CONFIG_DIR, TrainDataSettings, TrainSettings, load_settings
 from kabucast.errors import ConfigError
@@ -19,7 +20,7 @@ from kabucast.experiments.folds import Fold
 from kabucast.experiments.walkforward import train_fold
 from kabucast.forecast.dataset import ForecastSamples
 from kabucast.forecast.interface import SampleSplit, TrainableModel
-from kabucast.forecast.kinds import build_model, load_trainable
+from kabucast.forecast.kinds import build_model
 from kabucast.forecast.lightgbm_model import LightGBMForecaster, float32_splits
 from kabucast.forecast.onnx_model import OnnxModel
 from kabucast.forecast.ridge_model import summary_features
@@ -36,12 +37,6 @@ def planted(samples: ForecastSamples) -> ForecastSamples:
     signal = (signal - signal.mean()) / signal.std()
     noise = np.random.default_rng(0).normal(0.0, 0.02, (len(samples), 12))
     return dataclasses.replace(samples, target=(0.02 * signal[:, None] * np.arange(1, 13) + noise).astype(np.float32))
-
-
-def in_time(samples: ForecastSamples) -> tuple[np.ndarray, np.ndarray]:
-    """Every sample, split at the middle date: the earlier half trains, the later validates."""
-    idx = np.argsort(samples.date_pos, kind="stable")
-    return idx[: len(idx) // 2], idx[len(idx) // 2 :]
 
 
 @pytest.fixture(scope="module")
@@ -80,16 +75,13 @@ def test_lightgbm_exports_to_onnx_is_served_and_fine_tunes_from_its_checkpoint(d
     # GIVEN a fitted model
     train, val = in_time(data)
     model = build_model(QUICK, {"seed": 0}, 0)
-    fitted = model.fit(SampleSplit(data, train, val), tmp_path / "fit", progress=False)
     # WHEN it is exported and served by ONNX Runtime (the daily path: no lightgbm)
-    parity = model.export(tmp_path / "model.onnx", data, val[:64])
-    served = OnnxModel((tmp_path / "model.onnx").read_bytes(), "lightgbm")
+    parity, served, loaded, fitted = served_and_reloaded(model, data, train, val, tmp_path, "lightgbm")
     # THEN the one graph (summary nodes, 12 tree ensembles, Concat) forecasts what LightGBM does
     assert parity < 1e-4 and np.abs(served.predict(data, val) - model.predict(data, val)).max() < 1e-4
     opsets = {o.domain: o.version for o in onnx.load(tmp_path / "model.onnx").opset_import}
     assert opsets[""] == 17 and "ai.onnx.ml" in opsets
     # AND the fine-tune path loads it by the kind model.json names, then refits with the same settings and rounds
-    loaded = load_trainable(model.describe(), fitted.best_checkpoint, {"seed": 0})
     assert isinstance(loaded, LightGBMForecaster) and loaded.settings == model.settings
     np.testing.assert_array_equal(loaded.predict(data, val), model.predict(data, val))
     later = loaded.finetune(SampleSplit(data, val, train[-300:]), tmp_path / "ft", progress=False)

@@ -11,6 +11,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
+from tests.unit.forecast.conftest import in_time, served_and_reloaded
 
 from kabucast.config import CONFIG_DIR, TrainDataSettings, TrainSettings, load_settings
 from kabucast.errors import ConfigError
@@ -18,7 +19,7 @@ from kabucast.experiments.folds import Fold
 from kabucast.experiments.walkforward import train_fold
 from kabucast.forecast.dataset import ForecastSamples
 from kabucast.forecast.interface import SampleSplit, TrainableModel
-from kabucast.forecast.kinds import build_model, load_trainable
+from kabucast.forecast.kinds import build_model
 from kabucast.forecast.momentum_model import MIN_SLOPE, MomentumForecaster, trailing_return
 from kabucast.forecast.onnx_model import OnnxModel
 from kabucast.forecast.vol_intervals import VolScaledIntervals
@@ -34,12 +35,6 @@ def planted(samples: ForecastSamples, lookback: int, skip: int, direction: float
     noise = np.random.default_rng(0).normal(0.0, 0.02, (len(samples), 12))
     target = direction * 0.02 * signal[:, None] * np.arange(1, 13) + noise
     return dataclasses.replace(samples, target=target.astype(np.float32))
-
-
-def in_time(samples: ForecastSamples) -> tuple[np.ndarray, np.ndarray]:
-    """Every sample, split at the middle date: the earlier half trains, the later validates."""
-    idx = np.argsort(samples.date_pos, kind="stable")
-    return idx[: len(idx) // 2], idx[len(idx) // 2 :]
 
 
 def rankic(samples: ForecastSamples, idx: np.ndarray, pred: np.ndarray, month: int) -> float:
@@ -105,14 +100,11 @@ def test_momentum_exports_to_onnx_is_served_and_fine_tunes_from_its_checkpoint(s
     data = planted(samples, 4, 0, -1.0)
     train, val = in_time(data)
     model = build_model(REVERSAL, {"seed": 0}, 0)
-    fitted = model.fit(SampleSplit(data, train, val), tmp_path / "fit", progress=False)
     # WHEN it is exported and served by ONNX Runtime (the daily path: no torch, no numpy model)
-    parity = model.export(tmp_path / "model.onnx", data, val[:64])
-    served = OnnxModel((tmp_path / "model.onnx").read_bytes(), "momentum")
+    parity, served, loaded, _ = served_and_reloaded(model, data, train, val, tmp_path, "momentum")
     # THEN the graph forecasts what numpy does
     assert parity < 1e-4 and np.abs(served.predict(data, val) - model.predict(data, val)).max() < 1e-4
     # AND the fine-tune path loads it by the kind model.json names, then refits the recipe on new samples
-    loaded = load_trainable(model.describe(), fitted.best_checkpoint, {"seed": 0})
     np.testing.assert_allclose(loaded.predict(data, val), model.predict(data, val), atol=1e-6)
     assert isinstance(loaded, MomentumForecaster) and loaded.describe()["model_config"]["sign"] == -1
     later = loaded.finetune(SampleSplit(data, val, train[-200:]), tmp_path / "ft", progress=False)
