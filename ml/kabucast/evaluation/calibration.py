@@ -158,6 +158,40 @@ most but its bands overshot after crashes (pinball up to 5.3x the unconditional 
 kept the pinball ratio within 0.03 of the static bands' at months 1-5."""
 
 
+def adaptive_update(
+    log_scale: np.ndarray,
+    issued: np.ndarray,
+    outcome: np.ndarray,
+    horizon: int,
+    levels: Sequence[float],
+    gamma: float = ADAPTIVE_GAMMA,
+) -> np.ndarray:
+    """(H, Q) log stretch factors after one date's month-``horizon`` outcomes have matured (adaptive conformal
+    inference, Gibbs and Candès 2021): the step walk-forward simulates and the daily job takes in production.
+
+    ``issued`` (N, Q) are the quantiles as issued that date (already stretched by the factors then in force),
+    ``outcome`` (N,) the realised values on the same scale (log returns; NaN: not known, not counted) and
+    ``horizon`` the row of ``log_scale`` (0-based). For each central interval (levels ``tau`` and
+    ``1 - tau``), ``log f += gamma * (miss - (1 - nominal))`` on both its sides, ``miss`` the share of the
+    known outcomes outside it: too many misses widen the band, too few narrow it. The median's factor and
+    every other horizon stay as they are; without a known outcome nothing moves. Returns a new array.
+    """
+    out = np.array(log_scale, dtype=np.float64)
+    q = np.asarray(issued, dtype=np.float64)
+    y = np.asarray(outcome, dtype=np.float64)
+    known = np.isfinite(y)
+    if not known.any():
+        return out
+    for j in range(median_index(levels)):
+        upper = q.shape[-1] - 1 - j
+        inside = (q[:, j] <= y) & (y <= q[:, upper])
+        miss = 1.0 - inside[known].mean()
+        step = gamma * (miss - (1.0 - (float(levels[upper]) - float(levels[j]))))
+        out[horizon, j] += step
+        out[horizon, upper] += step
+    return out
+
+
 def adaptive_quantiles(
     quantiles: np.ndarray,
     target: np.ndarray,
@@ -172,14 +206,12 @@ def adaptive_quantiles(
 
     Date by date in time order, each interval of month h is issued stretched around the median by its
     factor (:func:`rescale_quantiles`); then every date whose month-h outcomes have just become known
-    (``sessions_per_month * h`` sessions earlier) updates it: ``log f += gamma * (miss - (1 - nominal))``,
-    ``miss`` that date's share of outcomes outside the interval it was issued. Too many misses widen the
-    band, too few narrow it, so coverage returns to nominal after a change of regime, with the lag the
+    (``sessions_per_month * h`` sessions earlier) updates it (:func:`adaptive_update`). Too many misses widen
+    the band, too few narrow it, so coverage returns to nominal after a change of regime, with the lag the
     labels impose. Factors start at 1 (the static calibration's intervals); a NaN outcome is not counted.
     """
     q = np.asarray(quantiles, dtype=np.float64)
     y = np.asarray(target, dtype=np.float64)
-    c = median_index(levels)
     rows, codes = np.unique(np.asarray(date_pos), return_inverse=True)
     log_scale = np.zeros(q.shape[1:])
     factors = np.ones((len(rows), *q.shape[1:]))
@@ -191,17 +223,6 @@ def adaptive_quantiles(
         out[idx] = rescale_quantiles(q[idx], factors[d], levels)
         matured = np.searchsorted(rows, rows[d] - lag)  # per horizon: the date whose outcomes are known now
         for h, m in enumerate(matured):
-            if m >= len(rows) or rows[m] != rows[d] - lag[h]:
-                continue
-            mi, outcome = by_date[m], y[by_date[m], h]
-            known = np.isfinite(outcome)
-            if not known.any():
-                continue
-            for j in range(c):
-                upper = q.shape[-1] - 1 - j
-                inside = (out[mi, h, j] <= outcome) & (outcome <= out[mi, h, upper])
-                miss = 1.0 - inside[known].mean()
-                step = gamma * (miss - (1.0 - (float(levels[upper]) - float(levels[j]))))
-                log_scale[h, j] += step
-                log_scale[h, upper] += step
+            if m < len(rows) and rows[m] == rows[d] - lag[h]:
+                log_scale = adaptive_update(log_scale, out[by_date[m], h], y[by_date[m], h], h, levels, gamma)
     return out, factors

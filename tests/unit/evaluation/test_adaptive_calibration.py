@@ -4,8 +4,9 @@ from matured outcomes only; on a calibrated stream it leaves the factors near 1.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from kabucast.evaluation.calibration import adaptive_quantiles, coverage
+from kabucast.evaluation.calibration import adaptive_quantiles, adaptive_update, coverage
 
 LEVELS = (0.1, 0.5, 0.9)
 Z90 = 1.2815515655446004  # the standard normal's 0.9 quantile
@@ -41,3 +42,21 @@ def test_a_calibrated_stream_keeps_its_factors_near_one() -> None:
     adapted, factors = adaptive_quantiles(q, target, rows, LEVELS, LAG, gamma=0.05)
     assert np.abs(np.log(factors[:, :, 0])).max() < 0.25
     assert (np.abs(coverage(adapted[..., 0], adapted[..., 2], target) - 0.8) < 0.02).all()
+
+
+def test_one_matured_date_moves_its_horizons_factor_by_its_misses() -> None:
+    # GIVEN log factors of 0, and one date's month-3 band issued as [-1, 1] around 0 (an 80 % interval)
+    issued = np.tile([-1.0, 0.0, 1.0], (10, 1))
+    start = np.zeros((12, 3))
+    # WHEN every outcome lies outside it, none does, or 3 of the 5 known ones do
+    widened = adaptive_update(start, issued, np.full(10, 2.0), 2, LEVELS, gamma=0.1)
+    narrowed = adaptive_update(start, issued, np.zeros(10), 2, LEVELS, gamma=0.1)
+    mixed = adaptive_update(start, issued, np.array([2.0, -3.0, 5.0, 0.0, 0.5] + [np.nan] * 5), 2, LEVELS, gamma=0.1)
+    # THEN the interval's log factor moves by gamma x (miss share - 0.2) on both sides, month 3 only
+    assert widened[2, [0, 2]] == pytest.approx([0.08, 0.08]) and narrowed[2, [0, 2]] == pytest.approx([-0.02, -0.02])
+    assert mixed[2, [0, 2]] == pytest.approx([0.1 * (0.6 - 0.2)] * 2)
+    for out in (widened, narrowed, mixed):
+        assert np.delete(out, 2, axis=0).tolist() == start[1:].tolist() and out[2, 1] == 0.0
+    # AND without a known outcome nothing moves, and the input is left as it was
+    assert adaptive_update(start, issued, np.full(10, np.nan), 2, LEVELS).tolist() == start.tolist()
+    assert not start.any()
