@@ -8,7 +8,11 @@ Prices are rounded to 0.1 JPY, or to 0.01 in other currencies.
 
 A model with a quantile head adds, per month, ``quantiles`` (level -> simple return) and ``interval``:
 the range between its lowest and highest quantile (``coverage`` = their difference, 0.8 for 0.1 /
-0.9) as returns and prices; the document then names its ``quantile_levels``. ``model_kind`` names the
+0.9) as returns and prices; the document then names its ``quantile_levels``, and ``band_adaptation``
+says how the daily job's adaptive conformal factors stretched those quantiles around the median
+(kabucast.forecast.adaptive_bands: ``method``, ``gamma``, ``factors`` per level pair and month,
+``matured_forecasts`` learnt from, ``through`` (month -> the last forecast date learnt from) and
+``factors_as_of``, the session whose factors they are, null for factors 1). ``model_kind`` names the
 kind of the model that forecast (``bilstm``, ``ridge``, ``momentum``). All are additive: a reader of the
 seed schema sees the same fields as before.
 """
@@ -47,10 +51,12 @@ def forecast_document(
     quantiles: np.ndarray | None = None,
     levels: tuple[float, ...] = (),
     model_kind: str | None = None,
+    band_adaptation: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The JSON document for ``predictions/<date>.json``; ``log_returns`` is (N, 12) in ``tickers`` order,
     ``quantiles`` (N, 12, Q) their quantiles at ``levels`` (None: a model without a quantile head),
-    ``model_kind`` the served model's kind (model.json's, e.g. ``momentum`` when a free baseline is served)."""
+    ``model_kind`` the served model's kind (model.json's, e.g. ``momentum`` when a free baseline is served),
+    ``band_adaptation`` what stretched the quantiles (kabucast.forecast.adaptive_bands' record)."""
     if log_returns.shape != (len(tickers), 12) or not np.isfinite(log_returns).all():
         raise ValueError(f"expected finite (N={len(tickers)}, 12) log returns, got {log_returns.shape}")
     if quantiles is not None and (
@@ -73,6 +79,7 @@ def forecast_document(
     ]
     head = {"model_kind": model_kind} if model_kind is not None else {}
     head |= {"quantile_levels": list(levels)} if quantiles is not None else {}
+    head |= {"band_adaptation": dict(band_adaptation)} if band_adaptation is not None else {}
     return {
         "timestamp": f"{data_as_of.date()}T{close_time}",
         "currency": currency,

@@ -1,5 +1,7 @@
 """The prediction step: champion model + stored prices -> ``predictions/<date>.json`` then ``latest.json``,
-and (when configured) the target portfolio built from that forecast (kabucast.jobs.portfolio_step).
+and (when configured) the target portfolio built from that forecast (kabucast.jobs.portfolio_step). A model
+with quantiles issues them stretched by the adaptive band factors, whose state is stored after the forecast
+is published (kabucast.jobs.band_step).
 
 Runs on ONNX Runtime only (no torch). The ONNX session is cached per model version, so a warm
 Lambda container reuses it across invocations. What may be published where is
@@ -12,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from kabucast.config import SectorSettings, UniverseSettings
@@ -21,8 +24,9 @@ from kabucast.forecast.kinds import stored_kind
 from kabucast.forecast.missing import failure_reasons, with_missing
 from kabucast.forecast.onnx_model import OnnxModel
 from kabucast.forecast.registry import ModelFiles, check_features, load_model
+from kabucast.jobs.band_step import BandPlan, commit_bands, plan_bands
 from kabucast.jobs.daily import PredictRequest
-from kabucast.jobs.inputs import load_model_inputs
+from kabucast.jobs.inputs import ModelInputs, load_model_inputs
 from kabucast.jobs.portfolio_step import PortfolioStep
 from kabucast.jobs.publish import (
     FORECASTS,
@@ -57,12 +61,9 @@ class OnnxPredictor:
         served = self._served(model)
         inputs = load_model_inputs(store, self.universe, self.sectors, self.calendar, today, tickers)
         fs = inputs.features
-        arrays = (fs.weekly, fs.static, fs.position, fs.sector_id)
+        members = self.universe.members_on(today)
         levels = served.quantile_levels
-        if levels:
-            log_returns, quantiles = served.predict_arrays_with_quantiles(*arrays)
-        else:
-            log_returns, quantiles = served.predict_arrays(*arrays), None
+        log_returns, quantiles, bands = self._predict(store, served, inputs, set(tickers) != set(members))
         sectors_of = {m.ticker: m.sector for m in self.universe.members}
         doc = forecast_document(
             fs.tickers,
@@ -78,13 +79,15 @@ class OnnxPredictor:
             quantiles=quantiles,
             levels=levels,
             model_kind=stored_kind(model.meta),
+            band_adaptation=None if bands is None else bands.record,
         )
         doc = with_missing(doc, tickers, previous_document(store, FORECASTS, fs.as_of), self.calendar)
-        members = self.universe.members_on(today)
         policy = replace(self.policy, force=True) if request.force else self.policy
         published = publish_forecast(store, doc, members, tickers, policy)
+        band_state = {} if bands is None else {"bands": commit_bands(store, bands)}  # after the forecast is out
         summary = {
             **published,
+            **band_state,
             "model_version": model.version,
             "model_as_of": model.meta.get("run", {}).get("as_of"),
             "predicted": len(fs.tickers),
@@ -95,6 +98,20 @@ class OnnxPredictor:
             book = self.portfolio(store, doc, published, inputs.panel, sectors_of, members, tickers, policy)
             summary["portfolio"] = book
         return summary
+
+    def _predict(
+        self, store: Store, served: OnnxModel, inputs: ModelInputs, subset: bool
+    ) -> tuple[np.ndarray, np.ndarray | None, BandPlan | None]:
+        """(N, 12) log returns, (N, 12, Q) quantiles stretched by the adaptive band factors (None: a model without
+        quantiles), and the band plan that issued them (kabucast.jobs.band_step)."""
+        fs = inputs.features
+        arrays = (fs.weekly, fs.static, fs.position, fs.sector_id)
+        levels = served.quantile_levels
+        if not levels:
+            return served.predict_arrays(*arrays), None, None
+        log_returns, quantiles = served.predict_arrays_with_quantiles(*arrays)
+        bands = plan_bands(store, self.calendar, fs.as_of, levels, inputs.panel, subset)
+        return log_returns, bands.apply(quantiles, levels), bands
 
     def _served(self, model: ModelFiles) -> OnnxModel:
         if model.version not in self._cache:

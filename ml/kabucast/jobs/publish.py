@@ -83,15 +83,21 @@ class PublishPolicy:
             raise ValueError(f"min_coverage must be in (0, 1], got {self.min_coverage}")
 
 
+def dated_days(store: Store, kind: DocumentKind) -> list[str]:
+    """The dates (``YYYY-MM-DD``, ascending) of every published ``<kind>/<date>.json``: neither
+    ``latest.json`` nor the subset runs' ``adhoc/`` documents."""
+    dated = re.compile(rf"{re.escape(kind.prefix)}/(\d{{4}}-\d{{2}}-\d{{2}})\.json")
+    return sorted(m.group(1) for k in store.list(f"{kind.prefix}/") if (m := dated.fullmatch(k)))
+
+
 def previous_document(store: Store, kind: DocumentKind, day: object) -> dict[str, Any] | None:
     """The newest published ``<kind>/<date>.json`` dated before ``day`` (None: none, or it is unreadable)."""
     before = str(pd.Timestamp(day).date())
-    dated = re.compile(rf"{re.escape(kind.prefix)}/(\d{{4}}-\d{{2}}-\d{{2}})\.json")
-    earlier = [m.group(1) for k in store.list(f"{kind.prefix}/") if (m := dated.fullmatch(k)) and m.group(1) < before]
+    earlier = [d for d in dated_days(store, kind) if d < before]
     if not earlier:
         return None
-    key = kind.dated_key(max(earlier))
-    return _parsed(store.get_versioned(key), key)
+    key = kind.dated_key(earlier[-1])
+    return parsed_document(store.get_versioned(key), key)
 
 
 def prediction_key(day: object) -> str:
@@ -141,19 +147,19 @@ def publish_document(
     data = dumps_json(doc)
     dated_key = kind.dated_key(day)
     dated, latest = store.get_versioned(dated_key), store.get_versioned(kind.latest_key)
-    problem = _regression(_parsed(dated, dated_key), dated_key, doc, kind)
+    problem = _regression(parsed_document(dated, dated_key), dated_key, doc, kind)
     if problem and not policy.force:
         raise PublicationRefused(f"{problem}: kept as is, {kind.latest_key} untouched (--force replaces it)")
     move = _pointer_move(latest, data, doc, policy.force, kind)
     if dated is None or dated.data != data:
-        _write(store, dated_key, data, dated)
+        write_if_unchanged(store, dated_key, data, dated)
     if move == "replaced":
-        _write(store, kind.latest_key, data, latest)
+        write_if_unchanged(store, kind.latest_key, data, latest)
     summary = {"key": dated_key, "scope": "universe", "coverage": round(coverage, 4), "latest": move}
     return {**summary, "sha256": hashlib.sha256(data).hexdigest(), **({"forced": True} if policy.force else {})}
 
 
-def _write(store: Store, key: str, data: bytes, seen: Versioned | None) -> None:
+def write_if_unchanged(store: Store, key: str, data: bytes, seen: Versioned | None) -> None:
     """Replace ``key`` only if it is still what this run read; a rival that wrote the very same bytes
     (the same job for the same day) is no conflict."""
     try:
@@ -183,7 +189,7 @@ def _pointer_move(latest: Versioned | None, data: bytes, doc: dict[str, Any], fo
     """``replaced``, ``unchanged``, or why the pointer stays (a past-date run); raises if it would shrink.
 
     ``data`` is ``doc`` serialised, the bytes that would be written."""
-    old = _parsed(latest, kind.latest_key)
+    old = parsed_document(latest, kind.latest_key)
     if old is None:
         return "replaced"
     if latest is not None and latest.data == data:
@@ -196,7 +202,7 @@ def _pointer_move(latest: Versioned | None, data: bytes, doc: dict[str, Any], fo
     return "replaced"
 
 
-def _parsed(current: Versioned | None, key: str) -> dict[str, Any] | None:
+def parsed_document(current: Versioned | None, key: str) -> dict[str, Any] | None:
     """The stored document, or None when absent or unreadable (a corrupt document may be replaced)."""
     if current is None:
         return None

@@ -1,0 +1,145 @@
+"""The daily job's adaptive bands: ``models/bands.json`` brought up to the run's session from the published
+forecasts whose outcomes have matured, applied to the served quantiles, and stored once the forecast is published.
+
+The state and the update are kabucast.forecast.adaptive_bands'; this module reads and writes the store.
+
+1. A full-universe run for a session T later than the state's ``as_of`` learns, in date order, from every
+   published ``predictions/<D>.json`` whose month-h outcome is known at T (T at least 21 h sessions after D)
+   and that the state has not consumed for month h. The issued interval is the document's ``quantiles``;
+   the outcome is the log return of the stored ``adj_close`` from D to the session 21 h after it, read from
+   the store now (history rebased after a split stays comparable), so a name without both prices is not
+   counted. Then the forecast of T is issued with the factors learnt (update, then issue: a rerun of T finds
+   nothing new and publishes the same bytes).
+2. A run for a session the state already covers (a rerun, or a backfill of a missed day) learns nothing and
+   issues the factors in force on that session (the nearest earlier one the state remembers, else 1;
+   the document's ``factors_as_of`` says which). The state never moves back in time.
+3. A subset run issues the factors in force and never writes the state.
+4. The new state is written after the forecast was published, conditionally on the state read
+   (:meth:`Store.put_if`): a rival run that wrote other bytes makes this one fail with ``ConcurrentUpdate``.
+
+Reads: the state, the listing of ``predictions/``, and each document that has a month newly matured (in
+steady state one per month: 12); prices of names the run did not load already.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from kabucast.data.calendar import SESSIONS_PER_MONTH, TradingCalendar
+from kabucast.data.ingest import load_prices
+from kabucast.errors import CorruptObject
+from kabucast.evaluation.calibration import rescale_quantiles
+from kabucast.features import PricePanel
+from kabucast.forecast.adaptive_bands import HORIZONS, BandSnapshot, BandState, issued_bands
+from kabucast.forecast.registry import MODELS
+from kabucast.jobs.publish import FORECASTS, dated_days, parsed_document, write_if_unchanged
+from kabucast.storage.base import Store, Versioned, dumps_json, loads_json
+
+BANDS_KEY = f"{MODELS}/bands.json"
+
+
+@dataclass(frozen=True)
+class BandPlan:
+    """What one run issues (``factors`` (12, Q) for the served quantiles, the document's ``record``) and the
+    state it stores once the forecast is published (``state``; None: it leaves the state as ``seen``)."""
+
+    factors: np.ndarray
+    record: dict[str, Any]
+    state: bytes | None
+    seen: Versioned | None
+    outcome: str  # what happens to the state, for the run's summary
+
+    def apply(self, quantiles: np.ndarray, levels: Sequence[float]) -> np.ndarray:
+        """(N, 12, Q) served log-return quantiles stretched by the factors around their median."""
+        return rescale_quantiles(quantiles, self.factors, levels)
+
+
+def plan_bands(
+    store: Store,
+    calendar: TradingCalendar,
+    as_of: pd.Timestamp,
+    levels: Sequence[float],
+    prices: PricePanel,
+    subset: bool,
+) -> BandPlan:
+    """The bands of the forecast of session ``as_of`` at ``levels`` (rules above). ``prices`` is the run's price
+    panel (other names are read from the store when a matured forecast holds them); ``subset``: a subset run."""
+    seen = store.get_versioned(BANDS_KEY)
+    state = read_state(seen, f"{store.url}/{BANDS_KEY}")
+    day = str(as_of.date())
+    if subset or (state.as_of is not None and day <= state.as_of):
+        factors_as_of, snapshot = state.in_force(day)
+        outcome = "untouched (subset run)" if subset else f"kept: it is as of {state.as_of}"
+        return BandPlan(snapshot.factors(levels), snapshot.record(levels, factors_as_of), None, seen, outcome)
+    snapshot = learn_matured(store, calendar, as_of, state.in_force(day)[1], prices)
+    data = dumps_json(state.with_issue(day, snapshot).to_json())
+    return BandPlan(snapshot.factors(levels), snapshot.record(levels, day), data, seen, f"updated to {day}")
+
+
+def commit_bands(store: Store, plan: BandPlan) -> str:
+    """Store the plan's state (after the forecast was published), conditionally on the state it read."""
+    if plan.state is not None and (plan.seen is None or plan.seen.data != plan.state):
+        write_if_unchanged(store, BANDS_KEY, plan.state, plan.seen)
+    return plan.outcome
+
+
+def read_state(seen: Versioned | None, where: str) -> BandState:
+    """The stored state (an empty one when there is none); :class:`CorruptObject` when it is not one."""
+    if seen is None:
+        return BandState()
+    fix = (
+        "nothing was published or written. Move it aside to keep it (e.g. to models/bands.broken.json): the "
+        "next run then starts the factors again at 1 and learns them from the published forecasts still stored"
+    )
+    try:
+        return BandState.from_json(loads_json(seen.data, where))
+    except CorruptObject as exc:
+        raise CorruptObject(f"{exc}; {fix}") from exc
+    except ValueError as exc:
+        raise CorruptObject(f"{where} is not the adaptive band state kabucast writes: {exc}; {fix}") from exc
+
+
+def learn_matured(
+    store: Store, calendar: TradingCalendar, as_of: pd.Timestamp, snapshot: BandSnapshot, prices: PricePanel
+) -> BandSnapshot:
+    """``snapshot`` after every published forecast whose month-h outcome is known at ``as_of`` and that it has
+    not consumed for month h, in date order (each document is read once, for all its newly matured months)."""
+    closes = StoredCloses(store, prices)
+    for day in dated_days(store, FORECASTS):
+        months = [h for h in range(1, HORIZONS + 1) if day > snapshot.through.get(h, "")]
+        elapsed = calendar.sessions_since(day, as_of) if months else 0
+        due = [h for h in months if elapsed >= SESSIONS_PER_MONTH * h]
+        if not due:
+            continue
+        key = FORECASTS.dated_key(day)
+        document = parsed_document(store.get_versioned(key), key) or {}
+        for h in due:
+            issued = issued_bands(document, h)
+            end = calendar.session_after(day, SESSIONS_PER_MONTH * h)
+            outcome = closes.log_returns(issued.tickers, day, end) if issued else np.empty(0)
+            snapshot = snapshot.learn(day, h, issued, outcome)
+    return snapshot
+
+
+class StoredCloses:
+    """Stored ``adj_close`` of any name: the run's price panel first, other names read once from the store."""
+
+    def __init__(self, store: Store, prices: PricePanel) -> None:
+        self._store = store
+        self._series = {t: pd.Series(prices.adj_close[:, i], index=prices.dates) for i, t in enumerate(prices.tickers)}
+
+    def log_returns(self, tickers: Sequence[str], start: object, end: object) -> np.ndarray:
+        """(N,) log returns of ``tickers`` from the close of ``start`` to that of ``end``; NaN without both."""
+        missing = [t for t in tickers if t not in self._series]
+        frames = load_prices(self._store, missing, on_missing=lambda _ticker, _why: None)
+        self._series.update({t: frames[t]["adj_close"] if t in frames else pd.Series(dtype="float64") for t in missing})
+        first, last = pd.Timestamp(start), pd.Timestamp(end)
+        pairs = np.array([[self._series[t].get(first, np.nan), self._series[t].get(last, np.nan)] for t in tickers])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = pairs.reshape(len(tickers), 2)
+            return np.where((ratio > 0).all(axis=1), np.log(ratio[:, 1] / ratio[:, 0]), np.nan)
