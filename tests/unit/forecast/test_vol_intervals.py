@@ -18,7 +18,7 @@ from kabucast.forecast.interface import SampleSplit, calibrate_quantiles
 from kabucast.forecast.kinds import build_model, load_trainable
 from kabucast.forecast.onnx_model import OnnxModel
 from kabucast.forecast.ridge_model import RidgeForecaster
-from kabucast.forecast.vol_intervals import VolScaledIntervals, check_levels, risk
+from kabucast.forecast.vol_intervals import Bands, VolScaledIntervals, check_levels, risk
 
 LEVELS = (0.1, 0.5, 0.9)
 
@@ -50,7 +50,7 @@ def test_bands_follow_each_stocks_risk_and_hold_on_later_outcomes(samples, tmp_p
         cover = coverage(q[part, :, 0], q[part, :, -1], data.target[test][part])
         assert abs(cover.mean() - 0.8) < 0.03 and (np.abs(cover - 0.8) < 0.1).all(), cover  # ~470 outcomes each
     # a band of one width for all (the control) misses the split: too wide on quiet names, too narrow on volatile
-    flat_q = model.predict(data, test)[:, :, None] + (model.scale * np.median(sigma[val]))[None]
+    flat_q = model.bands.quantiles(model.predict(data, test), np.full(len(test), np.median(sigma[val])))
     loud = coverage(flat_q[~quiet, :, 0], flat_q[~quiet, :, -1], data.target[test][~quiet])
     assert loud.mean() < 0.72, loud
     # AND the exported graph serves the same log returns and quantiles, its levels in its metadata
@@ -82,7 +82,7 @@ def test_quantiles_in_a_kinds_settings_give_it_bands_in_walk_forward_and_after_a
     # THEN the served fold has bands, calibrated on the block the fold records
     served = models["model"]
     assert isinstance(served, OnnxModel) and served.quantile_levels == LEVELS
-    assert trained["quantile_calibration"]["method"].startswith("vol-scaled conformal")
+    assert trained["quantile_calibration"]["method"].startswith("risk-scaled conformal")
     _, q = served.predict_with_quantiles(data, test)
     assert (q[:, :, 0] < q[:, :, 2]).all()
     # AND a stored version reloads with its calibration, to fine-tune and serve the same bands
@@ -97,3 +97,45 @@ def test_quantiles_in_a_kinds_settings_give_it_bands_in_walk_forward_and_after_a
     np.testing.assert_allclose(
         again.predict_quantiles(data, test[:50]), built.predict_quantiles(data, test[:50]), atol=1e-5
     )
+
+
+def test_the_markets_part_comes_from_every_date_seen_so_a_calm_calibration_block_does_not_narrow_the_band(
+    samples, tmp_path
+) -> None:
+    # GIVEN outcomes that are each stock's own noise plus a market move every stock of the date shares, large
+    # in the fit's years and in the later test, but calm in the calibration block
+    data, sigma = heteroscedastic(samples, seed=5)
+    order = np.argsort(data.date_pos, kind="stable")
+    n = len(order)
+    train, val, test = order[: n * 6 // 10], order[n * 6 // 10 : n * 8 // 10], order[n * 8 // 10 :]
+    dates, codes = np.unique(data.date_pos, return_inverse=True)
+    market = np.random.default_rng(6).normal(size=(len(dates), 12)) * 0.4 * np.sqrt(np.arange(1, 13) / 12)
+    calm = np.isin(dates, data.date_pos[val])
+    market[calm] *= 0.1
+    data = dataclasses.replace(data, target=(data.target + market[codes]).astype(np.float32))
+    model = VolScaledIntervals(RidgeForecaster(seed=0), LEVELS)
+    split = SampleSplit(data, train, val)
+    model.fit(split, tmp_path / "fit", progress=False)
+    model.calibrate_quantiles(split)
+    # WHEN the bands forecast the later dates
+    mean, q = model.predict_with_quantiles(data, test)
+    cover = coverage(q[:, :, 0], q[:, :, -1], data.target[test])
+    # THEN they hold about 80 % at the long horizons, where the market's move is most of the outcome's
+    # (~70 test dates, one market move each, and ~280 dates and a 140-sample block to fit on: a few points of noise)
+    assert cover[5:].mean() > 0.72 and abs(cover.mean() - 0.8) < 0.07, cover
+    # while bands fitted on the calm block alone (its residuals per unit of risk: the previous rule) miss far more
+    z = (data.target[val] - model.predict(data, val)) / sigma[val, None]
+    block_only = np.quantile(z, LEVELS, axis=0).T  # (12, Q)
+    q_block = mean[:, :, None] + block_only[None] * sigma[test, None, None]
+    narrow = coverage(q_block[:, :, 0], q_block[:, :, -1], data.target[test])
+    assert narrow[5:].mean() < cover[5:].mean() - 0.1, (narrow, cover)
+    assert model.calibration["n_market_dates"] == len(np.unique(data.date_pos[np.concatenate([train, val])]))
+
+
+def test_a_model_json_written_before_the_markets_part_serves_the_bands_it_was_calibrated_with() -> None:
+    # GIVEN the calibration a stored version recorded before the market's part: one scale per month and level
+    scale = np.sort(np.random.default_rng(0).normal(size=(12, 3)), axis=1)
+    bands = Bands.from_record({"scale": scale.tolist()}, LEVELS)
+    mean, sigma = np.random.default_rng(1).normal(size=(5, 12)), np.array([0.1, 0.2, 0.3, 0.5, 0.05])
+    # THEN its quantiles are the forecast plus that scale times the stock's risk, as that version served them
+    np.testing.assert_allclose(bands.quantiles(mean, sigma), mean[:, :, None] + scale[None] * sigma[:, None, None])
