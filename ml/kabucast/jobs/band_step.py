@@ -77,7 +77,7 @@ def plan_bands(
         outcome = "untouched (subset run)" if subset else f"kept: it is as of {state.as_of}"
         return BandPlan(snapshot.factors(levels), snapshot.record(levels, factors_as_of), None, seen, outcome)
     snapshot = learn_matured(store, calendar, as_of, state.in_force(day)[1], prices)
-    data = dumps_json(state.with_issue(day, snapshot).to_json())
+    data = dumps_json(state.with_issue(day, snapshot).to_json(), compact=True)
     return BandPlan(snapshot.factors(levels), snapshot.record(levels, day), data, seen, f"updated to {day}")
 
 
@@ -110,14 +110,21 @@ def learn_matured(
     """``snapshot`` after every published forecast whose month-h outcome is known at ``as_of`` and that it has
     not consumed for month h, in date order (each document is read once, for all its newly matured months)."""
     closes = StoredCloses(store, prices)
-    for day in dated_days(store, FORECASTS):
-        months = [h for h in range(1, HORIZONS + 1) if day > snapshot.through.get(h, "")]
-        elapsed = calendar.sessions_since(day, as_of) if months else 0
-        due = [h for h in months if elapsed >= SESSIONS_PER_MONTH * h]
+    days = candidate_days(store, calendar, as_of, snapshot)
+    if not days:
+        return snapshot
+    sessions = calendar.sessions(min(days), as_of)
+    for day in days:
+        elapsed = len(sessions) - int(sessions.searchsorted(pd.Timestamp(day), side="right"))  # sessions after it
+        due = [
+            h for h in range(1, HORIZONS + 1) if day > snapshot.through.get(h, "") and elapsed >= SESSIONS_PER_MONTH * h
+        ]
         if not due:
             continue
         key = FORECASTS.dated_key(day)
-        document = parsed_document(store.get_versioned(key), key) or {}
+        document = parsed_document(store.get_versioned(key), key)
+        if document is None:
+            continue  # no forecast published that session (a missed day): nothing to learn
         for h in due:
             issued = issued_bands(document, h)
             end = calendar.session_after(day, SESSIONS_PER_MONTH * h)
@@ -126,20 +133,46 @@ def learn_matured(
     return snapshot
 
 
+def candidate_days(store: Store, calendar: TradingCalendar, as_of: pd.Timestamp, snapshot: BandSnapshot) -> list[str]:
+    """The sessions whose forecast may have a month newly matured at ``as_of``, oldest first. Once the state has
+    consumed a forecast for every month, the sessions after the oldest of those up to a month before ``as_of``
+    (read by key: in steady state one document per month); before that, every published dated forecast
+    (a listing of ``predictions/``)."""
+    if len(snapshot.through) < HORIZONS:
+        return dated_days(store, FORECASTS)
+    oldest = pd.Timestamp(min(snapshot.through.values()))
+    if as_of - oldest < pd.Timedelta(days=SESSIONS_PER_MONTH):
+        return []
+    newest = calendar.sessions(oldest, as_of)[:-SESSIONS_PER_MONTH]
+    return [str(d.date()) for d in newest if d > oldest]
+
+
 class StoredCloses:
     """Stored ``adj_close`` of any name: the run's price panel first, other names read once from the store."""
 
     def __init__(self, store: Store, prices: PricePanel) -> None:
-        self._store = store
-        self._series = {t: pd.Series(prices.adj_close[:, i], index=prices.dates) for i, t in enumerate(prices.tickers)}
+        self._store, self._prices = store, prices
+        self._column = {t: i for i, t in enumerate(prices.tickers)}
+        self._other: dict[str, pd.Series] = {}
 
     def log_returns(self, tickers: Sequence[str], start: object, end: object) -> np.ndarray:
         """(N,) log returns of ``tickers`` from the close of ``start`` to that of ``end``; NaN without both."""
-        missing = [t for t in tickers if t not in self._series]
-        frames = load_prices(self._store, missing, on_missing=lambda _ticker, _why: None)
-        self._series.update({t: frames[t]["adj_close"] if t in frames else pd.Series(dtype="float64") for t in missing})
-        first, last = pd.Timestamp(start), pd.Timestamp(end)
-        pairs = np.array([[self._series[t].get(first, np.nan), self._series[t].get(last, np.nan)] for t in tickers])
+        days = pd.DatetimeIndex([pd.Timestamp(start), pd.Timestamp(end)])
+        pairs = np.full((len(tickers), 2), np.nan)
+        inside = [i for i, t in enumerate(tickers) if t in self._column]
+        rows = self._prices.dates.get_indexer(days)
+        if inside:
+            values = self._prices.adj_close[np.maximum(rows, 0)][:, [self._column[tickers[i]] for i in inside]]
+            pairs[inside] = np.where(rows[:, None] >= 0, values, np.nan).T
+        others = [i for i, t in enumerate(tickers) if t not in self._column]
+        unread = sorted({tickers[i] for i in others} - set(self._other))
+        if unread:
+            frames = load_prices(self._store, unread, on_missing=lambda _ticker, _why: None)
+            self._other.update(
+                {t: frames[t]["adj_close"] if t in frames else pd.Series(dtype="float64") for t in unread}
+            )
+        for i in others:
+            series = self._other[tickers[i]]
+            pairs[i] = [series.get(days[0], np.nan), series.get(days[1], np.nan)]
         with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = pairs.reshape(len(tickers), 2)
-            return np.where((ratio > 0).all(axis=1), np.log(ratio[:, 1] / ratio[:, 0]), np.nan)
+            return np.where((pairs > 0).all(axis=1), np.log(pairs[:, 1] / pairs[:, 0]), np.nan)

@@ -97,9 +97,11 @@ def loads_json(data: bytes, where: str) -> Any:
         raise CorruptObject(f"{where} is not valid JSON ({len(data)} bytes): {exc}") from exc
 
 
-def dumps_json(obj: Any) -> bytes:
-    """Deterministic JSON (sorted keys): the same object always gives the same bytes."""
-    return (json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
+def dumps_json(obj: Any, compact: bool = False) -> bytes:
+    """Deterministic JSON (sorted keys): the same object always gives the same bytes. Indented for a person to
+    read; ``compact`` for state a job reads and rewrites every run (one line: json's C encoder, ~50x faster)."""
+    layout: dict[str, Any] = {"separators": (",", ":")} if compact else {"indent": 2}
+    return (json.dumps(obj, sort_keys=True, ensure_ascii=False, allow_nan=False, **layout) + "\n").encode("utf-8")
 
 
 # Parquet goes through fastparquet's own API: fastparquet fits the Lambda layer budget where pyarrow

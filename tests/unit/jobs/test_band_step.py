@@ -253,3 +253,40 @@ def test_a_state_that_is_not_json_is_a_named_error(store, calendar) -> None:
     with pytest.raises(CorruptObject, match=r"bands\.json is not valid JSON.*Move it aside"):
         plan_bands(store, calendar, pd.Timestamp("2025-06-02"), LEVELS, panel(store), False)
     assert store.get_bytes(BANDS_KEY) == b"{not json"
+
+
+class ListingStore(CountingStore):
+    """A CountingStore that also remembers which prefixes were listed."""
+
+    listed: list[str]
+
+    def list(self, prefix: str = ""):
+        self.listed.append(prefix)
+        return super().list(prefix)
+
+
+def test_once_every_month_has_learnt_the_run_reads_the_matured_forecasts_by_key_without_a_listing(
+    store, calendar
+) -> None:
+    # GIVEN two years of prices and daily forecasts, but none published on one session whose month 3 matures last
+    for t in TICKERS:
+        store.put_parquet(prices_key(t), price_frame(calendar.sessions("2024-01-01", "2025-12-31")))
+    days = calendar.sessions("2024-01-04", "2025-12-10")
+    missed = days[-1 - 21 * 3]
+    for day in days[:-1]:
+        if day != missed:
+            publish(store, day, NARROW)
+    before = run(store, calendar, days[-2])  # a first run: a listing, then a forecast learnt for every month
+    assert before.record["through"].keys() == {str(h) for h in range(1, 13)}
+    # WHEN the next session runs
+    counting = ListingStore(store.root)
+    counting.read, counting.listed = [], []
+    plan = plan_bands(counting, calendar, days[-1], LEVELS, panel(store), False)
+    # THEN it lists nothing and reads the state and each forecast whose month matured that session, by key
+    assert not [p for p in counting.listed if p.startswith("predictions")]
+    forecasts = sorted(k for k in counting.read if k.startswith("predictions/"))
+    assert forecasts == sorted(prediction_key(days[-1 - 21 * h]) for h in range(1, 13))
+    # AND the missed session teaches nothing: month 3 keeps its factor, the others learn from their misses
+    learnt = plan.factors[:, 0] / before.factors[:, 0]
+    assert learnt[2] == 1.0 and (np.delete(learnt, 2) > 1.0).all(), learnt
+    assert plan.record["through"]["3"] == before.record["through"]["3"]

@@ -1,0 +1,114 @@
+"""What the adaptive bands cost the daily predict step (prints figures; asserts nothing about time).
+
+Sets up a LocalStore with the sample market (Core30 universe, 8 years up to AS_OF) and the production recipe
+(config/train.yaml: 12-1 momentum with its bands) as champion, trained on a small sample, then publishes a
+forecast for every session of the year and a half before AS_OF through the real predict step, so that on AS_OF
+each of the 12 months has a matured forecast to learn from and the band state is as of the session before
+(the steady state: one document per month read). Then, ``--repeats`` times on a fresh copy of that store, runs
+the predict step for AS_OF in-process (as a warm Lambda container: the ONNX session cached) and times the
+band step's two calls (``plan_bands``: read the state and the matured documents and their prices, learn;
+``commit_bands``: write the state) inside it.
+
+Prints, per repeat and as medians, the whole step, the band step and the ratio of the step to the step less
+the band step: the predict step as it was before the band step, in the same run. Issue 25 asks the predict
+step to stay within 10 % of that.
+
+    python bench/bench_band_step.py [--repeats 7] [--history 380]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+import kabucast.jobs.forecast_step as forecast_step
+from kabucast.config import SectorSettings, TrainSettings, UniverseSettings, load_settings, resolve_config_path
+from kabucast.data.calendar import calendar_for
+from kabucast.data.ingest import backfill
+from kabucast.data.sources.sample_market import SampleMarketSource
+from kabucast.forecast.dataset import ForecastData
+from kabucast.forecast.train import train
+from kabucast.jobs.band_step import BANDS_KEY
+from kabucast.storage import LocalStore
+
+AS_OF = pd.Timestamp("2026-11-20")
+
+
+class Timed:
+    """Wraps a function and adds the seconds spent in it to ``spent``."""
+
+    def __init__(self, function):
+        self.function, self.spent = function, 0.0
+
+    def __call__(self, *args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return self.function(*args, **kwargs)
+        finally:
+            self.spent += time.perf_counter() - started
+
+
+def prepared_store(root: Path, history: int) -> tuple[LocalStore, UniverseSettings, SectorSettings, object]:
+    """The store with the champion and ``history`` sessions of published forecasts before AS_OF."""
+    universe = load_settings(UniverseSettings, resolve_config_path("universes/topix_core30.yaml"))
+    sectors = load_settings(SectorSettings, resolve_config_path("sectors.yaml"))
+    calendar = calendar_for(universe.exchange)
+    store = LocalStore(root)
+    backfill(store, SampleMarketSource.from_universe(universe), universe.tickers, calendar, AS_OF, "8y")
+    sessions = calendar.sessions(AS_OF - pd.Timedelta(days=3 * history), AS_OF)[-history - 1 : -1]
+    recipe = load_settings(TrainSettings, resolve_config_path("train.yaml"))
+    small = dataclasses.replace(recipe.data, max_train_samples=5000, max_val_samples=2000)
+    data = ForecastData(store, universe, sectors, calendar)
+    train(dataclasses.replace(recipe, data=small), data, sessions[0], root / "work", progress=False)
+    predictor = forecast_step.OnnxPredictor(universe, sectors, calendar)
+    started = time.perf_counter()
+    for day in sessions:
+        predictor(store, day, universe.tickers)
+    elapsed = time.perf_counter() - started
+    print(f"published {len(sessions)} sessions {sessions[0].date()} .. {sessions[-1].date()} in {elapsed:.0f} s")
+    print(f"band state as of {store.get_json(BANDS_KEY)['as_of']}")
+    return store, universe, sectors, calendar
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--history", type=int, default=380, help="sessions of published forecasts before AS_OF")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        base, universe, sectors, calendar = prepared_store(Path(tmp) / "base", args.history)
+        plan, commit = Timed(forecast_step.plan_bands), Timed(forecast_step.commit_bands)
+        forecast_step.plan_bands, forecast_step.commit_bands = plan, commit
+        predictor = forecast_step.OnnxPredictor(universe, sectors, calendar)
+        shutil.copytree(base.root, Path(tmp) / "warm")
+        predictor(LocalStore(Path(tmp) / "warm"), AS_OF, universe.tickers)  # warm: the ONNX session cached
+        rows = []
+        for i in range(args.repeats):
+            store = LocalStore(shutil.copytree(base.root, Path(tmp) / f"run{i}"))
+            plan.spent = commit.spent = 0.0
+            started = time.perf_counter()
+            summary = predictor(store, AS_OF, universe.tickers)
+            step = time.perf_counter() - started
+            band = plan.spent + commit.spent
+            rows.append((step, plan.spent, commit.spent, step / (step - band)))
+            print(
+                f"run {i + 1}: step {step * 1000:.0f} ms, plan_bands {plan.spent * 1000:.1f} ms, commit_bands "
+                f"{commit.spent * 1000:.1f} ms, step / step without the band step {rows[-1][3]:.3f} "
+                f"({summary['bands']})"
+            )
+        medians = [statistics.median(column) for column in zip(*rows, strict=True)]
+        print(
+            f"median of {args.repeats}: step {medians[0] * 1000:.0f} ms, plan_bands {medians[1] * 1000:.1f} ms, "
+            f"commit_bands {medians[2] * 1000:.1f} ms, ratio {medians[3]:.3f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
