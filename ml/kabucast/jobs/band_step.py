@@ -17,8 +17,11 @@ The state and the update are kabucast.forecast.adaptive_bands'; this module read
 4. The new state is written after the forecast was published, conditionally on the state read
    (:meth:`Store.put_if`): a rival run that wrote other bytes makes this one fail with ``ConcurrentUpdate``.
 
-Reads: the state, the listing of ``predictions/``, and each document that has a month newly matured (in
-steady state one per month: 12); prices of names the run did not load already.
+Reads: the state, each document that has a month newly matured (in steady state one per month: 12, by key,
+found from the calendar once every month has learnt from a forecast; before that from a listing of
+``predictions/``), and prices of names the run did not load already. A session with no forecast published
+teaches nothing, even if it is backfilled after its months were passed. bench/bench_band_step.py: 44 ms of a
+320 ms predict step on the sample market, 20 of them parsing the 12 documents.
 """
 
 from __future__ import annotations
