@@ -34,13 +34,13 @@ import numpy as np
 import pandas as pd
 
 from kabucast.data.calendar import SESSIONS_PER_MONTH, TradingCalendar
-from kabucast.data.ingest import load_prices
 from kabucast.errors import CorruptObject
 from kabucast.evaluation.calibration import rescale_quantiles
 from kabucast.features import PricePanel
 from kabucast.forecast.adaptive_bands import HORIZONS, BandSnapshot, BandState, issued_bands
 from kabucast.forecast.registry import MODELS
 from kabucast.jobs.publish import FORECASTS, dated_days, parsed_document, write_if_unchanged
+from kabucast.jobs.stored_closes import StoredCloses
 from kabucast.storage.base import Store, Versioned, dumps_json, loads_json
 
 BANDS_KEY = f"{MODELS}/bands.json"
@@ -148,34 +148,3 @@ def candidate_days(store: Store, calendar: TradingCalendar, as_of: pd.Timestamp,
         return []
     newest = calendar.sessions(oldest, as_of)[:-SESSIONS_PER_MONTH]
     return [str(d.date()) for d in newest if d > oldest]
-
-
-class StoredCloses:
-    """Stored ``adj_close`` of any name: the run's price panel first, other names read once from the store."""
-
-    def __init__(self, store: Store, prices: PricePanel) -> None:
-        self._store, self._prices = store, prices
-        self._column = {t: i for i, t in enumerate(prices.tickers)}
-        self._other: dict[str, pd.Series] = {}
-
-    def log_returns(self, tickers: Sequence[str], start: object, end: object) -> np.ndarray:
-        """(N,) log returns of ``tickers`` from the close of ``start`` to that of ``end``; NaN without both."""
-        days = pd.DatetimeIndex([pd.Timestamp(start), pd.Timestamp(end)])
-        pairs = np.full((len(tickers), 2), np.nan)
-        inside = [i for i, t in enumerate(tickers) if t in self._column]
-        rows = self._prices.dates.get_indexer(days)
-        if inside:
-            values = self._prices.adj_close[np.maximum(rows, 0)][:, [self._column[tickers[i]] for i in inside]]
-            pairs[inside] = np.where(rows[:, None] >= 0, values, np.nan).T
-        others = [i for i, t in enumerate(tickers) if t not in self._column]
-        unread = sorted({tickers[i] for i in others} - set(self._other))
-        if unread:
-            frames = load_prices(self._store, unread, on_missing=lambda _ticker, _why: None)
-            self._other.update(
-                {t: frames[t]["adj_close"] if t in frames else pd.Series(dtype="float64") for t in unread}
-            )
-        for i in others:
-            series = self._other[tickers[i]]
-            pairs[i] = [series.get(days[0], np.nan), series.get(days[1], np.nan)]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where((pairs > 0).all(axis=1), np.log(pairs[:, 1] / pairs[:, 0]), np.nan)
