@@ -97,7 +97,7 @@ def cmd_predict(ctx: Context) -> Result:
     out = predictor(ctx.store, ctx.today, tickers, PredictRequest(force=ctx.args.force))
     where = f"{out['key']} (latest.json: {out['latest']})"
     line = f"{out['predicted']} forecasts by model {out['model_version']} -> {where}"
-    return line + _missing_line(out) + _portfolio_line(out), out
+    return line + _missing_line(out) + _portfolio_line(out) + _scorecard_line(out), out
 
 
 def _missing_line(predicted: dict) -> str:
@@ -129,7 +129,43 @@ def cmd_daily(ctx: Context) -> Result:
         return f"daily job skipped: {out['reason']}", out
     p = out["predict"]
     line = f"daily job {out['date']}: {p['predicted']} forecasts -> {p['key']} (latest.json: {p['latest']})"
-    return line + _missing_line(p) + _portfolio_line(p), out
+    return line + _missing_line(p) + _portfolio_line(p) + _scorecard_line(p), out
+
+
+def cmd_scorecard(ctx: Context) -> Result:
+    """The live scorecard of every session from ``--since`` (default: the as-of day) to the as-of day."""
+    from kabucast.jobs.scorecard_step import publish_scorecards
+
+    _, universe, _ = forecast_settings(ctx.args.config, PredictSettings)
+    since = ctx.calendar.requested_day(ctx.args.since, "--since", ctx.today) if ctx.args.since else ctx.today
+    days = list(ctx.calendar.sessions(since, ctx.today))
+    out = publish_scorecards(ctx.store, ctx.calendar, days, universe.members_on)
+    written, same, empty = (len(out[k]) for k in ("published", "unchanged", "nothing_matured"))
+    line = f"scorecard {since.date()}..{ctx.today.date()}: {written} written, {same} unchanged"
+    line += f", {empty} sessions with no matured forecast" if empty else ""
+    if "latest" in out:
+        line += f"; {out['num_scored']} forecasts scored (scorecard/latest.json: {out['latest']})"
+    return line, out
+
+
+def _scorecard_line(predicted: dict) -> str:
+    """The daily scorecard's outcome on a line of its own ('' for a subset run, which writes none)."""
+    s = predicted.get("scorecard")
+    if s is None:
+        return ""
+    if s["status"] == "failed":
+        return f"\nscorecard FAILED (the forecast stays published): {s['error']}"
+    if not s["published"] and not s["unchanged"]:
+        return "\nscorecard: no published forecast has matured yet"
+    return f"\nscorecard: {s['num_scored']} forecasts scored (scorecard/latest.json: {s['latest']})"
+
+
+def _since(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--since",
+        default=None,
+        help="write the scorecard of every session from this date YYYY-MM-DD to --as-of (a backfill)",
+    )
 
 
 def cmd_monthly(ctx: Context) -> Result:
@@ -217,6 +253,13 @@ COMMANDS: dict[str, Command] = {
         source=True,
         tickers=True,
         arguments=_skip_fetch,
+    ),
+    "scorecard": Command(
+        cmd_scorecard,
+        "score the published forecasts whose horizon has matured -> scorecard/<date>.json, latest.json",
+        "predict.yaml",
+        PredictSettings,
+        arguments=_since,
     ),
     "monthly": Command(
         cmd_monthly,

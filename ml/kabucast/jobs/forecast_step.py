@@ -1,7 +1,8 @@
 """The prediction step: champion model + stored prices -> ``predictions/<date>.json`` then ``latest.json``,
 and (when configured) the target portfolio built from that forecast (kabucast.jobs.portfolio_step). A model
 with quantiles issues them stretched by the adaptive band factors, whose state is stored after the forecast
-is published (kabucast.jobs.band_step).
+is published (kabucast.jobs.band_step). A full-universe run then writes the live scorecard of its session
+(kabucast.jobs.scorecard_step); a failure to score is reported in the summary and the forecast stays published.
 
 Runs on ONNX Runtime only (no torch). The ONNX session is cached per model version, so a warm
 Lambda container reuses it across invocations. What may be published where is
@@ -36,6 +37,7 @@ from kabucast.jobs.publish import (
     previous_document,
     publish_forecast,
 )
+from kabucast.jobs.scorecard_step import daily_scorecard
 from kabucast.storage.base import Store
 
 __all__ = ["LATEST_KEY", "OnnxPredictor", "prediction_key"]
@@ -97,6 +99,10 @@ class OnnxPredictor:
         if self.portfolio is not None:
             book = self.portfolio(store, doc, published, inputs.panel, sectors_of, members, tickers, policy)
             summary["portfolio"] = book
+        if set(tickers) == set(members):
+            summary["scorecard"] = daily_scorecard(
+                store, self.calendar, fs.as_of, self.universe.members_on, inputs.panel
+            )
         return summary
 
     def _predict(

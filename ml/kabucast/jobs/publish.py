@@ -1,8 +1,10 @@
 """Publication rules: how a daily document reaches ``<kind>/<date>.json`` and ``<kind>/latest.json``.
 
-Two kinds of document are published by the same rules (:class:`DocumentKind`): the forecast
-(``predictions/``, counted by ``num_predictions``) and the target portfolio built from it
-(``portfolio/``, counted by ``num_scored``, the names it was built from). ``latest.json`` is the
+Three kinds of document are published by the same rules (:class:`DocumentKind`): the forecast
+(``predictions/``, counted by ``num_predictions``), the target portfolio built from it
+(``portfolio/``, counted by ``num_scored``, the names it was built from) and the live scorecard of
+the matured forecasts (``scorecard/``, counted by ``num_scored``, the (date, month) forecasts scored;
+it has no universe, so only rules 4 to 6 apply: :func:`publish_dated`). ``latest.json`` is the
 product (a back-end reads it every day), so it only moves forward, and it keeps moving: a day that
 meets ``min_coverage`` of its members publishes, and the document lists what is missing and why
 (kabucast.forecast.missing).
@@ -65,6 +67,7 @@ class DocumentKind:
 
 FORECASTS = DocumentKind("predictions", "num_predictions", "forecasts")
 PORTFOLIOS = DocumentKind("portfolio", "num_scored", "scored names")
+SCORECARDS = DocumentKind("scorecard", "num_scored", "scored forecasts")
 LATEST_KEY = FORECASTS.latest_key
 ADHOC_PREFIX = f"{FORECASTS.prefix}/adhoc"
 
@@ -144,19 +147,29 @@ def publish_document(
             f"{policy.min_coverage:.0%}): nothing published, {kind.latest_key} kept. {_failures(doc)} "
             "(--force publishes it anyway)"
         )
+    written = publish_dated(store, doc, kind, policy.force)
+    summary = {"key": written["key"], "scope": "universe", "coverage": round(coverage, 4), "latest": written["latest"]}
+    return {**summary, **{k: v for k, v in written.items() if k not in (*summary, "written")}}
+
+
+def publish_dated(store: Store, doc: dict[str, Any], kind: DocumentKind, force: bool = False) -> dict[str, Any]:
+    """Rules 4 to 6 for a full document: ``<kind>/<date>.json`` then ``latest.json``; what was written (the dated
+    key, the pointer's move, the sha256 of the bytes, ``written``: whether any object changed), or
+    :class:`PublicationRefused`."""
     data = dumps_json(doc)
-    dated_key = kind.dated_key(day)
+    dated_key = kind.dated_key(doc["data_as_of"])
     dated, latest = store.get_versioned(dated_key), store.get_versioned(kind.latest_key)
     problem = _regression(parsed_document(dated, dated_key), dated_key, doc, kind)
-    if problem and not policy.force:
+    if problem and not force:
         raise PublicationRefused(f"{problem}: kept as is, {kind.latest_key} untouched (--force replaces it)")
-    move = _pointer_move(latest, data, doc, policy.force, kind)
-    if dated is None or dated.data != data:
+    move = _pointer_move(latest, data, doc, force, kind)
+    fresh = dated is None or dated.data != data
+    if fresh:
         write_if_unchanged(store, dated_key, data, dated)
     if move == "replaced":
         write_if_unchanged(store, kind.latest_key, data, latest)
-    summary = {"key": dated_key, "scope": "universe", "coverage": round(coverage, 4), "latest": move}
-    return {**summary, "sha256": hashlib.sha256(data).hexdigest(), **({"forced": True} if policy.force else {})}
+    summary = {"key": dated_key, "latest": move, "sha256": hashlib.sha256(data).hexdigest()}
+    return {**summary, "written": fresh or move == "replaced", **({"forced": True} if force else {})}
 
 
 def write_if_unchanged(store: Store, key: str, data: bytes, seen: Versioned | None) -> None:

@@ -1,0 +1,196 @@
+"""The live scorecard: every published forecast whose horizon has matured, scored against the stored prices, as
+``scorecard/<date>.json`` then ``scorecard/latest.json`` (the figures are kabucast.evaluation.live_scores').
+
+Month m of ``predictions/<D>.json`` matures :data:`SESSIONS_PER_MONTH` x m sessions after D. The scorecard of a
+session T holds, per month 1..12, one row per published forecast matured at T (oldest first) and their summary.
+A forecast row is scored over the names of the document that were members of the universe on D; a name whose
+outcome cannot be read (no stored close on D or at maturity, no stored prices at all) is listed with its reason.
+When ``portfolio/<D>.json`` exists, the row also holds that book's realised return over the month.
+
+The document depends only on the store (no clock): the same store gives the same bytes, and it is published by
+kabucast.jobs.publish's rules 4 to 6 (never an older date, never fewer scored forecasts for a date,
+compare-and-swap). The daily job writes the scorecard of its session after the forecast is published;
+``kabucast scorecard --since`` writes those of a range of sessions (a backfill).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from kabucast.data.calendar import SESSIONS_PER_MONTH, OutsideCalendar, TradingCalendar
+from kabucast.evaluation.live_scores import Book, MaturedForecast, month_summary, score
+from kabucast.features import PricePanel
+from kabucast.forecast.registry import model_key
+from kabucast.jobs.publish import FORECASTS, PORTFOLIOS, SCORECARDS, dated_days, parsed_document, publish_dated
+from kabucast.jobs.stored_closes import StoredCloses
+from kabucast.storage.base import Store
+
+SCHEMA = "kabucast.scorecard/1"
+MONTHS = 12
+MembersOn = Callable[[pd.Timestamp], Sequence[str]]
+WALK_FORWARD_NOTE = (
+    "model.json records no walk-forward figures (kabucast select writes them to reports/<run>/selection.json, "
+    "which names no model version): walk_forward is null; validation_rankic is the RankIC per month 1..12 on the "
+    "model's own validation block, when its model.json has one"
+)
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One scored forecast: its month and the row :func:`kabucast.evaluation.live_scores.score` gave."""
+
+    month: int
+    row: dict[str, Any]
+    model_version: str
+
+
+def score_matured(
+    store: Store, calendar: TradingCalendar, as_of: pd.Timestamp, members_on: MembersOn, prices: PricePanel | None
+) -> list[Scored]:
+    """Every (published forecast, month) matured at ``as_of``, scored; oldest date first."""
+    closes = StoredCloses(store, prices)
+    out = []
+    for day in dated_days(store, FORECASTS):
+        ends = _maturities(calendar, day, as_of)
+        if not ends:
+            continue
+        document = parsed_document(store.get_versioned(FORECASTS.dated_key(day)), FORECASTS.dated_key(day))
+        if document is None:
+            continue
+        book = _book(parsed_document(store.get_versioned(PORTFOLIOS.dated_key(day)), PORTFOLIOS.dated_key(day)))
+        members = set(members_on(pd.Timestamp(day)))
+        rows = [r for r in document.get("predictions", []) if r.get("ticker") in members]
+        for month, end in enumerate(ends, start=1):
+            forecast = _matured(rows, day, month, end, closes, book)
+            out.append(Scored(month, score(forecast), str(document.get("model_version"))))
+    return out
+
+
+def scorecard_document(store: Store, as_of: pd.Timestamp, scored: Sequence[Scored]) -> dict[str, Any]:
+    """The scorecard of session ``as_of`` from the forecasts scored (those matured after ``as_of`` left out)."""
+    day = str(as_of.date())
+    matured = [s for s in scored if s.row["matured"] <= day]
+    months = []
+    for month in range(1, MONTHS + 1):
+        rows = [s.row for s in matured if s.month == month]
+        summary = month_summary(rows, month)
+        months.append({"month": month, "sessions": SESSIONS_PER_MONTH * month, "summary": summary, "dates": rows})
+    versions = sorted({s.model_version for s in matured})
+    return {
+        "schema": SCHEMA,
+        "data_as_of": day,
+        "num_scored": sum(1 for s in matured if s.row["n_scored"] > 0),
+        "num_unscorable": sum(len(s.row["unscorable"]) for s in matured),
+        "months": months,
+        "models": [model_record(store, v) for v in versions],
+    }
+
+
+def model_record(store: Store, version: str) -> dict[str, Any]:
+    """What the store records of the evaluation of the model that made some of the forecasts (WALK_FORWARD_NOTE)."""
+    key = model_key(version, "model.json")
+    meta = store.get_json(key) if store.exists(key) else {}
+    meta = meta if isinstance(meta, dict) else {}
+    validation = meta.get("validation", {}).get("model", {}).get("rankic")
+    return {
+        "version": version,
+        "model_json": bool(meta),
+        "walk_forward": meta.get("walk_forward"),
+        "validation_rankic": validation,
+        "note": WALK_FORWARD_NOTE,
+    }
+
+
+def publish_scorecards(
+    store: Store,
+    calendar: TradingCalendar,
+    days: Sequence[pd.Timestamp],
+    members_on: MembersOn,
+    prices: PricePanel | None = None,
+) -> dict[str, Any]:
+    """Publish the scorecard of every session in ``days`` (ascending) that has a matured forecast; what was done."""
+    if not days:
+        return {"published": [], "unchanged": [], "nothing_matured": []}
+    scored = score_matured(store, calendar, days[-1], members_on, prices)
+    report: dict[str, Any] = {"published": [], "unchanged": [], "nothing_matured": []}
+    for as_of in days:
+        doc = scorecard_document(store, as_of, scored)
+        if doc["num_scored"] == 0:
+            report["nothing_matured"].append(doc["data_as_of"])
+            continue
+        written = publish_dated(store, doc, SCORECARDS)
+        report["published" if written["written"] else "unchanged"].append(written["key"])
+        report["latest"], report["num_scored"] = written["latest"], doc["num_scored"]
+    return report
+
+
+def _maturities(calendar: TradingCalendar, day: str, as_of: pd.Timestamp) -> list[str]:
+    """The maturity sessions of months 1, 2, ... of a forecast dated ``day`` that are on or before ``as_of``."""
+    ends = []
+    for month in range(1, MONTHS + 1):
+        try:
+            end = calendar.session_after(day, SESSIONS_PER_MONTH * month)
+        except OutsideCalendar:
+            break
+        if end > as_of:
+            break
+        ends.append(str(end.date()))
+    return ends
+
+
+def _matured(
+    rows: Sequence[Mapping[str, Any]], day: str, month: int, end: str, closes: StoredCloses, book: Book | None
+) -> MaturedForecast:
+    """Month ``month`` of the document rows of ``day``, with its outcome read from the store at ``end``."""
+    tickers = tuple(str(r["ticker"]) for r in rows)
+    months = [r["predictions"][month - 1] for r in rows]
+    pairs = closes.pairs(tickers, day, end)  # (N, 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        realised = np.where((pairs > 0).all(axis=1), pairs[:, 1] / pairs[:, 0] - 1.0, np.nan)
+    unscorable = {t: _reason(closes, t, pairs[i], day, end) for i, t in enumerate(tickers) if np.isnan(realised[i])}
+    bands = [m.get("interval") for m in months]
+    banded = all(b is not None for b in bands) and bool(bands)
+    return MaturedForecast(
+        day=day,
+        month=month,
+        end=end,
+        tickers=tickers,
+        predicted=np.array([float(m["return"]) for m in months], dtype=np.float64),
+        realised=realised,
+        unscorable=unscorable,
+        low=np.array([float(b["low"]) for b in bands], dtype=np.float64) if banded else None,
+        high=np.array([float(b["high"]) for b in bands], dtype=np.float64) if banded else None,
+        book=None if book is None else Book({t: w for t, w in book.weights.items() if t in tickers}, book.cost),
+    )
+
+
+def _reason(closes: StoredCloses, ticker: str, pair: np.ndarray, day: str, end: str) -> str:
+    if not closes.stored(ticker):
+        return "no stored prices (delisted or never fetched)"
+    missing = [d for d, p in zip((day, end), pair, strict=True) if not p > 0]
+    return f"no stored close on {' and '.join(missing)}"
+
+
+def _book(document: Mapping[str, Any] | None) -> Book | None:
+    """The weights and cost of a published ``portfolio/<date>.json`` (None: none was published)."""
+    if document is None:
+        return None
+    weights = {str(p["ticker"]): float(p["weight"]) for p in document.get("positions", [])}
+    cost = float(document.get("estimated_cost", {}).get("fraction_of_leg", 0.0) or 0.0)
+    return Book(weights, cost)
+
+
+def daily_scorecard(
+    store: Store, calendar: TradingCalendar, as_of: pd.Timestamp, members_on: MembersOn, prices: PricePanel
+) -> dict[str, Any]:
+    """The daily job's scorecard of session ``as_of``, written after the forecast is published. Whatever goes
+    wrong is reported in the run's summary (``status: failed``) and leaves the forecast published."""
+    try:
+        return {"status": "ok", **publish_scorecards(store, calendar, [as_of], members_on, prices)}
+    except Exception as exc:  # scoring must never un-publish the forecast: the summary says why
+        return {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}

@@ -1,0 +1,153 @@
+"""The live scorecard against a LocalStore: planted prices and published forecasts in, scorecard/<date>.json out
+(kabucast.jobs.scorecard_step)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import spearmanr
+
+from kabucast.data.prices import prices_key
+from kabucast.forecast.document import forecast_document
+from kabucast.jobs.publish import PORTFOLIOS, SCORECARDS, prediction_key
+from kabucast.jobs.scorecard_step import publish_scorecards, score_matured, scorecard_document
+from kabucast.storage import LocalStore
+
+PRICED = tuple(f"{1001 + i}.T" for i in range(8))
+GONE = "9999.T"  # forecast, never priced
+GAP = PRICED[-1]  # priced, but without a close on the first forecast's month-1 maturity session
+LEFT = PRICED[-2]  # priced and forecast, no longer a member of the universe
+LEVELS = (0.1, 0.5, 0.9)
+FIRST = pd.Timestamp("2025-03-03")
+
+
+def members_on(_day: pd.Timestamp) -> list[str]:
+    return [t for t in (*PRICED, GONE) if t != LEFT]
+
+
+@pytest.fixture
+def store(tmp_path, calendar) -> LocalStore:
+    """Random walks for the priced names (GAP lacks one session), and 25 forecasts from FIRST with random
+    predictions and +-8 % month bands; the current prices they state are nonsense: outcomes come from the store."""
+    s = LocalStore(tmp_path)
+    rng = np.random.default_rng(7)
+    sessions = calendar.sessions("2025-01-01", "2025-12-31")
+    for t in PRICED:
+        price = 100.0 * np.exp(np.cumsum(rng.normal(0, 0.02, len(sessions))))
+        frame = pd.DataFrame({c: price for c in ("open", "high", "low", "close", "adj_close")}, index=sessions)
+        frame = frame.rename_axis("date").assign(volume=1000)
+        if t == GAP:
+            frame = frame.drop(calendar.session_after(FIRST, 21))
+        s.put_parquet(prices_key(t), frame)
+    tickers = (*PRICED, GONE)
+    for day in calendar.sessions(FIRST, calendar.session_after(FIRST, 24)):
+        log_returns = rng.normal(0, 0.05, (len(tickers), 12))
+        quantiles = log_returns[..., None] + np.array([-0.08, 0.0, 0.08])
+        document = forecast_document(
+            tickers, log_returns, {t: day for t in tickers}, {t: 1.0 for t in tickers}, {}, {}, "v1", day,
+            quantiles=quantiles, levels=LEVELS,
+        )  # fmt: skip
+        s.put_json(prediction_key(day), document)
+    return s
+
+
+def realised(store: LocalStore, tickers: list[str], start: pd.Timestamp, end: pd.Timestamp) -> np.ndarray:
+    """Simple returns read straight from the stored parquet files (NaN without both closes)."""
+    out = []
+    for t in tickers:
+        closes = store.get_parquet(prices_key(t))["adj_close"] if store.exists(prices_key(t)) else pd.Series()
+        out.append(closes.get(end, np.nan) / closes.get(start, np.nan) - 1)
+    return np.array(out)
+
+
+def test_month_one_rankic_and_coverage_match_an_independent_computation(store, calendar) -> None:
+    # GIVEN the forecasts published from FIRST; WHEN the scorecard is written two months and a day after it
+    as_of = calendar.session_after(FIRST, 43)
+    doc = scorecard_document(store, as_of, score_matured(store, calendar, as_of, members_on, None))
+    by_month = {m["month"]: m for m in doc["months"]}
+    for month in (1, 2):
+        rows = {r["date"]: r for r in by_month[month]["dates"]}
+        # THEN every forecast whose month matured on or before as_of is scored, oldest first
+        matured = [d for d in calendar.sessions(FIRST, as_of) if calendar.session_after(d, 21 * month) <= as_of]
+        assert list(rows) == [str(d.date()) for d in matured]
+        for day in matured:
+            published = store.get_json(prediction_key(day))["predictions"]
+            members = [r for r in published if r["ticker"] in members_on(day)]
+            end = calendar.session_after(day, 21 * month)
+            y = realised(store, [r["ticker"] for r in members], day, end)
+            x = np.array([r["predictions"][month - 1]["return"] for r in members])
+            band = [r["predictions"][month - 1]["interval"] for r in members]
+            known = np.isfinite(y)
+            row = rows[str(day.date())]
+            # AND its RankIC and coverage are those of the stored predictions and prices
+            assert row["rankic"] == pytest.approx(spearmanr(x[known], y[known]).statistic, abs=1e-9)
+            inside = [b["low"] <= v <= b["high"] for b, v, k in zip(band, y, known, strict=True) if k]
+            assert row["coverage"] == pytest.approx(np.mean(inside), abs=1e-12)
+            assert row["n_scored"] == known.sum() and row["matured"] == str(end.date())
+        summary = by_month[month]["summary"]
+        assert summary["coverage"]["mean"] == pytest.approx(np.mean([r["coverage"] for r in rows.values()]))
+    assert by_month[3]["dates"] == [] and by_month[3]["summary"]["rankic"]["mean"] is None
+    # AND month 1 has 23 dates: its interval is given; month 2 has 2: it is not
+    assert by_month[1]["summary"]["rankic"]["ci_low"] is not None and by_month[2]["summary"]["rankic"]["ci_low"] is None
+
+
+def test_an_unscorable_name_is_listed_with_its_reason(store, calendar) -> None:
+    # GIVEN a forecast name that was never priced and one without a close at FIRST's month-1 maturity
+    as_of = calendar.session_after(FIRST, 22)
+    doc = scorecard_document(store, as_of, score_matured(store, calendar, as_of, members_on, None))
+    first = doc["months"][0]["dates"][0]
+    end = calendar.session_after(FIRST, 21)
+    # THEN both are listed with why; the name that left the universe is neither scored nor listed
+    assert first["unscorable"] == [
+        {"ticker": GAP, "reason": f"no stored close on {end.date()}"},
+        {"ticker": GONE, "reason": "no stored prices (delisted or never fetched)"},
+    ]
+    assert first["n_scored"] == len(PRICED) - 2
+    second = doc["months"][0]["dates"][1]
+    assert [u["ticker"] for u in second["unscorable"]] == [GONE] and second["n_scored"] == len(PRICED) - 1
+
+
+def test_a_published_book_is_scored_against_its_names(store, calendar) -> None:
+    # GIVEN a book published with FIRST's forecast: long two names, short one, a cost of 0.3 % of a leg
+    weights = {PRICED[0]: 0.5, PRICED[1]: 0.5, PRICED[2]: -1.0, PRICED[3]: 0.0}
+    positions = [{"ticker": t, "weight": w} for t, w in weights.items()]
+    store.put_json(
+        PORTFOLIOS.dated_key(FIRST),
+        {"data_as_of": str(FIRST.date()), "positions": positions, "estimated_cost": {"fraction_of_leg": 0.003}},
+    )
+    # WHEN its month 1 and that of the next session's forecast (no book) are scored
+    as_of = calendar.session_after(FIRST, 22)
+    doc = scorecard_document(store, as_of, score_matured(store, calendar, as_of, members_on, None))
+    book = doc["months"][0]["dates"][0]["portfolio"]
+    # THEN its return is the weights times the stored outcomes less the cost, against the names' mean
+    y = realised(store, list(weights), FIRST, calendar.session_after(FIRST, 21))
+    assert book["return"] == pytest.approx(float(np.dot(list(weights.values()), y)) - 0.003, abs=1e-12)
+    assert book["benchmark_return"] == pytest.approx(y.mean(), abs=1e-12)
+    assert doc["months"][0]["dates"][1]["portfolio"] is None
+
+
+def test_a_range_twice_gives_the_same_bytes_and_writes_nothing_new(store, calendar) -> None:
+    # GIVEN the scorecards of a range of sessions, written once
+    days = list(calendar.sessions(calendar.session_after(FIRST, 19), calendar.session_after(FIRST, 30)))
+    first = publish_scorecards(store, calendar, days, members_on)
+    written = {k: store.get_bytes(k) for k in store.list(f"{SCORECARDS.prefix}/")}
+    # WHEN the same range is written again
+    again = publish_scorecards(store, calendar, days, members_on)
+    # THEN the sessions before the first maturity have none, the others were written once, and nothing changed
+    assert first["nothing_matured"] == [str(d.date()) for d in days[:2]]
+    assert len(first["published"]) == len(days) - 2 and again["published"] == []
+    assert again["unchanged"] == first["published"]
+    assert {k: store.get_bytes(k) for k in store.list(f"{SCORECARDS.prefix}/")} == written
+    assert store.get_json(SCORECARDS.latest_key)["data_as_of"] == str(days[-1].date())
+
+
+def test_an_older_session_never_moves_latest_back(store, calendar) -> None:
+    # GIVEN the scorecard of a later session published
+    late, early = calendar.session_after(FIRST, 30), calendar.session_after(FIRST, 25)
+    publish_scorecards(store, calendar, [late], members_on)
+    # WHEN an earlier one is published (a backfill)
+    out = publish_scorecards(store, calendar, [early], members_on)
+    # THEN its dated file is written and latest.json stays on the later session
+    assert out["published"] == [SCORECARDS.dated_key(early)] and out["latest"].startswith("kept")
+    assert store.get_json(SCORECARDS.latest_key)["data_as_of"] == str(late.date())
