@@ -5,9 +5,9 @@ after D. Its realised outcome is the simple return of the stored ``adj_close`` f
 with the document's ``return`` (a simple return too). Per (D, m), over the names whose outcome is known:
 
 - ``rankic`` / ``ic``: Spearman / Pearson correlation of predicted and realised returns
-  (kabucast.evaluation.metrics, NaN below its MIN_TICKERS);
+  (kabucast.evaluation.metrics' row functions, as its rank_ic_series / ic_series: NaN below its MIN_TICKERS);
 - ``hit_rate``: share of names whose predicted and realised signs agree;
-- ``spread``: mean realised return of the top fifth by prediction minus the bottom fifth;
+- ``spread``: mean realised return of the top fifth by prediction minus the bottom fifth (metrics.quantile_masks);
 - ``coverage``: share of realised returns inside the published band (``interval`` low .. high), when the
   document has one;
 - ``portfolio``: the target book's realised return (its weights times the realised returns, less the cost it
@@ -25,10 +25,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from kabucast.data.calendar import SESSIONS_PER_MONTH
-from kabucast.evaluation.metrics import hit_rate, ic_series, rank_ic_series, top_bottom_spread
+from kabucast.evaluation.metrics import quantile_masks, row_corr, row_ranks
 from kabucast.evaluation.uncertainty import label_lag, mean_estimate
 
 MIN_DATES_FOR_INTERVAL = 20
@@ -68,17 +67,40 @@ class MaturedForecast:
 
 def score(forecast: MaturedForecast) -> dict[str, Any]:
     """The figures of one matured forecast (module docstring); None where a figure is undefined."""
-    known = np.isfinite(forecast.realised) & np.isfinite(forecast.predicted)
-    x = pd.DataFrame([np.where(known, forecast.predicted, np.nan)], columns=list(forecast.tickers))  # (1, N)
-    y = pd.DataFrame([np.where(known, forecast.realised, np.nan)], columns=list(forecast.tickers))  # (1, N)
+    return score_together([forecast])[0]
+
+
+def score_together(forecasts: Sequence[MaturedForecast]) -> list[dict[str, Any]]:
+    """:func:`score` of each forecast; the cross-sectional figures of forecasts over the same names (the months
+    of one document) are computed in one pass over their (M, N) arrays."""
+    if not forecasts:
+        return []
+    if len({f.tickers for f in forecasts}) > 1:
+        return [row for f in forecasts for row in score_together([f])]
+    realised = np.stack([f.realised for f in forecasts])  # (M, N)
+    predicted = np.stack([f.predicted for f in forecasts])  # (M, N)
+    known = np.isfinite(realised) & np.isfinite(predicted)
+    x, y = np.where(known, predicted, np.nan), np.where(known, realised, np.nan)
+    top, bottom = quantile_masks(x, TAIL)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        spread = (np.where(top, y, 0).sum(1) / top.sum(1)) - (np.where(bottom, y, 0).sum(1) / bottom.sum(1))
+        hits = (np.sign(x) == np.sign(y)).sum(1) / known.sum(1)
+    rankic, ic = row_corr(row_ranks(x), row_ranks(y)), row_corr(x, y)
+    return [_row(f, known[i], rankic[i], ic[i], hits[i], spread[i]) for i, f in enumerate(forecasts)]
+
+
+def _row(
+    forecast: MaturedForecast, known: np.ndarray, rankic: float, ic: float, hits: float, spread: float
+) -> dict[str, Any]:
+    """One forecast's row: its cross-sectional figures, its band's coverage and its book's return."""
     row: dict[str, Any] = {
         "date": forecast.day,
         "matured": forecast.end,
         "n_scored": int(known.sum()),
-        "rankic": _number(rank_ic_series(x, y).iloc[0]),
-        "ic": _number(ic_series(x, y).iloc[0]),
-        "hit_rate": _number(hit_rate(x, y).iloc[0]),
-        "spread": _number(top_bottom_spread(x, y, TAIL).iloc[0]),
+        "rankic": _number(rankic),
+        "ic": _number(ic),
+        "hit_rate": _number(hits),
+        "spread": _number(spread),
         "coverage": None,
         "portfolio": None,
         "unscorable": [{"ticker": t, "reason": r} for t, r in sorted(forecast.unscorable.items())],

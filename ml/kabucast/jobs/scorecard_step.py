@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from kabucast.data.calendar import SESSIONS_PER_MONTH, OutsideCalendar, TradingCalendar
-from kabucast.evaluation.live_scores import Book, MaturedForecast, month_summary, score
+from kabucast.evaluation.live_scores import Book, MaturedForecast, month_summary, score_together
 from kabucast.features import PricePanel
 from kabucast.forecast.registry import model_key
 from kabucast.jobs.publish import FORECASTS, PORTFOLIOS, SCORECARDS, dated_days, parsed_document, publish_dated
@@ -65,9 +65,14 @@ def score_matured(
         book = _book(parsed_document(store.get_versioned(PORTFOLIOS.dated_key(day)), PORTFOLIOS.dated_key(day)))
         members = set(members_on(pd.Timestamp(day)))
         rows = [r for r in document.get("predictions", []) if r.get("ticker") in members]
-        for month, end in enumerate(ends, start=1):
-            forecast = _matured(rows, day, month, end, closes, book)
-            out.append(Scored(month, score(forecast), str(document.get("model_version"))))
+        tickers = tuple(str(r["ticker"]) for r in rows)
+        prices = closes.closes(tickers, [day, *ends])  # (N, 1 + months matured)
+        matured = [
+            _matured(rows, day, month, end, prices[:, [0, month]], closes, book)
+            for month, end in enumerate(ends, start=1)
+        ]
+        version = str(document.get("model_version"))
+        out.extend(Scored(f.month, row, version) for f, row in zip(matured, score_together(matured), strict=True))
     return out
 
 
@@ -144,12 +149,17 @@ def _maturities(calendar: TradingCalendar, day: str, as_of: pd.Timestamp) -> lis
 
 
 def _matured(
-    rows: Sequence[Mapping[str, Any]], day: str, month: int, end: str, closes: StoredCloses, book: Book | None
+    rows: Sequence[Mapping[str, Any]],
+    day: str,
+    month: int,
+    end: str,
+    pairs: np.ndarray,
+    closes: StoredCloses,
+    book: Book | None,
 ) -> MaturedForecast:
-    """Month ``month`` of the document rows of ``day``, with its outcome read from the store at ``end``."""
+    """Month ``month`` of the document rows of ``day``; ``pairs`` (N, 2) their stored closes on ``day`` and ``end``."""
     tickers = tuple(str(r["ticker"]) for r in rows)
     months = [r["predictions"][month - 1] for r in rows]
-    pairs = closes.pairs(tickers, day, end)  # (N, 2)
     with np.errstate(divide="ignore", invalid="ignore"):
         realised = np.where((pairs > 0).all(axis=1), pairs[:, 1] / pairs[:, 0] - 1.0, np.nan)
     unscorable = {t: _reason(closes, t, pairs[i], day, end) for i, t in enumerate(tickers) if np.isnan(realised[i])}
