@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import boto3
+import numpy as np
 import onnx
 import pandas as pd
 import pytest
@@ -34,8 +35,9 @@ from tests.template import create_bucket_like_template
 from kabucast.data.ingest import backfill
 from kabucast.data.prices import prices_key
 from kabucast.data.sources.sample_market import SampleMarketSource
+from kabucast.forecast.document import forecast_document
 from kabucast.forecast.registry import champion_version, model_key
-from kabucast.jobs.publish import FORECASTS, LATEST_KEY, PORTFOLIOS, DocumentKind, prediction_key
+from kabucast.jobs.publish import FORECASTS, LATEST_KEY, PORTFOLIOS, SCORECARDS, DocumentKind, prediction_key
 from kabucast.storage import LocalStore, S3Store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,15 +90,18 @@ def predict(day: str) -> list[str]:
     return ["predict", "--as-of", day]
 
 
-def check_published(store: S3Store, floor: dict | None = None, kind: DocumentKind = FORECASTS) -> dict | None:
-    """``kind``'s latest.json parses and is its date's dated document, complete; it is not behind ``floor``."""
+def check_published(
+    store: S3Store, floor: dict | None = None, kind: DocumentKind = FORECASTS, least: int = MIN_FORECASTS
+) -> dict | None:
+    """``kind``'s latest.json parses and is its date's dated document, complete (a count of ``least`` or more);
+    it is not behind ``floor``."""
     seen = store.get_versioned(kind.latest_key)
     if seen is None:
         assert floor is None, f"{kind.latest_key} disappeared"
         return None
     latest = json.loads(seen.data)
     assert store.get_bytes(kind.dated_key(latest["data_as_of"])) == seen.data, "latest.json names another document"
-    assert latest[kind.count] >= MIN_FORECASTS
+    assert latest[kind.count] >= least
     if floor is not None:
         assert latest["data_as_of"] >= floor["data_as_of"], f"{kind.latest_key} moved back in time"
         if latest["data_as_of"] == floor["data_as_of"]:
@@ -110,8 +115,8 @@ def check_both(store: S3Store, floors: dict[DocumentKind, dict | None]) -> dict[
 
 
 def inputs(store: S3Store) -> dict[str, bytes]:
-    """Everything but the published documents: prices, fundamentals, models."""
-    published = (f"{FORECASTS.prefix}/", f"{PORTFOLIOS.prefix}/")
+    """Everything but the published documents (forecasts, books, scorecards): prices, fundamentals, models."""
+    published = (f"{FORECASTS.prefix}/", f"{PORTFOLIOS.prefix}/", f"{SCORECARDS.prefix}/")
     return {k: store.get_bytes(k) for k in store.list("") if not k.startswith(published)}
 
 
@@ -347,3 +352,49 @@ def test_a_member_missing_on_later_days_degrades_publication_and_never_halts_it(
         assert "missing: 7203.T" in out
     assert {t: bucket.get_bytes(prices_key(t)) for t in others} == prices  # the file's bars were already stored
     COUNTS["degraded days published (30 of 31 members, one killed mid-publish)"] += len(DEGRADED)
+
+
+SCORECARD_POINTS = 8  # markers of the scorecard's publish: 2 reads and 2 writes x before/after
+
+
+def test_a_sigkill_at_every_instant_of_the_scorecard_publish_never_corrupts_or_regresses_it(
+    bucket: S3Store, s3_endpoint: str, calendar, universe
+) -> None:
+    """25 banded forecasts planted on consecutive sessions; `kabucast scorecard` run for later and later sessions
+    (more matured each time), each killed at one instant of its publish (the k-th marker on a scorecard/ key, in
+    a shuffled order), every other one followed by a complete run of the session before it."""
+    rng, draws = random.Random(SEED), np.random.default_rng(SEED)
+    sessions = calendar.sessions("2026-01-05", DATES[-1])
+    issued = sessions[-70:-45]
+    for day in issued:
+        members = universe.members_on(day)
+        log_returns = draws.normal(0.0, 0.05, (len(members), 12))
+        document = forecast_document(
+            members, log_returns, {t: day for t in members}, {t: 1.0 for t in members}, {}, {}, "v1", day,
+            quantiles=log_returns[..., None] + np.array([-0.1, 0.0, 0.1]), levels=(0.1, 0.5, 0.9),
+        )  # fmt: skip
+        bucket.put_json(prediction_key(day), document)
+    before = inputs(bucket)
+    points = rng.sample(range(1, SCORECARD_POINTS + 1), SCORECARD_POINTS)
+    days = iter(str(d.date()) for d in sessions[-45:])
+    floor, killed, completed, seen = None, [], 0, []
+    while points:
+        seen.append(next(days))
+        proc, markers = cli(bucket, s3_endpoint, "scorecard", "--as-of", seen[-1], pause=0.01), 0
+        for line in proc.stdout:
+            if line.startswith(MARKER) and f" {SCORECARDS.prefix}/" in line:
+                markers += 1
+                if markers == points[0]:
+                    proc.send_signal(signal.SIGKILL)
+                    killed.append(points.pop(0))
+                    break
+        runs = [finish(proc)]
+        if len(seen) % 2 == 0:
+            runs.append(finish(cli(bucket, s3_endpoint, "scorecard", "--as-of", seen[-2])))
+        for code, _, err in runs:
+            assert code in (0, -signal.SIGKILL), err
+            completed += code == 0
+        floor = check_published(bucket, floor, SCORECARDS, least=1)
+    assert sorted(killed) == list(range(1, SCORECARD_POINTS + 1)) and completed >= 3 and floor is not None
+    assert inputs(bucket) == before  # forecasts, prices and models untouched
+    COUNTS["SIGKILLs during a scorecard publish (every instant)"] += len(killed)
