@@ -4,8 +4,10 @@ nothing about time).
 Sets up a LocalStore with ``--names`` random-walk price histories and a forecast with 80 % bands published for
 every session of ``--history`` sessions (as forecast_document writes them), so that on the last session every
 month 1..12 has matured for most of them: the steady state of a deployment that ran that long, with nothing
-incremental to help. Then ``--repeats`` times writes the scorecard of the last session (kabucast.jobs.scorecard_step,
-as the daily job does, prices read from the store) and prints each time, the median and the document's size.
+incremental to help. Then ``--repeats`` times, on fresh copies of the store, writes the scorecard of the last
+session as the daily job does (from the previous session's scorecard, scoring what matured since) and from scratch
+(as ``kabucast scorecard --since`` does), prices read from the store, and prints each time, the medians and the
+document's size.
 
     python bench/bench_scorecard.py [--repeats 3] [--history 360] [--names 31]
 """
@@ -13,6 +15,7 @@ as the daily job does, prices read from the store) and prints each time, the med
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import tempfile
 import time
@@ -25,7 +28,7 @@ from kabucast.data.calendar import calendar_for
 from kabucast.data.prices import prices_key
 from kabucast.forecast.document import forecast_document
 from kabucast.jobs.publish import SCORECARDS, prediction_key
-from kabucast.jobs.scorecard_step import publish_scorecards
+from kabucast.jobs.scorecard_step import daily_scorecard, publish_scorecards
 from kabucast.storage import LocalStore
 
 LAST = pd.Timestamp("2026-11-20")
@@ -60,15 +63,29 @@ def main() -> None:
     parser.add_argument("--names", type=int, default=31)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        store, days, tickers = planted_store(Path(tmp), args.history, args.names)
-        calendar, seconds = calendar_for(), []
+        store, days, tickers = planted_store(Path(tmp) / "store", args.history, args.names)
+        calendar, members = calendar_for(), lambda _day: tickers
+        scratch, daily = [], []
+        publish_scorecards(store, calendar, [days[-2]], members)  # the previous session's, as a daily run left it
         for i in range(args.repeats):
+            copy = LocalStore(shutil.copytree(store.root, Path(tmp) / f"run{i}"))
             start = time.perf_counter()
-            out = publish_scorecards(store, calendar, [days[-1]], lambda _day: tickers)
-            seconds.append(time.perf_counter() - start)
-            print(f"repeat {i + 1}: {seconds[-1]:.2f} s, {out['num_scored']} forecasts scored")
-        size = len(store.get_bytes(SCORECARDS.latest_key))
-        print(f"median {statistics.median(seconds):.2f} s over {len(days)} published forecasts x {len(tickers)} names")
+            out = daily_scorecard(copy, calendar, days[-1], members, None)
+            daily.append(time.perf_counter() - start)
+            copy = LocalStore(shutil.copytree(store.root, Path(tmp) / f"scratch{i}"))
+            start = time.perf_counter()
+            publish_scorecards(copy, calendar, [days[-1]], members)
+            scratch.append(time.perf_counter() - start)
+            print(
+                f"repeat {i + 1}: daily run {daily[-1]:.2f} s (from the previous scorecard), from scratch "
+                f"{scratch[-1]:.2f} s, {out['num_scored']} forecasts scored"
+            )
+        size = len(copy.get_bytes(SCORECARDS.latest_key))
+        print(
+            f"median over {len(days)} published forecasts x {len(tickers)} names: daily run "
+            f"{statistics.median(daily):.2f} s, from scratch (kabucast scorecard --since) "
+            f"{statistics.median(scratch):.2f} s"
+        )
         print(f"scorecard/latest.json: {size / 1e6:.2f} MB")
 
 

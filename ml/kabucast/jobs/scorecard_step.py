@@ -50,13 +50,24 @@ class Scored:
 
 
 def score_matured(
-    store: Store, calendar: TradingCalendar, as_of: pd.Timestamp, members_on: MembersOn, prices: PricePanel | None
+    store: Store,
+    calendar: TradingCalendar,
+    as_of: pd.Timestamp,
+    members_on: MembersOn,
+    prices: PricePanel | None,
+    after: str | None = None,
 ) -> list[Scored]:
-    """Every (published forecast, month) matured at ``as_of``, scored; oldest date first."""
+    """Every (published forecast, month) matured at ``as_of``, scored; oldest date first. ``after`` (a session):
+    only those matured after it (a daily run adds them to the scorecard of the session before)."""
     closes = StoredCloses(store, prices)
     out = []
-    for day in dated_days(store, FORECASTS):
-        ends = _maturities(calendar, day, as_of)
+    days = dated_days(store, FORECASTS)
+    if after is not None:  # a forecast older than 12 months before ``after`` has no month left to mature
+        oldest = calendar.sessions(pd.Timestamp(after) - pd.Timedelta(days=400), after)
+        floor = str(oldest[max(len(oldest) - 1 - SESSIONS_PER_MONTH * MONTHS, 0)].date())
+        days = [d for d in days if d >= floor]
+    for day in days:
+        ends = [(m, e) for m, e in enumerate(_maturities(calendar, day, as_of), 1) if after is None or e > after]
         if not ends:
             continue
         document = parsed_document(store.get_versioned(FORECASTS.dated_key(day)), FORECASTS.dated_key(day))
@@ -66,31 +77,36 @@ def score_matured(
         members = set(members_on(pd.Timestamp(day)))
         rows = [r for r in document.get("predictions", []) if r.get("ticker") in members]
         tickers = tuple(str(r["ticker"]) for r in rows)
-        prices = closes.closes(tickers, [day, *ends])  # (N, 1 + months matured)
+        prices = closes.closes(tickers, [day, *(e for _, e in ends)])  # (N, 1 + months matured)
         matured = [
-            _matured(rows, day, month, end, prices[:, [0, month]], closes, book)
-            for month, end in enumerate(ends, start=1)
+            _matured(rows, day, month, end, prices[:, [0, k]], closes, book)
+            for k, (month, end) in enumerate(ends, start=1)
         ]
         version = str(document.get("model_version"))
         out.extend(Scored(f.month, row, version) for f, row in zip(matured, score_together(matured), strict=True))
     return out
 
 
-def scorecard_document(store: Store, as_of: pd.Timestamp, scored: Sequence[Scored]) -> dict[str, Any]:
-    """The scorecard of session ``as_of`` from the forecasts scored (those matured after ``as_of`` left out)."""
+def scorecard_document(
+    store: Store, as_of: pd.Timestamp, scored: Sequence[Scored], carried: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The scorecard of session ``as_of`` from the forecasts scored (those matured after ``as_of`` left out) and
+    the rows of an earlier scorecard ``carried`` (a daily run: the previous session's, each date scored once)."""
     day = str(as_of.date())
     matured = [s for s in scored if s.row["matured"] <= day]
+    earlier = {m["month"]: m["dates"] for m in carried["months"]} if carried else {}
     months = []
     for month in range(1, MONTHS + 1):
-        rows = [s.row for s in matured if s.month == month]
+        rows = [*earlier.get(month, []), *(s.row for s in matured if s.month == month)]
+        rows.sort(key=lambda row: row["date"])
         summary = month_summary(rows, month)
         months.append({"month": month, "sessions": SESSIONS_PER_MONTH * month, "summary": summary, "dates": rows})
-    versions = sorted({s.model_version for s in matured})
+    versions = sorted({s.model_version for s in matured} | {m["version"] for m in (carried or {}).get("models", [])})
     return {
         "schema": SCHEMA,
         "data_as_of": day,
-        "num_scored": sum(1 for s in matured if s.row["n_scored"] > 0),
-        "num_unscorable": sum(len(s.row["unscorable"]) for s in matured),
+        "num_scored": sum(1 for m in months for row in m["dates"] if row["n_scored"] > 0),
+        "num_unscorable": sum(len(row["unscorable"]) for m in months for row in m["dates"]),
         "months": months,
         "models": [model_record(store, v) for v in versions],
     }
@@ -198,9 +214,19 @@ def _book(document: Mapping[str, Any] | None) -> Book | None:
 def daily_scorecard(
     store: Store, calendar: TradingCalendar, as_of: pd.Timestamp, members_on: MembersOn, prices: PricePanel
 ) -> dict[str, Any]:
-    """The daily job's scorecard of session ``as_of``, written after the forecast is published. Whatever goes
-    wrong is reported in the run's summary (``status: failed``) and leaves the forecast published."""
+    """The daily job's scorecard of session ``as_of``, written after the forecast is published: the previous
+    session's scorecard, when it is the latest, plus what matured since (so a run reads about one forecast per
+    month, not every one published; ``kabucast scorecard --since`` rescores from scratch, to the same bytes).
+    Whatever goes wrong is reported in the run's summary (``status: failed``) and leaves the forecast published."""
     try:
-        return {"status": "ok", **publish_scorecards(store, calendar, [as_of], members_on, prices)}
+        latest = parsed_document(store.get_versioned(SCORECARDS.latest_key), SCORECARDS.latest_key)
+        previous = calendar.previous_session(as_of, inclusive=False)
+        if latest is None or latest.get("schema") != SCHEMA or latest.get("data_as_of") != str(previous.date()):
+            return {"status": "ok", **publish_scorecards(store, calendar, [as_of], members_on, prices)}
+        scored = score_matured(store, calendar, as_of, members_on, prices, after=latest["data_as_of"])
+        doc = scorecard_document(store, as_of, scored, carried=latest)
+        written = publish_dated(store, doc, SCORECARDS)
+        done = "published" if written["written"] else "unchanged"
+        return {"status": "ok", done: [written["key"]], "latest": written["latest"], "num_scored": doc["num_scored"]}
     except Exception as exc:  # scoring must never un-publish the forecast: the summary says why
         return {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}

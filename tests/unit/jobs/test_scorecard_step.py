@@ -151,3 +151,40 @@ def test_an_older_session_never_moves_latest_back(store, calendar) -> None:
     # THEN its dated file is written and latest.json stays on the later session
     assert out["published"] == [SCORECARDS.dated_key(early)] and out["latest"].startswith("kept")
     assert store.get_json(SCORECARDS.latest_key)["data_as_of"] == str(late.date())
+
+
+def test_daily_runs_add_what_matured_to_the_previous_scorecard_and_match_a_rescore_from_scratch(
+    store, calendar, tmp_path
+) -> None:
+    import shutil
+
+    from kabucast.jobs.scorecard_step import daily_scorecard
+
+    # GIVEN a copy of the store for a rescore from scratch
+    scratch = LocalStore(shutil.copytree(store.root, tmp_path / "scratch"))
+    # WHEN the daily job scores session after session (each run from the previous session's scorecard)
+    days = calendar.sessions(calendar.session_after(FIRST, 21), calendar.session_after(FIRST, 50))
+    for day in days:
+        assert daily_scorecard(store, calendar, day, members_on, None)["status"] == "ok"
+    # THEN its last scorecard has the bytes of one scored from every published forecast at once
+    publish_scorecards(scratch, calendar, [days[-1]], members_on)
+    assert store.get_bytes(SCORECARDS.latest_key) == scratch.get_bytes(SCORECARDS.latest_key)
+    # AND a run reads only the forecasts with a month maturing on its session, not every one published
+    read: list[str] = []
+    original = store.get_versioned
+
+    def counting(key: str):
+        read.append(key)
+        return original(key)
+
+    store.get_versioned = counting
+    next_day = calendar.session_after(days[-1], 1)
+    daily_scorecard(store, calendar, next_day, members_on, None)
+    forecasts = {k for k in read if k.startswith("predictions/")}
+    published = calendar.sessions(FIRST, calendar.session_after(FIRST, 24))
+    due = {prediction_key(d) for d in published if next_day in _maturity_sessions(calendar, d)}
+    assert forecasts == due and len(due) >= 1
+
+
+def _maturity_sessions(calendar, day: pd.Timestamp) -> set[pd.Timestamp]:
+    return {calendar.session_after(day, 21 * m) for m in range(1, 13)}
