@@ -8,6 +8,7 @@ import io
 import json
 import shutil
 
+import pytest
 import yaml
 from tests.functional.conftest import AS_OF
 
@@ -71,6 +72,17 @@ def test_select_chooses_by_the_rule_trains_the_winner_and_the_daily_step_serves_
     assert champion_version(local) == version != before
     meta = local.get_json(model_key(version, "model.json"))
     assert meta["model_kind"] == ("ridge" if test["passed"] else "momentum")
+    # AND its model.json records the walk-forward evidence that chose it: the runs, the score, RankIC per month
+    evidence = meta["walk_forward"]
+    assert evidence["selection"] == out["run_id"] and evidence["recipe"] == out["winner"] and evidence["chosen"]
+    winner = next(e for e in decision["entries"] if e["recipe"] == out["winner"])
+    assert evidence["evaluation"] == winner["evaluation"]
+    assert evidence["score"]["folds"]["value"] == pytest.approx(winner["mean_score"]["folds"]["value"])
+    summary = local.get_json(winner["report"].replace("report.html", "summary.json"))
+    for period in ("folds", "holdout"):
+        rankic = summary["rankic_intervals"][period]["model"]
+        assert len(evidence["rankic"][period]) == 12
+        assert [e["value"] for e in evidence["rankic"][period]] == pytest.approx([e["value"] for e in rankic])
     # AND the daily step serves it: the document says which kind made it
     code, doc, err = run_cli("predict", "--store", str(root), "--as-of", DAY)
     assert code == 0, err

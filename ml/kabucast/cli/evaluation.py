@@ -64,7 +64,8 @@ def cmd_select(ctx: Context) -> Result:
         from kabucast.forecast.train import train, train_in_tempdir
 
         cfg, universe, sectors = forecast_settings(selection.winner, TrainSettings)
-        run = train_in_tempdir(train, cfg, forecast_data(ctx.store, ctx.calendar, cfg, universe, sectors), ctx.today)
+        data = forecast_data(ctx.store, ctx.calendar, cfg, universe, sectors)
+        run = train_in_tempdir(train, cfg, data, ctx.today, walk_forward=selection.evidence(selection.winner))
         set_champion(ctx.store, run.version, f"chosen by {selection.run_id}: {selection.reason}")
         out["trained"] = {"version": run.version, "recipe": selection.winner}
         line += f"\ntrained {selection.winner} as {run.version}: the champion (the daily job serves it)"

@@ -46,7 +46,7 @@ from kabucast.evaluation.uncertainty import Estimate, mean_estimate, paired_diff
 from kabucast.experiments.folds import HOLDOUT, PERIODS
 from kabucast.experiments.walkforward import Log, WalkForward, month_lag, stderr_line, walk_forward_recipe
 from kabucast.experiments.walkforward_calibration import quantile_calibration
-from kabucast.experiments.walkforward_report import daily_rankic, write_evaluation
+from kabucast.experiments.walkforward_report import daily_rankic, rankic_intervals, write_evaluation
 from kabucast.forecast.dataset import forecast_data
 from kabucast.forecast.kinds import DEFAULT_KIND
 from kabucast.storage.base import Store, dumps_json, json_safe
@@ -63,6 +63,7 @@ class Entry:
     run_id: str
     report: str | None = None  # the key of its walk-forward's report (reports/<run-id>/report.html)
     bands: dict[str, Any] | None = None  # period -> its band's coverage and pinball ratio per month (None: none)
+    rankic: dict[str, list[dict[str, Any]]] | None = None  # period -> per month 1..12 its RankIC with its interval
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,26 @@ class Selection:
             "winner_role": next(e.role for e in self.entries if e.recipe == self.winner),
             "reason": self.reason,
         }
+
+    def evidence(self, recipe: str) -> dict[str, Any]:
+        """What model.json records of the walk-forward that chose ``recipe`` (``walk_forward``): the run, the rule,
+        its score and its RankIC per month with intervals, per period, and its bands' figures. The live scorecard
+        shows them beside the live figures."""
+        entry = next(e for e in self.entries if e.recipe == recipe)
+        return json_safe(
+            {
+                "selection": self.run_id,
+                "evaluation": entry.run_id,
+                "recipe": recipe,
+                "role": entry.role,
+                "chosen": recipe == self.winner,
+                "reason": self.reason if recipe == self.winner else None,
+                "score_months": list(self.settings.months),
+                "score": {p: est.to_dict() for p, est in self.means[recipe].items()},
+                "rankic": entry.rankic,
+                "bands": entry.bands,
+            }
+        )
 
 
 RULE = (
@@ -232,7 +253,8 @@ def run_selection(
         kind = recipe.model.get("kind", DEFAULT_KIND)
         keys = write_evaluation(store, result)  # each recipe's own tables and report, as `kabucast evaluate` writes
         scores = date_scores(result, settings.months)
-        entry = Entry(name, kind, role, scores, result.run_id, keys["report"], band_figures(result))
+        rankic = {p: [e.to_dict() for e in f["model"]] for p, f in rankic_intervals(result).items()}
+        entry = Entry(name, kind, role, scores, result.run_id, keys["report"], band_figures(result), rankic)
         if entries and any(len(entry.scores[p]) != len(entries[0].scores[p]) for p in PERIODS):
             raise ConfigError(f"select: {name} was scored on other dates than {entries[0].recipe}: same data settings")
         entries.append(entry)

@@ -89,9 +89,15 @@ def _fmt(value: float | None) -> str:
 
 
 def train(
-    settings: TrainSettings, data: ForecastData, as_of: pd.Timestamp, work_dir: Path, progress: bool = True
+    settings: TrainSettings,
+    data: ForecastData,
+    as_of: pd.Timestamp,
+    work_dir: Path,
+    progress: bool = True,
+    walk_forward: dict[str, Any] | None = None,
 ) -> TrainRun:
-    """A full training run as of ``as_of``; returns the new version (champion if there was none)."""
+    """A full training run as of ``as_of``; returns the new version (champion if there was none). ``walk_forward``:
+    the evidence that chose this recipe (``kabucast select --train``), recorded in model.json."""
     model = build_model(settings.model, settings.training, data.sectors.n_ids)
     samples = data.samples(as_of, settings.data.static_mode)
     rng = np.random.default_rng(model.seed)
@@ -117,7 +123,8 @@ def train(
         "static_lookahead_samples_all": samples.static_lookahead,
         "universes": data.describe(),
     }
-    return publish(data, model, samples, val_idx, result, run, settings.data.static_mode, work_dir)
+    extra = {} if walk_forward is None else {"walk_forward": walk_forward}
+    return publish(data, model, samples, val_idx, result, run, settings.data.static_mode, work_dir, extra)
 
 
 def publish(
@@ -129,8 +136,10 @@ def publish(
     run: dict[str, Any],
     static_mode: StaticMode,
     work_dir: Path,
+    extra: dict[str, Any] | None = None,
 ) -> TrainRun:
-    """Export to ONNX (with parity check), write the version, make it champion if there is none."""
+    """Export to ONNX (with parity check), write the version (``extra``: more model.json keys), make it champion if
+    there is none."""
     onnx_path = work_dir / "model.onnx"
     parity = model.export(onnx_path, samples, val_idx[:64])
     meta = {
@@ -145,6 +154,7 @@ def publish(
         "validation": validation_report(samples, val_idx, result.val_metrics),
         "onnx_parity_max_abs_diff": parity,
         "run": {**run, "epochs_run": result.epochs_run, "best_val_loss": result.best_score},
+        **(extra or {}),
     }
     store = data.store
     version = save_model(store, onnx_path.read_bytes(), result.best_checkpoint.read_bytes(), meta)
@@ -201,7 +211,10 @@ def finetune(
         "note": f"validation is a random {settings.val_fraction:.0%} of the fine-tune samples (monitoring only); "
         "the gate judges promotion",
     }
-    return publish(data, model, samples, val_idx, result, run, meta_parent["static_mode"], work_dir)
+    # the recipe's walk-forward evidence carries over to its fine-tunes, saying from which version
+    inherited = meta_parent.get("walk_forward")
+    extra = None if inherited is None else {"walk_forward": {**inherited, "inherited_from": parent}}
+    return publish(data, model, samples, val_idx, result, run, meta_parent["static_mode"], work_dir, extra)
 
 
 def finetune_samples(data: ForecastData, as_of: pd.Timestamp, static_mode: StaticMode = "none") -> ForecastSamples:

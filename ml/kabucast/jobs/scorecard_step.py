@@ -34,9 +34,10 @@ SCHEMA = "kabucast.scorecard/1"
 MONTHS = 12
 MembersOn = Callable[[pd.Timestamp], Sequence[str]]
 WALK_FORWARD_NOTE = (
-    "model.json records no walk-forward figures (kabucast select writes them to reports/<run>/selection.json, "
-    "which names no model version): walk_forward is null; validation_rankic is the RankIC per month 1..12 on the "
-    "model's own validation block, when its model.json has one"
+    "walk_forward is the evidence kabucast select --train recorded in model.json for the recipe it chose (its "
+    "selection and evaluation runs, mean score and RankIC per month 1..12 with 95 % intervals, per period; a "
+    "fine-tune carries its parent's, inherited_from); null for a model trained otherwise. validation_rankic is the "
+    "RankIC per month 1..12 on the model's own validation block, when its model.json has one"
 )
 
 

@@ -188,3 +188,17 @@ def test_daily_runs_add_what_matured_to_the_previous_scorecard_and_match_a_resco
 
 def _maturity_sessions(calendar, day: pd.Timestamp) -> set[pd.Timestamp]:
     return {calendar.session_after(day, 21 * m) for m in range(1, 13)}
+
+
+def test_the_walk_forward_evidence_a_model_json_records_is_shown_beside_the_live_figures(store, calendar) -> None:
+    from kabucast.forecast.registry import model_key
+
+    # GIVEN the forecasts' model version, trained by kabucast select --train (its evidence in model.json)
+    evidence = {"selection": "select-2025-03-01-abcd1234", "rankic": {"folds": [{"value": 0.05}] * 12}}
+    store.put_json(model_key("v1", "model.json"), {"walk_forward": evidence, "validation": {}})
+    # WHEN the scorecard is written
+    as_of = calendar.session_after(FIRST, 30)
+    doc = scorecard_document(store, as_of, score_matured(store, calendar, as_of, members_on, None))
+    # THEN it names that version with its walk-forward evidence
+    (model,) = doc["models"]
+    assert model["version"] == "v1" and model["walk_forward"] == evidence and model["model_json"]
