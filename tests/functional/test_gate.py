@@ -134,9 +134,11 @@ def test_a_second_kind_of_model_trains_is_gated_served_and_fine_tuned(trained, t
     data = ForecastData(store, universe, sectors, calendar)
     settings = dataclasses.replace(small_settings(), model={"kind": "ridge"})
     # WHEN `kabucast train`'s code path trains it THEN it is published like any version (ONNX, parity, kind)
-    run = train(settings, data, AS_OF, root / "w")
+    evidence = {"selection": "select-test", "recipe": "train_ridge.yaml", "chosen": True}  # as select --train passes
+    run = train(settings, data, AS_OF, root / "w", walk_forward=evidence)
     meta = load_model(store, run.version).meta
     assert meta["model_kind"] == "ridge" and meta["onnx_parity_max_abs_diff"] < 1e-4 and not run.champion
+    assert meta["walk_forward"] == evidence
     # AND the gate judges it like any challenger, with the paired evidence
     decision = gate_and_promote(run.version, GATE, data, AS_OF)
     assert "paired_difference" in decision.figures and decision.window["days"] > 100
@@ -148,3 +150,4 @@ def test_a_second_kind_of_model_trains_is_gated_served_and_fine_tuned(trained, t
     finetuned = finetune(load_settings(FinetuneSettings, resolve_config_path("finetune.yaml")), data, AS_OF, root / "f")
     child = load_model(store, finetuned.version).meta
     assert child["model_kind"] == "ridge" and child["run"]["parent"] == run.version
+    assert child["walk_forward"] == {**evidence, "inherited_from": run.version}  # the recipe's evidence carries over
