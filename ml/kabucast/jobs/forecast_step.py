@@ -101,7 +101,7 @@ class OnnxPredictor:
             summary["portfolio"] = book
         if set(tickers) == set(members):
             summary["scorecard"] = daily_scorecard(
-                store, self.calendar, fs.as_of, self.universe.members_on, inputs.panel
+                store, self.calendar, fs.as_of, self.universe.members_on, inputs.panel, model.meta.get("walk_forward")
             )
         return summary
 

@@ -32,6 +32,8 @@ from kabucast.storage.base import Store
 
 SCHEMA = "kabucast.scorecard/1"
 MONTHS = 12
+LIVE_DATES = 60
+"""Matured dates the live figures the daily run reports (and the decay alarm reads) average over."""
 MembersOn = Callable[[pd.Timestamp], Sequence[str]]
 WALK_FORWARD_NOTE = (
     "walk_forward is the evidence kabucast select --train recorded in model.json for the recipe it chose (its "
@@ -212,22 +214,60 @@ def _book(document: Mapping[str, Any] | None) -> Book | None:
     return Book(weights, cost)
 
 
+def live_figures(doc: Mapping[str, Any] | None, walk_forward: Mapping[str, Any] | None) -> dict[str, float | None]:
+    """What the daily run reports of the live record (the decay alarm's metrics, docs/OPERATIONS.md): the mean
+    month-1 RankIC of the last :data:`LIVE_DATES` matured dates (None before there are that many), the lower bound
+    of the served model's walk-forward month-1 RankIC interval over the folds (``walk_forward``, its model.json's;
+    None without one), the mean month-12 band coverage of the last :data:`LIVE_DATES` dates (None before one) and
+    the newest matured month-1 book's net return (None without one)."""
+    months = {m["month"]: m["dates"] for m in (doc or {}).get("months", [])}
+
+    def recent(month: int, figure: str) -> list[float]:
+        values = [row.get(figure) for row in months.get(month, [])]
+        return [float(v) for v in values if v is not None][-LIVE_DATES:]
+
+    rankic, coverage = recent(1, "rankic"), recent(MONTHS, "coverage")
+    books = [row["portfolio"]["return"] for row in months.get(1, []) if (row.get("portfolio") or {}).get("return")]
+    folds = ((walk_forward or {}).get("rankic") or {}).get("folds") or []
+    floor = folds[0].get("ci_low") if folds else None
+    return {
+        "rankic_1m": float(np.mean(rankic)) if len(rankic) >= LIVE_DATES else None,
+        "rankic_1m_floor": None if floor is None else float(floor),
+        "coverage_12m": float(np.mean(coverage)) if coverage else None,
+        "portfolio_return": float(books[-1]) if books else None,
+    }
+
+
 def daily_scorecard(
-    store: Store, calendar: TradingCalendar, as_of: pd.Timestamp, members_on: MembersOn, prices: PricePanel
+    store: Store,
+    calendar: TradingCalendar,
+    as_of: pd.Timestamp,
+    members_on: MembersOn,
+    prices: PricePanel,
+    walk_forward: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The daily job's scorecard of session ``as_of``, written after the forecast is published: the previous
     session's scorecard, when it is the latest, plus what matured since (so a run reads about one forecast per
     month, not every one published; ``kabucast scorecard --since`` rescores from scratch, to the same bytes).
-    Whatever goes wrong is reported in the run's summary (``status: failed``) and leaves the forecast published."""
+    Whatever goes wrong is reported in the run's summary (``status: failed``) and leaves the forecast published.
+    ``live``: :func:`live_figures` of the scorecard now latest, ``walk_forward`` the served model's evidence."""
     try:
         latest = parsed_document(store.get_versioned(SCORECARDS.latest_key), SCORECARDS.latest_key)
         previous = calendar.previous_session(as_of, inclusive=False)
         if latest is None or latest.get("schema") != SCHEMA or latest.get("data_as_of") != str(previous.date()):
-            return {"status": "ok", **publish_scorecards(store, calendar, [as_of], members_on, prices)}
+            report = publish_scorecards(store, calendar, [as_of], members_on, prices)
+            latest = parsed_document(store.get_versioned(SCORECARDS.latest_key), SCORECARDS.latest_key)
+            return {"status": "ok", **report, "live": live_figures(latest, walk_forward)}
         scored = score_matured(store, calendar, as_of, members_on, prices, after=latest["data_as_of"])
         doc = scorecard_document(store, as_of, scored, carried=latest)
         written = publish_dated(store, doc, SCORECARDS)
         done = "published" if written["written"] else "unchanged"
-        return {"status": "ok", done: [written["key"]], "latest": written["latest"], "num_scored": doc["num_scored"]}
+        return {
+            "status": "ok",
+            done: [written["key"]],
+            "latest": written["latest"],
+            "num_scored": doc["num_scored"],
+            "live": live_figures(doc, walk_forward),
+        }
     except Exception as exc:  # scoring must never un-publish the forecast: the summary says why
         return {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}

@@ -19,6 +19,9 @@ Metrics: one CloudWatch embedded-metric-format blob per invocation on stdout (Po
 - ``MaxSessionsMissing`` (Count): the longest run of consecutive sessions any of them has been
   missing (template.yaml alarms when it reaches ``MissingSessionsAlarmThreshold``, 3 by default);
 - ``RunFailed`` (Count): a run that failed, raised or answered (template.yaml's RunFailedAlarm, both jobs);
+- ``LiveRankIC1m``, ``LiveRankIC1mFloor``, ``LiveCoverage12m``, ``LivePortfolioReturn`` (no unit): the live
+  record of a full daily run (kabucast.jobs.scorecard_step.live_figures), each once it exists; template.yaml's
+  LiveSkillAlarm fires when LiveRankIC1m falls below LiveRankIC1mFloor;
 - ``EventRejected`` / ``ColdStart`` (Count) and ``Duration`` (Seconds).
 
 Importing this module does no I/O; the environment (``POWERTOOLS_SERVICE_NAME``, ``LOG_LEVEL``,
@@ -45,6 +48,13 @@ SERVICE = "kabucast"
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+LIVE_METRICS = {
+    "LiveRankIC1m": "rankic_1m",
+    "LiveRankIC1mFloor": "rankic_1m_floor",
+    "LiveCoverage12m": "coverage_12m",
+    "LivePortfolioReturn": "portfolio_return",
+}
+"""Metric name -> the daily summary's ``predict.scorecard.live`` figure (kabucast.jobs.scorecard_step.live_figures)."""
 _state = {"cold": True}
 
 
@@ -77,6 +87,10 @@ def finished(summary: dict[str, Any], seconds: float, lag: int | None) -> None:
         longest = max((int(m["sessions_missing"]) for m in missing), default=0)
         metrics.add_metric(name="MissingTickers", unit=MetricUnit.Count, value=len(missing))
         metrics.add_metric(name="MaxSessionsMissing", unit=MetricUnit.Count, value=longest)
+    live = (predict.get("scorecard") or {}).get("live") or {}
+    for name, key in LIVE_METRICS.items():  # the live record; LiveRankIC1m below its floor fires LiveSkillAlarm
+        if isinstance(live.get(key), int | float):
+            metrics.add_metric(name=name, unit=MetricUnit.NoUnit, value=float(live[key]))
     if predict.get("model_as_of") and summary.get("date"):
         age = (pd.Timestamp(summary["date"]) - pd.Timestamp(predict["model_as_of"])).days
         metrics.add_metric(name="ModelAgeDays", unit=MetricUnit.Count, value=age)

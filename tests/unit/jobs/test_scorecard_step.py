@@ -202,3 +202,28 @@ def test_the_walk_forward_evidence_a_model_json_records_is_shown_beside_the_live
     # THEN it names that version with its walk-forward evidence
     (model,) = doc["models"]
     assert model["version"] == "v1" and model["walk_forward"] == evidence and model["model_json"]
+
+
+def test_the_live_figures_average_the_last_sixty_dates_and_take_the_floor_from_the_walk_forward() -> None:
+    from kabucast.jobs.scorecard_step import LIVE_DATES, live_figures
+
+    rng = np.random.default_rng(3)
+    rankic = rng.normal(0.02, 0.1, LIVE_DATES + 15)
+    month_1 = [
+        {"date": f"d{i:03d}", "rankic": float(r), "portfolio": {"return": 0.01 * (i + 1)}} for i, r in enumerate(rankic)
+    ]
+    month_12 = [{"date": f"d{i:03d}", "coverage": c} for i, c in enumerate((0.7, 0.9, None))]
+    doc = {"months": [{"month": 1, "dates": month_1}, {"month": 12, "dates": month_12}]}
+    evidence = {"rankic": {"folds": [{"value": 0.05, "ci_low": -0.01, "ci_high": 0.11}] * 12}}
+    live = live_figures(doc, evidence)
+    assert live["rankic_1m"] == pytest.approx(rankic[-LIVE_DATES:].mean())
+    assert live["rankic_1m_floor"] == -0.01 and live["coverage_12m"] == pytest.approx(0.8)
+    assert live["portfolio_return"] == pytest.approx(0.01 * len(rankic))
+    # before sixty dates have matured there is no live RankIC, and without evidence no floor
+    short = {"months": [{"month": 1, "dates": month_1[: LIVE_DATES - 1]}]}
+    assert live_figures(short, None) == {
+        "rankic_1m": None,
+        "rankic_1m_floor": None,
+        "coverage_12m": None,
+        "portfolio_return": pytest.approx(0.01 * (LIVE_DATES - 1)),
+    }

@@ -378,3 +378,37 @@ def test_a_failed_run_of_either_job_alarms_even_when_the_handler_answers_it(reso
         assert directive["Namespace"] == metric["Namespace"]
         assert {d["Name"]: d["Value"] for d in metric["Dimensions"]} == {n: blob[n] for n in directive["Dimensions"][0]}
         assert blob[metric["MetricName"]] == [1.0]
+
+
+def test_the_live_skill_alarm_reads_the_live_rankic_and_its_floor_the_daily_function_publishes(
+    resources, capsys
+) -> None:
+    from kabucast.serverless import observability
+
+    alarm = resources["LiveSkillAlarm"]["Properties"]
+    stats = {m["Id"]: m["MetricStat"] for m in alarm["Metrics"] if "MetricStat" in m}
+    (expression,) = [m for m in alarm["Metrics"] if m.get("ReturnData")]
+    assert expression["Expression"] == "live - floor" and alarm["ComparisonOperator"] == "LessThanThreshold"
+    assert alarm["Threshold"] == 0
+    # GIVEN a full daily run whose scorecard has 60 matured month-1 dates, below the champion's walk-forward floor
+    live = {"rankic_1m": -0.04, "rankic_1m_floor": 0.01, "coverage_12m": 0.77, "portfolio_return": None}
+    predict = {"scope": "universe", "predicted": 31, "missing": [], "scorecard": {"status": "ok", "live": live}}
+    capsys.readouterr()
+    # WHEN the function reports it
+    observability.start("daily", None)
+    observability.finished({"status": "ok", "date": "2026-11-20", "predict": predict}, 1.0, 0)
+    blob = _emf(capsys.readouterr().out)
+    # THEN the alarm's two metrics are in its blob, under the alarm's namespace and dimensions: the margin is < 0
+    directive = blob["_aws"]["CloudWatchMetrics"][0]
+    for stat in stats.values():
+        metric = stat["Metric"]
+        assert directive["Namespace"] == metric["Namespace"]
+        assert {d["Name"]: d["Value"] for d in metric["Dimensions"]} == {n: blob[n] for n in directive["Dimensions"][0]}
+    live_value, floor_value = blob[stats["live"]["Metric"]["MetricName"]], blob[stats["floor"]["Metric"]["MetricName"]]
+    assert live_value[0] - floor_value[0] < alarm["Threshold"]
+    assert blob["LiveCoverage12m"] == [0.77] and "LivePortfolioReturn" not in blob  # a figure that does not exist yet
+    # AND before 60 dates have matured, no live RankIC is published: the alarm sees missing data, not a breach
+    early = {**predict, "scorecard": {"status": "ok", "live": {**live, "rankic_1m": None}}}
+    observability.start("daily", None)
+    observability.finished({"status": "ok", "date": "2026-11-20", "predict": early}, 1.0, 0)
+    assert "LiveRankIC1m" not in _emf(capsys.readouterr().out) and alarm["TreatMissingData"] == "notBreaching"
