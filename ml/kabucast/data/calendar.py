@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 import exchange_calendars as xcals
+import numpy as np
 import pandas as pd
 
 from kabucast.errors import ConfigError, InvalidDate, echo
@@ -128,6 +129,14 @@ class TradingCalendar:
                 f"no {self.exchange} session {sessions} sessions after {d.date()} (last: {self.last.date()})"
             )
         return self._sessions[i]
+
+    def maturities(self, day: object, step: int, count: int, until: object) -> list[pd.Timestamp]:
+        """The sessions ``step``, 2 ``step``, ... ``count`` x ``step`` sessions after ``day`` (as :meth:`session_after`
+        counts them) that are on or before ``until``, in order: month m of a forecast dated ``day`` matures on the
+        m-th (``step`` 21). One look-up for all of them."""
+        i = int(self._sessions.searchsorted(self.previous_session(day))) + step * np.arange(1, count + 1)
+        ends = self._sessions[i[i < len(self._sessions)]]
+        return list(ends[ends <= self._day(until)])
 
     def sessions_since(self, start: object, day: object) -> int:
         """How many sessions after ``start`` and up to ``day`` (inclusive) there are: 0 on ``start`` itself."""

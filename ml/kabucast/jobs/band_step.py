@@ -113,15 +113,9 @@ def learn_matured(
     """``snapshot`` after every published forecast whose month-h outcome is known at ``as_of`` and that it has
     not consumed for month h, in date order (each document is read once, for all its newly matured months)."""
     closes = StoredCloses(store, prices)
-    days = candidate_days(store, calendar, as_of, snapshot)
-    if not days:
-        return snapshot
-    sessions = calendar.sessions(min(days), as_of)
-    for day in days:
-        elapsed = len(sessions) - int(sessions.searchsorted(pd.Timestamp(day), side="right"))  # sessions after it
-        due = [
-            h for h in range(1, HORIZONS + 1) if day > snapshot.through.get(h, "") and elapsed >= SESSIONS_PER_MONTH * h
-        ]
+    for day in candidate_days(store, calendar, as_of, snapshot):
+        ends = calendar.maturities(day, SESSIONS_PER_MONTH, HORIZONS, as_of)  # month h's outcome is known on ends[h-1]
+        due = [h for h in range(1, len(ends) + 1) if day > snapshot.through.get(h, "")]
         if not due:
             continue
         key = FORECASTS.dated_key(day)
@@ -130,8 +124,7 @@ def learn_matured(
             continue  # no forecast published that session (a missed day): nothing to learn
         for h in due:
             issued = issued_bands(document, h)
-            end = calendar.session_after(day, SESSIONS_PER_MONTH * h)
-            outcome = closes.log_returns(issued.tickers, day, end) if issued else np.empty(0)
+            outcome = closes.log_returns(issued.tickers, day, ends[h - 1]) if issued else np.empty(0)
             snapshot = snapshot.learn(day, h, issued, outcome)
     return snapshot
 

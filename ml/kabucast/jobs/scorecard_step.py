@@ -15,14 +15,14 @@ compare-and-swap). The daily job writes the scorecard of its session after the f
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from kabucast.data.calendar import SESSIONS_PER_MONTH, OutsideCalendar, TradingCalendar
+from kabucast.data.calendar import SESSIONS_PER_MONTH, TradingCalendar
 from kabucast.evaluation.live_scores import Book, MaturedForecast, month_summary, score_together
 from kabucast.features import PricePanel
 from kabucast.forecast.registry import model_key
@@ -70,7 +70,8 @@ def score_matured(
         floor = str(oldest[max(len(oldest) - 1 - SESSIONS_PER_MONTH * MONTHS, 0)].date())
         days = [d for d in days if d >= floor]
     for day in days:
-        ends = [(m, e) for m, e in enumerate(_maturities(calendar, day, as_of), 1) if after is None or e > after]
+        matured_on = [str(e.date()) for e in calendar.maturities(day, SESSIONS_PER_MONTH, MONTHS, as_of)]
+        ends = [(m, e) for m, e in enumerate(matured_on, 1) if after is None or e > after]
         if not ends:
             continue
         document = parsed_document(store.get_versioned(FORECASTS.dated_key(day)), FORECASTS.dated_key(day))
@@ -141,9 +142,13 @@ def publish_scorecards(
     if not days:
         return {"published": [], "unchanged": [], "nothing_matured": []}
     scored = score_matured(store, calendar, days[-1], members_on, prices)
+    return _publish(store, (scorecard_document(store, as_of, scored) for as_of in days))
+
+
+def _publish(store: Store, documents: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Publish each scorecard that scored something, in order; what was done (``latest``: where the pointer is)."""
     report: dict[str, Any] = {"published": [], "unchanged": [], "nothing_matured": []}
-    for as_of in days:
-        doc = scorecard_document(store, as_of, scored)
+    for doc in documents:
         if doc["num_scored"] == 0:
             report["nothing_matured"].append(doc["data_as_of"])
             continue
@@ -151,20 +156,6 @@ def publish_scorecards(
         report["published" if written["written"] else "unchanged"].append(written["key"])
         report["latest"], report["num_scored"] = written["latest"], doc["num_scored"]
     return report
-
-
-def _maturities(calendar: TradingCalendar, day: str, as_of: pd.Timestamp) -> list[str]:
-    """The maturity sessions of months 1, 2, ... of a forecast dated ``day`` that are on or before ``as_of``."""
-    ends = []
-    for month in range(1, MONTHS + 1):
-        try:
-            end = calendar.session_after(day, SESSIONS_PER_MONTH * month)
-        except OutsideCalendar:
-            break
-        if end > as_of:
-            break
-        ends.append(str(end.date()))
-    return ends
 
 
 def _matured(
@@ -253,21 +244,15 @@ def daily_scorecard(
     ``live``: :func:`live_figures` of the scorecard now latest, ``walk_forward`` the served model's evidence."""
     try:
         latest = parsed_document(store.get_versioned(SCORECARDS.latest_key), SCORECARDS.latest_key)
-        previous = calendar.previous_session(as_of, inclusive=False)
-        if latest is None or latest.get("schema") != SCHEMA or latest.get("data_as_of") != str(previous.date()):
-            report = publish_scorecards(store, calendar, [as_of], members_on, prices)
-            latest = parsed_document(store.get_versioned(SCORECARDS.latest_key), SCORECARDS.latest_key)
-            return {"status": "ok", **report, "live": live_figures(latest, walk_forward)}
-        scored = score_matured(store, calendar, as_of, members_on, prices, after=latest["data_as_of"])
-        doc = scorecard_document(store, as_of, scored, carried=latest)
-        written = publish_dated(store, doc, SCORECARDS)
-        done = "published" if written["written"] else "unchanged"
-        return {
-            "status": "ok",
-            done: [written["key"]],
-            "latest": written["latest"],
-            "num_scored": doc["num_scored"],
-            "live": live_figures(doc, walk_forward),
-        }
+        previous = str(calendar.previous_session(as_of, inclusive=False).date())
+        follows = latest is not None and latest.get("schema") == SCHEMA and latest.get("data_as_of") == previous
+        carried = latest if follows else None
+        after = None if carried is None else carried["data_as_of"]
+        doc = scorecard_document(
+            store, as_of, score_matured(store, calendar, as_of, members_on, prices, after=after), carried=carried
+        )
+        report = _publish(store, [doc])
+        shown = doc if report.get("latest") in ("replaced", "unchanged") else latest  # else the pointer stayed put
+        return {"status": "ok", **report, "live": live_figures(shown, walk_forward)}
     except Exception as exc:  # scoring must never un-publish the forecast: the summary says why
         return {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}

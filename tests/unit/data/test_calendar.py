@@ -76,3 +76,12 @@ def test_a_requested_day_is_strict_inside_the_calendar_and_not_after_the_latest(
         calendar.requested_day("20251120", "'as_of_date'", latest)
     with pytest.raises(OutsideCalendar):
         calendar.requested_day("1990-01-04", "--as-of", latest)
+
+
+@pytest.mark.parametrize("day", ["2025-03-03", "2025-03-08"])  # a session, and a Saturday (counted from Friday)
+def test_maturities_are_the_sessions_session_after_names_up_to_the_day_asked(calendar, day) -> None:
+    until = pd.Timestamp("2025-08-20")
+    expected = [calendar.session_after(day, 21 * m) for m in range(1, 13)]
+    assert calendar.maturities(day, 21, 12, until) == [e for e in expected if e <= until]
+    assert len(calendar.maturities(day, 21, 12, until)) == 5  # months 1-5 have matured by then, 6-12 not
+    assert calendar.maturities(day, 21, 12, day) == []
