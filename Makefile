@@ -49,7 +49,7 @@ demo: $(STAMP)
 # One pytest worker per core (pytest-xdist), each test file on one worker so its module fixtures are built once.
 PYTEST_PARALLEL ?= -n auto --dist loadfile
 test: lint package
-	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_PARALLEL) --durations=10
+	$(BIN)/python -m pytest -q -rs -p no:cacheprovider $(PYTEST_PARALLEL) --durations=10
 
 lint: $(STAMP)
 	$(BIN)/ruff check ml tests bench functions layers

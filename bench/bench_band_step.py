@@ -56,8 +56,11 @@ class Timed:
             self.spent += time.perf_counter() - started
 
 
-def prepared_store(root: Path, history: int) -> tuple[LocalStore, UniverseSettings, SectorSettings, object]:
-    """The store with the champion and ``history`` sessions of published forecasts before AS_OF."""
+def prepared_store(
+    root: Path, history: int, make_predictor=None
+) -> tuple[LocalStore, UniverseSettings, SectorSettings, object]:
+    """The store with the champion and ``history`` sessions of published forecasts before AS_OF, each published by
+    ``make_predictor(universe, sectors, calendar)`` (default: the predict step without a book or a page)."""
     universe = load_settings(UniverseSettings, resolve_config_path("universes/topix_core30.yaml"))
     sectors = load_settings(SectorSettings, resolve_config_path("sectors.yaml"))
     calendar = calendar_for(universe.exchange)
@@ -68,10 +71,10 @@ def prepared_store(root: Path, history: int) -> tuple[LocalStore, UniverseSettin
     small = dataclasses.replace(recipe.data, max_train_samples=5000, max_val_samples=2000)
     data = ForecastData(store, universe, sectors, calendar)
     train(dataclasses.replace(recipe, data=small), data, sessions[0], root / "work", progress=False)
-    predictor = forecast_step.OnnxPredictor(universe, sectors, calendar)
+    predictor = (make_predictor or _plain)(universe, sectors, calendar)
     started = time.perf_counter()
     for day in sessions:
-        predictor(store, day, universe.tickers)
+        predictor(store, day, universe.members_on(day))
     elapsed = time.perf_counter() - started
     print(f"published {len(sessions)} sessions {sessions[0].date()} .. {sessions[-1].date()} in {elapsed:.0f} s")
     print(f"band state as of {store.get_json(BANDS_KEY)['as_of']}")
@@ -83,7 +86,7 @@ def timed_steps(base: LocalStore, work: Path, universe, sectors, calendar, repea
     plan_bands, commit_bands and the step less the band step (seconds)."""
     plan, commit = Timed(BAND_CALLS[0]), Timed(BAND_CALLS[1])
     forecast_step.plan_bands, forecast_step.commit_bands = plan, commit
-    predictor = forecast_step.OnnxPredictor(universe, sectors, calendar)
+    predictor = _plain(universe, sectors, calendar)
     predictor(LocalStore(shutil.copytree(base.root, work / f"{label}-warm")), AS_OF, universe.tickers)  # ONNX cached
     rows = []
     for i in range(repeats):
@@ -104,6 +107,11 @@ def timed_steps(base: LocalStore, work: Path, universe, sectors, calendar, repea
         f"commit_bands {medians[2] * 1000:.1f} ms, ratio {statistics.median(r[0] / r[3] for r in rows):.3f}"
     )
     return medians
+
+
+def _plain(universe, sectors, calendar) -> forecast_step.OnnxPredictor:
+    """The predict step as this bench measures it: the forecast, its bands and the scorecard (no book, no page)."""
+    return forecast_step.OnnxPredictor(universe, sectors, calendar, site=False)
 
 
 def bilstm_champion(store: LocalStore, universe, sectors, calendar, work: Path) -> None:

@@ -6,7 +6,8 @@ Only the built artifacts are on sys.path (as in Lambda: the function in /var/tas
 python/ in /opt/python, its config/ in /opt/config), so a module or a config file missing from the
 package fails here rather than in AWS. The event is a JPX holiday: the handler answers "skipped"
 after loading the universe, the calendar and the daily job (ONNX Runtime and yfinance imported),
-without touching the store. `make package` runs it on a file system like Lambda's, read-only but for
+without touching the store. Then the live page is rendered from a one-name forecast (no matplotlib).
+`make package` runs it on a file system like Lambda's, read-only but for
 the temp dir, where the store is too (kabucast.serverless.readonly):
 
     .venv/bin/python -m kabucast.serverless.readonly -- python3.12 -I -B layers/runtime/smoke.py .aws-sam/build
@@ -30,6 +31,7 @@ def main(build_dir: str) -> int:
         import app  # the built handler file
 
         out = app.lambda_handler({"as_of_date": "2026-11-23"}, None)
+        page = live_page()
         leaked = [m for m in ("torch", "lightning", "matplotlib") if m in sys.modules]
         outside = [
             m.__file__
@@ -37,11 +39,26 @@ def main(build_dir: str) -> int:
             if build.as_posix() not in m.__file__
         ]
     print(f"python {sys.version.split()[0]}: handler answered {json.dumps(out, sort_keys=True)}")
-    if out.get("status") != "skipped" or leaked or outside:
+    print(f"the live page renders from the build: {len(page)} characters")
+    if out.get("status") != "skipped" or leaked or outside or "<svg" not in page:
         print(f"smoke test FAILED: status={out.get('status')} leaked={leaked} outside_build={outside}", file=sys.stderr)
         return 1
     print("smoke test OK: the built function + layer import and run on their own")
     return 0
+
+
+def live_page() -> str:
+    """The daily job's live page (kabucast.evaluation.live_page) from a one-name forecast, rendered by the build."""
+    import numpy as np
+    import pandas as pd
+
+    from kabucast.evaluation.live_page import PageInputs, render_page
+    from kabucast.forecast.document import forecast_document
+
+    day = pd.Timestamp("2026-11-20")
+    doc = forecast_document(("7203.T",), np.full((1, 12), 0.01), {"7203.T": day}, {"7203.T": 3000.0}, {}, {}, "v", day)
+    history = {"7203.T": (["2026-11-19", "2026-11-20"], [2990.0, 3000.0])}
+    return render_page(PageInputs(doc, None, None, {"version": "v"}, history))
 
 
 if __name__ == "__main__":

@@ -198,6 +198,7 @@ class PredictSettings:
     ``min_coverage``: the share of the universe (0..1] a full run must forecast before it may
     replace ``predictions/<date>.json`` and ``latest.json`` (kabucast.jobs.publish).
     ``portfolio``: also publish ``portfolio/<date>.json`` and ``portfolio/latest.json`` (null: no).
+    ``site``: a full run also writes the live page ``site/index.html`` (kabucast.jobs.site_step).
     """
 
     env: Literal["local", "s3"]
@@ -206,6 +207,7 @@ class PredictSettings:
     storage: StorageSettings = field(default_factory=StorageSettings)
     min_coverage: float = 0.9
     portfolio: PortfolioSettings | None = field(default_factory=PortfolioSettings)
+    site: bool = True
 
     def __post_init__(self) -> None:
         if not 0.0 < self.min_coverage <= 1.0:

@@ -18,7 +18,6 @@ from kabucast.config import (
 from kabucast.data.calendar import parse_date
 from kabucast.data.sources.factory import make_source
 from kabucast.errors import UsageError, echo
-from kabucast.jobs.wiring import review_warning
 
 
 def cmd_backfill(ctx: Context) -> Result:
@@ -96,7 +95,7 @@ def cmd_universe(ctx: Context) -> Result:
             f"{ctx.today.date()} is before {universe.history_from}, the earliest established membership: those "
             "members stand in (survivorship before it is not removed)"
         )
-    warning = review_warning(universe, ctx.calendar)
+    warning = ctx.calendar.review_warning(universe)
     if warning:
         notes.append(warning)
     lines += [f"warning: {n}" for n in notes]

@@ -97,7 +97,7 @@ def cmd_predict(ctx: Context) -> Result:
     out = predictor(ctx.store, ctx.today, tickers, PredictRequest(force=ctx.args.force))
     where = f"{out['key']} (latest.json: {out['latest']})"
     line = f"{out['predicted']} forecasts by model {out['model_version']} -> {where}"
-    return line + _missing_line(out) + _portfolio_line(out) + _scorecard_line(out), out
+    return line + _missing_line(out) + _portfolio_line(out) + _scorecard_line(out) + _site_line(out), out
 
 
 def _missing_line(predicted: dict) -> str:
@@ -129,7 +129,7 @@ def cmd_daily(ctx: Context) -> Result:
         return f"daily job skipped: {out['reason']}", out
     p = out["predict"]
     line = f"daily job {out['date']}: {p['predicted']} forecasts -> {p['key']} (latest.json: {p['latest']})"
-    return line + _missing_line(p) + _portfolio_line(p) + _scorecard_line(p), out
+    return line + _missing_line(p) + _portfolio_line(p) + _scorecard_line(p) + _site_line(p), out
 
 
 def cmd_scorecard(ctx: Context) -> Result:
@@ -158,6 +158,18 @@ def _scorecard_line(predicted: dict) -> str:
     if not s["published"] and not s["unchanged"]:
         return "\nscorecard: no published forecast has matured yet"
     return f"\nscorecard: {s['num_scored']} forecasts scored (scorecard/latest.json: {s['latest']})"
+
+
+def _site_line(predicted: dict) -> str:
+    """The live page's outcome on a line of its own ('' for a subset run, which writes none)."""
+    s = predicted.get("site")
+    if s is None:
+        return ""
+    if s["status"] == "failed":
+        return f"\nsite FAILED (the forecast stays published): {s['error']}"
+    if not s["written"]:
+        return f"\nsite: {s['reason']}"
+    return f"\nsite: {s['key']} written ({s['bytes'] / 1e3:.0f} kB)"
 
 
 def _since(p: argparse.ArgumentParser) -> None:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from kabucast import __version__
-from kabucast.cli import batch, data, evaluation, forecast, models, ranker, serverless, sweep
+from kabucast.cli import batch, data, evaluation, forecast, models, ranker, serverless, site, sweep
 from kabucast.cli.base import Command, Context, add_options
 from kabucast.config import UniverseSettings, load_settings, load_yaml, resolve_config_path
 from kabucast.data.calendar import DEFAULT_EXCHANGE, TradingCalendar, calendar_for
@@ -33,6 +33,7 @@ COMMANDS: dict[str, Command] = {
     **models.COMMANDS,
     **ranker.COMMANDS,
     **serverless.COMMANDS,
+    **site.COMMANDS,
     **sweep.COMMANDS,
     **batch.COMMANDS,
 }

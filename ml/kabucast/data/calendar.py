@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from kabucast.errors import ConfigError, InvalidDate, echo
+from kabucast.universe import UniverseSettings
 
 DEFAULT_EXCHANGE = "XTKS"
 FULL_DAY_HALTS: dict[str, tuple[pd.Timestamp, ...]] = {"XTKS": (pd.Timestamp("2020-10-01"),)}
@@ -179,6 +180,14 @@ class TradingCalendar:
             if len(sessions) and sessions[-1] <= d:
                 return sessions[-1]
         return None
+
+    def review_warning(self, universe: UniverseSettings) -> str | None:
+        """``universe``'s staleness against its index's latest periodic review on this exchange, as of the last
+        closed day (None: up to date, or an index without reviews)."""
+        if universe.review_month is None:
+            return None
+        closed = self.last_closed_day()
+        return universe.review_warning(closed, self.latest_month_end_session(universe.review_month, closed))
 
     def requested_day(self, raw: object, what: str, latest: pd.Timestamp | None) -> pd.Timestamp:
         """A date a user or an event asked for: strict ``YYYY-MM-DD`` (:func:`parse_date`), inside the

@@ -32,6 +32,8 @@ from kabucast.evaluation.uncertainty import label_lag, mean_estimate
 
 MIN_DATES_FOR_INTERVAL = 20
 """A summary figure gets its 95 % interval once this many matured dates have it."""
+LIVE_DATES = 60
+"""Matured dates the live figures the daily run reports (and the decay alarm reads) average over."""
 TAIL = 0.2
 """The top and bottom share of names by prediction whose realised returns the spread compares."""
 FIGURES = ("rankic", "ic", "hit_rate", "spread", "coverage", "portfolio_return", "benchmark_return", "excess_return")

@@ -2,7 +2,8 @@
 and (when configured) the target portfolio built from that forecast (kabucast.jobs.portfolio_step). A model
 with quantiles issues them stretched by the adaptive band factors, whose state is stored after the forecast
 is published (kabucast.jobs.band_step). A full-universe run then writes the live scorecard of its session
-(kabucast.jobs.scorecard_step); a failure to score is reported in the summary and the forecast stays published.
+(kabucast.jobs.scorecard_step) and the live page (kabucast.jobs.site_step); a failure of either is reported in
+the summary and the forecast stays published.
 
 Runs on ONNX Runtime only (no torch). The ONNX session is cached per model version, so a warm
 Lambda container reuses it across invocations. What may be published where is
@@ -38,6 +39,7 @@ from kabucast.jobs.publish import (
     publish_forecast,
 )
 from kabucast.jobs.scorecard_step import daily_scorecard
+from kabucast.jobs.site_step import daily_site
 from kabucast.storage.base import Store
 
 __all__ = ["LATEST_KEY", "OnnxPredictor", "prediction_key"]
@@ -52,6 +54,7 @@ class OnnxPredictor:
     calendar: TradingCalendar
     policy: PublishPolicy = field(default_factory=PublishPolicy)
     portfolio: PortfolioStep | None = None
+    site: bool = True  # a full run writes site/index.html after its scorecard (kabucast.jobs.site_step)
     _cache: dict[str, OnnxModel] = field(default_factory=dict)
 
     def __call__(
@@ -103,6 +106,9 @@ class OnnxPredictor:
             summary["scorecard"] = daily_scorecard(
                 store, self.calendar, fs.as_of, self.universe.members_on, inputs.panel, model.meta.get("walk_forward")
             )
+            if self.site:
+                warning = self.calendar.review_warning(self.universe)
+                summary["site"] = daily_site(store, self.universe, str(fs.as_of.date()), inputs.panel, warning)
         return summary
 
     def _predict(

@@ -172,11 +172,13 @@ def publish_dated(store: Store, doc: dict[str, Any], kind: DocumentKind, force: 
     return {**summary, "written": fresh or move == "replaced", **({"forced": True} if force else {})}
 
 
-def write_if_unchanged(store: Store, key: str, data: bytes, seen: Versioned | None) -> None:
+def write_if_unchanged(
+    store: Store, key: str, data: bytes, seen: Versioned | None, content_type: str = "application/json"
+) -> None:
     """Replace ``key`` only if it is still what this run read; a rival that wrote the very same bytes
     (the same job for the same day) is no conflict."""
     try:
-        store.put_if(key, data, None if seen is None else seen.etag)
+        store.put_if(key, data, None if seen is None else seen.etag, content_type)
     except ConcurrentUpdate:
         now = store.get_versioned(key)
         if now is None or now.data != data:

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from kabucast.data.calendar import SESSIONS_PER_MONTH, TradingCalendar
-from kabucast.evaluation.live_scores import Book, MaturedForecast, month_summary, score_together
+from kabucast.evaluation.live_scores import LIVE_DATES, Book, MaturedForecast, month_summary, score_together
 from kabucast.features import PricePanel
 from kabucast.forecast.registry import model_key
 from kabucast.jobs.publish import FORECASTS, PORTFOLIOS, SCORECARDS, dated_days, parsed_document, publish_dated
@@ -32,8 +32,6 @@ from kabucast.storage.base import Store
 
 SCHEMA = "kabucast.scorecard/1"
 MONTHS = 12
-LIVE_DATES = 60
-"""Matured dates the live figures the daily run reports (and the decay alarm reads) average over."""
 MembersOn = Callable[[pd.Timestamp], Sequence[str]]
 WALK_FORWARD_NOTE = (
     "walk_forward is the evidence kabucast select --train recorded in model.json for the recipe it chose (its "

@@ -59,14 +59,6 @@ def check_tickers(tickers: Sequence[str], universe: UniverseSettings) -> list[st
     return list(tickers)
 
 
-def review_warning(universe: UniverseSettings, calendar: TradingCalendar) -> str | None:
-    """The universe file's staleness against the index's latest periodic review (None: up to date)."""
-    if universe.review_month is None:
-        return None
-    closed = calendar.last_closed_day()
-    return universe.review_warning(closed, calendar.latest_month_end_session(universe.review_month, closed))
-
-
 def onnx_predictor(config: str = PREDICT_CONFIG, universe: UniverseSettings | None = None) -> Predictor:
     """The ONNX prediction step (a run is forced by its :class:`~kabucast.jobs.daily.PredictRequest`)."""
     from kabucast.jobs.forecast_step import OnnxPredictor
@@ -76,7 +68,7 @@ def onnx_predictor(config: str = PREDICT_CONFIG, universe: UniverseSettings | No
     policy = PublishPolicy(min_coverage=cfg.min_coverage)
     members = universe or configured
     calendar = calendar_for(members.exchange)
-    return OnnxPredictor(members, sectors, calendar, policy, portfolio_step(cfg.portfolio, calendar))
+    return OnnxPredictor(members, sectors, calendar, policy, portfolio_step(cfg.portfolio, calendar), cfg.site)
 
 
 def portfolio_step(settings: PortfolioSettings | None, calendar: TradingCalendar) -> PortfolioStep | None:
@@ -154,7 +146,7 @@ class DailyJob:
         chosen = check_tickers(tickers, self.universe) if tickers is not None else list(members)
         options = replace(self.options, skip_fetch=skip_fetch, force=force)
         summary = run_daily(store, self.source, self.calendar, today, chosen, options, self.predictor)
-        warning = review_warning(self.universe, self.calendar)
+        warning = self.calendar.review_warning(self.universe)
         if warning:
             print(f"warning: {warning}", file=sys.stderr)
             summary["warnings"] = [warning]

@@ -22,6 +22,8 @@ Metrics: one CloudWatch embedded-metric-format blob per invocation on stdout (Po
 - ``LiveRankIC1m``, ``LiveRankIC1mFloor``, ``LiveCoverage12m``, ``LivePortfolioReturn`` (no unit): the live
   record of a full daily run (kabucast.jobs.scorecard_step.live_figures), each once it exists; template.yaml's
   LiveSkillAlarm fires when LiveRankIC1m falls below LiveRankIC1mFloor;
+- ``ScorecardFailed`` / ``SiteFailed`` (Count, 0 or 1): a full daily run whose scorecard or live page
+  (``site/index.html``) could not be written; the forecast stays published and the summary says why;
 - ``EventRejected`` / ``ColdStart`` (Count) and ``Duration`` (Seconds).
 
 Importing this module does no I/O; the environment (``POWERTOOLS_SERVICE_NAME``, ``LOG_LEVEL``,
@@ -87,6 +89,9 @@ def finished(summary: dict[str, Any], seconds: float, lag: int | None) -> None:
         longest = max((int(m["sessions_missing"]) for m in missing), default=0)
         metrics.add_metric(name="MissingTickers", unit=MetricUnit.Count, value=len(missing))
         metrics.add_metric(name="MaxSessionsMissing", unit=MetricUnit.Count, value=longest)
+    for name, step in (("ScorecardFailed", "scorecard"), ("SiteFailed", "site")):  # after the forecast is out
+        if isinstance(predict.get(step), dict):
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=int(predict[step].get("status") == "failed"))
     live = (predict.get("scorecard") or {}).get("live") or {}
     for name, key in LIVE_METRICS.items():  # the live record; LiveRankIC1m below its floor fires LiveSkillAlarm
         if isinstance(live.get(key), int | float):

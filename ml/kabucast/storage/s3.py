@@ -31,6 +31,7 @@ def client_config() -> Any:
         connect_timeout=CONNECT_TIMEOUT_S,
         read_timeout=READ_TIMEOUT_S,
         retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},  # "max_attempts" counts retries only
+        signature_version="s3v4",  # also for presigned URLs (botocore's default there is SigV2, which AWS retires)
     )
 
 
@@ -51,6 +52,12 @@ class S3Store(Store):
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
+
+    def presigned_url(self, key: str, seconds: int) -> str:
+        """A URL that lets its holder GET ``key`` for ``seconds`` (SigV4: at most 7 days, and no longer than the
+        signing credentials live); the bucket itself stays private. The object need not exist yet."""
+        params = {"Bucket": self.bucket, "Key": self._key(key)}
+        return str(self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=int(seconds)))
 
     def get_bytes(self, key: str) -> bytes:
         return self._get(key).data
