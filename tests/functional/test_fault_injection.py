@@ -38,6 +38,7 @@ from kabucast.data.sources.sample_market import SampleMarketSource
 from kabucast.forecast.document import forecast_document
 from kabucast.forecast.registry import champion_version, model_key
 from kabucast.jobs.publish import FORECASTS, LATEST_KEY, PORTFOLIOS, SCORECARDS, DocumentKind, prediction_key
+from kabucast.jobs.site_step import SITE_KEY
 from kabucast.storage import LocalStore, S3Store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,13 +111,16 @@ def check_published(
 
 
 def check_both(store: S3Store, floors: dict[DocumentKind, dict | None]) -> dict[DocumentKind, dict | None]:
-    """:func:`check_published` of the forecast and of the portfolio built from it."""
+    """:func:`check_published` of the forecast and of the portfolio built from it; the live page, when there is
+    one, is whole (a killed run never leaves half a page)."""
+    page = store.get_versioned(SITE_KEY)
+    assert page is None or page.data.endswith(b"</html>\n"), "site/index.html is cut off"
     return {kind: check_published(store, floor, kind) for kind, floor in floors.items()}
 
 
 def inputs(store: S3Store) -> dict[str, bytes]:
-    """Everything but the published documents (forecasts, books, scorecards): prices, fundamentals, models."""
-    published = (f"{FORECASTS.prefix}/", f"{PORTFOLIOS.prefix}/", f"{SCORECARDS.prefix}/")
+    """Everything but the published documents (forecasts, books, scorecards, the page): prices, fundamentals, models."""
+    published = (f"{FORECASTS.prefix}/", f"{PORTFOLIOS.prefix}/", f"{SCORECARDS.prefix}/", "site/")
     return {k: store.get_bytes(k) for k in store.list("") if not k.startswith(published)}
 
 

@@ -97,7 +97,37 @@ def test_schedule_inputs_are_scheduler_events_for_their_job(resources) -> None:
 
 
 def _statements(resources: dict, function: str) -> list[dict]:
-    return [s for policy in resources[function]["Properties"]["Policies"] for s in policy["Statement"]]
+    """The function's S3 statements (the conditional J-Quants key policy is test_only_the_daily_function_...)."""
+    return [
+        s
+        for policy in resources[function]["Properties"]["Policies"]
+        if "Statement" in policy
+        for s in policy["Statement"]
+    ]
+
+
+PARAMETER_ARN = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${JQuantsApiKeyParameter}"
+
+
+def test_only_the_daily_function_may_read_the_jquants_key_and_only_when_one_is_named(resources) -> None:
+    conditional = [p for p in resources["DailyPipelineFunction"]["Properties"]["Policies"] if "Fn::If" in p]
+    assert len(conditional) == 1
+    condition, policy, otherwise = conditional[0]["Fn::If"]
+    assert condition == "HasJQuantsKey" and otherwise == {"Ref": "AWS::NoValue"}
+    assert policy["Statement"] == [
+        {
+            "Sid": "ReadTheJQuantsKey",
+            "Effect": "Allow",
+            "Action": "ssm:GetParameter",
+            "Resource": {"Fn::Sub": PARAMETER_ARN},
+        }
+    ]
+    env = resources["DailyPipelineFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["JQUANTS_API_KEY_PARAMETER"]["Fn::If"][0] == "HasJQuantsKey"
+    others = {name: r for name, r in resources.items() if name != "DailyPipelineFunction"}
+    assert "ssm:" not in json.dumps(others) and "JQuantsApiKeyParameter" not in json.dumps(
+        {n: r for n, r in others.items() if r["Type"] != "AWS::Serverless::Function"}
+    )
 
 
 def _prefixes(statement: dict) -> set[str]:
@@ -109,8 +139,9 @@ def _prefixes(statement: dict) -> set[str]:
     [
         (
             "DailyPipelineFunction",
-            {"data/*", "models/*", "predictions/*", "portfolio/*"},
-            {"data/prices/*", "predictions/*", "portfolio/*"},  # the daily job publishes the portfolio too
+            {"data/*", "models/*", "predictions/*", "portfolio/*", "scorecard/*", "site/*"},
+            # the book, the scorecard and the page beside the forecast; the band state alone of models/
+            {"data/prices/*", "predictions/*", "portfolio/*", "scorecard/*", "site/*", "models/bands.json"},
         ),
         ("MonthlyPipelineFunction", {"data/*", "models/*"}, {"data/static/*", "models/*"}),
     ],

@@ -1,4 +1,4 @@
-"""Build a price source from its CLI/config spelling: ``sample[:SEED]``, ``yfinance`` or ``file:PATH``."""
+"""Build a price source from its CLI/config spelling: ``sample[:SEED]``, ``yfinance``, ``jquants`` or ``file:PATH``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ from kabucast.config import RetrySettings, UniverseSettings
 from kabucast.data.sources.base import PriceSource
 from kabucast.errors import ConfigError
 
-SOURCE_HELP = "sample[:SEED] (synthetic, offline), yfinance (Yahoo Finance), or file:PATH (your CSV/parquet)"
+SOURCE_HELP = (
+    "sample[:SEED] (synthetic, offline), yfinance (Yahoo Finance), jquants (J-Quants, JPX's API: needs "
+    "JQUANTS_API_KEY), or file:PATH (your CSV/parquet)"
+)
 
 
 def make_source(spec: str, universe: UniverseSettings, retry: RetrySettings, batch_size: int) -> PriceSource:
@@ -20,6 +23,10 @@ def make_source(spec: str, universe: UniverseSettings, retry: RetrySettings, bat
         from kabucast.data.sources.yfinance_source import YFinanceSource
 
         return YFinanceSource(batch_size=batch_size, retry=retry)
+    if name == "jquants":
+        from kabucast.data.sources.jquants_source import JQuantsSource
+
+        return JQuantsSource(retry=retry)  # the key is read now: a missing one stops the run before any I/O
     if name == "file" and arg:
         from kabucast.data.calendar import calendar_for
         from kabucast.data.sources.file_source import FileSource

@@ -1,0 +1,183 @@
+"""A stand-in of the J-Quants API v2 on the loopback, for the tests and the benches: the real service cannot be
+reached here, so the real client (jquants-api-client) is pointed at this server through its base URL.
+
+It answers ``GET /v2/equities/bars/daily`` (``code``, ``from``, ``to`` or ``date``, ``pagination_key``) in the
+API's JSON shape: ``{"data": [...], "pagination_key": "..."}`` with at most ``page_size`` rows a page and the
+v2 field names (``Date``, ``Code``, ``O``, ``H``, ``L``, ``C``, ``Vo``, ``Va``, ``AdjFactor``, ``AdjO`` ... ``AdjVo``),
+and refuses a request without the right ``x-api-key`` with 401 and the API's error body (``{"message": ...}``).
+:class:`Faults` injects what the real service does on a bad day: 429 with ``Retry-After``, 500, slow answers, a
+page cut off mid-JSON. Every request is logged (path, query, status), never its key.
+
+The data is built by the test (:func:`bars_rows`: from a canonical price frame and planted splits); nothing here
+reads ../shared (its two real v1 answers only show the field shapes).
+"""
+
+from __future__ import annotations
+
+import base64
+import http.server
+import json
+import threading
+import time
+import urllib.parse
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+PREFIX = "/v2"
+
+
+@dataclass
+class Faults:
+    """What the next requests meet. Counters run down as requests arrive (429s first, then 500s)."""
+
+    rate_limited: int = 0  # the next N requests answer 429
+    retry_after: str | None = "0"  # their Retry-After header (None: none)
+    server_errors: int = 0  # then the next N answer 500
+    slow_s: float = 0.0  # every answer waits this long first
+    truncated: set[str] = field(default_factory=set)  # codes whose pages are cut off mid-JSON
+
+
+@dataclass
+class Logged:
+    path: str
+    query: dict[str, str]
+    status: int
+
+
+def bars_rows(code: str, frame: pd.DataFrame, splits: Mapping[str, float] | None = None) -> list[dict[str, Any]]:
+    """J-Quants' rows of one stock from a canonical (adjusted) price frame: ``splits`` (date -> the factor the
+    exchange publishes on that day, 0.5 for a 2-for-1 split) make the raw prices before each split higher by its
+    inverse; the Adj* fields are the frame's (adjusted through every split)."""
+    factors = pd.Series(1.0, index=frame.index)
+    for day, factor in (splits or {}).items():
+        factors[pd.Timestamp(day)] = factor
+    # raw price = adjusted / (product of the factors of the splits after that day)
+    later = factors[::-1].cumprod()[::-1].shift(-1, fill_value=1.0)
+    rows = []
+    for day, bar in frame.iterrows():
+        scale = 1.0 / later[day]
+        raw = {
+            k: round(float(bar[c]) * scale, 1) for k, c in (("O", "open"), ("H", "high"), ("L", "low"), ("C", "close"))
+        }
+        rows.append(
+            {
+                "Date": f"{day:%Y-%m-%d}",
+                "Code": code,
+                **raw,
+                "UL": "0",
+                "LL": "0",
+                "Vo": float(round(bar["volume"] / scale)),
+                "Va": float(round(bar["volume"] * bar["close"])),
+                "AdjFactor": float(factors[day]),
+                "AdjO": float(bar["open"]),
+                "AdjH": float(bar["high"]),
+                "AdjL": float(bar["low"]),
+                "AdjC": float(bar["close"]),
+                "AdjVo": float(bar["volume"]),
+            }
+        )
+    return rows
+
+
+class StandIn:
+    """The server (module docstring). ``bars``: code -> rows (:func:`bars_rows`), replaceable while it runs."""
+
+    def __init__(self, bars: dict[str, list[dict[str, Any]]], api_key: str, page_size: int = 1000) -> None:
+        self.bars, self.api_key, self.page_size = bars, api_key, page_size
+        self.faults = Faults()
+        self.log: list[Logged] = []
+        self._lock = threading.Lock()
+        self._server: http.server.ThreadingHTTPServer | None = None
+
+    @property
+    def base_url(self) -> str:
+        assert self._server is not None, "start() first"
+        return f"http://127.0.0.1:{self._server.server_address[1]}{PREFIX}"
+
+    def start(self) -> StandIn:
+        stand_in = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                stand_in._answer(self)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def requests_to(self, path: str) -> list[Logged]:
+        return [entry for entry in self.log if entry.path == PREFIX + path]
+
+    def _answer(self, handler: http.server.BaseHTTPRequestHandler) -> None:
+        url = urllib.parse.urlsplit(handler.path)
+        query = dict(urllib.parse.parse_qsl(url.query))
+        status, body, headers = self._route(url.path, query, handler.headers.get("x-api-key"))
+        with self._lock:
+            self.log.append(Logged(url.path, query, status))
+        if self.faults.slow_s:
+            time.sleep(self.faults.slow_s)
+        data = json.dumps(body).encode()
+        if status == 200 and query.get("code", "") in self.faults.truncated:
+            data = data[: len(data) // 2]  # the connection closes mid-answer: a truncated page
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(data)))
+        for name, value in headers.items():
+            handler.send_header(name, value)
+        handler.end_headers()
+        handler.wfile.write(data)
+
+    def _route(self, path: str, query: dict[str, str], key: str | None) -> tuple[int, Any, dict[str, str]]:
+        if key != self.api_key:
+            return 401, {"message": "The incoming token is invalid or expired."}, {}
+        with self._lock:
+            if self.faults.rate_limited > 0:
+                self.faults.rate_limited -= 1
+                after = {"Retry-After": self.faults.retry_after} if self.faults.retry_after is not None else {}
+                return 429, {"message": "Rate limit exceeded"}, after
+            if self.faults.server_errors > 0:
+                self.faults.server_errors -= 1
+                return 500, {"message": "Internal Server Error"}, {}
+        if path == f"{PREFIX}/equities/bars/daily":
+            return self._bars(query)
+        return 404, {"message": f"no such endpoint {path}"}, {}
+
+    def _bars(self, query: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+        code = query.get("code", "")
+        if not code and not query.get("date"):
+            return 400, {"message": "This API requires at least 1 parameter as follows; 'date','code'."}, {}
+        rows = self.bars.get(code, []) if code else [r for rows in self.bars.values() for r in rows]
+        first, last = _day(query.get("from") or query.get("date")), _day(query.get("to") or query.get("date"))
+        rows = [r for r in rows if (first is None or r["Date"] >= first) and (last is None or r["Date"] <= last)]
+        offset = _offset(query.get("pagination_key"))
+        page = rows[offset : offset + self.page_size]
+        body: dict[str, Any] = {"data": page}
+        if offset + self.page_size < len(rows):
+            body["pagination_key"] = base64.urlsafe_b64encode(f"offset:{offset + self.page_size}".encode()).decode()
+        return 200, body, {}
+
+
+def _day(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    return f"{raw[:4]}-{raw[4:6]}-{raw[6:]}" if len(raw) == 8 and raw.isdigit() else raw
+
+
+def _offset(key: str | None) -> int:
+    return int(base64.urlsafe_b64decode(key.encode()).decode().split(":")[1]) if key else 0
+
+
+def codes_of(tickers: Sequence[str]) -> dict[str, str]:
+    """Ticker (``7203.T``) -> J-Quants code (``72030``)."""
+    return {t: t.split(".")[0] + "0" for t in tickers}
