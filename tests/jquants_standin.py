@@ -1,9 +1,17 @@
 """A stand-in of the J-Quants API v2 on the loopback, for the tests and the benches: the real service cannot be
 reached here, so the real client (jquants-api-client) is pointed at this server through its base URL.
 
-It answers ``GET /v2/equities/bars/daily`` (``code``, ``from``, ``to`` or ``date``, ``pagination_key``) in the
-API's JSON shape: ``{"data": [...], "pagination_key": "..."}`` with at most ``page_size`` rows a page and the
-v2 field names (``Date``, ``Code``, ``O``, ``H``, ``L``, ``C``, ``Vo``, ``Va``, ``AdjFactor``, ``AdjO`` ... ``AdjVo``),
+It answers, in the API's JSON shape (``{"data": [...], "pagination_key": "..."}``, at most ``page_size`` rows a
+page, the v2 field names):
+
+- ``GET /v2/equities/bars/daily`` (``code``, ``from``, ``to`` or ``date``): ``Date``, ``Code``, ``O``, ``H``, ``L``,
+  ``C``, ``Vo``, ``Va``, ``AdjFactor``, ``AdjO`` ... ``AdjVo``;
+- ``GET /v2/equities/master`` (``date``, ``code``): the listed-issue master in force on that date (the latest
+  one the test gave on or before it: ``Date``, ``Code``, ``CoName``, ``CoNameEn``, ``S17``, ``S17Nm``, ``S33``,
+  ``S33Nm``, ``ScaleCat``, ``Mkt``, ``MktNm``, ...);
+- ``GET /v2/markets/calendar`` (``from``, ``to``, ``hol_div``): ``Date``, ``HolDiv`` ("1" a trading day, "2" a
+  half day, "0" and "3" no session);
+
 and refuses a request without the right ``x-api-key`` with 401 and the API's error body (``{"message": ...}``).
 :class:`Faults` injects what the real service does on a bad day: 429 with ``Retry-After``, 500, slow answers, a
 page cut off mid-JSON. Every request is logged (path, query, status), never its key.
@@ -85,8 +93,17 @@ def bars_rows(code: str, frame: pd.DataFrame, splits: Mapping[str, float] | None
 class StandIn:
     """The server (module docstring). ``bars``: code -> rows (:func:`bars_rows`), replaceable while it runs."""
 
-    def __init__(self, bars: dict[str, list[dict[str, Any]]], api_key: str, page_size: int = 1000) -> None:
+    def __init__(
+        self,
+        bars: dict[str, list[dict[str, Any]]],
+        api_key: str,
+        page_size: int = 1000,
+        masters: dict[str, list[dict[str, Any]]] | None = None,
+        calendar: list[dict[str, str]] | None = None,
+    ) -> None:
         self.bars, self.api_key, self.page_size = bars, api_key, page_size
+        self.masters = masters or {}  # "YYYY-MM-DD" -> the master's rows from that date on
+        self.calendar = calendar or []
         self.faults = Faults()
         self.log: list[Logged] = []
         self._lock = threading.Lock()
@@ -151,6 +168,13 @@ class StandIn:
                 return 500, {"message": "Internal Server Error"}, {}
         if path == f"{PREFIX}/equities/bars/daily":
             return self._bars(query)
+        if path == f"{PREFIX}/equities/master":
+            return self._master(query)
+        if path == f"{PREFIX}/markets/calendar":
+            first, last = _day(query.get("from")), _day(query.get("to"))
+            rows = [r for r in self.calendar if (not first or r["Date"] >= first) and (not last or r["Date"] <= last)]
+            rows = [r for r in rows if not query.get("hol_div") or r["HolDiv"] == query["hol_div"]]
+            return self._page(rows, query)
         return 404, {"message": f"no such endpoint {path}"}, {}
 
     def _bars(self, query: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
@@ -160,6 +184,18 @@ class StandIn:
         rows = self.bars.get(code, []) if code else [r for rows in self.bars.values() for r in rows]
         first, last = _day(query.get("from") or query.get("date")), _day(query.get("to") or query.get("date"))
         rows = [r for r in rows if (first is None or r["Date"] >= first) and (last is None or r["Date"] <= last)]
+        return self._page(rows, query)
+
+    def _master(self, query: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+        day = _day(query.get("date")) or max(self.masters, default="")
+        known = [d for d in self.masters if d <= day]
+        rows = [{**r, "Date": day} for r in self.masters[max(known)]] if known else []
+        if query.get("code"):
+            code = query["code"] if len(query["code"]) == 5 else query["code"] + "0"
+            rows = [r for r in rows if r["Code"] == code]
+        return self._page(rows, query)
+
+    def _page(self, rows: list[dict[str, Any]], query: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
         offset = _offset(query.get("pagination_key"))
         page = rows[offset : offset + self.page_size]
         body: dict[str, Any] = {"data": page}
@@ -176,6 +212,24 @@ def _day(raw: str | None) -> str | None:
 
 def _offset(key: str | None) -> int:
     return int(base64.urlsafe_b64decode(key.encode()).decode().split(":")[1]) if key else 0
+
+
+def master_row(code: str, name: str, scale: str, s33: str, s33_name: str) -> dict[str, str]:
+    """One row of the listed-issue master (v2 fields; the market is the Prime market)."""
+    return {
+        "Code": code,
+        "CoName": name,
+        "CoNameEn": name,
+        "S17": "99",
+        "S17Nm": "-",
+        "S33": s33,
+        "S33Nm": s33_name,
+        "ScaleCat": scale,
+        "Mkt": "0111",
+        "MktNm": "プライム",
+        "Mrgn": "2",
+        "MrgnNm": "貸借",
+    }
 
 
 def codes_of(tickers: Sequence[str]) -> dict[str, str]:
