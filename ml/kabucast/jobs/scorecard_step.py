@@ -96,7 +96,7 @@ def scorecard_document(
     the rows of an earlier scorecard ``carried`` (a daily run: the previous session's, each date scored once)."""
     day = str(as_of.date())
     matured = [s for s in scored if s.row["matured"] <= day]
-    earlier = {m["month"]: m["dates"] for m in carried["months"]} if carried else {}
+    earlier = {m["month"]: [r for r in m["dates"] if r["matured"] <= day] for m in carried["months"]} if carried else {}
     months = []
     for month in range(1, MONTHS + 1):
         rows = [*earlier.get(month, []), *(s.row for s in matured if s.month == month)]
@@ -136,11 +136,28 @@ def publish_scorecards(
     members_on: MembersOn,
     prices: PricePanel | None = None,
 ) -> dict[str, Any]:
-    """Publish the scorecard of every session in ``days`` (ascending) that has a matured forecast; what was done."""
+    """Publish the scorecard of every session in ``days`` (ascending) that has a matured forecast; what was done.
+    The rows of forecasts no longer stored (expired: template.yaml's PredictionRetentionDays) come from the latest
+    scorecard, so a rescore never loses what was scored."""
     if not days:
         return {"published": [], "unchanged": [], "nothing_matured": []}
     scored = score_matured(store, calendar, days[-1], members_on, prices)
-    return _publish(store, (scorecard_document(store, as_of, scored) for as_of in days))
+    kept = expired_rows(store, parsed_document(store.get_versioned(SCORECARDS.latest_key), SCORECARDS.latest_key))
+    return _publish(store, (scorecard_document(store, as_of, scored, kept) for as_of in days))
+
+
+def expired_rows(store: Store, latest: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The rows of ``latest`` (a scorecard) whose forecast document the store no longer holds, as a scorecard to
+    carry (None: none). A rescore from scratch scores only the stored forecasts; these keep the others' record."""
+    if latest is None or latest.get("schema") != SCHEMA:
+        return None
+    stored = set(dated_days(store, FORECASTS))
+    months = [
+        {"month": m["month"], "dates": [r for r in m["dates"] if r["date"] not in stored]} for m in latest["months"]
+    ]
+    if not any(m["dates"] for m in months):
+        return None
+    return {"months": months, "models": latest.get("models", [])}
 
 
 def _publish(store: Store, documents: Iterable[dict[str, Any]]) -> dict[str, Any]:
@@ -244,8 +261,8 @@ def daily_scorecard(
         latest = parsed_document(store.get_versioned(SCORECARDS.latest_key), SCORECARDS.latest_key)
         previous = str(calendar.previous_session(as_of, inclusive=False).date())
         follows = latest is not None and latest.get("schema") == SCHEMA and latest.get("data_as_of") == previous
-        carried = latest if follows else None
-        after = None if carried is None else carried["data_as_of"]
+        carried = latest if follows else expired_rows(store, latest)  # else a rescore: keep the expired ones' rows
+        after = carried["data_as_of"] if follows else None
         doc = scorecard_document(
             store, as_of, score_matured(store, calendar, as_of, members_on, prices, after=after), carried=carried
         )

@@ -227,3 +227,26 @@ def test_the_live_figures_average_the_last_sixty_dates_and_take_the_floor_from_t
         "coverage_12m": None,
         "portfolio_return": pytest.approx(0.01 * (LIVE_DATES - 1)),
     }
+
+
+def test_a_rescore_keeps_the_record_of_forecasts_no_longer_stored(store, calendar) -> None:
+    from kabucast.jobs.scorecard_step import daily_scorecard
+
+    # GIVEN the scorecard of a session, then the oldest forecasts expire (template.yaml's PredictionRetentionDays)
+    scored_on = calendar.session_after(FIRST, 40)
+    publish_scorecards(store, calendar, [scored_on], members_on)
+    before = store.get_json(SCORECARDS.latest_key)
+    expired = [str(d.date()) for d in calendar.sessions(FIRST, calendar.session_after(FIRST, 4))]
+    for day in expired:
+        (store.root / prediction_key(day)).unlink()
+    # WHEN a later session is scored from scratch (its previous session has no scorecard: a missed day), by the
+    # daily job and by `kabucast scorecard`
+    later = calendar.session_after(scored_on, 2)
+    assert daily_scorecard(store, calendar, later, members_on, None)["status"] == "ok"
+    daily = store.get_json(SCORECARDS.latest_key)
+    publish_scorecards(store, calendar, [calendar.session_after(later, 1)], members_on)
+    # THEN the expired forecasts' rows are those the earlier scorecard had, in both, never lost
+    for doc in (daily, store.get_json(SCORECARDS.latest_key)):
+        rows = {r["date"]: r for r in doc["months"][0]["dates"]}
+        assert [rows[d] for d in expired] == [r for r in before["months"][0]["dates"] if r["date"] in expired]
+        assert doc["num_scored"] >= before["num_scored"]

@@ -219,17 +219,24 @@ def _expiring_after(resources: dict, key: str) -> list[object]:
 
 
 def test_dated_documents_expire_after_the_retention_and_latest_json_never(resources) -> None:
-    from kabucast.jobs.publish import FORECASTS, PORTFOLIOS, adhoc_key
+    from kabucast.jobs.publish import FORECASTS, PORTFOLIOS, SCORECARDS, adhoc_key
 
     retention = {"Ref": "PredictionRetentionDays"}
-    for kind in (FORECASTS, PORTFOLIOS):  # the daily job publishes both by the same rules
+    for kind in (FORECASTS, PORTFOLIOS, SCORECARDS):  # the daily job publishes all three by the same rules
         # the dated documents and a subset run's, under exactly one rule each
         for day in ("2026-11-20", "2099-12-30"):
             assert _expiring_after(resources, kind.dated_key(day)) == [retention]
-        assert _expiring_after(resources, adhoc_key("2026-11-20", ["7203.T"], kind)) == [retention]
+        if kind is not SCORECARDS:  # a subset run writes no scorecard
+            assert _expiring_after(resources, adhoc_key("2026-11-20", ["7203.T"], kind)) == [retention]
         # never the pointer consumers read, however long since it was last written
         assert _expiring_after(resources, kind.latest_key) == []
-    for kept in ("models/champion.json", "data/prices/7203.T.parquet", "data/static/2026-11-01.parquet"):
+    kept_keys = (
+        "models/champion.json",
+        "models/bands.json",
+        "data/prices/7203.T.parquet",
+        "data/static/2026-11-01.parquet",
+    )
+    for kept in (*kept_keys, "site/index.html"):
         assert _expiring_after(resources, kept) == []
 
 
