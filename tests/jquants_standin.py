@@ -16,8 +16,9 @@ and refuses a request without the right ``x-api-key`` with 401 and the API's err
 :class:`Faults` injects what the real service does on a bad day: 429 with ``Retry-After``, 500, slow answers, a
 page cut off mid-JSON. Every request is logged (path, query, status), never its key.
 
-The data is built by the test (:func:`bars_rows`: from a canonical price frame and planted splits); nothing here
-reads ../shared (its two real v1 answers only show the field shapes).
+The data is built by the test (:func:`bars_rows`: from a canonical price frame and planted splits; :func:`masters_of`:
+masters that replay a universe file's membership; :func:`calendar_rows`: J-Quants' calendar from kabucast's); nothing
+here reads ../shared (its two real v1 answers only show the field shapes).
 """
 
 from __future__ import annotations
@@ -229,9 +230,37 @@ def master_row(code: str, name: str, scale: str, s33: str, s33_name: str) -> dic
         "MktNm": "プライム",
         "Mrgn": "2",
         "MrgnNm": "貸借",
+        "ProdCat": "011",  # a domestic stock (the client's frame has this column: a row without it fails there)
     }
 
 
 def codes_of(tickers: Sequence[str]) -> dict[str, str]:
     """Ticker (``7203.T``) -> J-Quants code (``72030``)."""
     return {t: t.split(".")[0] + "0" for t in tickers}
+
+
+def masters_of(universe: Any, calendar: Any, index: str = "TOPIX Core30") -> dict[str, list[dict[str, str]]]:
+    """Masters that replay a universe's membership (kabucast.universe.UniverseSettings): one from ``history_from`` and
+    one on each session its membership changes, listing its members on that day under ``index`` (each with a TSE
+    33-sector code of its sector), and one issue of the TOPIX Mid400 that is never a member."""
+    days = {universe.history_from} | {m.since for m in universe.members if m.since}
+    days |= {str(calendar.session_after(m.until, 1).date()) for m in universe.members if m.until}
+    return {day: [*(member_row(m, index) for m in universe.spells_on(day)), OUTSIDER] for day in sorted(days)}
+
+
+def member_row(member: Any, scale: str) -> dict[str, str]:
+    """The master's row of a universe member (kabucast.universe.UniverseMember) under ``scale``."""
+    from kabucast.universe_listing import TSE33
+
+    s33 = next(code for code, (_, sector) in TSE33.items() if sector == member.sector)
+    return master_row(member.ticker.split(".")[0] + "0", member.name, scale, s33, TSE33[s33][0])
+
+
+OUTSIDER = master_row("99990", "Outsider", "TOPIX Mid400", "6100", "Retail Trade")
+
+
+def calendar_rows(calendar: Any, since: str, until: str) -> list[dict[str, str]]:
+    """J-Quants' trading calendar from a kabucast TradingCalendar: HolDiv "1" on its sessions, "0" on other days."""
+    sessions = set(calendar.sessions(since, until))
+    days = pd.date_range(since, until, freq="D")
+    return [{"Date": f"{d:%Y-%m-%d}", "HolDiv": "1" if d in sessions else "0"} for d in days]

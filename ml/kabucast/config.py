@@ -105,7 +105,10 @@ class FetchSettings:
 
 @dataclass(frozen=True)
 class EnrichSettings:
-    """The monthly refresh of static (fundamental) features."""
+    """The monthly refresh of static (fundamental) features.
+
+    ``sync_universe``: the monthly job first syncs the universe from J-Quants' master of ``sync_index``
+    (kabucast.data.universe_sync) into the store's copy, which the jobs then read."""
 
     env: Literal["local", "s3"]
     universe: str
@@ -113,6 +116,8 @@ class EnrichSettings:
     batch_size: int
     retry: RetrySettings = field(default_factory=RetrySettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
+    sync_universe: bool = False
+    sync_index: str = "TOPIX Core30"
 
 
 @dataclass(frozen=True)

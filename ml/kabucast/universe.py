@@ -152,8 +152,8 @@ class UniverseSettings:
             return None
         return (
             f"universe {self.name} reflects the review of {self.reviewed}, but the index was reviewed again on "
-            f"{latest_review.date()} (every {_MONTHS[self.review_month - 1]}): check the announced constituents, "
-            "update the file's spells and `reviewed` (docs/UNIVERSE.md)"
+            f"{latest_review.date()} (every {_MONTHS[self.review_month - 1]}): run `kabucast universe sync --source "
+            "jquants --write` to take the changes from the exchange's master into the store's copy (docs/UNIVERSE.md)"
         )
 
     def _iso(self, day: object) -> str:

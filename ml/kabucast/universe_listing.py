@@ -98,11 +98,16 @@ def universe_from_listing(
     return {**head, "reviewed": reviewed, "members": members}
 
 
-def write_universe(path: Path, universe: Mapping[str, Any]) -> Path:
-    """Write a universe mapping as YAML (one member per line) and return ``path``."""
+def universe_yaml(universe: Mapping[str, Any]) -> str:
+    """A universe mapping as YAML text: the head, then one member (spell) a line."""
     head = {k: v for k, v in universe.items() if k != "members"}
-    lines = [yaml.safe_dump(head, sort_keys=False, allow_unicode=True).rstrip(), "members:"]
+    lines = [yaml.safe_dump(head, sort_keys=False, allow_unicode=True, width=1000).rstrip(), "members:"]
     for m in universe["members"]:
         lines.append("  - " + yaml.safe_dump(m, default_flow_style=True, sort_keys=False, allow_unicode=True).strip())
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return "\n".join(lines) + "\n"
+
+
+def write_universe(path: Path, universe: Mapping[str, Any]) -> Path:
+    """Write a universe mapping as YAML (one member per line) and return ``path``."""
+    path.write_text(universe_yaml(universe), encoding="utf-8")
     return path

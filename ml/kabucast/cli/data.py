@@ -1,9 +1,12 @@
-"""Data commands: backfill, fetch, enrich, calendar, features."""
+"""Data commands: backfill, fetch, enrich, universe (and its sync), calendar (and its check), features."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+from pathlib import Path
+
+import pandas as pd
 
 from kabucast.cli.base import Command, Context, Result, chosen_tickers
 from kabucast.config import (
@@ -11,6 +14,7 @@ from kabucast.config import (
     EnrichSettings,
     FetchSettings,
     SectorSettings,
+    UniverseSettings,
     load_settings,
     load_universe,
     resolve_config_path,
@@ -24,7 +28,7 @@ def cmd_backfill(ctx: Context) -> Result:
     from kabucast.data.ingest import backfill
 
     cfg = load_settings(FetchSettings, resolve_config_path(ctx.args.config))
-    universe = load_universe(cfg.universe)
+    universe = _universe_of(ctx, cfg.universe)
     source = make_source(ctx.args.source or cfg.source, universe, cfg.retry, cfg.batch_size)
     tickers = chosen_tickers(ctx, universe, every=True)  # former members too: evaluation uses their history
     period = ctx.args.period or cfg.period
@@ -36,7 +40,7 @@ def cmd_fetch(ctx: Context) -> Result:
     from kabucast.data.ingest import fetch_incremental
 
     cfg = load_settings(FetchSettings, resolve_config_path(ctx.args.config))
-    universe = load_universe(cfg.universe)
+    universe = _universe_of(ctx, cfg.universe)
     source = make_source(ctx.args.source or cfg.source, universe, cfg.retry, cfg.batch_size)
     report = fetch_incremental(
         ctx.store,
@@ -68,7 +72,7 @@ def cmd_enrich(ctx: Context) -> Result:
     from kabucast.data.enrich import enrich
 
     cfg = load_settings(EnrichSettings, resolve_config_path(ctx.args.config))
-    universe = load_universe(cfg.universe)
+    universe = _universe_of(ctx, cfg.universe)
     source = make_source(ctx.args.source or cfg.source, universe, cfg.retry, cfg.batch_size)
     tickers = chosen_tickers(ctx, universe, every=True)
     sectors = universe.sectors_of
@@ -77,8 +81,11 @@ def cmd_enrich(ctx: Context) -> Result:
 
 
 def cmd_universe(ctx: Context) -> Result:
-    """Members on the as-of date, every dated change, and whether the file is behind the index's review."""
-    universe = load_universe(ctx.args.universe)
+    """Members on the as-of date, every dated change, and whether the file is behind the index's review; or ``sync``:
+    the membership from J-Quants' master (kabucast.data.universe_sync)."""
+    if ctx.args.action == "sync":
+        return _sync(ctx)
+    universe = _universe_of(ctx, ctx.args.universe)
     spells = universe.spells_on(ctx.today)
     changes = universe.changes()
     width = max(len(m.name) for m in universe.members)
@@ -113,7 +120,30 @@ def cmd_universe(ctx: Context) -> Result:
     return "\n".join(lines), out
 
 
+def _universe_of(ctx: Context, path: str) -> UniverseSettings:
+    """The universe file ``path``, or the store's synced copy of it when there is one (data/stored_universe.py)."""
+    from kabucast.data.stored_universe import stored_universe
+
+    return stored_universe(ctx.store, load_universe(path))
+
+
+def _sync(ctx: Context) -> Result:
+    from kabucast.data.universe_sync import run_sync
+
+    if (ctx.args.source or "jquants") != "jquants":
+        raise UsageError(
+            f"universe sync reads J-Quants' listed-issue master: --source jquants, not {echo(ctx.args.source)}"
+        )
+    since = parse_date(ctx.args.since, "--since") if ctx.args.since else None
+    out = Path(ctx.args.out) if ctx.args.out else None
+    shipped = load_universe(ctx.args.universe)
+    report, _ = run_sync(ctx.store, shipped, ctx.calendar, ctx.today, ctx.args.index, since, ctx.args.write, out)
+    return report.summary(), report.to_dict()
+
+
 def cmd_calendar(ctx: Context) -> Result:
+    if ctx.args.check:
+        return _check_calendar(ctx)
     cal = ctx.calendar
     is_session = cal.is_session(ctx.today)
     prev = cal.previous_session(ctx.today, inclusive=False)
@@ -122,10 +152,24 @@ def cmd_calendar(ctx: Context) -> Result:
     return f"{ctx.today.date()} is {verdict} on {cal.exchange} (previous session {prev.date()})", out
 
 
+def _check_calendar(ctx: Context) -> Result:
+    from kabucast.data.calendar_check import check_calendar
+    from kabucast.data.sources.jquants_source import JQuantsSource
+
+    if ctx.args.check != "jquants":
+        raise UsageError(f"--check compares with J-Quants' calendar: --check jquants, not {echo(ctx.args.check)}")
+    since = parse_date(ctx.args.since, "--since") if ctx.args.since else ctx.today - pd.DateOffset(years=1)
+    until = parse_date(ctx.args.until, "--until") if ctx.args.until else ctx.today
+    if until < since:
+        raise UsageError(f"--until {until.date()} is before --since {since.date()}")
+    report = check_calendar(JQuantsSource().request, ctx.calendar, since, until)
+    return report.summary(), report.to_dict()
+
+
 def cmd_features(ctx: Context) -> Result:
     from kabucast.jobs.inputs import load_model_inputs
 
-    universe = load_universe(ctx.args.universe)
+    universe = _universe_of(ctx, ctx.args.universe)
     sectors = load_settings(SectorSettings, resolve_config_path("sectors.yaml"))
     fs = load_model_inputs(
         ctx.store, universe, sectors, ctx.calendar, ctx.today, chosen_tickers(ctx, universe)
@@ -163,8 +207,24 @@ def _universe(p: argparse.ArgumentParser) -> None:
     p.add_argument("--universe", default="universes/topix_core30.yaml")
 
 
-def _calendar_universe(p: argparse.ArgumentParser) -> None:
+def _universe_options(p: argparse.ArgumentParser) -> None:
+    _universe(p)
+    p.add_argument(
+        "action", nargs="?", choices=["show", "sync"], default="show", help="show (default) or sync from J-Quants"
+    )
+    p.add_argument("--index", default="TOPIX Core30", help="sync: the master's index (TOPIX Core30 | Large70 | 100)")
+    p.add_argument("--since", default=None, help="sync: first date YYYY-MM-DD (default: the file's history_from)")
+    p.add_argument("--write", action="store_true", help="sync: write the result as the store's copy, which jobs read")
+    p.add_argument("--out", default=None, help="sync: also write the result to this file")
+
+
+def _calendar_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--universe", default=None, help="a universe file under config/: its exchange (default: XTKS)")
+    p.add_argument(
+        "--check", default=None, metavar="SOURCE", help="list the days J-Quants' calendar disagrees (jquants)"
+    )
+    p.add_argument("--since", default=None, help="--check: first date (default: a year before the as-of date)")
+    p.add_argument("--until", default=None, help="--check: last date (default: the as-of date)")
 
 
 COMMANDS: dict[str, Command] = {
@@ -196,15 +256,18 @@ COMMANDS: dict[str, Command] = {
     ),
     "universe": Command(
         cmd_universe,
-        "the universe's members on the as-of date, every dated change, and whether the file is behind a review",
-        arguments=_universe,
+        "the universe's members on the as-of date, every dated change, and whether the file is behind a review; "
+        "sync: its membership from J-Quants' master",
+        source=True,
+        arguments=_universe_options,
         future_as_of=True,
     ),
     "calendar": Command(
         cmd_calendar,
-        "is the as-of date a trading day (on the universe's exchange; default the JPX)?",
+        "is the as-of date a trading day (on the universe's exchange; default the JPX)? --check jquants: every "
+        "day J-Quants' calendar disagrees",
         future_as_of=True,
-        arguments=_calendar_universe,
+        arguments=_calendar_options,
     ),
     "features": Command(
         cmd_features,

@@ -10,7 +10,7 @@ Nothing here imports torch: the fine-tune step imports it when it runs.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +32,8 @@ from kabucast.config import (
 from kabucast.data.calendar import TradingCalendar, calendar_for
 from kabucast.data.sources.base import PriceSource
 from kabucast.data.sources.factory import make_source
-from kabucast.errors import ConfigError
+from kabucast.data.stored_universe import stored_universe
+from kabucast.errors import ConfigError, KabucastError
 from kabucast.jobs.daily import DailyOptions, Predictor, run_daily
 from kabucast.jobs.monthly import Finetuner, run_monthly
 from kabucast.storage.base import Store
@@ -119,19 +120,36 @@ class FinetuneStep:
     def _load(self, store: Store) -> tuple[FinetuneSettings, ForecastData]:
         from kabucast.forecast.dataset import ForecastData
 
-        cfg, universe, sectors = forecast_settings(self.config, FinetuneSettings)
+        cfg, shipped, sectors = forecast_settings(self.config, FinetuneSettings)
+        universe = stored_universe(store, shipped)
         return cfg, ForecastData(store, universe, sectors, calendar_for(universe.exchange))
 
 
 @dataclass
 class DailyJob:
-    """The daily job's adapters; ``run`` is one invocation."""
+    """The daily job's adapters; ``run`` is one invocation.
+
+    ``rewire`` builds the same job on another universe: a run whose store holds a synced copy of the universe
+    (``universe/<name>.yaml``, kabucast.data.stored_universe) adopts it, and keeps it while it is unchanged."""
 
     universe: UniverseSettings
     source: PriceSource
     predictor: Predictor
     calendar: TradingCalendar
     options: DailyOptions
+    rewire: Callable[[UniverseSettings], DailyJob] | None = None
+
+    def adopt(self, store: Store) -> None:
+        """Work on the store's copy of the universe when there is one and it differs from the job's."""
+        current = stored_universe(store, self.universe)
+        if current != self.universe and self.rewire is not None:
+            job = self.rewire(current)
+            self.universe, self.source, self.predictor, self.calendar = (
+                job.universe,
+                job.source,
+                job.predictor,
+                job.calendar,
+            )
 
     def run(
         self,
@@ -142,6 +160,7 @@ class DailyJob:
         force: bool = False,
     ) -> dict[str, Any]:
         """One run; ``force`` lifts kabucast.jobs.publish's coverage and no-shrink rules (never empty, never back)."""
+        self.adopt(store)
         members = self.universe.members_on(today)  # a name that left stops being fetched and forecast
         chosen = check_tickers(tickers, self.universe) if tickers is not None else list(members)
         options = replace(self.options, skip_fetch=skip_fetch, force=force)
@@ -161,35 +180,62 @@ def build_daily_job(
 ) -> DailyJob:
     """The daily job from its settings; ``source`` and ``universe`` override the fetch config's."""
     fetch = load_settings(FetchSettings, resolve_config_path(fetch_config))
-    members = load_universe(universe or fetch.universe)
-    return DailyJob(
-        universe=members,
-        source=make_source(source or fetch.source, members, fetch.retry, fetch.batch_size),
-        predictor=onnx_predictor(predict_config, members),
-        calendar=calendar_for(members.exchange),
-        options=DailyOptions(
-            overlap_sessions=fetch.overlap_sessions,
-            period=fetch.period,
-            accepted_level_shifts=fetch.accepted_level_shifts,
-        ),
-    )
+
+    def wired(members: UniverseSettings) -> DailyJob:
+        return DailyJob(
+            universe=members,
+            source=make_source(source or fetch.source, members, fetch.retry, fetch.batch_size),
+            predictor=onnx_predictor(predict_config, members),
+            calendar=calendar_for(members.exchange),
+            options=DailyOptions(
+                overlap_sessions=fetch.overlap_sessions,
+                period=fetch.period,
+                accepted_level_shifts=fetch.accepted_level_shifts,
+            ),
+            rewire=wired,
+        )
+
+    return wired(load_universe(universe or fetch.universe))
 
 
 @dataclass
 class MonthlyJob:
-    """The monthly job's adapters; ``run`` is one invocation."""
+    """The monthly job's adapters; ``run`` is one invocation.
+
+    ``source`` builds the price / fundamentals source for a universe; ``sync``: the index whose J-Quants master the
+    run first syncs the universe from (kabucast.data.universe_sync; None: no sync). The run works on the store's copy
+    of the universe when there is one."""
 
     universe: UniverseSettings
-    source: PriceSource
+    source: Callable[[UniverseSettings], PriceSource]
     finetune: Finetuner
+    sync: str | None = None
 
     def run(
         self, store: Store, today: pd.Timestamp, tickers: Sequence[str] | None = None, skip_enrich: bool = False
     ) -> dict[str, Any]:
-        members = self.universe.members_on(today)
-        chosen = check_tickers(tickers, self.universe) if tickers is not None else list(members)
-        sectors_of = self.universe.sectors_of
-        return run_monthly(store, self.source, today, chosen, sectors_of, self.finetune, skip_enrich=skip_enrich)
+        synced, universe = self.universe_for(store, today)
+        members = universe.members_on(today)
+        chosen = check_tickers(tickers, universe) if tickers is not None else list(members)
+        source = self.source(universe)
+        summary = run_monthly(store, source, today, chosen, universe.sectors_of, self.finetune, skip_enrich=skip_enrich)
+        return {**summary, "universe_sync": synced} if synced is not None else summary
+
+    def universe_for(self, store: Store, today: pd.Timestamp) -> tuple[dict[str, Any] | None, UniverseSettings]:
+        """The sync's report (None: not configured) and the universe the run works on. A sync that fails or is refused
+        leaves the store's copy as it was, and the run goes on with it (the report says why)."""
+        from kabucast.data.universe_sync import run_sync
+
+        if self.sync is None:
+            return None, stored_universe(store, self.universe)
+        calendar = calendar_for(self.universe.exchange)
+        try:
+            report, synced = run_sync(store, self.universe, calendar, today, self.sync, write=True)
+        except KabucastError as exc:
+            print(f"warning: universe sync failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return {"status": "failed", "reason": f"{type(exc).__name__}: {exc}"}, stored_universe(store, self.universe)
+        print(report.summary(), file=sys.stderr)
+        return {"status": "ok", **report.to_dict()}, synced
 
 
 def build_monthly_job(
@@ -200,9 +246,9 @@ def build_monthly_job(
     threads: int | None = None,
 ) -> MonthlyJob:
     cfg = load_settings(EnrichSettings, resolve_config_path(enrich_config))
-    members = load_universe(universe or cfg.universe)
     return MonthlyJob(
-        universe=members,
-        source=make_source(source or cfg.source, members, cfg.retry, cfg.batch_size),
+        universe=load_universe(universe or cfg.universe),
+        source=lambda members: make_source(source or cfg.source, members, cfg.retry, cfg.batch_size),
         finetune=FinetuneStep(finetune_config, threads),
+        sync=cfg.sync_index if cfg.sync_universe else None,
     )

@@ -131,6 +131,17 @@ class JQuantsSource:
             "J-Quants fundamentals (point-in-time statements) are not built yet: enrich with --source yfinance"
         )
 
+    def request(self, what: str, call: Callable[[Any], T]) -> T:
+        """``call(client)`` through the same retry policy, for the other endpoints (the listed-issue master, the
+        trading calendar): :class:`JQuantsUnavailable` when the retries run out, :class:`SourceError` when J-Quants
+        refuses the request, :class:`JQuantsAuthError` when it refuses the key."""
+        try:
+            return self._with_retries(lambda: call(self._api()), what)
+        except _Retryable as exc:
+            raise JQuantsUnavailable(f"{exc} ({self.base_url})") from None
+        except _Refused as exc:
+            raise SourceError(str(exc)) from None
+
     def _api(self) -> Any:
         if self._client is None:
             self._client = self._make_client(self.key, self.base_url, self.timeout)

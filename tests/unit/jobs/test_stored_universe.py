@@ -1,0 +1,75 @@
+"""The jobs work on the store's synced copy of the universe (universe/<name>.yaml) when there is one, the image's
+file otherwise; the monthly job's optional sync writes that copy, and a failed sync leaves it as it was."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from kabucast.config import CONFIG_DIR
+from kabucast.data.sources.jquants_key import ENV_KEY, ENV_KEY_PARAMETER
+from kabucast.data.stored_universe import put_universe, stored_universe, universe_key
+from kabucast.errors import ConfigError
+from kabucast.jobs.wiring import build_daily_job, build_monthly_job
+from kabucast.storage import LocalStore
+
+TODAY = pd.Timestamp("2026-11-20")
+
+
+@pytest.fixture
+def synced() -> dict:
+    """The Core30 file as a sync after the 2026 review would write it: Seven & i left, Fujitsu joined."""
+    data = yaml.safe_load((CONFIG_DIR / "universes" / "topix_core30.yaml").read_text(encoding="utf-8"))
+    for m in data["members"]:
+        if m["ticker"] == "3382.T":
+            m["until"] = "2026-10-29"
+    data["members"].append({"ticker": "6702.T", "name": "Fujitsu", "sector": "Technology", "since": "2026-10-30"})
+    return {**data, "reviewed": "2026-10-30"}
+
+
+def test_the_daily_job_adopts_the_stores_copy(tmp_path: Path, synced: dict) -> None:
+    # GIVEN the daily job built from the image's file, and a store without a copy
+    store = LocalStore(tmp_path)
+    job = build_daily_job(source="sample")
+    shipped = job.universe
+    job.adopt(store)
+    assert job.universe is shipped
+    # WHEN the store holds a synced copy
+    put_universe(store, synced)
+    job.adopt(store)
+    # THEN the job's members, source and forecast step are the copy's
+    assert job.universe.reviewed == "2026-10-30" and job.universe == stored_universe(store, shipped)
+    assert "6702.T" in job.universe.members_on(TODAY) and "3382.T" not in job.universe.members_on(TODAY)
+    assert job.predictor.universe == job.universe  # type: ignore[attr-defined]
+    assert "6702.T" in job.source.fetch_prices(["6702.T"], TODAY - pd.Timedelta(days=10), TODAY).frames
+
+
+def test_a_copy_of_another_universe_is_refused(tmp_path: Path, synced: dict) -> None:
+    store = LocalStore(tmp_path)
+    store.put_bytes(universe_key("topix_core30"), yaml.safe_dump({**synced, "exchange": "XNYS"}).encode())
+    with pytest.raises(ConfigError, match="not topix_core30 on XTKS"):
+        build_daily_job(source="sample").adopt(store)
+
+
+def test_the_monthly_job_reads_the_copy_and_a_failed_sync_keeps_it(tmp_path: Path, synced: dict, monkeypatch) -> None:
+    # GIVEN a store with a synced copy
+    store = LocalStore(tmp_path / "store")
+    put_universe(store, synced)
+    # WHEN the monthly job runs without a sync: it works on the copy
+    report, universe = build_monthly_job(source="sample").universe_for(store, TODAY)
+    assert report is None and "6702.T" in universe.members_on(TODAY)
+    # WHEN it is configured to sync (enrich config: sync_universe: true) but J-Quants has no key
+    config = tmp_path / "enrich.yaml"
+    shipped = (CONFIG_DIR / "enrich_universe.yaml").read_text(encoding="utf-8")
+    config.write_text(shipped.replace("sync_universe: false", "sync_universe: true"), encoding="utf-8")
+    monkeypatch.delenv(ENV_KEY, raising=False)
+    monkeypatch.delenv(ENV_KEY_PARAMETER, raising=False)
+    before = store.get_bytes(universe_key("topix_core30"))
+    report, universe = build_monthly_job(str(config), source="sample").universe_for(store, TODAY)
+    # THEN the run goes on with the copy as it was, and says why the sync failed
+    assert report is not None and report["status"] == "failed" and ENV_KEY in report["reason"]
+    assert "6702.T" in universe.members_on(TODAY)
+    assert store.get_bytes(universe_key("topix_core30")) == before
