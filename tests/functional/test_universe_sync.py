@@ -8,15 +8,17 @@ import dataclasses
 import json
 from collections.abc import Iterator
 
+import pandas as pd
 import pytest
 from tests.jquants_standin import OUTSIDER, StandIn, calendar_rows, master_row, masters_of, member_row
 
 from kabucast.cli.main import main
-from kabucast.config import load_universe
+from kabucast.config import CONFIG_DIR, load_universe
 from kabucast.data.calendar import calendar_for
 from kabucast.data.sources.jquants_key import ENV_KEY
 from kabucast.data.sources.jquants_source import ENV_BASE_URL
 from kabucast.data.stored_universe import stored_universe, universe_key
+from kabucast.jobs.wiring import build_monthly_job
 from kabucast.storage import LocalStore
 
 KEY = "jq-test-key-8f14e45fceea167a5a36dedd4bea2543"
@@ -199,6 +201,20 @@ def test_large70_and_topix100_are_synced_from_their_scale_categories(tmp_path, s
         "sector": "Financial Services",
         "since": "2025-09-29",
     } in (report["universe"]["members"])
+
+
+def test_the_monthly_job_syncs_when_configured(tmp_path, standin, core30) -> None:
+    # GIVEN the monthly job's enrich config with sync_universe: true, and J-Quants replaying the file
+    standin.masters = masters_of(core30, calendar_for("XTKS"))
+    config = tmp_path / "enrich.yaml"
+    shipped = (CONFIG_DIR / "enrich_universe.yaml").read_text(encoding="utf-8")
+    config.write_text(shipped.replace("sync_universe: false", "sync_universe: true"), encoding="utf-8")
+    store = LocalStore(tmp_path / "store")
+    # WHEN the monthly job settles its universe
+    report, universe = build_monthly_job(str(config), source="sample").universe_for(store, pd.Timestamp(AS_OF))
+    # THEN it synced and wrote the store's copy, which it works on
+    assert report is not None and report["status"] == "ok" and report["written"]
+    assert universe == stored_universe(store, core30) and universe.reviewed == REVIEW
 
 
 @pytest.mark.parametrize("halt_division", ["1", "0"])

@@ -13,7 +13,7 @@ from kabucast.config import CONFIG_DIR
 from kabucast.data.sources.jquants_key import ENV_KEY, ENV_KEY_PARAMETER
 from kabucast.data.stored_universe import put_universe, stored_universe, universe_key
 from kabucast.errors import ConfigError
-from kabucast.jobs.wiring import build_daily_job, build_monthly_job
+from kabucast.jobs.wiring import FinetuneStep, build_daily_job, build_monthly_job
 from kabucast.storage import LocalStore
 
 TODAY = pd.Timestamp("2026-11-20")
@@ -73,3 +73,13 @@ def test_the_monthly_job_reads_the_copy_and_a_failed_sync_keeps_it(tmp_path: Pat
     assert report is not None and report["status"] == "failed" and ENV_KEY in report["reason"]
     assert "6702.T" in universe.members_on(TODAY)
     assert store.get_bytes(universe_key("topix_core30")) == before
+
+
+def test_the_fine_tune_trains_on_the_copy_and_the_stale_warning_names_the_sync(tmp_path: Path, synced: dict) -> None:
+    store = LocalStore(tmp_path)
+    put_universe(store, synced)
+    _, data = FinetuneStep()._load(store)
+    assert data.universe.reviewed == "2026-10-30" and "6702.T" in data.universe.every_ticker
+    shipped = build_daily_job(source="sample").universe
+    warning = shipped.review_warning("2026-11-30", pd.Timestamp("2026-10-30"))
+    assert warning and "kabucast universe sync --source jquants --write" in warning
