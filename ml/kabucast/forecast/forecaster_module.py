@@ -9,7 +9,7 @@ cross-sectional metrics. :func:`fit` runs the shared Lightning loop (kabucast.fi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -221,12 +221,15 @@ def fit(
     out_dir: Path,
     progress: bool = True,
     callbacks: Sequence[Callback] = (),
+    loader: Callable[[ArrayDataset, TrainConfig, bool], DataLoader[dict[str, torch.Tensor]]] | None = None,
 ) -> FitResult:
     """Train ``module`` with early stopping on val_loss; leave it holding the best weights.
 
     Seeds everything with ``cfg.seed`` first (data order, dropout); seed before building the model too
     if its initial weights must repeat. Writes ``out_dir/checkpoints/best_model.ckpt`` and CSV logs.
-    ``callbacks`` run beside early stopping and checkpointing (diagnostics, sweep pruning).
+    ``callbacks`` run beside early stopping and checkpointing (diagnostics, sweep pruning). ``loader``
+    (dataset, settings, shuffle) -> DataLoader batches the samples (default: ``batch_size`` samples, shuffled
+    across dates; the cross-sectional model batches whole dates).
     """
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     loop = FitLoop(
@@ -238,7 +241,8 @@ def fit(
         checkpoint="best_model",
         epoch_metrics=EPOCH_LINE_METRICS,
     )
-    train_loader, val_loader = _loader(train_ds, cfg, shuffle=True), _loader(val_ds, cfg, shuffle=False)
+    make = loader or _loader
+    train_loader, val_loader = make(train_ds, cfg, True), make(val_ds, cfg, False)
     best, score, epochs = fit_best(module, train_loader, val_loader, out_dir, loop, progress, callbacks)
     return FitResult(best, score, epochs, module.val_metrics)
 

@@ -66,6 +66,12 @@ def _momentum() -> Any:
     return MomentumForecaster
 
 
+def _cross_sectional() -> Any:
+    from kabucast.forecast.cross_sectional_model import CrossSectionalForecaster
+
+    return CrossSectionalForecaster
+
+
 def _lightgbm() -> Any:
     from kabucast.forecast.lightgbm_model import LightGBMForecaster
 
@@ -78,6 +84,8 @@ MODEL_KINDS: dict[str, ModelKind] = {
     "ridge": _settings_kind(_ridge),  # the strong simple baseline (kabucast.forecast.ridge_model)
     "momentum": _settings_kind(_momentum),  # momentum / reversal (kabucast.forecast.momentum_model)
     "lightgbm": _settings_kind(_lightgbm),  # boosted trees (kabucast.forecast.lightgbm_model)
+    # stocks that see each other and the market (kabucast.forecast.cross_sectional_model)
+    "cross_sectional": _settings_kind(_cross_sectional),
 }
 """``model.kind`` of a training settings file (``model_kind`` in model.json) -> how to make that model."""
 

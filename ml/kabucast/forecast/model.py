@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -55,16 +55,29 @@ class ForecasterConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON/YAML-safe values (``mlp`` and ``quantiles`` as lists)."""
-        return {**asdict(self), "mlp": list(self.mlp), "quantiles": list(self.quantiles)}
+        return config_dict(self)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ForecasterConfig:
         """The inverse of :meth:`to_dict`; missing keys take their defaults, unknown keys raise ValueError."""
-        unknown = set(values) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown forecaster config keys {sorted(unknown)}")
-        tuples = {k: tuple(values[k]) for k in ("mlp", "quantiles") if k in values}
-        return cls(**{**values, **tuples})
+        return config_from_dict(cls, values, "forecaster")
+
+
+C = TypeVar("C")
+
+
+def config_dict(config: Any) -> dict[str, Any]:
+    """A network config dataclass as JSON/YAML-safe values (its ``mlp`` and ``quantiles`` tuples as lists)."""
+    return {**asdict(config), "mlp": list(config.mlp), "quantiles": list(config.quantiles)}
+
+
+def config_from_dict(cls: type[C], values: dict[str, Any], what: str) -> C:
+    """The inverse of :func:`config_dict`; missing keys take their defaults, unknown keys raise ValueError."""
+    unknown = set(values) - set(cls.__dataclass_fields__)  # type: ignore[attr-defined]
+    if unknown:
+        raise ValueError(f"unknown {what} config keys {sorted(unknown)}")
+    tuples = {k: tuple(values[k]) for k in ("mlp", "quantiles") if k in values}
+    return cls(**{**values, **tuples})
 
 
 class BiLSTMForecaster(nn.Module):

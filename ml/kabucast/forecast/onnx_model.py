@@ -191,7 +191,12 @@ class OnnxModel:
     def _batches(
         self, samples: ForecastSamples, idx: np.ndarray, quantiles: bool
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        """:meth:`_arrays` over samples ``idx`` in batches of :attr:`BATCH`, concatenated."""
+        """:meth:`_arrays` over samples ``idx`` in batches of :attr:`BATCH`, concatenated. A cross-sectional
+        model's graph sees its batch as one date's stocks (``cross_sectional`` in its metadata): it runs one
+        date per call, the results put back in the order of ``idx``."""
+        idx = np.asarray(idx)
+        if self.session.config.get("cross_sectional"):
+            return self._by_date(samples, idx, quantiles)
         h, n = self.session.horizons, len(self.quantile_levels)
         parts = [(np.zeros((0, h), dtype=np.float32), np.zeros((0, h, n), dtype=np.float32))]  # for no samples
         for start in progress(range(0, len(idx), self.BATCH), "scoring", "batches", first_line=False):
@@ -200,6 +205,22 @@ class OnnxModel:
             parts.append(self._arrays(*inputs, quantiles))
         mean = np.concatenate([m for m, _ in parts])
         return mean, np.concatenate([q for _, q in parts]) if quantiles else None  # type: ignore[misc]
+
+    def _by_date(
+        self, samples: ForecastSamples, idx: np.ndarray, quantiles: bool
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        h, n = self.session.horizons, len(self.quantile_levels)
+        mean = np.zeros((len(idx), h), dtype=np.float32)
+        levels = np.zeros((len(idx), h, n), dtype=np.float32) if quantiles else None
+        dates = samples.date_pos[idx]
+        for day in progress(np.unique(dates), "scoring", "dates", first_line=False):
+            rows = np.flatnonzero(dates == day)
+            batch = samples.take(idx[rows])
+            m, q = self._arrays(batch["weekly"], batch["static"], batch["position"], batch["sector_id"], quantiles)
+            mean[rows] = m
+            if levels is not None and q is not None:
+                levels[rows] = q
+        return mean, levels
 
 
 def _describe(model: str | Path | bytes) -> str:

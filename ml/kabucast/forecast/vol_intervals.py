@@ -274,6 +274,10 @@ class VolScaledIntervals:
         parity = self.inner.export(path, samples, idx)
         model = onnx.load(path)
         graph = model.graph
+        inner = json.loads({p.key: p.value for p in model.metadata_props}.get(CONFIG_METADATA_KEY, "{}"))
+        if inner.get("cross_sectional"):  # its graph sees one date's stocks: check the served bands on one date
+            idx = np.asarray(idx)
+            idx = idx[samples.date_pos[idx] == samples.date_pos[idx].min()] if len(idx) else idx
         graph.initializer.extend(
             [
                 constant("vi_last", np.array([-1], dtype=np.int64)),
@@ -309,7 +313,7 @@ class VolScaledIntervals:
         graph.output.append(
             helper.make_tensor_value_info(QUANTILES_NAME, TensorProto.FLOAT, ["B", 12, len(self.levels)])
         )
-        config = {"kind": self.describe()["model_kind"], "quantiles": list(self.levels)}
+        config = {**inner, "kind": self.describe()["model_kind"], "quantiles": list(self.levels)}
         helper.set_model_props(model, {CONFIG_METADATA_KEY: json.dumps(config)})
         onnx.checker.check_model(model)
         onnx.save(model, path)

@@ -1,0 +1,137 @@
+"""The cross-sectional forecaster's network: each stock's weeks, then the stocks of its date and the market's state.
+
+The seeds' graph model (ATFT-GAT-FAN) collapsed to a constant forecast; the published model of the same idea is
+MASTER (Li et al., AAAI 2024): attention within each stock over time, attention across the day's stocks, and a
+gate driven by market-level features. This network has those three parts, small enough for a CPU:
+
+1. **per stock**: the normalised weekly features of its last ``recent_weeks`` weeks through a GRU; its final
+   state, with the static, position and sector-embedding inputs, is the stock's vector ``x`` (B, H);
+2. **across the stocks of a date**: multi-head attention over the stocks that share the row's ``group`` (its
+   date; optionally only those of its sector too, ``peers: sector``), added to ``x`` (a residual: a stock always
+   keeps its own information, so the attention cannot average the cross-section into one forecast);
+3. **the market's state**: the mean over the date's stocks of their latest and last-4-week normalised features
+   through a small MLP gives a sigmoid gate (H,) that scales the features the head reads, per date;
+4. a head MLP -> 12 log returns.
+
+``group`` (B,) int64 names each row's date; rows of different groups never see each other. Without it (the
+exported ONNX graph, the daily job's one date) the whole batch is one cross-section. Every operation is plain
+tensor algebra (masks as additive -1e9 terms), so the TorchScript ONNX exporter maps it with a dynamic number
+of stocks.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from kabucast.forecast.model import config_dict, config_from_dict
+from kabucast.forecast.normalize import Normalizer
+
+_MASKED = -1e9
+
+
+@dataclass(frozen=True)
+class CrossSectionalConfig:
+    """Shapes and sizes of :class:`CrossSectionalNet`; the defaults are a CPU-sized model (47,820 parameters)."""
+
+    n_weekly: int = 23
+    seq_len: int = 156
+    n_static: int = 6
+    n_position: int = 2
+    n_sectors: int = 12
+    sector_dim: int = 8
+    recent_weeks: int = 52  # the weeks the GRU reads (the last ones of the 156)
+    hidden: int = 64
+    heads: int = 4
+    peers: Literal["all", "sector"] = "all"  # whom a stock attends to among its date's stocks
+    market_hidden: int = 32
+    mlp: tuple[int, ...] = (64,)
+    dropout: float = 0.1
+    horizons: int = 12
+    quantiles: tuple[float, ...] = ()  # a quantile head is not built: `quantiles` wraps it in risk-scaled bands
+    cross_sectional: bool = True  # stamped into the ONNX metadata: the server runs one date per call
+
+    def __post_init__(self) -> None:
+        if self.hidden % self.heads:
+            raise ValueError(f"hidden ({self.hidden}) must be a multiple of heads ({self.heads})")
+        if not 1 <= self.recent_weeks <= self.seq_len:
+            raise ValueError(f"recent_weeks must be in 1..{self.seq_len}, got {self.recent_weeks}")
+        if self.peers not in ("all", "sector"):
+            raise ValueError(f"peers must be 'all' or 'sector', got {self.peers!r}")
+        if self.quantiles:
+            raise ValueError("the cross-sectional network has no quantile head (bands wrap it: model.quantiles)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return config_dict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> CrossSectionalConfig:
+        return config_from_dict(cls, values, "cross-sectional")
+
+
+class CrossSectionalNet(nn.Module):
+    """Raw features of stocks in, 12 log returns each out (module docstring)."""
+
+    def __init__(self, config: CrossSectionalConfig | None = None, normalizer: Normalizer | None = None) -> None:
+        super().__init__()
+        self.config = cfg = config or CrossSectionalConfig()
+        self.normalizer = normalizer or Normalizer(cfg.n_weekly, cfg.n_static)
+        self.sector = nn.Embedding(cfg.n_sectors, cfg.sector_dim)
+        self.gru = nn.GRU(cfg.n_weekly, cfg.hidden, batch_first=True)
+        width = cfg.hidden + cfg.n_static + cfg.n_position + cfg.sector_dim
+        self.stock = nn.Sequential(nn.Linear(width, cfg.hidden), nn.GELU(), nn.LayerNorm(cfg.hidden))
+        self.query, self.key, self.value = (nn.Linear(cfg.hidden, cfg.hidden) for _ in range(3))
+        self.mix = nn.Linear(cfg.hidden, cfg.hidden)
+        self.norm = nn.LayerNorm(cfg.hidden)
+        self.market = nn.Sequential(
+            nn.Linear(2 * cfg.n_weekly, cfg.market_hidden), nn.GELU(), nn.Linear(cfg.market_hidden, cfg.hidden)
+        )
+        layers: list[nn.Module] = []
+        width = cfg.hidden
+        for size in cfg.mlp:
+            layers += [nn.Linear(width, size), nn.GELU(), nn.Dropout(cfg.dropout)]
+            width = size
+        layers.append(nn.Linear(width, cfg.horizons))
+        self.head = nn.Sequential(*layers)
+        self.dropout = nn.Dropout(cfg.dropout)
+
+    def forward(
+        self,
+        weekly: torch.Tensor,
+        static: torch.Tensor,
+        position: torch.Tensor,
+        sector_id: torch.Tensor,
+        group: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """weekly (B, T, 23), static (B, 6), position (B, 2) float32; sector_id (B,), group (B,) int64 (None: one
+        date) -> (B, 12) log returns."""
+        cfg = self.config
+        weekly, static = self.normalizer(weekly, static)
+        _, h_n = self.gru(weekly[:, -cfg.recent_weeks :, :])  # (1, B, H)
+        x = self.stock(torch.cat([h_n[-1], static, position, self.sector(sector_id)], dim=-1))  # (B, H)
+        same = self._same_date(sector_id if group is None else group, group is None)  # (B, B) 1 = same date
+        peers = same * (sector_id[:, None] == sector_id[None, :]).to(x.dtype) if cfg.peers == "sector" else same
+        x = self.norm(x + self.dropout(self._attend(x, peers)))
+        market = torch.cat([weekly[:, -1, :], weekly[:, -4:, :].mean(dim=1)], dim=-1)  # (B, 2 * 23)
+        gate = torch.sigmoid(self.market(same @ market / same.sum(dim=1, keepdim=True)))  # (B, H) per date
+        return self.head(x * gate)
+
+    @staticmethod
+    def _same_date(group: torch.Tensor, one_date: bool) -> torch.Tensor:
+        """(B, B) float: 1 where two rows share a date (all ones for a single date)."""
+        if one_date:
+            group = torch.zeros_like(group)
+        return (group[:, None] == group[None, :]).to(torch.float32)
+
+    def _attend(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+        """Multi-head scaled dot-product attention of each row over the rows ``allowed`` (B, B) lets it see."""
+        b, heads = x.shape[0], self.config.heads
+        d = self.config.hidden // heads
+        q, k, v = (f(x).view(b, heads, d).transpose(0, 1) for f in (self.query, self.key, self.value))  # (h, B, d)
+        scores = q @ k.transpose(1, 2) / math.sqrt(d) + (1.0 - allowed) * _MASKED  # (h, B, B)
+        out = torch.softmax(scores, dim=-1) @ v  # (h, B, d)
+        return self.mix(out.transpose(0, 1).reshape(b, heads * d))
