@@ -23,7 +23,7 @@ SESSIONS_PER_YEAR = 245
 """Sessions in a JPX year, the annualisation factor of every drift and vol below."""
 TICK_JPY = 0.1
 LOT_SHARES = 100
-_MARKET, _SECTOR, _STOCK_SHOCKS, _STOCK_STATICS = 1, 2, 3, 4
+_MARKET, _SECTOR, _STOCK_SHOCKS, _STOCK_STATICS, _LEAD = 1, 2, 3, 4, 5
 """Domain tags of the random streams, so that no two streams share a seed."""
 _STATIC_DRAWS = (
     "value",
@@ -39,6 +39,7 @@ _STATIC_DRAWS = (
     "payout",
     "leverage",
     "volume",
+    "lead",
 )
 """The standard normal draws fixed per (seed, ticker), in stream order (append only)."""
 _SHOCKS_PER_SESSION = 8
@@ -88,6 +89,10 @@ class MarketParams:
     volume_surprise_cap: float = 6.0
     volume_noise: float = 0.35
     news_volume: float = 1.0
+    lead_vol: float = 0.0  # annualised vol of each sector's lead factor (0: none, the default market)
+    lead_share: float = 0.25  # share of stocks that lead their sector (move with the factor the same day)
+    lead_lag_first: int = 5  # a follower moves with the factor this many sessions later ...
+    lead_lag_last: int = 20  # ... up to this many (its own lag, drawn per stock)
 
 
 PLANTED = MarketParams(drift_std=0.25, drift_half_life=42.0, drift_volume=1.0)
@@ -98,6 +103,13 @@ features see the drift and a forecaster can learn it at a 1-month horizon
 (tests/functional/test_planted_signal.py). Deliberately far stronger than any real volume effect;
 docs/SAMPLE_MARKET.md gives its oracle RankIC.
 """
+
+
+LEAD_LAG = MarketParams(lead_vol=0.20)
+"""The cross-sectional preset: each sector has a lead factor that a quarter of its stocks (the leaders) move with
+the same day and every other one (a follower) 1 to 4 weeks later, at a lag of its own. A follower's own past says
+nothing of its next move (the factor is white noise), its leaders' recent moves do: a model that sees the stocks
+of a date together can learn it, one that sees each stock alone cannot (docs/SAMPLE_MARKET.md)."""
 
 
 @dataclass(frozen=True)
@@ -112,6 +124,7 @@ class StockConstants:
     drift_mean: np.ndarray  # m_i, annualised log return
     log_price0: np.ndarray  # log JPY, the close before the origin session
     log_volume: np.ndarray  # log shares, the typical session volume
+    lead_lag: np.ndarray | None = None  # sessions after its sector's lead factor the stock moves with it (0: leads)
 
 
 @dataclass(frozen=True)
@@ -120,6 +133,7 @@ class Factors:
 
     returns: np.ndarray  # (T, 1 + S)
     variances: np.ndarray  # (T, 1 + S)
+    leads: np.ndarray | None = None  # (T, S) each sector's lead factor (None: the market has none)
 
 
 def word(text: str) -> int:
@@ -162,7 +176,17 @@ def stock_constants(draws: dict[str, np.ndarray], sector_index: np.ndarray, p: M
         drift_mean=p.drift_value * draws["value"] + p.drift_quality * draws["quality"] + p.drift_other * draws["other"],
         log_price0=math.log(p.price_median) + p.price_log_std * draws["price"],
         log_volume=math.log(p.volume_median) + 0.5 * draws["size"] - 0.5 * draws["price"] + 0.3 * draws["volume"],
+        lead_lag=lead_lags(draws["lead"], p) if p.lead_vol else None,
     )
+
+
+def lead_lags(draw: np.ndarray, p: MarketParams) -> np.ndarray:
+    """Each stock's lag behind its sector's lead factor (sessions, (n,) int): 0 for the ``lead_share`` that lead,
+    else uniform in ``lead_lag_first .. lead_lag_last``, from its ``lead`` draw."""
+    u = ndtr(draw)
+    span = p.lead_lag_last - p.lead_lag_first + 1
+    follower = np.minimum(((u - p.lead_share) / (1 - p.lead_share) * span).astype(np.int64), span - 1)
+    return np.where(u < p.lead_share, 0, p.lead_lag_first + np.maximum(follower, 0))
 
 
 def fundamentals(draws: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -213,7 +237,11 @@ def simulate_factors(seed: int, sectors: Sequence[str], n_sessions: int, p: Mark
     h = _garch_variance(z, long_run, np.array([g.alpha for g in specs]), np.array([g.beta for g in specs]))
     returns = np.sqrt(h) * z
     returns[:, 0] += p.market_drift / SESSIONS_PER_YEAR
-    return Factors(returns=returns, variances=h)
+    leads = None
+    if p.lead_vol:
+        daily = p.lead_vol / math.sqrt(SESSIONS_PER_YEAR)
+        leads = np.column_stack([daily * _stream(seed, _LEAD, word(s)).standard_normal(n_sessions) for s in sectors])
+    return Factors(returns=returns, variances=h, leads=leads)
 
 
 def _drift_paths(shocks: np.ndarray, mean: np.ndarray, p: MarketParams) -> np.ndarray:
@@ -236,6 +264,9 @@ def simulate_stocks(stocks: StockConstants, f: Factors, shocks: np.ndarray, p: M
     r = drift / SESSIONS_PER_YEAR + stocks.beta * f.returns[:, :1] + stocks.loading * f.returns[:, sector]
     r += np.sqrt(h) * xi
     var = stocks.beta**2 * f.variances[:, :1] + stocks.loading**2 * f.variances[:, sector] + h
+    if f.leads is not None and stocks.lead_lag is not None:  # leaders move with the factor, followers later
+        r += _lagged(f.leads[:, stocks.sector_index], stocks.lead_lag)
+        var = var + p.lead_vol**2 / SESSIONS_PER_YEAR
     bars = _bars(r, var, gap, up, down, stocks.log_price0, p.overnight_share)
     surprise = np.minimum(np.abs(r) / stocks.daily_vol, p.volume_surprise_cap) - math.sqrt(2 / math.pi)
     log_volume = stocks.log_volume + p.volume_return_weight * surprise
@@ -244,6 +275,14 @@ def simulate_stocks(stocks: StockConstants, f: Factors, shocks: np.ndarray, p: M
         log_volume += p.drift_volume * (drift - stocks.drift_mean) / p.drift_std
     lots = np.maximum(np.round(np.exp(log_volume) / LOT_SHARES), 1)
     return {**bars, "volume": (lots * LOT_SHARES).astype(np.int64), "drift": drift}
+
+
+def _lagged(series: np.ndarray, lags: np.ndarray) -> np.ndarray:
+    """(T, n) ``series`` with column j shifted ``lags[j]`` sessions later (zeros before)."""
+    out = np.zeros_like(series)
+    for j, lag in enumerate(lags):
+        out[lag:, j] = series[: len(series) - lag, j]
+    return out
 
 
 def _bars(

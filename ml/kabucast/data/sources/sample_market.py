@@ -24,6 +24,7 @@ from kabucast.data.calendar import TradingCalendar, calendar_for
 from kabucast.data.prices import PRICE_COLUMNS, normalize_prices
 from kabucast.data.sources.base import InfoFetch, PriceFetch
 from kabucast.data.sources.market_model import (
+    LEAD_LAG,
     LOT_SHARES,
     PLANTED,
     SESSIONS_PER_YEAR,
@@ -40,6 +41,7 @@ from kabucast.data.sources.market_model import (
 )
 
 __all__ = [
+    "LEAD_LAG",
     "LOT_SHARES",
     "PLANTED",
     "SESSIONS_PER_YEAR",
