@@ -109,22 +109,22 @@ def _statements(resources: dict, function: str) -> list[dict]:
 PARAMETER_ARN = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${JQuantsApiKeyParameter}"
 
 
-def test_only_the_daily_function_may_read_the_jquants_key_and_only_when_one_is_named(resources) -> None:
-    conditional = [p for p in resources["DailyPipelineFunction"]["Properties"]["Policies"] if "Fn::If" in p]
-    assert len(conditional) == 1
-    condition, policy, otherwise = conditional[0]["Fn::If"]
-    assert condition == "HasJQuantsKey" and otherwise == {"Ref": "AWS::NoValue"}
-    assert policy["Statement"] == [
-        {
-            "Sid": "ReadTheJQuantsKey",
+def test_only_the_two_jobs_may_read_the_jquants_key_and_only_when_one_is_named(resources) -> None:
+    jobs = ("DailyPipelineFunction", "MonthlyPipelineFunction")  # prices; the universe sync
+    for function in jobs:
+        conditional = [p for p in resources[function]["Properties"]["Policies"] if "Fn::If" in p]
+        assert len(conditional) == 1
+        condition, policy, otherwise = conditional[0]["Fn::If"]
+        assert condition == "HasJQuantsKey" and otherwise == {"Ref": "AWS::NoValue"}
+        (statement,) = policy["Statement"]
+        assert {k: v for k, v in statement.items() if k != "Sid"} == {
             "Effect": "Allow",
             "Action": "ssm:GetParameter",
             "Resource": {"Fn::Sub": PARAMETER_ARN},
         }
-    ]
-    env = resources["DailyPipelineFunction"]["Properties"]["Environment"]["Variables"]
-    assert env["JQUANTS_API_KEY_PARAMETER"]["Fn::If"][0] == "HasJQuantsKey"
-    others = {name: r for name, r in resources.items() if name != "DailyPipelineFunction"}
+        env = resources[function]["Properties"]["Environment"]["Variables"]
+        assert env["JQUANTS_API_KEY_PARAMETER"]["Fn::If"][0] == "HasJQuantsKey"
+    others = {name: r for name, r in resources.items() if name not in jobs}
     assert "ssm:" not in json.dumps(others) and "JQuantsApiKeyParameter" not in json.dumps(
         {n: r for n, r in others.items() if r["Type"] != "AWS::Serverless::Function"}
     )
@@ -139,11 +139,11 @@ def _prefixes(statement: dict) -> set[str]:
     [
         (
             "DailyPipelineFunction",
-            {"data/*", "models/*", "predictions/*", "portfolio/*", "scorecard/*", "site/*"},
+            {"data/*", "models/*", "predictions/*", "portfolio/*", "scorecard/*", "site/*", "universe/*"},
             # the book, the scorecard and the page beside the forecast; the band state alone of models/
             {"data/prices/*", "predictions/*", "portfolio/*", "scorecard/*", "site/*", "models/bands.json"},
         ),
-        ("MonthlyPipelineFunction", {"data/*", "models/*"}, {"data/static/*", "models/*"}),
+        ("MonthlyPipelineFunction", {"data/*", "models/*", "universe/*"}, {"data/static/*", "models/*", "universe/*"}),
     ],
 )
 def test_functions_may_only_touch_their_prefixes(resources, function: str, reads: set, writes: set) -> None:
