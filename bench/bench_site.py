@@ -23,8 +23,6 @@ import argparse
 import dataclasses
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import tracemalloc
@@ -33,19 +31,13 @@ from pathlib import Path
 import yaml
 
 import bench_band_step as band_bench
+from cli_process import run_cli
 from kabucast.config import CONFIG_DIR, UniverseSettings
 from kabucast.jobs.publish import SCORECARDS
 from kabucast.jobs.wiring import onnx_predictor
 from kabucast.storage import LocalStore
 
 AS_OF = band_bench.AS_OF
-CHILD = (
-    "import resource, sys\n"
-    "from kabucast.cli.main import main\n"
-    "rc = main(sys.argv[1:])\n"
-    "print('MAXRSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
-    "sys.exit(rc)\n"
-)
 
 
 def prepared_store(root: Path, history: int) -> tuple[LocalStore, UniverseSettings]:
@@ -121,11 +113,8 @@ def cold(base: LocalStore, work: Path, repeats: int) -> None:
         for site in (False, True):
             store = shutil.copytree(base.root, work / f"cold-{i}-{site}")
             argv = ["predict", "--store", str(store), "--as-of", str(AS_OF.date()), "--config", str(configs[site])]
-            started = time.perf_counter()
-            done = subprocess.run([sys.executable, "-c", CHILD, *argv], capture_output=True, text=True, check=True)
-            wall = time.perf_counter() - started
-            rss = next(int(line.split()[1]) for line in done.stderr.splitlines() if line.startswith("MAXRSS_KB"))
-            rows[site].append((wall, rss / 1024))
+            wall, rss, _ = run_cli(argv)
+            rows[site].append((wall, rss))
     med = {site: [statistics.median(column) for column in zip(*rows[site], strict=True)] for site in rows}
     print(
         f"cold `kabucast predict`, median of {repeats}: before {med[False][0]:.2f} s / {med[False][1]:.0f} MiB peak "
