@@ -90,7 +90,7 @@ class MarketParams:
     volume_noise: float = 0.35
     news_volume: float = 1.0
     lead_vol: float = 0.0  # annualised vol of each sector's lead factor (0: none, the default market)
-    lead_share: float = 0.25  # share of stocks that lead their sector (move with the factor the same day)
+    lead_share: float = 0.25  # share of stocks that lead their sector (the largest: move with the factor the same day)
     lead_lag_first: int = 5  # a follower moves with the factor this many sessions later ...
     lead_lag_last: int = 20  # ... up to this many (its own lag, drawn per stock)
 
@@ -106,8 +106,9 @@ docs/SAMPLE_MARKET.md gives its oracle RankIC.
 
 
 LEAD_LAG = MarketParams(lead_vol=0.20)
-"""The cross-sectional preset: each sector has a lead factor that a quarter of its stocks (the leaders) move with
-the same day and every other one (a follower) 1 to 4 weeks later, at a lag of its own. A follower's own past says
+"""The cross-sectional preset: each sector has a lead factor that its largest quarter (the leaders, by size: their
+market cap and volume say so) moves with the same day and every other stock (a follower) 1 to 4 weeks later, at a
+lag of its own. A follower's own past says
 nothing of its next move (the factor is white noise), its leaders' recent moves do: a model that sees the stocks
 of a date together can learn it, one that sees each stock alone cannot (docs/SAMPLE_MARKET.md)."""
 
@@ -176,17 +177,17 @@ def stock_constants(draws: dict[str, np.ndarray], sector_index: np.ndarray, p: M
         drift_mean=p.drift_value * draws["value"] + p.drift_quality * draws["quality"] + p.drift_other * draws["other"],
         log_price0=math.log(p.price_median) + p.price_log_std * draws["price"],
         log_volume=math.log(p.volume_median) + 0.5 * draws["size"] - 0.5 * draws["price"] + 0.3 * draws["volume"],
-        lead_lag=lead_lags(draws["lead"], p) if p.lead_vol else None,
+        lead_lag=lead_lags(draws["size"], draws["lead"], p) if p.lead_vol else None,
     )
 
 
-def lead_lags(draw: np.ndarray, p: MarketParams) -> np.ndarray:
-    """Each stock's lag behind its sector's lead factor (sessions, (n,) int): 0 for the ``lead_share`` that lead,
-    else uniform in ``lead_lag_first .. lead_lag_last``, from its ``lead`` draw."""
-    u = ndtr(draw)
+def lead_lags(size: np.ndarray, lead: np.ndarray, p: MarketParams) -> np.ndarray:
+    """Each stock's lag behind its sector's lead factor (sessions, (n,) int): 0 for the largest ``lead_share`` by
+    the ``size`` draw (big caps lead: market cap and volume show who they are), else uniform in
+    ``lead_lag_first .. lead_lag_last`` by its ``lead`` draw."""
     span = p.lead_lag_last - p.lead_lag_first + 1
-    follower = np.minimum(((u - p.lead_share) / (1 - p.lead_share) * span).astype(np.int64), span - 1)
-    return np.where(u < p.lead_share, 0, p.lead_lag_first + np.maximum(follower, 0))
+    follower = np.minimum((ndtr(lead) * span).astype(np.int64), span - 1)
+    return np.where(ndtr(size) > 1 - p.lead_share, 0, p.lead_lag_first + follower)
 
 
 def fundamentals(draws: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -21,7 +21,8 @@ def signals(params: MarketParams) -> dict[str, float]:
     closes = pd.DataFrame(
         {t: f["close"] for t, f in source.fetch_prices(source.tickers, "2016-01-04", "2021-12-30").frames.items()}
     )
-    lags = lead_lags(static_draws(source.seed, source.tickers)["lead"], LEAD_LAG)  # who leads (the preset's rule)
+    draws = static_draws(source.seed, source.tickers)
+    lags = lead_lags(draws["size"], draws["lead"], LEAD_LAG)  # who leads (the preset's rule)
     sectors = np.array([source.sectors[t] for t in source.tickers])
     logs = np.log(closes[list(source.tickers)].to_numpy())
     leader_ic, own_ic = [], []
@@ -49,9 +50,11 @@ def test_the_default_market_has_no_lead_lag() -> None:
     assert abs(control["leader"]) < 0.06 and abs(control["leader_t"]) < 2.5, control
 
 
-def test_a_quarter_lead_and_followers_lag_one_to_four_weeks() -> None:
-    lags = lead_lags(np.random.default_rng(1).standard_normal(20_000), LEAD_LAG)
+def test_the_largest_quarter_leads_and_followers_lag_one_to_four_weeks() -> None:
+    size, lead = np.random.default_rng(1).standard_normal((2, 20_000))
+    lags = lead_lags(size, lead, LEAD_LAG)
     assert np.mean(lags == 0) == pytest.approx(LEAD_LAG.lead_share, abs=0.01)
+    assert size[lags == 0].min() > size[lags > 0].max()  # the big caps lead
     followers = lags[lags > 0]
     assert followers.min() == LEAD_LAG.lead_lag_first and followers.max() == LEAD_LAG.lead_lag_last
     assert np.bincount(followers)[LEAD_LAG.lead_lag_first :].std() / len(followers) < 0.01  # about uniform
