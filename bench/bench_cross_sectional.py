@@ -40,6 +40,7 @@ from kabucast.storage import LocalStore
 AS_OF = "2026-11-20"
 MONTHS = (1, 2, 3, 6, 12)
 RECIPES = {"cross_sectional": "train_cross_sectional_cpu.yaml", "bilstm": "train_planted.yaml"}
+MAX_TRAIN: int | None = None  # --max-train-samples: both recipes' data.max_train_samples
 
 
 def cell(e: Estimate) -> str:
@@ -62,9 +63,9 @@ def run(recipe_file: str, data: ForecastData, work: Path, folds: int, shuffled: 
     settings, _, _ = planted_layout(folds)
     recipe = load_settings(TrainSettings, resolve_config_path(recipe_file))
     training = recipe.training if seed is None else {**recipe.training, "seed": seed}
-    recipe = dataclasses.replace(
-        recipe, data=dataclasses.replace(recipe.data, shuffle_labels=shuffled), training=training
-    )
+    sizes = {"max_train_samples": MAX_TRAIN} if MAX_TRAIN else {}
+    data_settings = dataclasses.replace(recipe.data, shuffle_labels=shuffled, **sizes)
+    recipe = dataclasses.replace(recipe, data=data_settings, training=training)
     settings = dataclasses.replace(settings, train_config=recipe_file)
     start = time.perf_counter()
     result = walk_forward_recipe(settings, recipe, data, AS_OF, work, log=lambda *_: None)
@@ -79,7 +80,10 @@ def main() -> None:
     parser.add_argument("--years", type=int, default=16)
     parser.add_argument("--folds", type=int, default=2)
     parser.add_argument("--control-seeds", type=int, nargs="*", default=[42, 1, 2])
+    parser.add_argument("--max-train-samples", type=int, default=None, help="both recipes' (default: theirs)")
     args = parser.parse_args()
+    global MAX_TRAIN
+    MAX_TRAIN = args.max_train_samples
     torch.set_num_threads(1)
     calendar = TradingCalendar()
     _, _, sectors = planted_layout(args.folds)
