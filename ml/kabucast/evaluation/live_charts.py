@@ -32,7 +32,7 @@ def fan_chart(row: Mapping[str, Any], dates: Sequence[str], closes: Sequence[flo
     past = list(range(1 - len(closes), 1))
     start = float(row["current_price"])
     steps = [0, *(SESSIONS_PER_MONTH * int(m["month"]) for m in row["predictions"])]
-    median = [start, *(start * (1.0 + _median(m)) for m in row["predictions"])]
+    median = [start, *(start * (1.0 + median_return(m)) for m in row["predictions"])]
     layers: list[Any] = []
     intervals = [m.get("interval") for m in row["predictions"]]
     if all(intervals):
@@ -137,7 +137,8 @@ def _dates(rows: Sequence[Mapping[str, Any]]) -> list[tuple[int, str]]:
     return [(0, str(rows[0]["date"]))] + ([(len(rows) - 1, str(rows[-1]["date"]))] if len(rows) > 1 else [])
 
 
-def _median(month: Mapping[str, Any]) -> float:
+def median_return(month: Mapping[str, Any]) -> float:
+    """A forecast month's median (its 0.5 quantile) as a simple return, else its point forecast."""
     return float((month.get("quantiles") or {}).get("0.5", month["return"]))
 
 

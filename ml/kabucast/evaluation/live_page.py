@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
-from kabucast.evaluation.live_charts import book_chart, coverage_chart, fan_chart, rankic_chart
+from kabucast.evaluation.live_charts import book_chart, coverage_chart, fan_chart, median_return, rankic_chart
 
 AS_OF_META = "kabucast:data-as-of"
 """The ``<meta>`` name under which the page states the session of its forecast (the publication rule reads it)."""
@@ -200,14 +200,9 @@ def _fans(forecast: Mapping[str, Any], history: Mapping[str, tuple[Sequence[str]
             band = f", band {_format(interval['low'], 'return')} .. {_format(interval['high'], 'return')}"
         figures.append(
             f"<figure>{fan_chart(row, dates, closes)}<figcaption><b>{escape(row['ticker'])}</b> "
-            f"{escape(row['sector'])}: 12 months {_format(_median_return(last), 'return')}{band}</figcaption></figure>"
+            f"{escape(row['sector'])}: 12 months {_format(median_return(last), 'return')}{band}</figcaption></figure>"
         )
     return f'<section id="fans"><h2>Forecasts, 12 months ahead</h2><div class="grid">{"".join(figures)}</div></section>'
-
-
-def _median_return(month: Mapping[str, Any]) -> float:
-    """The month's median (its 0.5 quantile) as a simple return, else its point forecast."""
-    return float((month.get("quantiles") or {}).get("0.5", month["return"]))
 
 
 def _nominal(forecast: Mapping[str, Any]) -> float | None:

@@ -41,11 +41,16 @@ class NothingToShow(UsageError):
 
 
 def page_inputs(
-    store: Store, universe: UniverseSettings, panel: PricePanel | None = None, warning: str | None = None
+    store: Store,
+    universe: UniverseSettings,
+    panel: PricePanel | None = None,
+    warning: str | None = None,
+    forecast: dict[str, Any] | None = None,
 ) -> PageInputs:
     """What the page of the store's latest forecast shows; ``panel`` (the daily run's prices, through the forecast's
-    session) saves reading the closes again, and ``warning`` is the universe's pending review, if any."""
-    forecast = _latest(store, FORECASTS.latest_key)
+    session) saves reading the closes again, ``warning`` is the universe's pending review, if any, and
+    ``forecast`` the latest forecast when the caller has just read it."""
+    forecast = forecast if forecast is not None else _latest(store, FORECASTS.latest_key)
     if forecast is None:
         raise NothingToShow(
             f"{store.url} has no {FORECASTS.latest_key}: run `kabucast daily` (or `kabucast demo`) to publish one"
@@ -110,11 +115,15 @@ def publish_site(store: Store, html: str) -> dict[str, Any]:
 
 
 def write_page(
-    store: Store, universe: UniverseSettings, panel: PricePanel | None = None, warning: str | None = None
+    store: Store,
+    universe: UniverseSettings,
+    panel: PricePanel | None = None,
+    warning: str | None = None,
+    forecast: dict[str, Any] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """Render the page of the store's latest forecast and publish it; (the page, what happened, with timings)."""
     start = time.perf_counter()
-    html = render_page(page_inputs(store, universe, panel, warning))
+    html = render_page(page_inputs(store, universe, panel, warning, forecast))
     rendered = time.perf_counter()
     summary = publish_site(store, html)
     timings = {"render_s": round(rendered - start, 4), "write_s": round(time.perf_counter() - rendered, 4)}
@@ -131,7 +140,7 @@ def daily_site(
         if latest is None or str(latest.get("data_as_of")) != day:
             shown = None if latest is None else latest.get("data_as_of")
             return {"status": "ok", "written": False, "reason": f"the latest forecast is of {shown}, not {day}"}
-        return {"status": "ok", **write_page(store, universe, panel, warning)[1]}
+        return {"status": "ok", **write_page(store, universe, panel, warning, latest)[1]}
     except Exception as exc:  # the page must never un-publish the forecast: the summary says why
         return {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
 
