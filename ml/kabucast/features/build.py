@@ -16,8 +16,9 @@ from kabucast.config import SectorSettings
 from kabucast.data.calendar import TradingCalendar
 from kabucast.features.panel import PricePanel
 from kabucast.features.position import position_features
-from kabucast.features.registry import POSITION_FEATURES, SEQ_WEEKS, STATIC_FEATURES, WEEKLY_FEATURES
+from kabucast.features.registry import POSITION_FEATURES, SEQ_WEEKS, STATIC_FEATURES, weekly_specs
 from kabucast.features.sequences import weekly_features_checked
+from kabucast.features.slow import SlowInputs
 from kabucast.features.static import static_features
 
 
@@ -27,16 +28,17 @@ class FeatureSet:
 
     tickers: tuple[str, ...]  # (N,) tickers with features, in the requested order
     as_of: pd.Timestamp  # JST date (tz-naive midnight)
-    weekly: np.ndarray  # (N, 156, 23) float32
+    weekly: np.ndarray  # (N, 156, 23 + G) float32; G: the columns of ``feature_groups``
     static: np.ndarray  # (N, 6) float32
     position: np.ndarray  # (N, 2) float32
     sector_id: np.ndarray  # (N,) int64 ids of config/sectors.yaml
     failures: dict[str, str]  # ticker -> why it has no features
+    feature_groups: tuple[str, ...] = ()  # the slow-data groups appended to ``weekly`` (none by default)
 
     def __post_init__(self) -> None:
         n = len(self.tickers)
         expected = {
-            "weekly": (n, SEQ_WEEKS, len(WEEKLY_FEATURES)),
+            "weekly": (n, SEQ_WEEKS, len(weekly_specs(self.feature_groups))),
             "static": (n, len(STATIC_FEATURES)),
             "position": (n, len(POSITION_FEATURES)),
             "sector_id": (n,),
@@ -54,14 +56,16 @@ def build_features(
     calendar: TradingCalendar,
     as_of: object,
     tickers: Sequence[str],
+    slow: SlowInputs | None = None,
 ) -> FeatureSet:
     """Features of ``tickers`` as of ``as_of`` (JST date), from bars dated on or before it.
 
     ``static_frame`` is the fundamentals snapshot to use (index ticker, columns STATIC_INFO_KEYS);
-    ``sectors_of`` maps ticker -> sector name. A ticker short of price history goes to ``failures``.
+    ``sectors_of`` maps ticker -> sector name; ``slow`` the slow-data groups to append (kabucast.features.slow,
+    off by default). A ticker short of price history goes to ``failures``.
     """
     day = pd.Timestamp(as_of).normalize()  # type: ignore[arg-type]
-    batch = weekly_features_checked(panel, day, tickers)
+    batch = weekly_features_checked(panel, day, tickers, slow)
     n = len(batch.tickers)
     return FeatureSet(
         tickers=batch.tickers,
@@ -71,6 +75,7 @@ def build_features(
         position=np.repeat(position_features([day], calendar), n, axis=0),
         sector_id=sector_ids(batch.tickers, sectors_of, sector_settings),
         failures={t: str(error) for t, error in batch.failures.items()},
+        feature_groups=slow.groups if slow else (),
     )
 
 

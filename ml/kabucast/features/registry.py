@@ -10,9 +10,12 @@ values, ``r_t = ln(c_t / c_prev)`` the daily log return; ``R_k = ln(C_k / C_{k-1
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from kabucast.data.sources.jquants_slow import GROUPS, check_groups
 
 SEQ_WEEKS = 156
 """Weeks in one sample's weekly sequence: 155 complete weeks and the partial week of the as-of date."""
@@ -89,6 +92,51 @@ WEEKLY_FEATURES: tuple[FeatureSpec, ...] = (
 )
 """The 23 weekly features, one value per (ticker, week)."""
 
+SLOW_FEATURES: dict[str, tuple[FeatureSpec, ...]] = {
+    "margin": (
+        FeatureSpec(
+            "margin_long_short",
+            "ln((1 + LongVol) / (1 + ShrtVol)) of the stock's latest visible margin balances",
+            "log ratio",
+            0,
+            0.0,
+        ),
+        FeatureSpec(
+            "margin_long_chg_1w",
+            "ln((1 + LongVol) / (1 + LongVol')), LongVol' of the latest application date >= 7 days before",
+            "log ratio",
+            0,
+            0.0,
+        ),
+    ),
+    "short_selling": (
+        FeatureSpec(
+            "short_ratio_sector",
+            "(ShrtWithResVa + ShrtNoResVa) / (SellExShortVa + ShrtWithResVa + ShrtNoResVa) summed over the TSE 33 "
+            "sectors of the stock's sector, latest visible day",
+            "fraction of selling value",
+            0,
+            0.4,
+        ),
+        FeatureSpec(
+            "short_ratio_sector_rel",
+            "short_ratio_sector - the same ratio summed over all 33 sectors that day",
+            "fraction of selling value",
+            0,
+            0.0,
+        ),
+    ),
+    "flows": (
+        FeatureSpec(
+            "flow_foreign_net", "FrgnBal / TotTot of the latest visible week (TSE Prime, else 1st)", "fraction", 0, 0.0
+        ),
+        FeatureSpec("flow_individual_net", "IndBal / TotTot of the same week", "fraction", 0, 0.0),
+    ),
+}
+"""The optional weekly features of the seeds' slow data, per group (off by default): appended after the 23 weekly
+features in the order of kabucast.data.sources.jquants_slow.GROUPS, each row taking the latest value visible on its
+date (published strictly before it: kabucast.features.slow)."""
+
 STATIC_FEATURES: tuple[FeatureSpec, ...] = (
     FeatureSpec("earnings_yield", "1 / trailingPE, clipped to [-0.5, 0.5]", "fraction per year", 0, 0.07),
     FeatureSpec("log_price_to_book", "ln(priceToBook), clipped to [-3, 3]", "log ratio", 0, 0.25),
@@ -130,10 +178,24 @@ def feature_table(specs: tuple[FeatureSpec, ...]) -> str:
     return "\n".join(lines)
 
 
-def feature_contract() -> dict[str, list[str]]:
-    """The feature names and order a model is trained on: stored in model.json, checked before serving."""
-    return {
-        "weekly": list(feature_names(WEEKLY_FEATURES)),
+def weekly_specs(groups: Sequence[str] = ()) -> tuple[FeatureSpec, ...]:
+    """The weekly features with the slow-data ``groups`` enabled (none: the 23), in array order."""
+    return WEEKLY_FEATURES + slow_specs(groups)
+
+
+def slow_specs(groups: Sequence[str]) -> tuple[FeatureSpec, ...]:
+    """The features of the slow-data ``groups``, in the order of GROUPS (:class:`UnknownGroup` for a bad name)."""
+    return tuple(spec for group in check_groups(groups) for spec in SLOW_FEATURES[group])
+
+
+def feature_contract(groups: Sequence[str] = ()) -> dict[str, list[str]]:
+    """The feature names and order a model is trained on: stored in model.json, checked before serving. With slow-data
+    ``groups`` the weekly names gain their columns and the contract names the groups (``feature_groups``)."""
+    contract = {
+        "weekly": list(feature_names(weekly_specs(groups))),
         "static": list(feature_names(STATIC_FEATURES)),
         "position": list(feature_names(POSITION_FEATURES)),
     }
+    if groups:
+        contract["feature_groups"] = [g for g in GROUPS if g in groups]
+    return contract
