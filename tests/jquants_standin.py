@@ -11,6 +11,8 @@ page, the v2 field names):
   ``S33Nm``, ``ScaleCat``, ``Mkt``, ``MktNm``, ...);
 - ``GET /v2/markets/calendar`` (``from``, ``to``, ``hol_div``): ``Date``, ``HolDiv`` ("1" a trading day, "2" a
   half day, "0" and "3" no session);
+- ``GET /v2/fins/summary`` (``code`` or ``date``): the financial statements (:func:`statement_row`: every v2 field,
+  numbers as strings, "" when not disclosed), in disclosure order;
 
 and refuses a request without the right ``x-api-key`` with 401 and the API's error body (``{"message": ...}``).
 :class:`Faults` injects what the real service does on a bad day: 429 with ``Retry-After``, 500, slow answers, a
@@ -101,8 +103,10 @@ class StandIn:
         page_size: int = 1000,
         masters: dict[str, list[dict[str, Any]]] | None = None,
         calendar: list[dict[str, str]] | None = None,
+        statements: dict[str, list[dict[str, str]]] | None = None,
     ) -> None:
         self.bars, self.api_key, self.page_size = bars, api_key, page_size
+        self.statements = statements or {}  # code -> its statements (statement_row), replaceable while it runs
         self.masters = masters or {}  # "YYYY-MM-DD" -> the master's rows from that date on
         self.calendar = calendar or []
         self.faults = Faults()
@@ -171,6 +175,8 @@ class StandIn:
             return self._bars(query)
         if path == f"{PREFIX}/equities/master":
             return self._master(query)
+        if path == f"{PREFIX}/fins/summary":
+            return self._statements(query)
         if path == f"{PREFIX}/markets/calendar":
             first, last = _day(query.get("from")), _day(query.get("to"))
             rows = [r for r in self.calendar if (not first or r["Date"] >= first) and (not last or r["Date"] <= last)]
@@ -185,6 +191,15 @@ class StandIn:
         rows = self.bars.get(code, []) if code else [r for rows in self.bars.values() for r in rows]
         first, last = _day(query.get("from") or query.get("date")), _day(query.get("to") or query.get("date"))
         rows = [r for r in rows if (first is None or r["Date"] >= first) and (last is None or r["Date"] <= last)]
+        return self._page(rows, query)
+
+    def _statements(self, query: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+        code, day = query.get("code", ""), _day(query.get("date"))
+        if not code and not day:
+            return 400, {"message": "This API requires at least 1 parameter as follows; 'date','code'."}, {}
+        code = code if len(code) != 4 else code + "0"
+        rows = self.statements.get(code, []) if code else [r for rows in self.statements.values() for r in rows]
+        rows = sorted((r for r in rows if not day or r["DiscDate"] == day), key=lambda r: (r["DiscDate"], r["DiscNo"]))
         return self._page(rows, query)
 
     def _master(self, query: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
@@ -264,3 +279,45 @@ def calendar_rows(calendar: Any, since: str, until: str) -> list[dict[str, str]]
     sessions = set(calendar.sessions(since, until))
     days = pd.date_range(since, until, freq="D")
     return [{"Date": f"{d:%Y-%m-%d}", "HolDiv": "1" if d in sessions else "0"} for d in days]
+
+
+def statement_row(code: str, disclosed: str, period: str, number: int = 0, **fields: float) -> dict[str, str]:
+    """One row of ``/fins/summary``: the statement of ``period`` (FY, 1Q, 2Q, 3Q) of ``code`` disclosed on
+    ``disclosed`` ("YYYY-MM-DD"), with ``fields`` (EPS, BPS, NP, Eq, TA, DivAnn, ShOutFY, TrShFY, ...) as the API
+    writes numbers (strings); every other v2 field is "" (not disclosed)."""
+    from jquantsapi.constants import FIN_SUMMARY_COLUMNS_V2
+
+    row = dict.fromkeys(FIN_SUMMARY_COLUMNS_V2, "")
+    row.update(
+        {
+            "DiscDate": disclosed,
+            "DiscTime": "15:00:00",
+            "Code": code,
+            "DiscNo": f"{disclosed.replace('-', '')}{number:06d}",
+        }
+    )
+    row.update({"DocType": f"{period}FinancialStatements_Consolidated_JP", "CurPerType": period})
+    row.update({name: repr(float(value)) for name, value in fields.items()})
+    return row
+
+
+def statements_of(code: str, first_year: int, last_year: int, eps: float = 100.0) -> list[dict[str, str]]:
+    """A plain company's statements: fiscal years ending in March, the full year disclosed on May 10 (EPS ``eps``,
+    annual dividend 30 % of it), the quarters on Aug 5 (1Q), Nov 5 (2Q) and Feb 5 (3Q); 1,000 M shares (10 M
+    treasury), equity 1,000 x EPS per share held, assets 2.5 x equity. Dates on weekends stay (J-Quants keeps the
+    day it was disclosed)."""
+    rows = []
+    for year in range(first_year, last_year + 1):
+        for day, period in ((f"{year}-02-05", "3Q"), (f"{year}-05-10", "FY"), (f"{year}-08-05", "1Q")):
+            rows.append(_plain(code, day, period, eps))
+        rows.append(_plain(code, f"{year}-11-05", "2Q", eps))
+    return rows
+
+
+def _plain(code: str, day: str, period: str, eps: float) -> dict[str, str]:
+    shares, treasury = 1.0e9, 1.0e7
+    equity = 10.0 * eps * (shares - treasury)
+    fields = {"BPS": 10.0 * eps, "Eq": equity, "TA": 2.5 * equity, "ShOutFY": shares, "TrShFY": treasury}
+    if period == "FY":
+        fields |= {"EPS": eps, "NP": eps * (shares - treasury), "DivAnn": 0.3 * eps}
+    return statement_row(code, day, period, **fields)

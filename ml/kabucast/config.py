@@ -122,9 +122,13 @@ class EnrichSettings:
 
 @dataclass(frozen=True)
 class TrainDataSettings:
-    """Which samples a training run sees (kabucast.forecast.dataset)."""
+    """Which samples a training run sees (kabucast.forecast.dataset).
 
-    static_mode: Literal["snapshot", "none"] = "snapshot"
+    ``static_mode``: ``snapshot`` (each day the newest static snapshot; days before the first get the earliest: a
+    counted look-ahead), ``point_in_time`` (days before the first get neutral values: 0 look-ahead; with the history
+    of ``enrich --source jquants``) or ``none`` (no static features)."""
+
+    static_mode: Literal["snapshot", "point_in_time", "none"] = "snapshot"
     as_of_stride: int = 1
     max_train_samples: int = 40_000
     max_val_samples: int = 10_000

@@ -69,13 +69,17 @@ def _accepted_shifts(ctx: Context, cfg: FetchSettings) -> tuple[AcceptedLevelShi
 
 
 def cmd_enrich(ctx: Context) -> Result:
-    from kabucast.data.enrich import enrich
+    """Today's snapshot, or with ``--source jquants`` the point-in-time history (kabucast.data.enrich)."""
+    from kabucast.data.enrich import StatementSource, enrich, enrich_point_in_time
 
     cfg = load_settings(EnrichSettings, resolve_config_path(ctx.args.config))
     universe = _universe_of(ctx, cfg.universe)
     source = make_source(ctx.args.source or cfg.source, universe, cfg.retry, cfg.batch_size)
     tickers = chosen_tickers(ctx, universe, every=True)
     sectors = universe.sectors_of
+    if isinstance(source, StatementSource):
+        history = enrich_point_in_time(ctx.store, source, tickers, sectors, ctx.calendar, ctx.today)
+        return history.summary(), history.to_dict()
     report = enrich(ctx.store, source, tickers, sectors, ctx.today)
     return report.summary(), report.to_dict()
 
@@ -248,7 +252,7 @@ COMMANDS: dict[str, Command] = {
     ),
     "enrich": Command(
         cmd_enrich,
-        "refresh static fundamentals into data/static/<date>.parquet",
+        "refresh static fundamentals into data/static/<date>.parquet (--source jquants: their point-in-time history)",
         "enrich_universe.yaml",
         EnrichSettings,
         source=True,

@@ -5,17 +5,32 @@ The snapshot keeps the raw values (units as in kabucast.data.sources.base); turn
 fetch fails keeps its values from the latest earlier snapshot (``origin`` says ``carried``); with no
 earlier snapshot its values stay missing (``origin`` = ``missing``). If every ticker fails, nothing
 is written: an empty refresh must not replace a good snapshot.
+
+:func:`enrich_point_in_time` (``enrich --source jquants``) writes the history instead: a snapshot on every session a
+disclosure becomes visible (the T+1 rule of kabucast.data.disclosures) and on the first session of each month, each
+built only from what was public on its date. A snapshot already stored is never rewritten, so a re-run writes
+nothing and history never moves.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 import pandas as pd
 
+from kabucast.data.calendar import TradingCalendar
+from kabucast.data.disclosures import (
+    ClosesFetch,
+    StatementsFetch,
+    fundamentals_on,
+    snapshot_days,
+    with_visibility,
+)
 from kabucast.data.sources.base import STATIC_INFO_KEYS, PriceSource
 from kabucast.errors import SourceError
+from kabucast.progress import progress
 from kabucast.storage.base import Store
 
 STATIC_PREFIX = "data/static/"
@@ -74,6 +89,92 @@ def enrich(
         rows.append({"ticker": t, **values, "sector": sectors.get(t, ""), "origin": origin})
     frame = pd.DataFrame(rows).set_index("ticker")
     store.put_parquet(report.key, frame)
+    return report
+
+
+@runtime_checkable
+class StatementSource(Protocol):
+    """A source of financial statements by disclosure date (kabucast.data.sources.jquants_source.JQuantsSource)."""
+
+    name: str
+
+    def fetch_statements(self, tickers: Sequence[str]) -> StatementsFetch: ...
+
+    def fetch_closes(self, tickers: Sequence[str], start: pd.Timestamp, end: pd.Timestamp) -> ClosesFetch: ...
+
+
+class IncompleteStatements(SourceError):
+    """Some tickers' statements could not be read: a stored snapshot is never rewritten, so none is written."""
+
+
+@dataclass
+class PointInTimeReport:
+    written: list[str] = field(default_factory=list)
+    stored: int = 0  # snapshots due that were already stored (kept as they are)
+    pending: list[str] = field(default_factory=list)  # sessions due whose close J-Quants does not have yet
+    statements: dict[str, int] = field(default_factory=dict)  # ticker -> statements read
+
+    def summary(self) -> str:
+        span = f" ({self.written[0]} .. {self.written[-1]})" if self.written else ""
+        return (
+            f"point-in-time static: {len(self.written)} snapshots written{span}, {self.stored} already stored, "
+            f"{len(self.pending)} pending, {sum(self.statements.values())} statements of {len(self.statements)} tickers"
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "written": self.written,
+            "already_stored": self.stored,
+            "pending": self.pending,
+            "statements": self.statements,
+        }
+
+
+def enrich_point_in_time(
+    store: Store,
+    source: StatementSource,
+    tickers: Sequence[str],
+    sectors: Mapping[str, str],
+    calendar: TradingCalendar,
+    today: pd.Timestamp,
+) -> PointInTimeReport:
+    """Write every snapshot due up to the last session on or before ``today`` that is not stored yet (module
+    docstring), from the first session a statement of ``tickers`` became visible on.
+
+    :class:`IncompleteStatements` (nothing written) when a ticker's statements could not be read: a snapshot
+    without them would stay wrong for good. A session J-Quants has no close of yet is left for the next run.
+    """
+    fetched = source.fetch_statements(tickers)
+    if fetched.failures:
+        some = "; ".join(f"{t}: {r}" for t, r in sorted(fetched.failures.items())[:3])
+        raise IncompleteStatements(
+            f"{len(fetched.failures)} of {len(tickers)} tickers' statements could not be read ({some}); nothing "
+            f"written: run `kabucast enrich --source {source.name}` again"
+        )
+    statements = {t: with_visibility(fetched.frames[t], calendar) for t in tickers}
+    report = PointInTimeReport(statements={t: len(f) for t, f in statements.items()})
+    first = min((f["visible"].min() for f in statements.values() if len(f)), default=None)
+    if first is None:
+        return report
+    end = calendar.previous_session(today)
+    due = snapshot_days(statements, calendar, first, end)
+    stored = set(store.list(STATIC_PREFIX))
+    todo = [day for day in due if static_key(day) not in stored]
+    report.stored = len(due) - len(todo)
+    if not todo:
+        return report
+    closes = source.fetch_closes(tickers, todo[0] - pd.Timedelta(days=14), end)  # a suspended name: its last close
+    if closes.failures:
+        raise IncompleteStatements(f"closes of {sorted(closes.failures)} could not be read; nothing written")
+    last_close = max((c.index.max() for c in closes.closes.values() if len(c)), default=pd.NaT)
+    for day in progress(todo, "point-in-time static", "snapshots"):
+        if pd.isna(last_close) or day > last_close:
+            report.pending.append(str(day.date()))
+            continue
+        frame = fundamentals_on(statements, closes.closes, day)
+        frame["sector"] = [sectors.get(t, "") for t in frame.index]
+        store.put_parquet(static_key(day), frame.assign(origin="jquants"))
+        report.written.append(str(day.date()))
     return report
 
 

@@ -250,6 +250,7 @@ def report_table(result: WalkForward) -> dict[str, Any]:
     table: dict[str, Any] = {
         "as_of": str(result.as_of.date()),
         "recipe": st.train_config + (" (SHUFFLED labels: the control)" if result.recipe.data.shuffle_labels else ""),
+        "static features": result.recipe.data.static_mode,
         "settings": (
             f"{st.folds} {st.window} folds, purge {st.purge_sessions} sessions, the last {st.holdout_fraction:.0%} "
             f"of dates held out (scored by {'a refit' if st.holdout_model == 'refit' else 'the last fold model'}), "

@@ -8,8 +8,11 @@ never sit in memory as (40000, 156, 23).
 
 Static features follow ``static_mode``: ``snapshot`` gives each sample the newest static snapshot
 dated on or before its as-of day, and the earliest snapshot for days before the first one (a
-look-ahead on real data, counted in ``static_lookahead``); ``none`` zeroes them in training and,
-through model.json, in serving.
+look-ahead on real data, counted in ``static_lookahead``); ``point_in_time`` gives each sample the newest
+snapshot dated on or before its as-of day and, before the first one, the features' neutral values (what the
+daily job gives a day without a snapshot): never a later value, so 0 look-ahead. Built on the history of
+``enrich --source jquants`` (kabucast.data.disclosures), it is the recipe without look-ahead. ``none`` zeroes them
+in training and, through model.json, in serving.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from kabucast.config import SectorSettings, TrainDataSettings, TrainSettings, Un
 from kabucast.data.calendar import SESSIONS_PER_MONTH, TradingCalendar
 from kabucast.data.enrich import STATIC_PREFIX
 from kabucast.data.ingest import load_prices
+from kabucast.data.sources.base import STATIC_INFO_KEYS
 from kabucast.errors import ConfigError, KabucastError
 from kabucast.features import (
     PricePanel,
@@ -40,7 +44,7 @@ from kabucast.storage.base import Store
 
 HORIZONS = 12
 LONGEST_LABEL = HORIZONS * SESSIONS_PER_MONTH  # 252 sessions
-StaticMode = Literal["snapshot", "none"]
+StaticMode = Literal["snapshot", "point_in_time", "none"]
 UNKNOWN_SECTOR = "Unknown"
 """The sector a universe file may name for a stock whose sector it does not know (the map's unknown id)."""
 
@@ -120,14 +124,23 @@ def trailing_return(panel: PricePanel, sessions: int = LONGEST_LABEL) -> np.ndar
 def static_by_date(
     snapshots: Mapping[pd.Timestamp, pd.DataFrame], dates: pd.DatetimeIndex, tickers: Sequence[str], mode: StaticMode
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(T, N, 6) float32 static features per date and (T,) bool 'snapshot is dated after this day'."""
+    """(T, N, 6) float32 static features per date and (T,) bool 'snapshot is dated after this day'.
+
+    Days before the first snapshot get the earliest one (``snapshot``: a look-ahead, flagged) or, with
+    ``point_in_time``, the neutral values of a day without any (not flagged: nothing later is seen)."""
     out = np.zeros((len(dates), len(tickers), len(STATIC_FEATURES)), dtype=np.float32)
     after = np.zeros(len(dates), dtype=bool)
-    if mode == "none" or not snapshots:
+    if mode == "none" or (mode == "snapshot" and not snapshots):
         return out, after
     days = sorted(snapshots)
-    feats = np.stack([static_features(snapshots[d], tickers) for d in days])  # (K, N, 6)
+    frames = [snapshots[d] for d in days]
+    if mode == "point_in_time":  # slot 0: the day without a snapshot (every value missing: the fill policy)
+        frames.insert(0, pd.DataFrame(index=pd.Index([], name="ticker"), columns=list(STATIC_INFO_KEYS)))
+    feats = np.stack([static_features(f, tickers) for f in frames])  # (K, N, 6)
     k = np.searchsorted(pd.DatetimeIndex(days), dates, side="right") - 1  # (T,) newest snapshot on or before
+    if mode == "point_in_time":
+        out[:] = feats[k + 1]
+        return out, after
     after = k < 0
     out[:] = feats[np.maximum(k, 0)]
     return out, after

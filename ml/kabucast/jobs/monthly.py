@@ -1,5 +1,8 @@
 """The monthly job: refresh the static snapshot, then fine-tune the champion into a challenger.
 
+A source of statements (J-Quants) adds the month's point-in-time snapshots instead of one of today's values
+(kabucast.data.enrich.enrich_point_in_time).
+
 Pure orchestration: the fine-tune step is injected (it needs torch, which the monthly container has).
 """
 
@@ -10,7 +13,8 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from kabucast.data.enrich import enrich
+from kabucast.data.calendar import TradingCalendar, calendar_for
+from kabucast.data.enrich import StatementSource, enrich, enrich_point_in_time
 from kabucast.data.sources.base import PriceSource
 from kabucast.storage.base import Store
 
@@ -33,14 +37,22 @@ def run_monthly(
     sectors_of: Mapping[str, str],
     finetune: Finetuner,
     skip_enrich: bool = False,
+    calendar: TradingCalendar | None = None,
 ) -> dict[str, Any]:
     """Run the monthly job for ``today`` (a JST date) and return a JSON-safe summary.
 
     The fine-tune's precondition is checked first: an as-of too early to fine-tune (TooEarlyToFineTune,
     a usage error) fails before the source is asked for fundamentals or a static snapshot is written.
+    ``calendar``: the exchange's, for the T+1 rule of statements (default: the JPX's).
     """
     finetune.check(store, today)
     summary: dict[str, Any] = {"date": str(today.date()), "status": "ok"}
-    summary["enrich"] = "skipped" if skip_enrich else enrich(store, source, tickers, dict(sectors_of), today).to_dict()
+    if skip_enrich:
+        summary["enrich"] = "skipped"
+    elif isinstance(source, StatementSource):
+        calendar = calendar or calendar_for()
+        summary["enrich"] = enrich_point_in_time(store, source, tickers, sectors_of, calendar, today).to_dict()
+    else:
+        summary["enrich"] = enrich(store, source, tickers, dict(sectors_of), today).to_dict()
     summary["finetune"] = finetune(store, today)
     return summary

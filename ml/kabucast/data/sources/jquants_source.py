@@ -38,6 +38,7 @@ from typing import Any, TypeVar
 import pandas as pd
 
 from kabucast.config import RetrySettings
+from kabucast.data.disclosures import ClosesFetch, StatementsFetch, statements_frame
 from kabucast.data.prices import normalize_prices
 from kabucast.data.sources.base import InfoFetch, PriceFetch
 from kabucast.data.sources.jquants_key import ApiKey, api_key
@@ -95,41 +96,72 @@ class JQuantsSource:
     def fetch_prices(self, tickers: Sequence[str], start: pd.Timestamp, end: pd.Timestamp) -> PriceFetch:
         """Bars from ``start`` to ``end`` (JST dates, both inclusive) of each ticker, one request each."""
         start, end = pd.Timestamp(start).normalize(), pd.Timestamp(end).normalize()
-        out, service_down = PriceFetch(), 0
-        for ticker in tickers:
-            found = _TICKER.match(ticker)
-            if found is None:
-                out.failures[ticker] = f"not a Tokyo ticker J-Quants knows ({ticker!r}: expected 4 characters + .T)"
-                continue
-            code = found.group("code") + "0"
-            call = lambda code=code: self._api().get_eq_bars_daily(  # noqa: E731
-                code=code, from_yyyymmdd=f"{start:%Y-%m-%d}", to_yyyymmdd=f"{end:%Y-%m-%d}"
-            )
-            try:
-                rows = self._with_retries(call, f"bars of {ticker}")
-            except _Retryable as exc:
-                out.failures[ticker] = str(exc)
-                service_down += 1
-                continue
-            except _Refused as exc:
-                out.failures[ticker] = str(exc)
-                continue
-            frame = bars_frame(rows, start, end)
+        rows, failures = self._per_ticker(tickers, "bars", lambda code: self._bars(code, start, end))
+        out = PriceFetch(failures=failures)
+        for ticker, got in rows.items():
+            frame = bars_frame(got, start, end)
             if frame is None:
-                out.failures[ticker] = (
-                    f"J-Quants has no bars of {ticker} (code {code}) from {start.date()} to {end.date()}"
-                )
+                out.failures[ticker] = f"J-Quants has no bars of {ticker} from {start.date()} to {end.date()}"
             else:
                 out.frames[ticker] = frame
-        if tickers and not out.frames and service_down and service_down == len(out.failures):
-            some = "; ".join(f"{t}: {r}" for t, r in list(out.failures.items())[:3])
-            raise JQuantsUnavailable(f"J-Quants answered none of {len(tickers)} tickers ({self.base_url}): {some}")
         return out
 
     def fetch_info(self, tickers: Sequence[str]) -> InfoFetch:
         raise UsageError(
-            "J-Quants fundamentals (point-in-time statements) are not built yet: enrich with --source yfinance"
+            "J-Quants gives fundamentals by disclosure date, not as of today: `kabucast enrich --source jquants` "
+            "builds their point-in-time history (kabucast.data.enrich.enrich_point_in_time)"
         )
+
+    def fetch_statements(self, tickers: Sequence[str]) -> StatementsFetch:
+        """Every financial statement J-Quants holds of each ticker (``/fins/summary``), one request each
+        (kabucast.data.disclosures.statements_frame); a ticker without any gets an empty frame."""
+        call = lambda code: self._api().get_fin_summary_cursor(code=code)[0]  # noqa: E731
+        rows, failures = self._per_ticker(tickers, "statements", call)
+        return StatementsFetch({t: statements_frame(r) for t, r in rows.items()}, failures)
+
+    def fetch_closes(self, tickers: Sequence[str], start: pd.Timestamp, end: pd.Timestamp) -> ClosesFetch:
+        """Unadjusted closes ``C`` (JPY, the price of the shares of that day) from ``start`` to ``end``."""
+        start, end = pd.Timestamp(start).normalize(), pd.Timestamp(end).normalize()
+        rows, failures = self._per_ticker(tickers, "closes", lambda code: self._bars(code, start, end))
+        out = ClosesFetch(failures=failures)
+        for ticker, got in rows.items():
+            if got is None or got.empty or not {"Date", "C"} <= set(got.columns):
+                out.closes[ticker] = pd.Series(dtype="float64")
+                continue
+            close = pd.Series(pd.to_numeric(got["C"], errors="coerce").to_numpy(), index=pd.to_datetime(got["Date"]))
+            out.closes[ticker] = close.dropna().sort_index()
+        return out
+
+    def _bars(self, code: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+        return self._api().get_eq_bars_daily(
+            code=code, from_yyyymmdd=f"{start:%Y-%m-%d}", to_yyyymmdd=f"{end:%Y-%m-%d}"
+        )
+
+    def _per_ticker(
+        self, tickers: Sequence[str], what: str, call: Callable[[str], T]
+    ) -> tuple[dict[str, T], dict[str, str]]:
+        """``call(code)`` of each ticker through the retries: the answers, and the failures by ticker.
+        :class:`JQuantsUnavailable` when no ticker was answered and every failure was of the service."""
+        got: dict[str, T] = {}
+        failures: dict[str, str] = {}
+        service_down = 0
+        for ticker in tickers:
+            found = _TICKER.match(ticker)
+            if found is None:
+                failures[ticker] = f"not a Tokyo ticker J-Quants knows ({ticker!r}: expected 4 characters + .T)"
+                continue
+            code = found.group("code") + "0"
+            try:
+                got[ticker] = self._with_retries(lambda code=code: call(code), f"{what} of {ticker}")
+            except _Retryable as exc:
+                failures[ticker] = str(exc)
+                service_down += 1
+            except _Refused as exc:
+                failures[ticker] = str(exc)
+        if tickers and not got and service_down and service_down == len(failures):
+            some = "; ".join(f"{t}: {r}" for t, r in list(failures.items())[:3])
+            raise JQuantsUnavailable(f"J-Quants answered none of {len(tickers)} tickers ({self.base_url}): {some}")
+        return got, failures
 
     def request(self, what: str, call: Callable[[Any], T]) -> T:
         """``call(client)`` through the same retry policy, for the other endpoints (the listed-issue master, the
