@@ -9,11 +9,12 @@ import pandas as pd
 import pytest
 from tests.jquants_standin_slow import SlowStandIn, investor_row, margin_row, short_ratio_row
 
+from kabucast.cli.main import main
 from kabucast.config import RetrySettings
 from kabucast.data.slow_store import load_slow, slow_key, update_slow
-from kabucast.data.sources.jquants_key import ApiKey
+from kabucast.data.sources.jquants_key import ENV_KEY, ApiKey
 from kabucast.data.sources.jquants_slow import GROUPS, UnknownGroup, check_groups
-from kabucast.data.sources.jquants_source import JQuantsAuthError, JQuantsSource
+from kabucast.data.sources.jquants_source import ENV_BASE_URL, JQuantsAuthError, JQuantsSource
 from kabucast.storage import LocalStore
 
 KEY = "jq-test-key-slow-0123456789abcdef"
@@ -116,3 +117,21 @@ def test_an_unknown_group_is_named():
     assert check_groups(["flows", "margin"]) == ("margin", "flows")
     with pytest.raises(UnknownGroup, match="margin, short_selling, flows"):
         check_groups(["margins"])
+
+
+def test_the_command_fetches_every_group_and_never_shows_the_key(standin, tmp_path, monkeypatch, capsys):
+    # GIVEN the key and the stand-in in the environment
+    monkeypatch.setenv(ENV_KEY, KEY)
+    monkeypatch.setenv(ENV_BASE_URL, standin.base_url)
+    argv = ["slowdata", "--store", str(tmp_path), "--as-of", str(TODAY.date()), "--tickers", ",".join(TICKERS)]
+    # WHEN the command runs, then runs again
+    assert main([*argv, "--since", str(SINCE.date()), "--json"]) == 0
+    assert main([*argv, "--since", str(SINCE.date())]) == 0
+    # THEN the three files hold the rows, the second run added none, and the key is in no output
+    out = capsys.readouterr()
+    assert all((tmp_path / slow_key(g)).is_file() for g in GROUPS)
+    assert "margin: +0 rows" in out.out and KEY not in out.out + out.err
+    # WHEN the key is refused  THEN exit 2 with what to set, and nothing more is written
+    monkeypatch.setenv(ENV_KEY, "a-wrong-key")
+    assert main([*argv, "--store", str(tmp_path / "other")]) == 2
+    assert "JQUANTS_API_KEY" in capsys.readouterr().err and not (tmp_path / "other").exists()

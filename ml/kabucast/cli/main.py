@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from kabucast import __version__
-from kabucast.cli import batch, data, evaluation, forecast, models, ranker, serverless, site, sweep
+from kabucast.cli import batch, data, evaluation, forecast, models, ranker, serverless, site, slowdata, sweep
 from kabucast.cli.base import Command, Context, add_options
 from kabucast.config import UniverseSettings, load_settings, load_yaml, resolve_config_path
 from kabucast.data.calendar import DEFAULT_EXCHANGE, TradingCalendar, calendar_for
@@ -28,6 +28,7 @@ from kabucast.storage.url import DEFAULT_STORE, ENV_STORE, store_url_from_settin
 
 COMMANDS: dict[str, Command] = {
     **data.COMMANDS,
+    **slowdata.COMMANDS,
     **forecast.COMMANDS,
     **evaluation.COMMANDS,
     **models.COMMANDS,
