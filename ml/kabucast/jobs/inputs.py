@@ -11,8 +11,10 @@ from kabucast.config import SectorSettings, UniverseSettings
 from kabucast.data.calendar import TradingCalendar
 from kabucast.data.enrich import latest_static
 from kabucast.data.ingest import load_prices
+from kabucast.data.slow_store import load_slow_groups
 from kabucast.data.sources.base import STATIC_INFO_KEYS
 from kabucast.features import FeatureSet, PricePanel, build_features
+from kabucast.features.slow import slow_inputs
 from kabucast.storage.base import Store
 
 
@@ -34,8 +36,10 @@ def load_model_inputs(
     calendar: TradingCalendar,
     as_of: pd.Timestamp,
     tickers: Sequence[str],
+    feature_groups: Sequence[str] = (),
 ) -> ModelInputs:
-    """Inputs as of the last session on or before ``as_of``, from stored prices and static snapshot.
+    """Inputs as of the last session on or before ``as_of``, from stored prices and static snapshot, and the stored
+    slow data of ``feature_groups`` (none by default: kabucast.features.slow; a group never fetched is all neutral).
 
     The static snapshot is the newest one dated on or before ``as_of`` (point in time); without
     one, every static value is missing and kabucast.features.static's fill policy applies. A ticker
@@ -55,7 +59,8 @@ def load_model_inputs(
         static = pd.DataFrame(index=pd.Index(fresh, name="ticker"), columns=list(STATIC_INFO_KEYS), dtype="float64")
     panel = PricePanel.from_frames(frames, list(frames)).until(day)
     sectors_of = {m.ticker: m.sector for m in universe.members}
-    fs = build_features(panel, static, sectors_of, sectors, calendar, day, fresh)
+    slow = slow_inputs(load_slow_groups(store, feature_groups), calendar, sectors_of) if feature_groups else None
+    fs = build_features(panel, static, sectors_of, sectors, calendar, day, fresh, slow)
     fs.failures.update(failures)
     close = {t: float(frames[t].at[day, "close"]) for t in fs.tickers}
     return ModelInputs(features=fs, last_date={t: last_date[t] for t in fs.tickers}, last_close=close, panel=panel)
