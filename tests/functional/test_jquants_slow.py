@@ -8,9 +8,11 @@ from collections.abc import Iterator
 import pandas as pd
 import pytest
 from tests.jquants_standin_slow import SlowStandIn, investor_row, margin_row, short_ratio_row
+from tests.sources import walk
 
 from kabucast.cli.main import main
 from kabucast.config import RetrySettings
+from kabucast.data.prices import prices_key
 from kabucast.data.slow_store import load_slow, slow_key, update_slow
 from kabucast.data.sources.jquants_key import ENV_KEY, ApiKey
 from kabucast.data.sources.jquants_slow import GROUPS, UnknownGroup, check_groups
@@ -135,3 +137,17 @@ def test_the_command_fetches_every_group_and_never_shows_the_key(standin, tmp_pa
     monkeypatch.setenv(ENV_KEY, "a-wrong-key")
     assert main([*argv, "--store", str(tmp_path / "other")]) == 2
     assert "JQUANTS_API_KEY" in capsys.readouterr().err and not (tmp_path / "other").exists()
+
+
+def test_the_screen_ranks_the_stored_columns(standin, calendar, tmp_path, capsys):
+    # GIVEN stored prices and slow data
+    store = LocalStore(tmp_path)
+    for i, ticker in enumerate(TICKERS):
+        store.put_parquet(prices_key(ticker), walk(calendar, i, "2025-01-06", str(TODAY.date())))
+    update_slow(store, source(standin).request, GROUPS, TICKERS, calendar, TODAY, SINCE)
+    # WHEN screened  THEN a line per column (two names: too few for a RankIC, so n is 0)
+    argv = ["slowdata", "--screen", "--store", str(tmp_path), "--as-of", str(TODAY.date()), "--since", "2026-01-05"]
+    assert main([*argv, "--tickers", ",".join(TICKERS)]) == 0
+    out = capsys.readouterr().out
+    assert all(f"  {name} " in out for name in ("margin_long_short", "short_ratio_sector", "flow_foreign_net"))
+    assert "(n 0)" in out
