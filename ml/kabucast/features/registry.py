@@ -169,10 +169,11 @@ def neutral_values(specs: tuple[FeatureSpec, ...]) -> np.ndarray:
     return np.array([np.nan if s.neutral is None else s.neutral for s in specs], dtype=np.float64)
 
 
-def feature_table(specs: tuple[FeatureSpec, ...]) -> str:
-    """``specs`` as a Markdown table (the one docs/FEATURES.md shows; a test keeps them equal)."""
+def feature_table(specs: tuple[FeatureSpec, ...], first: int = 0) -> str:
+    """``specs`` as a Markdown table numbered from ``first`` (the one docs/FEATURES.md shows; a test keeps them
+    equal)."""
     lines = ["| # | name | formula | unit | lookback (weeks) | neutral |", "|---|---|---|---|---|---|"]
-    for i, s in enumerate(specs):
+    for i, s in enumerate(specs, start=first):
         neutral = "-" if s.neutral is None else f"{s.neutral:g}"
         lines.append(f"| {i} | `{s.name}` | `{s.formula}` | {s.unit} | {s.lookback_weeks} | {neutral} |")
     return "\n".join(lines)

@@ -3,6 +3,8 @@ publication date P is invisible on every row dated up to and including P, and vi
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,7 +13,7 @@ from kabucast.data.calendar import TradingCalendar
 from kabucast.data.slow_store import merged
 from kabucast.data.sources.jquants_slow import GROUPS, empty
 from kabucast.features.panel import PricePanel
-from kabucast.features.registry import WEEKLY_FEATURES, feature_contract, neutral_values, slow_specs
+from kabucast.features.registry import WEEKLY_FEATURES, feature_contract, feature_table, neutral_values, slow_specs
 from kabucast.features.sequences import weekly_feature_history, weekly_features_at
 from kabucast.features.slow import slow_inputs, slow_rows, visible_from
 
@@ -114,3 +116,8 @@ def test_the_contract_names_the_groups_only_when_some_are_enabled() -> None:
     assert contract["weekly"][len(WEEKLY_FEATURES) :] == [
         "margin_long_short", "margin_long_chg_1w", "flow_foreign_net", "flow_individual_net"
     ]  # fmt: skip
+
+
+def test_the_docs_show_the_groups_table() -> None:
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "FEATURES.md").read_text(encoding="utf-8")
+    assert feature_table(slow_specs(GROUPS), len(WEEKLY_FEATURES)) in doc
