@@ -165,6 +165,7 @@ def test_evaluate_writes_metrics_summary_and_report(evaluation, store_dir, evalu
     assert "dotted lines: where each fold&#x27;s test and the holdout begin" in page
     assert "paired RankIC difference m1 (folds, 95 %)" in page and "model - ridge" in page
     assert "2 expanding folds, purge 252 sessions" in page  # the settings block
+    assert "static features" in page  # the static mode it ran (snapshot here)
 
 
 def test_a_quantile_model_is_judged_on_its_interval_coverage(evaluation, store_dir, trained) -> None:
