@@ -37,6 +37,8 @@ from typing import Any
 
 import pandas as pd
 
+from kabucast.data.disclosures import ClosesFetch, StatementsFetch, statements_frame
+
 PREFIX = "/v2"
 
 
@@ -321,3 +323,22 @@ def _plain(code: str, day: str, period: str, eps: float) -> dict[str, str]:
     if period == "FY":
         fields |= {"EPS": eps, "NP": eps * (shares - treasury), "DivAnn": 0.3 * eps}
     return statement_row(code, day, period, **fields)
+
+
+class MemorySource:
+    """Statements (the API's rows, :func:`statement_row`) and unadjusted closes held in memory, served as
+    JQuantsSource serves them (kabucast.data.enrich.StatementSource) without HTTP; ``failing``: tickers whose
+    statements fail."""
+
+    name = "memory"
+
+    def __init__(self, rows: dict[str, list[dict[str, str]]], closes: dict[str, pd.Series]) -> None:
+        self.rows, self.closes, self.failing = rows, closes, set[str]()
+
+    def fetch_statements(self, tickers: Sequence[str]) -> StatementsFetch:
+        out = StatementsFetch(failures={t: "J-Quants server error 500" for t in tickers if t in self.failing})
+        out.frames = {t: statements_frame(pd.DataFrame(self.rows.get(t, []))) for t in tickers if t not in self.failing}
+        return out
+
+    def fetch_closes(self, tickers: Sequence[str], start: pd.Timestamp, end: pd.Timestamp) -> ClosesFetch:
+        return ClosesFetch({t: self.closes[t].loc[start:end] for t in tickers})

@@ -5,16 +5,15 @@ tests/functional/test_jquants_enrich.py's."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from tests.jquants_standin import statement_row, statements_of
+from tests.jquants_standin import MemorySource, statement_row, statements_of
 
 from kabucast.data.calendar import TradingCalendar
-from kabucast.data.disclosures import ClosesFetch, StatementsFetch, fundamentals_on, statements_frame, with_visibility
+from kabucast.data.disclosures import fundamentals_on, statements_frame, with_visibility
 from kabucast.data.enrich import STATIC_PREFIX, IncompleteStatements, enrich_point_in_time, static_key
 from kabucast.features.registry import STATIC_FEATURES, neutral_values
 from kabucast.features.static import STATIC_NAMES
@@ -26,23 +25,6 @@ D = "2024-05-02"  # a Thursday; Golden Week follows (May 3-6): the next session 
 BOUNDARY = pd.Timestamp("2024-05-07")
 TODAY = pd.Timestamp("2024-12-27")
 CAL = TradingCalendar()
-
-
-class MemorySource:
-    """Statements (the API's rows) and unadjusted closes held in memory, served like JQuantsSource serves them."""
-
-    name = "memory"
-
-    def __init__(self, rows: dict[str, list[dict[str, str]]], closes: dict[str, pd.Series]) -> None:
-        self.rows, self.closes, self.failing = rows, closes, set[str]()
-
-    def fetch_statements(self, tickers: Sequence[str]) -> StatementsFetch:
-        out = StatementsFetch(failures={t: "J-Quants server error 500" for t in tickers if t in self.failing})
-        out.frames = {t: statements_frame(pd.DataFrame(self.rows.get(t, []))) for t in tickers if t not in self.failing}
-        return out
-
-    def fetch_closes(self, tickers: Sequence[str], start: pd.Timestamp, end: pd.Timestamp) -> ClosesFetch:
-        return ClosesFetch({t: self.closes[t].loc[start:end] for t in tickers})
 
 
 def world(planted_eps: float) -> MemorySource:
