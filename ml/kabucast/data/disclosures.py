@@ -6,7 +6,7 @@ before a holiday waits for the next session). A sample, a snapshot or a daily ru
 sees it; one dated on it or later does. Disclosures come out at or after the close (15:00 JST and later), so the
 close of D, where a sample dated D starts its labels, was priced without them.
 
-:func:`fundamentals_on` turns what is visible on a session into the raw fields of
+:func:`fundamentals_on` turns what is visible on each session into the raw fields of
 kabucast.data.sources.base.STATIC_INFO_KEYS (the units kabucast.features.static expects), valued at that session's
 close (the unadjusted close ``C``: the statements' per-share figures are of the shares of their day):
 
@@ -92,46 +92,54 @@ def snapshot_days(
 
 
 def fundamentals_on(
-    statements: Mapping[str, pd.DataFrame], closes: Mapping[str, pd.Series], day: pd.Timestamp
+    statements: Mapping[str, pd.DataFrame], closes: Mapping[str, pd.Series], days: pd.DatetimeIndex
 ) -> pd.DataFrame:
-    """(N, 6) raw static fields of every ticker of ``statements`` on session ``day`` (module docstring), from the
-    statements visible on ``day`` and the latest close on or before it; ``disclosed``: the newest of those
-    statements' dates (NaT: none visible)."""
-    rows = {}
+    """The raw static fields (module docstring) of every ticker of ``statements`` on each session of ``days``, from
+    the statements visible on it and the latest close on or before it: index (``day``, ``ticker``), columns
+    STATIC_INFO_KEYS and ``disclosed`` (the newest visible statement's date; NaT: none yet)."""
+    per_ticker = []
     for ticker, frame in statements.items():
-        seen = frame[frame["visible"] <= day]
-        close = closes.get(ticker, pd.Series(dtype=np.float64))
-        close = close[close.index <= day]
-        price = float(close.iloc[-1]) if len(close) else np.nan
-        rows[ticker] = {**_fields(seen, price), "disclosed": seen["disclosed"].max() if len(seen) else pd.NaT}
-    frame = pd.DataFrame.from_dict(rows, orient="index", columns=[*STATIC_INFO_KEYS, "disclosed"])
-    return frame.rename_axis("ticker")
+        state = _state(frame).reindex(days, method="ffill")  # (D, 7) what is visible on each day
+        close = closes.get(ticker, pd.Series(dtype=np.float64)).sort_index()
+        price = close[~close.index.duplicated(keep="last")].reindex(days, method="ffill")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fields = pd.DataFrame(
+                {
+                    "trailingPE": price / state["eps"].where(state["eps"] != 0),
+                    "priceToBook": price / state["bps"],
+                    "dividendYield": state["dividend"] / price,
+                    "returnOnEquity": state["roe"],
+                    "debtToEquity": 100.0 * state["liabilities"] / state["equity"].where(state["equity"] > 0),
+                    "marketCap": price * state["held"],
+                },
+                index=days,
+            )
+        fields = fields.where(np.isfinite(fields)).assign(disclosed=state["disclosed"], ticker=ticker)
+        per_ticker.append(fields.rename_axis("day").set_index("ticker", append=True))
+    if not per_ticker:
+        return pd.DataFrame(columns=[*STATIC_INFO_KEYS, "disclosed"])
+    return pd.concat(per_ticker).sort_index()
 
 
-def _fields(seen: pd.DataFrame, price: float) -> dict[str, float]:
-    """The raw static fields of one ticker from its visible statements and a close (NaN where unknown)."""
-    fy = seen[seen["period"] == "FY"]
-    eps, dividend = _last(fy["EPS"]), _last(fy["DivAnn"])
-    fy_both = fy.dropna(subset=["NP", "Eq"]).query("Eq > 0")
-    roe = fy_both["NP"].iloc[-1] / fy_both["Eq"].iloc[-1] if len(fy_both) else np.nan
-    balance = seen.dropna(subset=["TA", "Eq"])
-    equity = balance["Eq"].iloc[-1] if len(balance) else np.nan
-    liabilities = balance["TA"].iloc[-1] - equity if len(balance) else np.nan
-    shares = seen.dropna(subset=["ShOutFY"])
-    held = shares["ShOutFY"].iloc[-1] - np.nan_to_num(shares["TrShFY"].iloc[-1]) if len(shares) else np.nan
+def _state(frame: pd.DataFrame) -> pd.DataFrame:
+    """What one ticker's statements tell from each ``visible`` session on: the latest full year's EPS, dividend and
+    ROE, the latest BPS, the latest statement's equity, liabilities and shares held (NaN: not disclosed yet)."""
+    fy = frame["period"] == "FY"
+    balance = frame["TA"].notna() & frame["Eq"].notna()
+    shares = frame["ShOutFY"].notna()
     with np.errstate(divide="ignore", invalid="ignore"):
-        values = {
-            "trailingPE": price / eps if eps else np.nan,
-            "priceToBook": price / _last(seen["BPS"]),
-            "dividendYield": dividend / price,
-            "returnOnEquity": roe,
-            "debtToEquity": 100.0 * liabilities / equity if equity > 0 else np.nan,
-            "marketCap": price * held,
+        roe = (frame["NP"] / frame["Eq"]).where(fy & (frame["Eq"] > 0))
+    state = pd.DataFrame(
+        {
+            "eps": frame["EPS"].where(fy).ffill(),
+            "dividend": frame["DivAnn"].where(fy).ffill(),
+            "roe": roe.ffill(),
+            "bps": frame["BPS"].ffill(),
+            "equity": frame["Eq"].where(balance).ffill(),
+            "liabilities": (frame["TA"] - frame["Eq"]).where(balance).ffill(),
+            "held": (frame["ShOutFY"] - frame["TrShFY"].fillna(0.0)).where(shares).ffill(),
+            "disclosed": frame["disclosed"],
+            "visible": frame["visible"],
         }
-    return {k: float(v) if np.isfinite(v) else np.nan for k, v in values.items()}
-
-
-def _last(values: pd.Series) -> float:
-    """The latest non-missing value of ``values`` (NaN: none)."""
-    known = values.dropna()
-    return float(known.iloc[-1]) if len(known) else np.nan
+    )
+    return state.drop_duplicates("visible", keep="last").set_index("visible").sort_index()

@@ -167,13 +167,13 @@ def enrich_point_in_time(
     if closes.failures:
         raise IncompleteStatements(f"closes of {sorted(closes.failures)} could not be read; nothing written")
     last_close = max((c.index.max() for c in closes.closes.values() if len(c)), default=pd.NaT)
-    for day in progress(todo, "point-in-time static", "snapshots"):
-        if pd.isna(last_close) or day > last_close:
-            report.pending.append(str(day.date()))
-            continue
-        frame = fundamentals_on(statements, closes.closes, day)
-        frame["sector"] = [sectors.get(t, "") for t in frame.index]
-        store.put_parquet(static_key(day), frame.assign(origin="jquants"))
+    ready = pd.DatetimeIndex([day for day in todo if not pd.isna(last_close) and day <= last_close])
+    report.pending = [str(day.date()) for day in todo if day not in ready]
+    history = fundamentals_on(statements, closes.closes, ready)
+    for day in progress(ready, "point-in-time static", "snapshots"):
+        frame = history.xs(day, level="day")
+        frame = frame.assign(sector=[sectors.get(t, "") for t in frame.index], origin="jquants")
+        store.put_parquet(static_key(day), frame)
         report.written.append(str(day.date()))
     return report
 

@@ -112,9 +112,11 @@ def test_the_raw_fields_have_the_units_the_static_features_expect() -> None:
     ]
     statements = {"7203.T": with_visibility(statements_frame(pd.DataFrame(rows)), CAL)}
     close = pd.Series([4000.0], index=[pd.Timestamp("2024-08-06")])
-    got = fundamentals_on(statements, {"7203.T": close}, pd.Timestamp("2024-08-06")).loc["7203.T"]
+    days = pd.DatetimeIndex(["2024-05-10", "2024-08-06"])
+    history = fundamentals_on(statements, {"7203.T": close}, days)
+    got = history.loc[(pd.Timestamp("2024-08-06"), "7203.T")]
     assert got["trailingPE"] == 20.0 and got["priceToBook"] == 1.6 and got["dividendYield"] == 0.015
     assert got["returnOnEquity"] == 0.1 and got["debtToEquity"] == 140.0 and got["marketCap"] == 2.0e12
     assert got["disclosed"] == pd.Timestamp("2024-08-05")
-    none_yet = fundamentals_on(statements, {"7203.T": close}, pd.Timestamp("2024-05-10")).loc["7203.T"]
+    none_yet = history.loc[(pd.Timestamp("2024-05-10"), "7203.T")]
     assert none_yet[["trailingPE", "marketCap"]].isna().all() and pd.isna(none_yet["disclosed"])
