@@ -98,6 +98,11 @@ class WeeklyFeatureHistory:
     first_week: np.ndarray  # (N,) int64 each ticker's first week with a bar (W if none)
 
     @property
+    def width(self) -> int:
+        """Weekly features per row: 23, plus the slow-data groups' columns when the history has them."""
+        return int(self.complete.shape[-1])
+
+    @property
     def weeks_available(self) -> np.ndarray:
         """(D, N) int64 weeks from each ticker's first week up to the as-of week, both included."""
         return np.maximum(self.week[:, None] + 1 - self.first_week[None, :], 0)

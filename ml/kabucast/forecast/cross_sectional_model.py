@@ -20,7 +20,7 @@ import math
 import sys
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +144,7 @@ class CrossSectionalForecaster:
         """Fresh weights (seeded with ``training.seed``), the normaliser from the training samples, then train."""
         data = prepare(split)
         L.seed_everything(self.training.seed, workers=True, verbose=False)
+        self.config = replace(self.config, n_weekly=split.samples.history.width)  # 23 + slow groups
         self.network = CrossSectionalNet(self.config, data.normalizer)
         return self._fit(split, work_dir, progress, callbacks)
 

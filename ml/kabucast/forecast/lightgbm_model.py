@@ -28,6 +28,7 @@ import numpy as np
 
 from kabucast.compute import default_threads
 from kabucast.errors import ConfigError
+from kabucast.features.registry import STATIC_FEATURES
 from kabucast.forecast.dataset import HORIZONS, ForecastSamples
 from kabucast.forecast.interface import FitResult, SampleSplit
 from kabucast.forecast.metrics import horizon_metrics
@@ -49,7 +50,6 @@ WHOLE = {"num_leaves": 2, "n_estimators": 1, "min_child_samples": 1, "early_stop
 """Settings that are whole numbers, and their smallest value."""
 FRACTIONS = ("learning_rate", "subsample", "colsample_bytree")
 """Settings in (0, 1]."""
-N_FEATURES = 23 * len(WINDOWS) + 6
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -180,17 +180,18 @@ class LightGBMForecaster:
 
         predicted = self.predict(samples, idx)  # raises when not fitted
         nodes, inits = summary_graph("x", double=True)
+        n_features = samples.history.width * len(WINDOWS) + len(STATIC_FEATURES)  # the summary's columns
         outputs, ml_opset = [], 1
         for h, booster in enumerate(self.boosters):
             exact = lightgbm.Booster(model_str=float32_splits(booster.model_to_string()))
-            converted = convert_lightgbm(exact, initial_types=[("x", FloatTensorType([None, N_FEATURES]))])
+            converted = convert_lightgbm(exact, initial_types=[("x", FloatTensorType([None, n_features]))])
             graph = onnx.compose.add_prefix_graph(converted.graph, f"h{h + 1}_", rename_inputs=False)
             nodes += graph.node
             inits += graph.initializer
             outputs.append(graph.output[0].name)  # (B, 1)
             ml_opset = max([ml_opset] + [o.version for o in converted.opset_import if o.domain == "ai.onnx.ml"])
         nodes.append(helper.make_node("Concat", outputs, [OUTPUT_NAME], axis=1))
-        save_graph(nodes, inits, "kabucast-lightgbm", path, {"ai.onnx.ml": ml_opset})
+        save_graph(nodes, inits, "kabucast-lightgbm", path, {"ai.onnx.ml": ml_opset}, samples.history.width)
         return served_parity(path, samples, idx, predicted)
 
     def describe(self) -> dict[str, Any]:

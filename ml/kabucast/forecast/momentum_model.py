@@ -153,7 +153,7 @@ class MomentumForecaster:
             helper.make_node("MatMul", ["trailing", "coef"], ["linear"]),  # (B, 12)
             helper.make_node("Add", ["linear", "intercept"], [OUTPUT_NAME]),
         ]
-        save_graph(nodes, inits, "kabucast-momentum", path)
+        save_graph(nodes, inits, "kabucast-momentum", path, n_weekly=samples.history.width)
         return served_parity(path, samples, idx, predicted)
 
     def _settings(self) -> dict[str, int]:

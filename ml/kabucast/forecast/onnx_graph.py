@@ -35,13 +35,16 @@ def save_graph(
     name: str,
     path: Path,
     opsets: Mapping[str, int] | None = None,
+    n_weekly: int = len(WEEKLY_FEATURES),
 ) -> None:
-    """Check and write the graph from the four serving inputs to ``log_returns`` (B, 12) at ``path``.
+    """Check and write the graph from the four serving inputs to ``log_returns`` (B, 12) at ``path``; ``weekly`` is
+    (B, 156, ``n_weekly``): the width of the samples the model was fitted on (kabucast.features.slow's groups add
+    columns to the 23).
 
     The default domain is at :data:`OPSET`; ``opsets`` declares other domains the nodes use (domain -> version,
     e.g. ``{"ai.onnx.ml": 1}`` for tree ensembles)."""
     inputs = [
-        helper.make_tensor_value_info("weekly", TensorProto.FLOAT, ["B", SEQ_WEEKS, len(WEEKLY_FEATURES)]),
+        helper.make_tensor_value_info("weekly", TensorProto.FLOAT, ["B", SEQ_WEEKS, n_weekly]),
         helper.make_tensor_value_info("static", TensorProto.FLOAT, ["B", len(STATIC_FEATURES)]),
         helper.make_tensor_value_info("position", TensorProto.FLOAT, ["B", len(POSITION_FEATURES)]),
         helper.make_tensor_value_info("sector_id", TensorProto.INT64, ["B"]),

@@ -44,7 +44,7 @@ def summary_features(weekly: np.ndarray, static: np.ndarray) -> np.ndarray:
 
 def summary_matrix(samples: ForecastSamples, idx: np.ndarray) -> np.ndarray:
     """(len(idx), 75) float64 :func:`summary_features` of samples ``idx``, built in batches."""
-    out = [np.zeros((0, 23 * len(WINDOWS) + 6))]
+    out = [np.zeros((0, samples.history.width * len(WINDOWS) + 6))]
     for start in range(0, len(idx), BATCH):
         batch = samples.take(idx[start : start + BATCH])
         out.append(summary_features(batch["weekly"], batch["static"]))
@@ -170,7 +170,7 @@ class RidgeForecaster:
             helper.make_node("MatMul", ["z", "coef"], ["linear"]),
             helper.make_node("Add", ["linear", "intercept"], [OUTPUT_NAME]),
         ]
-        save_graph(nodes, inits, "kabucast-ridge", path)
+        save_graph(nodes, inits, "kabucast-ridge", path, n_weekly=samples.history.width)
         return served_parity(path, samples, idx, self.predict(samples, idx))
 
     def describe(self) -> dict[str, Any]:

@@ -11,7 +11,7 @@ The network may also be a :class:`~kabucast.forecast.ensemble.SnapshotEnsemble` 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +107,7 @@ class TorchForecaster:
         head started at their targets' unconditional quantiles), then train."""
         data = prepare(split)
         L.seed_everything(self.training.seed, workers=True, verbose=False)
+        self.config = replace(self.config, n_weekly=split.samples.history.width)  # 23 + slow groups
         self.network = BiLSTMForecaster(self.config, data.normalizer)
         if self.network.quantile_head is not None:  # start at the training targets' unconditional quantiles
             levels = list(self.config.quantiles)
