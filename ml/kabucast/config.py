@@ -126,9 +126,11 @@ class TrainDataSettings:
 
     ``static_mode``: ``snapshot`` (each day the newest static snapshot; days before the first get the earliest: a
     counted look-ahead), ``point_in_time`` (days before the first get neutral values: 0 look-ahead; with the history
-    of ``enrich --source jquants``) or ``none`` (no static features)."""
+    of ``enrich --source jquants``) or ``none`` (no static features). ``feature_groups``: the slow-data groups whose
+    columns the weekly features gain (margin, short_selling, flows: docs/FEATURES.md; none by default)."""
 
     static_mode: Literal["snapshot", "point_in_time", "none"] = "snapshot"
+    feature_groups: tuple[str, ...] = ()
     as_of_stride: int = 1
     max_train_samples: int = 40_000
     max_val_samples: int = 10_000

@@ -30,6 +30,7 @@ from kabucast.data.enrich import STATIC_PREFIX
 from kabucast.data.sources.base import STATIC_INFO_KEYS
 from kabucast.errors import KabucastError
 from kabucast.features import static_features
+from kabucast.features.registry import contract_groups
 from kabucast.forecast.dataset import HORIZONS, ForecastSamples, load_samples
 from kabucast.forecast.document import MissingHorizon, document_returns
 from kabucast.forecast.onnx_model import OnnxModel
@@ -101,7 +102,10 @@ def model_prediction_frame(
     model = model or load_model(store)
     check_features(model)
     static_mode = model.meta.get("static_mode", "snapshot")
-    samples = load_samples(store, universe, sectors, calendar, pd.Timestamp(end), static_mode, min_labels=0)
+    groups = contract_groups(model.meta.get("features"))
+    samples = load_samples(
+        store, universe, sectors, calendar, pd.Timestamp(end), static_mode, min_labels=0, feature_groups=groups
+    )
     idx = samples.members_only(np.flatnonzero(samples.dates >= pd.Timestamp(start)))  # the index as it was
     if not len(idx):
         raise NoPredictions(f"no session between {start} and {end} with 156 weeks of stored prices to score")

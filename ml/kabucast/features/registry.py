@@ -189,6 +189,12 @@ def slow_specs(groups: Sequence[str]) -> tuple[FeatureSpec, ...]:
     return tuple(spec for group in check_groups(groups) for spec in SLOW_FEATURES[group])
 
 
+def contract_groups(contract: object) -> tuple[str, ...]:
+    """The slow-data groups a stored feature contract (model.json ``features``) names; none for an older one."""
+    groups = contract.get("feature_groups", []) if isinstance(contract, dict) else []
+    return tuple(str(g) for g in groups)
+
+
 def feature_contract(groups: Sequence[str] = ()) -> dict[str, list[str]]:
     """The feature names and order a model is trained on: stored in model.json, checked before serving. With slow-data
     ``groups`` the weekly names gain their columns and the contract names the groups (``feature_groups``)."""

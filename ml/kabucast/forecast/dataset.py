@@ -29,7 +29,9 @@ from kabucast.config import SectorSettings, TrainDataSettings, TrainSettings, Un
 from kabucast.data.calendar import SESSIONS_PER_MONTH, TradingCalendar
 from kabucast.data.enrich import STATIC_PREFIX
 from kabucast.data.ingest import load_prices
+from kabucast.data.slow_store import load_slow_groups
 from kabucast.data.sources.base import STATIC_INFO_KEYS
+from kabucast.data.sources.jquants_slow import check_groups
 from kabucast.errors import ConfigError, KabucastError
 from kabucast.features import (
     PricePanel,
@@ -40,6 +42,7 @@ from kabucast.features import (
     weekly_feature_history,
 )
 from kabucast.features.registry import SEQ_WEEKS, STATIC_FEATURES
+from kabucast.features.slow import slow_inputs
 from kabucast.storage.base import Store
 
 HORIZONS = 12
@@ -267,6 +270,7 @@ class ForecastData:
     calendar: TradingCalendar
     training_universe: UniverseSettings | None = None
     evaluation_universe: UniverseSettings | None = None
+    feature_groups: tuple[str, ...] = ()  # the slow-data groups the weekly features gain (kabucast.features.slow)
 
     @property
     def trained_on(self) -> UniverseSettings:
@@ -282,7 +286,7 @@ class ForecastData:
         point_in_time = self.training_universe is not None  # the served names train on all their dates
         return load_samples(
             self.store, self.scored_on, self.sectors, self.calendar, as_of, static_mode, min_labels, trained_on,
-            point_in_time,
+            point_in_time, self.feature_groups,
         )  # fmt: skip
 
     def describe(self) -> dict[str, str]:
@@ -300,6 +304,7 @@ def load_samples(
     min_labels: int = 12,
     trained_on: UniverseSettings | None = None,
     point_in_time: bool = True,
+    feature_groups: Sequence[str] = (),
 ) -> ForecastSamples:
     """Every labelled sample the store's prices allow, as of ``as_of`` (nothing later is read).
 
@@ -308,7 +313,8 @@ def load_samples(
     them). ``min_labels``: how many of the 12 monthly labels must be known (see ``build_samples``).
     ``trained_on``: a separate training universe; its names' samples are loaded too, and ``trainable``
     marks those training may draw from: of a name in it on the sample's date (``point_in_time``), or of
-    any name it ever listed; ``member`` still follows ``universe``.
+    any name it ever listed; ``member`` still follows ``universe``. ``feature_groups``: the stored slow-data groups
+    the weekly features gain (kabucast.features.slow; none by default).
     """
     day = calendar.previous_session(as_of)
     names = list(universe.every_ticker)
@@ -320,7 +326,8 @@ def load_samples(
     if not frames:
         raise NotEnoughData(f"no stored prices in {store.url}; run `kabucast backfill` first")
     panel = PricePanel.from_frames(frames, [t for t in names if t in frames]).until(day)
-    history = weekly_feature_history(panel, panel.dates)
+    slow = slow_inputs(load_slow_groups(store, feature_groups), calendar, sectors_of) if feature_groups else None
+    history = weekly_feature_history(panel, panel.dates, slow)
     snapshots = {
         pd.Timestamp(k.removeprefix(STATIC_PREFIX).removesuffix(".parquet")): store.get_parquet(k)
         for k in store.list(STATIC_PREFIX)
@@ -367,4 +374,5 @@ def forecast_data(
                 f"universe {other.name} lists sectors the sector map does not know: {', '.join(unknown[:5])}; "
                 "map them to the sector map's names (docs/FORECASTER.md, 'Train broad, serve narrow')"
             )
-    return ForecastData(store, universe, sectors, calendar, training, evaluation)
+    groups = check_groups(recipe.data.feature_groups)
+    return ForecastData(store, universe, sectors, calendar, training, evaluation, groups)

@@ -42,7 +42,7 @@ rewrites ``models/champion.json`` (which remembers the previous champion for rol
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -53,6 +53,7 @@ from kabucast.data.calendar import SESSIONS_PER_MONTH
 from kabucast.errors import KabucastError
 from kabucast.evaluation.calibration import coverage
 from kabucast.evaluation.uncertainty import Estimate, label_lag, mean_estimate
+from kabucast.features.registry import contract_groups
 from kabucast.forecast.dataset import ForecastData, ForecastSamples
 from kabucast.forecast.interface import ForecastModel, quantile_levels
 from kabucast.forecast.metrics import horizon_metrics, momentum_baseline, per_date_rankic
@@ -299,7 +300,8 @@ def gate_and_promote(challenger: str, settings: GateSettings, data: ForecastData
     model = load_model(store, challenger)
     current = champion_version(store)
     champion = load_model(store, current) if current and current != challenger else None
-    samples = data.samples(as_of, "snapshot", min_labels=1)
+    groups = contract_groups(model.meta.get("features"))  # the challenger's inputs (a fine-tune: its parent's)
+    samples = replace(data, feature_groups=groups).samples(as_of, "snapshot", min_labels=1)
     decision = evaluate(model, champion, samples, settings)
     record = {**decision.to_dict(), "as_of": str(as_of.date()), "settings": asdict(settings)}
     store.put_json(model_key(challenger, "gate.json"), record)

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from kabucast.errors import CorruptObject, JobFailure, KabucastError, ObjectNotFound
-from kabucast.features.registry import feature_contract
+from kabucast.features.registry import contract_groups, feature_contract
 from kabucast.storage.base import Store, dumps_json, json_safe
 
 MODELS = "models"
@@ -223,8 +223,9 @@ class FeatureMismatch(KabucastError):
 def check_features(model: ModelFiles) -> None:
     """:class:`FeatureMismatch` unless ``model`` was trained on the features this code builds."""
     trained = model.meta.get("features")
-    if trained != feature_contract():
+    built = feature_contract(contract_groups(trained))
+    if trained != built:
         raise FeatureMismatch(
-            f"model {model.version} was trained on features {trained}, this code builds {feature_contract()}; "
+            f"model {model.version} was trained on features {trained}, this code builds {built}; "
             "retrain (`kabucast train`) or install the kabucast version that trained it"
         )

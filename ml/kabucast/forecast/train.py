@@ -10,6 +10,7 @@ challengers until a gate promotes them.
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ import pandas as pd
 from kabucast import __version__
 from kabucast.config import FinetuneSettings, TrainSettings
 from kabucast.errors import InvalidDate, KabucastError
-from kabucast.features.registry import SEQ_WEEKS, feature_contract
+from kabucast.features.registry import SEQ_WEEKS, contract_groups, feature_contract
 from kabucast.forecast.dataset import (
     HORIZONS,
     ForecastData,
@@ -144,7 +145,7 @@ def publish(
     parity = model.export(onnx_path, samples, val_idx[:64])
     meta = {
         "package_version": __version__,
-        "features": feature_contract(),
+        "features": feature_contract(data.feature_groups),
         "static_mode": static_mode,
         "horizons_months": list(range(1, 13)),
         "sessions_per_month": 21,
@@ -183,6 +184,7 @@ def finetune(
     if parent is None:
         raise KabucastError(f"no champion model in {store.url}: run `kabucast train` before fine-tuning")
     meta_parent = store.get_json(model_key(parent, "model.json"))
+    data = dataclasses.replace(data, feature_groups=contract_groups(meta_parent.get("features")))  # the parent's
     samples = finetune_samples(data, as_of, meta_parent["static_mode"])
     ckpt = work_dir / "parent.ckpt"
     ckpt.parent.mkdir(parents=True, exist_ok=True)
