@@ -15,6 +15,7 @@ from tests.jquants_standin import MemorySource, statement_row, statements_of
 from kabucast.data.calendar import TradingCalendar
 from kabucast.data.disclosures import fundamentals_on, statements_frame, with_visibility
 from kabucast.data.enrich import STATIC_PREFIX, IncompleteStatements, enrich_point_in_time, static_key
+from kabucast.errors import SourceError
 from kabucast.features.registry import STATIC_FEATURES, neutral_values
 from kabucast.features.static import STATIC_NAMES
 from kabucast.forecast.dataset import static_by_date
@@ -120,3 +121,9 @@ def test_the_raw_fields_have_the_units_the_static_features_expect() -> None:
     assert got["disclosed"] == pd.Timestamp("2024-08-05")
     none_yet = history.loc[(pd.Timestamp("2024-05-10"), "7203.T")]
     assert none_yet[["trailingPE", "marketCap"]].isna().all() and pd.isna(none_yet["disclosed"])
+
+
+def test_statements_without_a_needed_field_are_a_named_error() -> None:
+    rows = pd.DataFrame([statement_row("72030", "2024-05-10", "FY", EPS=200)]).drop(columns=["BPS"])
+    with pytest.raises(SourceError, match=r"lack the fields \['BPS'\]: has the API changed"):
+        statements_frame(rows)
