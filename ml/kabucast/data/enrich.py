@@ -165,7 +165,10 @@ def enrich_point_in_time(
         return report
     closes = source.fetch_closes(tickers, todo[0] - pd.Timedelta(days=14), end)  # a suspended name: its last close
     if closes.failures:
-        raise IncompleteStatements(f"closes of {sorted(closes.failures)} could not be read; nothing written")
+        raise IncompleteStatements(
+            f"closes of {sorted(closes.failures)} could not be read; nothing written: run `kabucast enrich --source "
+            f"{source.name}` again"
+        )
     last_close = max((c.index.max() for c in closes.closes.values() if len(c)), default=pd.NaT)
     ready = pd.DatetimeIndex([day for day in todo if not pd.isna(last_close) and day <= last_close])
     report.pending = [str(day.date()) for day in todo if day not in ready]
