@@ -16,7 +16,7 @@ from kabucast.data.slow_store import slow_key
 from kabucast.data.sources.jquants_slow import UnknownGroup
 from kabucast.data.sources.sample_market import SampleMarketSource
 from kabucast.forecast.dataset import forecast_data
-from kabucast.forecast.onnx_model import OnnxModel
+from kabucast.forecast.onnx_model import ForecastInputError, OnnxModel
 from kabucast.forecast.registry import check_features, load_model
 from kabucast.forecast.train import train
 from kabucast.jobs.inputs import load_model_inputs
@@ -65,6 +65,10 @@ def test_a_recipe_with_a_group_trains_records_and_serves_it(store, recipe, secto
         inputs.weekly, inputs.static, inputs.position, inputs.sector_id
     )  # fmt: skip
     assert served.shape == (3, 12) and np.isfinite(served).all()
+    # AND inputs without the group are refused by name (the daily job's until it passes the model's groups)
+    plain = load_model_inputs(store, universe, sectors, calendar, AS_OF, NAMES).features
+    with pytest.raises(ForecastInputError, match="weekly has shape"):
+        OnnxModel.from_files(model).predict_arrays(plain.weekly, plain.static, plain.position, plain.sector_id)
 
 
 def test_an_unknown_group_in_a_recipe_is_named(store, recipe, sectors, calendar) -> None:
