@@ -1,5 +1,6 @@
 """A model trained with ``static_mode: point_in_time`` on the history `enrich --source jquants` builds: 0 look-ahead
-samples, and the daily job serves it as it serves any model, with the static inputs training gave that day.
+samples, the daily job serves it as it serves any model, with the static inputs training gave that day, and its
+fine-tune keeps the mode.
 
 The sample market's prices are backfilled into a LocalStore, the stand-in of J-Quants (tests/jquants_standin.py)
 serves their bars and statements from 2022 on, and the closed-form ridge recipe keeps the training fast.
@@ -15,7 +16,7 @@ import pytest
 from tests.functional.conftest import AS_OF
 from tests.jquants_standin import StandIn, bars_rows, codes_of, statements_of
 
-from kabucast.config import TrainSettings, load_settings, resolve_config_path
+from kabucast.config import FinetuneSettings, TrainSettings, load_settings, resolve_config_path
 from kabucast.data.calendar import TradingCalendar
 from kabucast.data.enrich import enrich_point_in_time
 from kabucast.data.ingest import backfill, load_prices
@@ -24,7 +25,7 @@ from kabucast.data.sources.jquants_source import JQuantsSource
 from kabucast.data.sources.sample_market import SampleMarketSource
 from kabucast.forecast.dataset import ForecastData
 from kabucast.forecast.registry import champion_version, load_model
-from kabucast.forecast.train import train
+from kabucast.forecast.train import finetune, train
 from kabucast.jobs.daily import DailyOptions, run_daily
 from kabucast.jobs.forecast_step import LATEST_KEY, OnnxPredictor
 from kabucast.jobs.inputs import load_model_inputs
@@ -93,3 +94,8 @@ def test_a_point_in_time_model_records_no_look_ahead_and_the_daily_job_serves_it
     for i, ticker in enumerate(served.tickers):
         if ticker in by_ticker:
             np.testing.assert_allclose(served.static[i], by_ticker[ticker], rtol=1e-6)
+    # AND its monthly fine-tune keeps the mode
+    settings = load_settings(FinetuneSettings, resolve_config_path("finetune.yaml"))
+    tuned = finetune(dataclasses.replace(settings, n_samples=300), data, AS_OF, tmp_path / "ft", progress=False)
+    tuned_meta = load_model(store, tuned.version).meta
+    assert tuned_meta["static_mode"] == "point_in_time" and tuned_meta["run"]["parent"] == run.version
