@@ -267,10 +267,10 @@ def masters_of(universe: Any, calendar: Any, index: str = "TOPIX Core30") -> dic
 
 def member_row(member: Any, scale: str) -> dict[str, str]:
     """The master's row of a universe member (kabucast.universe.UniverseMember) under ``scale``."""
-    from kabucast.universe_listing import TSE33
+    from kabucast.config import load_sectors
 
-    s33 = next(code for code, (_, sector) in TSE33.items() if sector == member.sector)
-    return master_row(member.ticker.split(".")[0] + "0", member.name, scale, s33, TSE33[s33][0])
+    s33, entry = next((code, e) for code, e in load_sectors().tse33.items() if e.sector == member.sector)
+    return master_row(member.ticker.split(".")[0] + "0", member.name, scale, s33, entry.name)
 
 
 OUTSIDER = master_row("99990", "Outsider", "TOPIX Mid400", "6100", "Retail Trade")

@@ -20,6 +20,7 @@ from kabucast.settings_files import (
     resolve_config_path,
 )
 from kabucast.universe import UniverseMember, UniverseSettings
+from kabucast.universe_listing import Tse33Sector
 
 __all__ = [  # re-exported: every settings class and the file functions are importable from here
     "CONFIG_DIR",
@@ -34,6 +35,13 @@ __all__ = [  # re-exported: every settings class and the file functions are impo
 
 
 T = TypeVar("T")
+
+SECTORS_CONFIG = "sectors.yaml"
+"""The shipped sector map (config/sectors.yaml)."""
+
+
+class UnmappedSector(ConfigError):
+    """A TSE 33-sector code of the sector file maps to a sector name the embedding does not have."""
 
 
 @dataclass(frozen=True)
@@ -55,11 +63,23 @@ class RetrySettings:
 
 @dataclass(frozen=True)
 class SectorSettings:
-    """The shared sector map: sector name -> embedding id (``config/sectors.yaml``)."""
+    """The shared sector map: sector name -> embedding id (``config/sectors.yaml``), and ``tse33``: the exchange's
+    33-sector codes (J-Quants' master ``S33``) -> their English name and the sector name they count as."""
 
     env: Literal["local", "s3"]
     unknown_id: int
     sectors: dict[str, int]
+    tse33: dict[str, Tse33Sector] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for code, entry in self.tse33.items():
+            if not (len(code) == 4 and code.isdigit()):
+                raise ConfigError(f'tse33: code {code!r} is not a 4-digit TSE 33-sector code (e.g. "0050", quoted)')
+            if entry.sector not in self.sectors:
+                raise UnmappedSector(
+                    f"tse33.{code} ({entry.name}): sector {entry.sector!r} is not in the sector map "
+                    f"(sectors: {', '.join(self.sectors)}); map the code to one of them, or add the sector (a new id)"
+                )
 
     def id_of(self, sector: str) -> int:
         return self.sectors.get(sector, self.unknown_id)
@@ -230,12 +250,17 @@ def load_universe(path: str) -> UniverseSettings:
     return load_settings(UniverseSettings, resolve_config_path(path))
 
 
+def load_sectors(path: str = SECTORS_CONFIG) -> SectorSettings:
+    """A sector map file (default: the shipped config/sectors.yaml)."""
+    return load_settings(SectorSettings, resolve_config_path(path))
+
+
 def forecast_settings(config: str, cls: type[T]) -> tuple[T, UniverseSettings, SectorSettings]:
     """A forecast settings file (train, finetune, predict: it names ``universe`` and ``sectors``) with
     the universe and sector map it names."""
     cfg = load_settings(cls, resolve_config_path(config))
     universe, sectors = cfg.universe, cfg.sectors  # type: ignore[attr-defined]
-    return cfg, load_universe(universe), load_settings(SectorSettings, resolve_config_path(sectors))
+    return cfg, load_universe(universe), load_sectors(sectors)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ and its TSE 33-sector code per row, as J-Quants' ``listed/info`` gives them, or
 (config/sectors.yaml, Yahoo Finance's 11 sectors, the names the served Core30 file uses), so the
 served names and the training names share one sector embedding.
 
-The 33 TSE sectors map onto 11 by their main business; the map below is the one judgement here.
+The 33 TSE sectors map onto 11 by their main business; that map is the one judgement here, and it is
+config (config/sectors.yaml ``tse33``, read by kabucast.config.SectorSettings), passed in as an argument.
 A finer embedding over the 33 sectors needs the served file's names in the same 33 sectors (the
 exchange's own master, issue 26).
 """
@@ -15,6 +16,7 @@ exchange's own master, issue 26).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,50 +24,24 @@ import yaml
 
 from kabucast.errors import ConfigError
 
-TSE33: dict[str, tuple[str, str]] = {
-    "0050": ("Fishery, Agriculture & Forestry", "Consumer Defensive"),
-    "1050": ("Mining", "Energy"),
-    "2050": ("Construction", "Industrials"),
-    "3050": ("Foods", "Consumer Defensive"),
-    "3100": ("Textiles & Apparels", "Consumer Cyclical"),
-    "3150": ("Pulp & Paper", "Basic Materials"),
-    "3200": ("Chemicals", "Basic Materials"),
-    "3250": ("Pharmaceutical", "Healthcare"),
-    "3300": ("Oil & Coal Products", "Energy"),
-    "3350": ("Rubber Products", "Consumer Cyclical"),
-    "3400": ("Glass & Ceramics Products", "Basic Materials"),
-    "3450": ("Iron & Steel", "Basic Materials"),
-    "3500": ("Nonferrous Metals", "Basic Materials"),
-    "3550": ("Metal Products", "Industrials"),
-    "3600": ("Machinery", "Industrials"),
-    "3650": ("Electric Appliances", "Technology"),
-    "3700": ("Transportation Equipment", "Consumer Cyclical"),
-    "3750": ("Precision Instruments", "Healthcare"),
-    "3800": ("Other Products", "Consumer Cyclical"),
-    "4050": ("Electric Power & Gas", "Utilities"),
-    "5050": ("Land Transportation", "Industrials"),
-    "5100": ("Marine Transportation", "Industrials"),
-    "5150": ("Air Transportation", "Industrials"),
-    "5200": ("Warehousing & Harbor Transportation Services", "Industrials"),
-    "5250": ("Information & Communication", "Communication Services"),
-    "6050": ("Wholesale Trade", "Industrials"),
-    "6100": ("Retail Trade", "Consumer Cyclical"),
-    "7050": ("Banks", "Financial Services"),
-    "7100": ("Securities & Commodity Futures", "Financial Services"),
-    "7150": ("Insurance", "Financial Services"),
-    "7200": ("Other Financing Business", "Financial Services"),
-    "8050": ("Real Estate", "Real Estate"),
-    "9050": ("Services", "Industrials"),
-}
-"""TSE 33-sector code -> (English name, the sector map's name)."""
+
+@dataclass(frozen=True)
+class Tse33Sector:
+    """One TSE 33-sector of the exchange's master: its English name, and the sector map's name it counts as
+    (config/sectors.yaml ``tse33``: the one judgement of the mapping, kept in config)."""
+
+    name: str
+    sector: str
 
 
-def sector_of_code(code: object) -> str:
-    """The sector map's name for a TSE 33-sector code (``3650``, ``"0050"``, ``50``)."""
+def sector_of_code(code: object, tse33: Mapping[str, Tse33Sector]) -> str:
+    """The sector map's name for a TSE 33-sector code (``3650``, ``"0050"``, ``50``) by ``tse33`` (code -> sector)."""
     key = str(code).strip().zfill(4)
-    if key not in TSE33:
-        raise ConfigError(f"unknown TSE 33-sector code {code!r} (known: {', '.join(TSE33)})")
-    return TSE33[key][1]
+    if key not in tse33:
+        raise ConfigError(
+            f"unknown TSE 33-sector code {code!r}: add it to config/sectors.yaml's tse33 (known: {', '.join(tse33)})"
+        )
+    return tse33[key].sector
 
 
 def universe_from_listing(
@@ -73,6 +49,7 @@ def universe_from_listing(
     name: str,
     description: str,
     reviewed: str,
+    tse33: Mapping[str, Tse33Sector],
     exchange: str = "XTKS",
     currency: str = "JPY",
     exclude: Iterable[str] = (),
@@ -80,8 +57,8 @@ def universe_from_listing(
     """A universe file's mapping (``config/universes/*.yaml``): every row's ``ticker``, one spell each.
 
     Each row needs ``ticker`` and ``sector33_code``; ``company_name`` (or ``name``) names it.
-    ``reviewed``: the date the listing is as of. ``exclude``: tickers left out (e.g. the served names, to
-    keep them out of training).
+    ``reviewed``: the date the listing is as of. ``tse33``: 33-sector code -> sector (SectorSettings.tse33).
+    ``exclude``: tickers left out (e.g. the served names, to keep them out of training).
     """
     left_out = set(exclude)
     members, seen = [], set()
@@ -91,7 +68,7 @@ def universe_from_listing(
             continue
         seen.add(ticker)
         label = str(row.get("company_name") or row.get("name") or ticker)
-        members.append({"ticker": ticker, "name": label, "sector": sector_of_code(row["sector33_code"])})
+        members.append({"ticker": ticker, "name": label, "sector": sector_of_code(row["sector33_code"], tse33)})
     if not members:
         raise ConfigError(f"universe {name}: the listing has no ticker left")
     head = {"env": "local", "name": name, "description": description, "exchange": exchange, "currency": currency}

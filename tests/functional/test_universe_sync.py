@@ -118,6 +118,30 @@ def test_a_review_yields_its_spells_and_the_diff(tmp_path, standin, core30, caps
     assert code == 0 and recent["universe"] == report["universe"] and recent["masters"] < 40
 
 
+def test_new_members_sectors_come_from_the_sector_files_tse33_map(tmp_path, standin, core30, capsys) -> None:
+    # GIVEN the 2026 review's masters, with Oriental Land in a 33-sector code (9999) the shipped map lacks
+    masters = masters_of(core30, calendar_for("XTKS"))
+    staying = [member_row(m, "TOPIX Core30") for m in core30.spells_on(REVIEW) if m.ticker != "3382.T"]
+    joining = master_row("46610", "Oriental Land", "TOPIX Core30", "9999", "Other")
+    standin.masters = {**masters, REVIEW: [*staying, joining, OUTSIDER]}
+    # AND a sector file that maps that code (the user edited YAML, not code)
+    shipped = (CONFIG_DIR / "sectors.yaml").read_text(encoding="utf-8")
+    mapped = tmp_path / "sectors.yaml"
+    mapped.write_text(shipped + '  "9999": {name: "Other", sector: Consumer Cyclical}\n', encoding="utf-8")
+    store = LocalStore(tmp_path / "store")
+    # WHEN synced with it
+    code, report, _ = sync(store, capsys, "--sectors", str(mapped))
+    # THEN the new member takes the mapped sector and no sector is unknown
+    assert code == 0 and report["unknown_sectors"] == []
+    assert {"ticker": "4661.T", "name": "Oriental Land", "sector": "Consumer Cyclical", "since": REVIEW} in (
+        report["universe"]["members"]
+    )
+    # AND a map onto a sector the embedding lacks is refused by name before any request
+    mapped.write_text(shipped + '  "9999": {name: "Other", sector: Leisure}\n', encoding="utf-8")
+    code, _, err = sync(store, capsys, "--sectors", str(mapped))
+    assert code == 2 and "UnmappedSector" in err and "tse33.9999 (Other): sector 'Leisure'" in err
+
+
 def test_a_rate_limit_storm_recovers_and_a_refused_key_writes_nothing(tmp_path, standin, core30, capsys) -> None:
     # GIVEN J-Quants rate-limiting the first requests (Retry-After: 0)
     standin.masters = masters_of(core30, calendar_for("XTKS"))

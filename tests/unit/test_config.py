@@ -21,9 +21,11 @@ from kabucast.config import (
     SectorSettings,
     TrainSettings,
     UniverseSettings,
+    UnmappedSector,
     load_settings,
 )
 from kabucast.errors import ConfigError
+from kabucast.universe_listing import Tse33Sector
 
 SHIPPED = [
     (FetchSettings, "fetch_daily_backfill.yaml"),
@@ -201,3 +203,35 @@ def test_missing_file_and_bad_yaml_are_config_errors(tmp_path: Path) -> None:
         load_settings(SectorSettings, tmp_path / "nope.yaml")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_settings(SectorSettings, _write(tmp_path, "env: [unclosed\n"))
+
+
+def sector_file(tmp_path: Path, tse33: str) -> Path:
+    path = tmp_path / "sectors.yaml"
+    head = "env: local\nunknown_id: 2\nsectors: {Technology: 0, Industrials: 1}\n"
+    path.write_text(head + tse33, encoding="utf-8")
+    return path
+
+
+def test_the_tse33_map_is_config_and_each_code_names_a_sector_of_the_map(tmp_path: Path) -> None:
+    # GIVEN a sector file whose tse33 maps two codes onto its sectors
+    ok = sector_file(tmp_path, 'tse33:\n  "3650": {name: Electric Appliances, sector: Technology}\n')
+    # THEN it loads into SectorSettings.tse33
+    assert load_settings(SectorSettings, ok).tse33["3650"] == Tse33Sector("Electric Appliances", "Technology")
+    # AND a code mapped onto a sector the embedding does not have is a named error at load
+    bad = sector_file(tmp_path, 'tse33:\n  "7050": {name: Banks, sector: Financial Services}\n')
+    with pytest.raises(UnmappedSector, match=r"tse33.7050 \(Banks\): sector 'Financial Services' is not in the sector"):
+        load_settings(SectorSettings, bad)
+
+
+@pytest.mark.parametrize(
+    ("tse33", "message"),
+    [
+        ("tse33:\n  3650: {name: x, sector: Technology}\n", "'tse33' must be str, got int 3650"),
+        ('tse33:\n  "50": {name: x, sector: Technology}\n', "code '50' is not a 4-digit TSE 33-sector code"),
+        ('tse33:\n  "3650": {name: x}\n', "missing key 'tse33.3650.sector'"),
+        ('tse33:\n  "3650": {name: x, sector: Technology, id: 3}\n', "unknown key 'tse33.3650.id'"),
+    ],
+)
+def test_a_malformed_tse33_entry_is_a_named_error(tmp_path: Path, tse33: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(SectorSettings, sector_file(tmp_path, tse33))

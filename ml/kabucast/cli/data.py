@@ -10,11 +10,12 @@ import pandas as pd
 
 from kabucast.cli.base import Command, Context, Result, chosen_tickers
 from kabucast.config import (
+    SECTORS_CONFIG,
     AcceptedLevelShift,
     EnrichSettings,
     FetchSettings,
-    SectorSettings,
     UniverseSettings,
+    load_sectors,
     load_settings,
     load_universe,
     resolve_config_path,
@@ -140,8 +141,8 @@ def _sync(ctx: Context) -> Result:
         )
     since = parse_date(ctx.args.since, "--since") if ctx.args.since else None
     out = Path(ctx.args.out) if ctx.args.out else None
-    shipped = load_universe(ctx.args.universe)
-    report, _ = run_sync(ctx.store, shipped, ctx.calendar, ctx.today, ctx.args.index, since, ctx.args.write, out)
+    shipped, tse33 = load_universe(ctx.args.universe), load_sectors(ctx.args.sectors).tse33
+    report, _ = run_sync(ctx.store, shipped, ctx.calendar, ctx.today, tse33, ctx.args.index, since, ctx.args.write, out)
     return report.summary(), report.to_dict()
 
 
@@ -174,7 +175,7 @@ def cmd_features(ctx: Context) -> Result:
     from kabucast.jobs.inputs import load_model_inputs
 
     universe = _universe_of(ctx, ctx.args.universe)
-    sectors = load_settings(SectorSettings, resolve_config_path("sectors.yaml"))
+    sectors = load_sectors()
     fs = load_model_inputs(
         ctx.store, universe, sectors, ctx.calendar, ctx.today, chosen_tickers(ctx, universe)
     ).features
@@ -220,6 +221,9 @@ def _universe_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--since", default=None, help="sync: first date YYYY-MM-DD (default: the file's history_from)")
     p.add_argument("--write", action="store_true", help="sync: write the result as the store's copy, which jobs read")
     p.add_argument("--out", default=None, help="sync: also write the result to this file")
+    p.add_argument(
+        "--sectors", default=SECTORS_CONFIG, help="sync: the sector file whose tse33 names new members' sectors"
+    )
 
 
 def _calendar_options(p: argparse.ArgumentParser) -> None:

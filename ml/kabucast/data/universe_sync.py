@@ -14,9 +14,9 @@ From ``since`` on, the masters decide; the file's spells that ended before it ar
 file that the first master does not have is closed on the session before it.
 
 Names and sectors of a name the file already lists are the file's (the sector is part of what a trained model
-embeds); a new name gets the master's English name and its TSE 33-sector code mapped to the sector map's names
-(kabucast.universe_listing.TSE33); a code outside that map keeps the master's sector name (the embedding's unknown
-sector) and is named in the report.
+embeds); a new name gets the master's English name and its TSE 33-sector code mapped to the sector map's names by
+the sector file's ``tse33`` (config/sectors.yaml, kabucast.config.SectorSettings: passed in, so a user edits YAML);
+a code outside that map keeps the master's sector name (the embedding's unknown sector) and is named in the report.
 
 Refused (:class:`UniverseSyncRefused`, exit 2, nothing written): a master with no member of the index (an empty
 answer, or a plan that does not cover that date), a master with fewer members than the index can have
@@ -26,7 +26,7 @@ does (:attr:`IndexSpec.most_dropped`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,7 @@ from kabucast.errors import SourceError, UsageError
 from kabucast.settings_files import build_section
 from kabucast.storage.base import Store
 from kabucast.universe import UniverseMember, UniverseSettings
-from kabucast.universe_listing import TSE33, write_universe
+from kabucast.universe_listing import Tse33Sector, write_universe
 
 
 @dataclass(frozen=True)
@@ -170,7 +170,8 @@ class SyncReport:
         if not self.added and not self.removed:
             lines.append("  no change against the file")
         lines += [
-            f"  unknown sector: {u['ticker']} has TSE 33-sector {u['s33']} {u['s33_name']!r}, not in the sector map"
+            f"  unknown sector: {u['ticker']} has TSE 33-sector {u['s33']} {u['s33_name']!r}, not in the sector file's "
+            "tse33 (it embeds as the unknown sector; map the code in config/sectors.yaml)"
             for u in self.unknown_sectors
         ]
         lines.append(f"  written: {', '.join(self.written)}" if self.written else "  not written (--write, --out)")
@@ -181,9 +182,15 @@ class SyncReport:
 
 
 def sync_universe(
-    reader: MasterReader, file: UniverseSettings, calendar: TradingCalendar, since: pd.Timestamp, today: pd.Timestamp
+    reader: MasterReader,
+    file: UniverseSettings,
+    calendar: TradingCalendar,
+    since: pd.Timestamp,
+    today: pd.Timestamp,
+    tse33: Mapping[str, Tse33Sector],
 ) -> SyncReport:
-    """The membership of ``reader``'s index from ``since`` to ``today`` (JST dates) as a universe file like ``file``."""
+    """The membership of ``reader``'s index from ``since`` to ``today`` (JST dates) as a universe file like ``file``;
+    ``tse33``: a new name's 33-sector code -> its sector (SectorSettings.tse33)."""
     sessions = calendar.sessions(since, today)
     if len(sessions) == 0:
         raise UsageError(f"no {calendar.exchange} session from {since.date()} to {today.date()}: check --since")
@@ -202,13 +209,13 @@ def sync_universe(
         changes += [(_first_session(reader, between, t, t in after), t, t in after) for t in before ^ after]
     ordered = sorted(changes, key=lambda c: (c[0], c[2], c[1]))
     day_before = str(calendar.previous_session(sessions[0], inclusive=False).date())
-    members = _spells(reader, file, sessions, states[0], ordered, day_before)
+    members = _spells(reader, file, sessions, states[0], ordered, day_before, tse33)
     universe = _universe(file, str(grid[0].date()), _reviewed(file, calendar, grid[0], today), members)
     added, removed = _diff(file, build_section(UniverseSettings, universe, f"the {reader.index} sync", ""))
     unknown = [
         {"ticker": t, "s33": reader.latest(t).s33, "s33_name": reader.latest(t).s33_name}
         for t in dict.fromkeys(m["ticker"] for m in members)
-        if t not in file.sectors_of and reader.latest(t).s33 not in TSE33
+        if t not in file.sectors_of and reader.latest(t).s33 not in tse33
     ]
     return SyncReport(
         reader.index, universe, added, removed, unknown, reader.masters, str(sessions[0].date()), str(today.date())
@@ -240,6 +247,7 @@ def _spells(
     first: set[str],
     changes: list[tuple[pd.Timestamp, str, bool]],
     day_before: str,
+    tse33: Mapping[str, Tse33Sector],
 ) -> list[dict[str, Any]]:
     """The spells: the file's before the first session (``day_before``: the session before it), then the masters'."""
     start = sessions[0]
@@ -267,13 +275,14 @@ def _spells(
     names = {m.ticker: (m.name, m.sector) for m in file.members}
     out = list(kept)
     for ticker, since, until in spells:
-        name, sector = names.get(ticker) or _named(reader.latest(ticker))
+        name, sector = names.get(ticker) or _named(reader.latest(ticker), tse33)
         out.append(_member(ticker, name, sector, since, until))
     return sorted(out, key=lambda m: (m["ticker"], m.get("since") or ""))
 
 
-def _named(listed: Listed) -> tuple[str, str]:
-    return listed.name, TSE33[listed.s33][1] if listed.s33 in TSE33 else (listed.s33_name or f"TSE33 {listed.s33}")
+def _named(listed: Listed, tse33: Mapping[str, Tse33Sector]) -> tuple[str, str]:
+    known = tse33.get(listed.s33)
+    return listed.name, known.sector if known else (listed.s33_name or f"TSE33 {listed.s33}")
 
 
 def _member(ticker: str, name: str, sector: str, since: str | None, until: str | None) -> dict[str, Any]:
@@ -328,14 +337,15 @@ def run_sync(
     shipped: UniverseSettings,
     calendar: TradingCalendar,
     today: pd.Timestamp,
+    tse33: Mapping[str, Tse33Sector],
     index: str = "TOPIX Core30",
     since: pd.Timestamp | None = None,
     write: bool = False,
     out: Path | None = None,
 ) -> tuple[SyncReport, UniverseSettings]:
     """Sync ``shipped``'s universe (its store copy when there is one: the diff is against what the jobs read) from
-    J-Quants' master; with ``write`` the result becomes the store's copy, with ``out`` also a file. The report and
-    the synced universe."""
+    J-Quants' master; with ``write`` the result becomes the store's copy, with ``out`` also a file. ``tse33``: the
+    sector file's 33-sector map (a new name's sector). The report and the synced universe."""
     from kabucast.data.sources.jquants_source import JQuantsSource
 
     current = stored_universe(store, shipped)
@@ -343,7 +353,7 @@ def run_sync(
     if start is None:
         raise UsageError(f"universe {current.name} has no history_from: give --since YYYY-MM-DD")
     reader = MasterReader(JQuantsSource().request, index)
-    report = sync_universe(reader, current, calendar, pd.Timestamp(start), today)
+    report = sync_universe(reader, current, calendar, pd.Timestamp(start), today, tse33)
     synced = build_section(UniverseSettings, report.universe, f"the {index} sync", "")
     if write:
         report.written.append(f"{store.url}/{put_universe(store, report.universe)}")

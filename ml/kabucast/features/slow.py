@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from kabucast.config import load_sectors
 from kabucast.data.calendar import TradingCalendar
 from kabucast.data.sources.jquants_slow import check_groups
 from kabucast.features.registry import SLOW_FEATURES, neutral_values, slow_specs
-from kabucast.universe_listing import TSE33
 
 MAX_AGE_DAYS = {"margin": 21, "short_selling": 10, "flows": 21}
 """Calendar days a visible value stays in use: a stock or sector the data stopped covering goes back to neutral."""
@@ -78,7 +78,8 @@ def _margin(rows: pd.DataFrame) -> pd.DataFrame:
 
 def _short_selling(rows: pd.DataFrame) -> pd.DataFrame:
     values = ["sell_ex_short_va", "short_with_res_va", "short_no_res_va"]
-    sector = rows["s33"].map(lambda code: TSE33.get(str(code).zfill(4), ("", ""))[1])
+    sector_of = {code: s.sector for code, s in load_sectors().tse33.items()}  # config/sectors.yaml's tse33
+    sector = rows["s33"].map(lambda code: sector_of.get(str(code).zfill(4), ""))
     by_sector = rows.assign(entity=sector)[sector != ""].groupby(["entity", "date"], as_index=False)[values].sum()
     market = rows.groupby("date", as_index=False)[values].sum()
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -23,8 +23,10 @@ from kabucast.config import (
     FinetuneSettings,
     PortfolioSettings,
     PredictSettings,
+    SectorSettings,
     UniverseSettings,
     forecast_settings,
+    load_sectors,
     load_settings,
     load_universe,
     resolve_config_path,
@@ -203,12 +205,13 @@ class MonthlyJob:
     """The monthly job's adapters; ``run`` is one invocation.
 
     ``source`` builds the price / fundamentals source for a universe; ``sync``: the index whose J-Quants master the
-    run first syncs the universe from (kabucast.data.universe_sync; None: no sync). The run works on the store's copy
-    of the universe when there is one."""
+    run first syncs the universe from (kabucast.data.universe_sync; None: no sync), naming a new member's sector by
+    ``sectors``' tse33 map. The run works on the store's copy of the universe when there is one."""
 
     universe: UniverseSettings
     source: Callable[[UniverseSettings], PriceSource]
     finetune: Finetuner
+    sectors: SectorSettings
     sync: str | None = None
 
     def run(
@@ -230,7 +233,7 @@ class MonthlyJob:
             return None, stored_universe(store, self.universe)
         calendar = calendar_for(self.universe.exchange)
         try:
-            report, synced = run_sync(store, self.universe, calendar, today, self.sync, write=True)
+            report, synced = run_sync(store, self.universe, calendar, today, self.sectors.tse33, self.sync, write=True)
         except KabucastError as exc:
             print(f"warning: universe sync failed: {type(exc).__name__}: {exc}", file=sys.stderr)
             return {"status": "failed", "reason": f"{type(exc).__name__}: {exc}"}, stored_universe(store, self.universe)
@@ -246,9 +249,11 @@ def build_monthly_job(
     threads: int | None = None,
 ) -> MonthlyJob:
     cfg = load_settings(EnrichSettings, resolve_config_path(enrich_config))
+    finetune = load_settings(FinetuneSettings, resolve_config_path(finetune_config))
     return MonthlyJob(
         universe=load_universe(universe or cfg.universe),
         source=lambda members: make_source(source or cfg.source, members, cfg.retry, cfg.batch_size),
         finetune=FinetuneStep(finetune_config, threads),
+        sectors=load_sectors(finetune.sectors),  # the map the fine-tuned model embeds
         sync=cfg.sync_index if cfg.sync_universe else None,
     )

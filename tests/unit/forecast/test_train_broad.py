@@ -18,7 +18,7 @@ from kabucast.errors import ConfigError
 from kabucast.forecast.dataset import ForecastData, forecast_data
 from kabucast.forecast.train import train
 from kabucast.storage import LocalStore
-from kabucast.universe_listing import TSE33, universe_from_listing, write_universe
+from kabucast.universe_listing import universe_from_listing, write_universe
 
 SERVED = ["7203.T", "6758.T"]
 BROAD = ["8306.T", "9984.T", "4063.T"]
@@ -108,18 +108,17 @@ def test_universe_from_listing_maps_tse33_codes_to_the_sector_map(tmp_path, sect
         {"ticker": "1332.T", "sector33_code": "50", "company_name": "Nissui"},
         {"ticker": "7203.T", "sector33_code": "3700", "company_name": "Toyota"},
     ]
-    mapping = universe_from_listing(rows, "broad", "test", reviewed="2018-11-16", exclude=["7203.T"])
+    mapping = universe_from_listing(rows, "broad", "test", "2018-11-16", sectors.tse33, exclude=["7203.T"])
     universe = load_universe(str(write_universe(tmp_path / "broad.yaml", mapping)))
     assert universe.members == (
         UniverseMember("6702.T", "Fujitsu", "Technology"),
         UniverseMember("8591.T", "ORIX", "Financial Services"),
         UniverseMember("1332.T", "Nissui", "Consumer Defensive"),
     )
-    # every code maps onto a name the sector map knows: no broad name falls into the unknown sector
-    assert {sector for _, sector in TSE33.values()} <= set(sectors.sectors)
-    assert len(TSE33) == 33
-    with pytest.raises(ConfigError, match="unknown TSE 33-sector code '9999'"):
-        universe_from_listing([{"ticker": "1.T", "sector33_code": "9999"}], "x", "", reviewed="2018-11-16")
+    # the shipped sector file maps all 33 codes (loading it checks each maps onto a name of the sector map)
+    assert len(sectors.tse33) == 33
+    with pytest.raises(ConfigError, match=r"unknown TSE 33-sector code '9999': add it to config/sectors\.yaml"):
+        universe_from_listing([{"ticker": "1.T", "sector33_code": "9999"}], "x", "", "2018-11-16", sectors.tse33)
 
 
 def test_without_a_training_universe_the_served_names_train_on_all_their_dates(store, sectors, calendar, tmp_path):

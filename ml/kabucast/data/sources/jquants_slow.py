@@ -26,9 +26,9 @@ from typing import Any
 
 import pandas as pd
 
+from kabucast.config import load_sectors
 from kabucast.data.calendar import TradingCalendar
 from kabucast.errors import SourceError, UsageError
-from kabucast.universe_listing import TSE33
 
 GROUPS = ("margin", "short_selling", "flows")
 """The slow-data groups, in the order their feature columns are appended (kabucast.features.registry)."""
@@ -109,7 +109,7 @@ def _batches(
         codes = {t: t.split(".")[0] + "0" for t in tickers}
         return {t: (lambda c, code=code: c.get_mkt_margin_interest(code=code, **span)) for t, code in codes.items()}
     if group == "short_selling":
-        return {s: (lambda c, s=s: c.get_mkt_short_ratio(sector_33_code=s, **span)) for s in TSE33}
+        return {s: (lambda c, s=s: c.get_mkt_short_ratio(sector_33_code=s, **span)) for s in load_sectors().tse33}
     return {f"{start.date()}..{end.date()}": lambda c: c.get_eq_investor_types(**span)}
 
 
