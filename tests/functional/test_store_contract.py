@@ -40,6 +40,14 @@ def test_list_exists_and_missing(store: Store) -> None:
         store.put_bytes(key, b"x")
     assert store.list("data/") == ["data/prices/daily/7203.T.parquet", "data/static/2025-11-01.parquet"]
     assert store.exists("models/champion.json") and not store.exists("models/none.json")
+    # a prefix is a string prefix of the key, not a folder: both backends list the same keys for each
+    store.put_bytes("data/static.parquet", b"x")
+    assert store.list("data/st") == ["data/static.parquet", "data/static/2025-11-01.parquet"]
+    assert store.list("data/static/") == ["data/static/2025-11-01.parquet"]
+    assert store.list("dat") == store.list("data") == store.list("data/") == sorted(store.list("d"))
+    assert store.list("models") == ["models/champion.json"] and store.list("mod") == ["models/champion.json"]
+    assert store.list("data/prices/daily/7203") == ["data/prices/daily/7203.T.parquet"]
+    assert store.list("nothing/") == [] and store.list("data/none/x") == []
     with pytest.raises(ObjectNotFound):
         store.get_bytes("models/none.json")
 

@@ -91,10 +91,16 @@ class LocalStore(Store):
             os.close(fd)
 
     def list(self, prefix: str = "") -> list[str]:
-        if not self.root.is_dir():
+        folder = prefix.rpartition("/")[0]  # every key with the prefix lies under it: only that folder is walked
+        top = self._path(folder) if folder else self.root
+        if not top.is_dir():
             return []
-        keys = (p.relative_to(self.root).as_posix() for p in self.root.rglob("*") if p.is_file())
-        return sorted(k for k in keys if k.startswith(prefix) and not Path(k).name.startswith("."))
+        keys = []
+        for path, _folders, files in os.walk(top):
+            under = Path(path).relative_to(self.root).as_posix()
+            base = "" if under == "." else f"{under}/"
+            keys.extend(base + name for name in files if not name.startswith("."))
+        return sorted(k for k in keys if k.startswith(prefix))
 
 
 def _tag(data: bytes) -> str:
