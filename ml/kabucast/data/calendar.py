@@ -135,9 +135,11 @@ class TradingCalendar:
         """The sessions ``step``, 2 ``step``, ... ``count`` x ``step`` sessions after ``day`` (as :meth:`session_after`
         counts them) that are on or before ``until``, in order: month m of a forecast dated ``day`` matures on the
         m-th (``step`` 21). One look-up for all of them."""
-        i = int(self._sessions.searchsorted(self.previous_session(day))) + step * np.arange(1, count + 1)
-        ends = self._sessions[i[i < len(self._sessions)]]
-        return list(ends[ends <= self._day(until)])
+        base = self.previous_session(day)  # checks the range
+        ns = self._sessions.asi8  # plain int64 look-ups: the scorecard asks this of every forecast of a year
+        i = int(np.searchsorted(ns, base.value)) + step * np.arange(1, count + 1)
+        i = i[i < len(ns)]
+        return [self._sessions[k] for k in i[ns[i] <= self._day(until).value]]
 
     def sessions_since(self, start: object, day: object) -> int:
         """How many sessions after ``start`` and up to ``day`` (inclusive) there are: 0 on ``start`` itself."""

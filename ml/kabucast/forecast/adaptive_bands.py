@@ -23,6 +23,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,7 @@ METHOD = (
     "(kabucast.forecast.adaptive_bands)"
 )
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_MONTHS = frozenset(str(h) for h in range(1, HORIZONS + 1))  # the keys of ``through``
 
 
 def pair_key(low: float, high: float) -> str:
@@ -144,7 +146,7 @@ class BandSnapshot:
             raise ValueError(f"{where}.matured_forecasts must be a count, got {matured!r}")
         if not isinstance(logs, dict) or not all(_is_pair(p) and _is_factor_row(v) for p, v in logs.items()):
             raise ValueError(f"{where}.log_factors must map level pairs ('0.1-0.9') to {HORIZONS} finite numbers")
-        if not isinstance(through, dict) or not all(_is_month(h) and _is_date(d) for h, d in through.items()):
+        if not isinstance(through, dict) or not all(h in _MONTHS and _is_date(d) for h, d in through.items()):
             raise ValueError(f"{where}.through must map months '1'..'12' to dates YYYY-MM-DD")
         factors = {p: tuple(float(x) for x in v) for p, v in logs.items()}
         return cls(float(gamma), factors, matured, {int(h): d for h, d in through.items()})
@@ -195,7 +197,9 @@ def _is_number(x: Any) -> bool:
 
 
 def _is_factor_row(x: Any) -> bool:
-    return isinstance(x, list) and len(x) == HORIZONS and all(_is_number(v) for v in x)
+    """A list of HORIZONS finite numbers (bool is not one). The state holds ~400 x 12 of them, read every run: one
+    finite sum instead of a check per number (a sum of finite log factors overflows only for absurd values)."""
+    return type(x) is list and len(x) == HORIZONS and all(type(v) in (int, float) for v in x) and math.isfinite(sum(x))
 
 
 def _is_pair(x: str) -> bool:
@@ -206,9 +210,10 @@ def _is_pair(x: str) -> bool:
         return False
 
 
-def _is_month(x: str) -> bool:
-    return x.isdigit() and 1 <= int(x) <= HORIZONS
+@lru_cache(maxsize=4096)
+def _is_date_text(x: str) -> bool:
+    return _DATE.fullmatch(x) is not None
 
 
 def _is_date(x: Any) -> bool:
-    return isinstance(x, str) and _DATE.fullmatch(x) is not None
+    return isinstance(x, str) and _is_date_text(x)  # the state repeats each date in many snapshots: looked up once

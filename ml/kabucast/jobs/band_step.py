@@ -26,6 +26,7 @@ teaches nothing, even if it is backfilled after its months were passed. bench/be
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,8 +40,8 @@ from kabucast.evaluation.calibration import rescale_quantiles
 from kabucast.features import PricePanel
 from kabucast.forecast.adaptive_bands import HORIZONS, BandSnapshot, BandState, issued_bands
 from kabucast.forecast.registry import MODELS
-from kabucast.jobs.publish import FORECASTS, dated_days, parsed_document, write_if_unchanged
-from kabucast.jobs.stored_closes import StoredCloses
+from kabucast.jobs.matured_reads import MaturedReads
+from kabucast.jobs.publish import FORECASTS, dated_days, write_if_unchanged
 from kabucast.storage.base import Store, Versioned, dumps_json, loads_json
 
 BANDS_KEY = f"{MODELS}/bands.json"
@@ -69,9 +70,11 @@ def plan_bands(
     levels: Sequence[float],
     prices: PricePanel,
     subset: bool,
+    reads: MaturedReads | None = None,
 ) -> BandPlan:
     """The bands of the forecast of session ``as_of`` at ``levels`` (rules above). ``prices`` is the run's price
-    panel (other names are read from the store when a matured forecast holds them); ``subset``: a subset run."""
+    panel (other names are read from the store when a matured forecast holds them); ``subset``: a subset run;
+    ``reads``: the run's reads of matured forecasts, shared with its scorecard (None: this call's own)."""
     seen = store.get_versioned(BANDS_KEY)
     state = read_state(seen, f"{store.url}/{BANDS_KEY}")
     day = str(as_of.date())
@@ -79,7 +82,7 @@ def plan_bands(
         factors_as_of, snapshot = state.in_force(day)
         outcome = "untouched (subset run)" if subset else f"kept: it is as of {state.as_of}"
         return BandPlan(snapshot.factors(levels), snapshot.record(levels, factors_as_of), None, seen, outcome)
-    snapshot = learn_matured(store, calendar, as_of, state.in_force(day)[1], prices)
+    snapshot = learn_matured(reads or MaturedReads(store, prices), calendar, as_of, state.in_force(day)[1])
     data = dumps_json(state.with_issue(day, snapshot).to_json(), compact=True)
     return BandPlan(snapshot.factors(levels), snapshot.record(levels, day), data, seen, f"updated to {day}")
 
@@ -108,36 +111,35 @@ def read_state(seen: Versioned | None, where: str) -> BandState:
 
 
 def learn_matured(
-    store: Store, calendar: TradingCalendar, as_of: pd.Timestamp, snapshot: BandSnapshot, prices: PricePanel
+    reads: MaturedReads, calendar: TradingCalendar, as_of: pd.Timestamp, snapshot: BandSnapshot
 ) -> BandSnapshot:
     """``snapshot`` after every published forecast whose month-h outcome is known at ``as_of`` and that it has
     not consumed for month h, in date order (each document is read once, for all its newly matured months)."""
-    closes = StoredCloses(store, prices)
-    for day in candidate_days(store, calendar, as_of, snapshot):
+    for day in candidate_days(reads.store, calendar, as_of, snapshot):
         ends = calendar.maturities(day, SESSIONS_PER_MONTH, HORIZONS, as_of)  # month h's outcome is known on ends[h-1]
         due = [h for h in range(1, len(ends) + 1) if day > snapshot.through.get(h, "")]
         if not due:
             continue
-        key = FORECASTS.dated_key(day)
-        document = parsed_document(store.get_versioned(key), key)
+        document = reads.document(FORECASTS, day)
         if document is None:
             continue  # no forecast published that session (a missed day): nothing to learn
         for h in due:
             issued = issued_bands(document, h)
-            outcome = closes.log_returns(issued.tickers, day, ends[h - 1]) if issued else np.empty(0)
+            outcome = reads.closes.log_returns(issued.tickers, day, ends[h - 1]) if issued else np.empty(0)
             snapshot = snapshot.learn(day, h, issued, outcome)
     return snapshot
 
 
 def candidate_days(store: Store, calendar: TradingCalendar, as_of: pd.Timestamp, snapshot: BandSnapshot) -> list[str]:
-    """The sessions whose forecast may have a month newly matured at ``as_of``, oldest first. Once the state has
-    consumed a forecast for every month, the sessions after the oldest of those up to a month before ``as_of``
-    (read by key: in steady state one document per month); before that, every published dated forecast
-    (a listing of ``predictions/``)."""
+    """The sessions whose forecast has a month newly matured at ``as_of``, oldest first. Once the state has consumed
+    a forecast for every month h, those are, per month, the sessions after the last one it consumed whose month h
+    ends on or before ``as_of`` (read by key: in steady state one document per month); before that, every
+    published dated forecast (a listing of ``predictions/``)."""
     if len(snapshot.through) < HORIZONS:
         return dated_days(store, FORECASTS)
-    oldest = pd.Timestamp(min(snapshot.through.values()))
-    if as_of - oldest < pd.Timedelta(days=SESSIONS_PER_MONTH):
-        return []
-    newest = calendar.sessions(oldest, as_of)[:-SESSIONS_PER_MONTH]
-    return [str(d.date()) for d in newest if d > oldest]
+    days = [str(d.date()) for d in calendar.sessions(min(snapshot.through.values()), as_of)]
+    last = len(days) - 1  # month h of the forecast of days[i] ends on days[i + 21 h]: on or before as_of
+    due: set[str] = set()
+    for h, through in snapshot.through.items():
+        due.update(days[bisect.bisect_right(days, through) : max(last - SESSIONS_PER_MONTH * h + 1, 0)])
+    return sorted(due)

@@ -29,6 +29,7 @@ from kabucast.forecast.registry import ModelFiles, check_features, load_model
 from kabucast.jobs.band_step import BandPlan, commit_bands, plan_bands
 from kabucast.jobs.daily import PredictRequest
 from kabucast.jobs.inputs import ModelInputs, load_model_inputs
+from kabucast.jobs.matured_reads import MaturedReads
 from kabucast.jobs.portfolio_step import PortfolioStep
 from kabucast.jobs.publish import (
     FORECASTS,
@@ -68,7 +69,8 @@ class OnnxPredictor:
         fs = inputs.features
         members = self.universe.members_on(today)
         levels = served.quantile_levels
-        log_returns, quantiles, bands = self._predict(store, served, inputs, set(tickers) != set(members))
+        reads = MaturedReads(store, inputs.panel)  # the band step's and the scorecard's, shared
+        log_returns, quantiles, bands = self._predict(store, served, inputs, set(tickers) != set(members), reads)
         sectors_of = {m.ticker: m.sector for m in self.universe.members}
         doc = forecast_document(
             fs.tickers,
@@ -104,7 +106,13 @@ class OnnxPredictor:
             summary["portfolio"] = book
         if set(tickers) == set(members):
             summary["scorecard"] = daily_scorecard(
-                store, self.calendar, fs.as_of, self.universe.members_on, inputs.panel, model.meta.get("walk_forward")
+                store,
+                self.calendar,
+                fs.as_of,
+                self.universe.members_on,
+                inputs.panel,
+                model.meta.get("walk_forward"),
+                reads,
             )
             if self.site:
                 warning = self.calendar.review_warning(self.universe)
@@ -112,7 +120,7 @@ class OnnxPredictor:
         return summary
 
     def _predict(
-        self, store: Store, served: OnnxModel, inputs: ModelInputs, subset: bool
+        self, store: Store, served: OnnxModel, inputs: ModelInputs, subset: bool, reads: MaturedReads
     ) -> tuple[np.ndarray, np.ndarray | None, BandPlan | None]:
         """(N, 12) log returns, (N, 12, Q) quantiles stretched by the adaptive band factors (None: a model without
         quantiles), and the band plan that issued them (kabucast.jobs.band_step)."""
@@ -122,7 +130,7 @@ class OnnxPredictor:
         if not levels:
             return served.predict_arrays(*arrays), None, None
         log_returns, quantiles = served.predict_arrays_with_quantiles(*arrays)
-        bands = plan_bands(store, self.calendar, fs.as_of, levels, inputs.panel, subset)
+        bands = plan_bands(store, self.calendar, fs.as_of, levels, inputs.panel, subset, reads)
         return log_returns, bands.apply(quantiles, levels), bands
 
     def _served(self, model: ModelFiles) -> OnnxModel:

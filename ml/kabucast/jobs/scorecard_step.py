@@ -26,6 +26,7 @@ from kabucast.data.calendar import SESSIONS_PER_MONTH, TradingCalendar
 from kabucast.evaluation.live_scores import LIVE_DATES, Book, MaturedForecast, month_summary, score_together
 from kabucast.features import PricePanel
 from kabucast.forecast.registry import model_key
+from kabucast.jobs.matured_reads import MaturedReads
 from kabucast.jobs.publish import FORECASTS, PORTFOLIOS, SCORECARDS, dated_days, parsed_document, publish_dated
 from kabucast.jobs.stored_closes import StoredCloses
 from kabucast.storage.base import Store
@@ -57,10 +58,13 @@ def score_matured(
     members_on: MembersOn,
     prices: PricePanel | None,
     after: str | None = None,
+    reads: MaturedReads | None = None,
 ) -> list[Scored]:
     """Every (published forecast, month) matured at ``as_of``, scored; oldest date first. ``after`` (a session):
-    only those matured after it (a daily run adds them to the scorecard of the session before)."""
-    closes = StoredCloses(store, prices)
+    only those matured after it (a daily run adds them to the scorecard of the session before). ``reads``: the
+    run's reads of matured forecasts, shared with its band step (None: this call's own)."""
+    reads = reads or MaturedReads(store, prices)
+    closes = reads.closes
     out = []
     days = dated_days(store, FORECASTS)
     if after is not None:  # a forecast older than 12 months before ``after`` has no month left to mature
@@ -72,10 +76,10 @@ def score_matured(
         ends = [(m, e) for m, e in enumerate(matured_on, 1) if after is None or e > after]
         if not ends:
             continue
-        document = parsed_document(store.get_versioned(FORECASTS.dated_key(day)), FORECASTS.dated_key(day))
+        document = reads.document(FORECASTS, day)
         if document is None:
             continue
-        book = _book(parsed_document(store.get_versioned(PORTFOLIOS.dated_key(day)), PORTFOLIOS.dated_key(day)))
+        book = _book(reads.document(PORTFOLIOS, day))
         members = set(members_on(pd.Timestamp(day)))
         rows = [r for r in document.get("predictions", []) if r.get("ticker") in members]
         tickers = tuple(str(r["ticker"]) for r in rows)
@@ -251,12 +255,14 @@ def daily_scorecard(
     members_on: MembersOn,
     prices: PricePanel,
     walk_forward: Mapping[str, Any] | None = None,
+    reads: MaturedReads | None = None,
 ) -> dict[str, Any]:
     """The daily job's scorecard of session ``as_of``, written after the forecast is published: the previous
     session's scorecard, when it is the latest, plus what matured since (so a run reads about one forecast per
     month, not every one published; ``kabucast scorecard --since`` rescores from scratch, to the same bytes).
     Whatever goes wrong is reported in the run's summary (``status: failed``) and leaves the forecast published.
-    ``live``: :func:`live_figures` of the scorecard now latest, ``walk_forward`` the served model's evidence."""
+    ``live``: :func:`live_figures` of the scorecard now latest, ``walk_forward`` the served model's evidence,
+    ``reads`` the run's reads of matured forecasts (kabucast.jobs.matured_reads; None: its own)."""
     try:
         latest = parsed_document(store.get_versioned(SCORECARDS.latest_key), SCORECARDS.latest_key)
         previous = str(calendar.previous_session(as_of, inclusive=False).date())
@@ -264,7 +270,7 @@ def daily_scorecard(
         carried = latest if follows else expired_rows(store, latest)  # else a rescore: keep the expired ones' rows
         after = carried["data_as_of"] if follows else None
         doc = scorecard_document(
-            store, as_of, score_matured(store, calendar, as_of, members_on, prices, after=after), carried=carried
+            store, as_of, score_matured(store, calendar, as_of, members_on, prices, after, reads), carried=carried
         )
         report = _publish(store, [doc])
         shown = doc if report.get("latest") in ("replaced", "unchanged") else latest  # else the pointer stayed put

@@ -227,6 +227,10 @@ def first_snapshot(state: dict) -> dict:
         lambda state: first_snapshot(state).update(through={"13": "2025-03-03"}),
         lambda state: first_snapshot(state).update(log_factors={"0.9-0.1": [0.0] * 12}),
         lambda state: first_snapshot(state).update(log_factors={"0.1-0.9": [0.0] * 11}),
+        lambda state: first_snapshot(state).update(log_factors={"0.1-0.9": [0.0] * 11 + [True]}),
+        lambda state: first_snapshot(state).update(log_factors={"0.1-0.9": [0.0] * 11 + ["0.1"]}),
+        lambda state: first_snapshot(state).update(log_factors={"0.1-0.9": [0.0] * 10 + [1e308, 1e308]}),
+        lambda state: first_snapshot(state).update(through={"1": "2025-3-3"}),
         lambda state: {"issued": {}},
         lambda state: ["not", "a", "state"],
     ],
@@ -290,3 +294,27 @@ def test_once_every_month_has_learnt_the_run_reads_the_matured_forecasts_by_key_
     learnt = plan.factors[:, 0] / before.factors[:, 0]
     assert learnt[2] == 1.0 and (np.delete(learnt, 2) > 1.0).all(), learnt
     assert plan.record["through"]["3"] == before.record["through"]["3"]
+
+
+def test_the_band_step_and_the_scorecard_of_one_run_read_each_matured_forecast_once(store, calendar) -> None:
+    # GIVEN two years of daily forecasts, the band state and the scorecard up to the session before
+    from kabucast.jobs.matured_reads import MaturedReads
+    from kabucast.jobs.scorecard_step import daily_scorecard
+
+    for t in TICKERS:
+        store.put_parquet(prices_key(t), price_frame(calendar.sessions("2024-01-01", "2025-12-31")))
+    days = calendar.sessions("2024-01-04", "2025-12-10")
+    for day in days[:-1]:
+        publish(store, day, NARROW)
+    run(store, calendar, days[-2])
+    daily_scorecard(store, calendar, days[-2], lambda _day: TICKERS, panel(store))
+    # WHEN a run's band step and its scorecard share the run's reads
+    counting = ListingStore(store.root)
+    counting.read, counting.listed = [], []
+    reads = MaturedReads(counting, panel(store))
+    plan = plan_bands(counting, calendar, days[-1], LEVELS, panel(store), False, reads)
+    scorecard = daily_scorecard(counting, calendar, days[-1], lambda _day: TICKERS, panel(store), None, reads)
+    # THEN both did their work, and each of the twelve forecasts matured that session was read once
+    assert scorecard["status"] == "ok" and plan.record["through"]["1"] == str(days[-22].date())
+    forecasts = [k for k in counting.read if k.startswith("predictions/2")]
+    assert sorted(forecasts) == sorted(prediction_key(days[-1 - 21 * h]) for h in range(1, 13))
