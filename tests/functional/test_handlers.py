@@ -18,9 +18,12 @@ from pathlib import Path
 
 import boto3
 import pytest
+import yaml
 from tests.faults import LoopbackProxy
 from tests.template import create_bucket_like_template
 
+from kabucast.config import CONFIG_DIR
+from kabucast.data.stored_universe import put_universe
 from kabucast.errors import StoreUnavailable
 from kabucast.forecast.registry import champion_version
 from kabucast.serverless import observability
@@ -125,7 +128,6 @@ def test_holiday_is_a_no_op_with_a_clear_summary(bucket: S3Store, env: dict) -> 
     [
         event("malformed.json"),
         {"as_of_date": "../../etc"},
-        {"tickers": ["7203.T", "9999.T"]},  # a well-formed symbol outside the universe
     ],
 )
 def test_bad_events_are_rejected_before_any_io(payload: dict, bucket: S3Store, env: dict) -> None:
@@ -135,6 +137,25 @@ def test_bad_events_are_rejected_before_any_io(payload: dict, bucket: S3Store, e
     before = keys(bucket)
     assert invoke("daily", payload, env)["status"] == "error"
     assert keys(bucket) == before
+
+
+def test_requested_tickers_are_bounded_by_the_universe_the_job_reads(s3_endpoint: str) -> None:
+    # GIVEN an empty template-shaped bucket: the daily job reads the image's universe file
+    create_bucket_like_template(boto3.client("s3", endpoint_url=s3_endpoint), "kabucast-handlers-synced")
+    store = S3Store("kabucast-handlers-synced", endpoint_url=s3_endpoint)
+    env = {"KABUCAST_STORE": f"s3://{store.bucket}", "KABUCAST_S3_ENDPOINT_URL": s3_endpoint}
+    holiday = {**event("daily_holiday.json"), "tickers": ["7203.T", "6702.T"]}
+    # WHEN a well-formed symbol outside it is requested: rejected as an event, nothing written
+    out = invoke("daily", holiday, env)
+    assert out["status"] == "error" and out["error"] == "InvalidEvent" and "6702.T" in out["message"]
+    assert keys(store) == {}
+    # WHEN the store holds a synced copy that adds it (kabucast universe sync --write)
+    synced = yaml.safe_load((CONFIG_DIR / "universes" / "topix_core30.yaml").read_text(encoding="utf-8"))
+    synced["members"].append({"ticker": "6702.T", "name": "Fujitsu", "sector": "Technology", "since": "2026-10-30"})
+    put_universe(store, synced)
+    # THEN the same request passes the check (the holiday then skips the run)
+    out = invoke("daily", holiday, env)
+    assert out["status"] == "skipped", out
 
 
 def test_monthly_handler_fine_tunes_and_the_gate_decides(bucket: S3Store, env: dict) -> None:

@@ -20,11 +20,11 @@ from kabucast.config import (
     PredictSettings,
     SelectSettings,
     TrainSettings,
-    forecast_settings,
     load_settings,
     resolve_config_path,
 )
 from kabucast.data.calendar import SESSIONS_PER_MONTH, TradingCalendar
+from kabucast.data.stored_universe import stored_forecast_settings
 from kabucast.errors import KabucastError, ObjectNotFound
 from kabucast.storage.base import Store, dumps_json, json_safe
 
@@ -63,7 +63,7 @@ def cmd_select(ctx: Context) -> Result:
         from kabucast.forecast.registry import set_champion
         from kabucast.forecast.train import train, train_in_tempdir
 
-        cfg, universe, sectors = forecast_settings(selection.winner, TrainSettings)
+        cfg, universe, sectors = stored_forecast_settings(ctx.store, selection.winner, TrainSettings)
         data = forecast_data(ctx.store, ctx.calendar, cfg, universe, sectors)
         run = train_in_tempdir(train, cfg, data, ctx.today, walk_forward=selection.evidence(selection.winner))
         set_champion(ctx.store, run.version, f"chosen by {selection.run_id}: {selection.reason}")
@@ -88,7 +88,7 @@ def cmd_backtest(ctx: Context) -> Result:
     as_of = calendar.previous_session(ctx.today)
     frame, provenance = prediction_frame(ctx, settings, calendar, as_of)
     run_id = ctx.args.run_id or backtest_run_id(as_of, ctx.args.predictions, ctx.args.horizon_month, settings)
-    _, universe, _ = forecast_settings(ctx.args.predict_config, PredictSettings)  # prices' currency
+    _, universe, _ = stored_forecast_settings(ctx.store, ctx.args.predict_config, PredictSettings)  # currency, sectors
     result = backtest_from_store(ctx.store, frame, settings, currency=universe.currency, sectors=universe.sectors_of)
     provenance.update(in_sample_days({**provenance, "fast_mode": settings.fast_mode}, result.daily.index, calendar))
     warnings = []
@@ -186,10 +186,9 @@ def prediction_frame(
     if ctx.args.predictions == "stored":
         frame = load_prediction_history(ctx.store, month, end=as_of)
         return frame, {"predictions": "stored", "horizon_month": month}
-    from kabucast.config import forecast_settings
     from kabucast.forecast.registry import last_seen_day, load_model
 
-    _, universe, sectors = forecast_settings(ctx.args.predict_config, PredictSettings)
+    _, universe, sectors = stored_forecast_settings(ctx.store, ctx.args.predict_config, PredictSettings)
     model = load_model(ctx.store)
     start = first_scored_session(calendar, as_of, settings.days)
     print(f"scoring model {model.version} on every session {start.date()}..{as_of.date()}", file=sys.stderr)

@@ -15,8 +15,8 @@ from kabucast.config import (
     FinetuneSettings,
     PredictSettings,
     TrainSettings,
-    forecast_settings,
 )
+from kabucast.data.stored_universe import stored_forecast_settings
 from kabucast.forecast.registry import MODELS
 from kabucast.jobs.daily import PredictRequest
 from kabucast.jobs.wiring import (
@@ -34,7 +34,7 @@ def cmd_train(ctx: Context) -> Result:
 
     if ctx.args.from_sweep:
         return _train_from_sweep(ctx)
-    cfg, universe, sectors = forecast_settings(ctx.args.config, TrainSettings)
+    cfg, universe, sectors = stored_forecast_settings(ctx.store, ctx.args.config, TrainSettings)
     run = train_in_tempdir(train, cfg, forecast_data(ctx.store, ctx.calendar, cfg, universe, sectors), ctx.today)
     print(run.table(), file=sys.stderr)
     summary = f"{run.summary()}\n{stored_as(ctx, run.version, run.champion)}"
@@ -91,8 +91,8 @@ def _verdict(finetune: dict) -> str:
 
 
 def cmd_predict(ctx: Context) -> Result:
-    _, universe, _ = forecast_settings(ctx.args.config, PredictSettings)
-    predictor = onnx_predictor(ctx.args.config)
+    _, universe, _ = stored_forecast_settings(ctx.store, ctx.args.config, PredictSettings)
+    predictor = onnx_predictor(ctx.args.config, universe)
     tickers = check_tickers(chosen_tickers(ctx, universe), universe)
     out = predictor(ctx.store, ctx.today, tickers, PredictRequest(force=ctx.args.force))
     where = f"{out['key']} (latest.json: {out['latest']})"
@@ -136,7 +136,7 @@ def cmd_scorecard(ctx: Context) -> Result:
     """The live scorecard of every session from ``--since`` (default: the as-of day) to the as-of day."""
     from kabucast.jobs.scorecard_step import publish_scorecards
 
-    _, universe, _ = forecast_settings(ctx.args.config, PredictSettings)
+    _, universe, _ = stored_forecast_settings(ctx.store, ctx.args.config, PredictSettings)
     since = ctx.calendar.requested_day(ctx.args.since, "--since", ctx.today) if ctx.args.since else ctx.today
     days = list(ctx.calendar.sessions(since, ctx.today))
     out = publish_scorecards(ctx.store, ctx.calendar, days, universe.members_on)

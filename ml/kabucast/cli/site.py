@@ -8,7 +8,8 @@ import webbrowser
 from pathlib import Path
 
 from kabucast.cli.base import Command, Context, Result
-from kabucast.config import PredictSettings, forecast_settings
+from kabucast.config import PredictSettings
+from kabucast.data.stored_universe import stored_forecast_settings
 from kabucast.errors import ConfigError, UsageError
 from kabucast.evaluation.live_page import render_page
 from kabucast.jobs.site_step import SITE_KEY, page_inputs, write_page
@@ -31,7 +32,7 @@ def cmd_site(ctx: Context) -> Result:
 def _open(ctx: Context) -> Result:
     """Render the page of the store's latest forecast. A local store keeps it as its site/index.html (by the daily
     job's rules); with ``--out``, or from any other store, it goes to a file of its own."""
-    _, universe, _ = forecast_settings(ctx.args.config, PredictSettings)
+    _, universe, _ = stored_forecast_settings(ctx.store, ctx.args.config, PredictSettings)
     warning = ctx.calendar.review_warning(universe)
     if ctx.args.out is None and isinstance(ctx.store, LocalStore):
         out = write_page(ctx.store, universe, warning=warning)[1]
@@ -56,7 +57,7 @@ def _url(ctx: Context) -> Result:
             f"{ctx.store.url} is a local store: it has no URL. `kabucast site open` writes the page and prints its path"
         )
     if ctx.args.publish:
-        _, universe, _ = forecast_settings(ctx.args.config, PredictSettings)
+        _, universe, _ = stored_forecast_settings(ctx.store, ctx.args.config, PredictSettings)
         write_page(ctx.store, universe, warning=ctx.calendar.review_warning(universe))
     if not ctx.store.exists(SITE_KEY):
         raise UsageError(

@@ -11,6 +11,7 @@ from kabucast.cli.base import Command, Context, Result, chosen_tickers
 from kabucast.config import FetchSettings, load_settings, load_universe, resolve_config_path
 from kabucast.data.calendar import parse_date
 from kabucast.data.sources.jquants_slow import GROUPS, check_groups
+from kabucast.data.stored_universe import stored_universe
 from kabucast.errors import UsageError, echo
 
 
@@ -27,7 +28,7 @@ def cmd_slowdata(ctx: Context) -> Result:
         raise UsageError(f"the slow data comes from J-Quants only: --source jquants, not {echo(ctx.args.source)}")
     cfg = load_settings(FetchSettings, resolve_config_path(ctx.args.config))
     groups, since = _groups(ctx), _since(ctx)
-    universe = load_universe(ctx.args.universe or cfg.universe)
+    universe = stored_universe(ctx.store, load_universe(ctx.args.universe or cfg.universe))
     tickers = chosen_tickers(ctx, universe, every=True)
     source = JQuantsSource(retry=cfg.retry)
     report = update_slow(ctx.store, source.request, groups, tickers, ctx.calendar, ctx.today, since)
@@ -46,7 +47,7 @@ def _screen(ctx: Context) -> Result:
 
     groups, since = _groups(ctx), _since(ctx)
     cfg = load_settings(FetchSettings, resolve_config_path(ctx.args.config))
-    universe = load_universe(ctx.args.universe or cfg.universe)
+    universe = stored_universe(ctx.store, load_universe(ctx.args.universe or cfg.universe))
     frames = load_prices(ctx.store, chosen_tickers(ctx, universe, every=True))
     if not frames:
         raise UsageError("no stored prices to screen against: run `kabucast backfill` first")

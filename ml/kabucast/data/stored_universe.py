@@ -1,5 +1,7 @@
 """The store's copy of a universe file: ``universe/<name>.yaml``, written by ``kabucast universe sync --write``
-(kabucast.data.universe_sync) and read by the jobs in place of the file shipped in the image.
+(kabucast.data.universe_sync) and read in place of the file shipped in the image by the jobs and by every command
+that works against a store (:func:`stored_forecast_settings`; kabucast.forecast.dataset.forecast_data for training,
+walk-forward and select).
 
 The image's file (config/universes/*.yaml) is what a release knew; the store's copy is what the exchange's master
 said at the last sync, so it wins when there is one. It must describe the same universe (its ``name`` and
@@ -9,10 +11,11 @@ said at the last sync, so it wins when there is one. It must describe the same u
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
+from kabucast.config import SectorSettings, forecast_settings
 from kabucast.errors import ConfigError
 from kabucast.settings_files import build_section
 from kabucast.storage.base import Store
@@ -20,6 +23,7 @@ from kabucast.universe import UniverseSettings
 from kabucast.universe_listing import universe_yaml
 
 PREFIX = "universe/"
+T = TypeVar("T")
 
 
 def universe_key(name: str) -> str:
@@ -45,6 +49,13 @@ def stored_universe(store: Store, shipped: UniverseSettings) -> UniverseSettings
             "delete it or sync it again"
         )
     return copy
+
+
+def stored_forecast_settings(store: Store, config: str, cls: type[T]) -> tuple[T, UniverseSettings, SectorSettings]:
+    """kabucast.config.forecast_settings with the store's copy of the universe the file names (when there is one):
+    what every command that works against a store serves, forecasts, scores and renders."""
+    cfg, shipped, sectors = forecast_settings(config, cls)
+    return cfg, stored_universe(store, shipped), sectors
 
 
 def put_universe(store: Store, universe: Mapping[str, Any]) -> str:

@@ -32,6 +32,7 @@ from kabucast.data.ingest import load_prices
 from kabucast.data.slow_store import load_slow_groups
 from kabucast.data.sources.base import STATIC_INFO_KEYS
 from kabucast.data.sources.jquants_slow import check_groups
+from kabucast.data.stored_universe import stored_universe
 from kabucast.errors import ConfigError, KabucastError
 from kabucast.features import (
     PricePanel,
@@ -352,14 +353,18 @@ def forecast_data(
     evaluation_universe: str | None = None,
 ) -> ForecastData:
     """The :class:`ForecastData` a recipe trains and is scored on: its served ``universe``, its
-    ``training_universe`` file (if any) and an ``evaluation_universe`` file (walk-forward's; if any).
+    ``training_universe`` file (if any) and an ``evaluation_universe`` file (walk-forward's; if any), each the
+    store's synced copy when there is one (kabucast.data.stored_universe): train, evaluate and select read it here.
 
     A :class:`~kabucast.errors.ConfigError` when a universe trades on another exchange than the served
     one (one calendar) or lists a sector the sector map does not know (it would silently share the
     unknown sector's embedding); ``Unknown`` says so on purpose (e.g. a listing without sectors).
     """
-    training = None if recipe.training_universe is None else load_universe(recipe.training_universe)
-    evaluation = None if evaluation_universe is None else load_universe(evaluation_universe)
+    universe = stored_universe(store, universe)
+    training, evaluation = (
+        None if path is None else stored_universe(store, load_universe(path))
+        for path in (recipe.training_universe, evaluation_universe)
+    )
     for other in (training, evaluation):
         if other is None:
             continue

@@ -50,11 +50,18 @@ MONTHLY_ENRICH_CONFIG = "enrich_universe.yaml"
 FINETUNE_CONFIG = "finetune.yaml"
 
 
+class NotInUniverse(ConfigError):
+    """A requested ticker is no member, past or present, of the universe the run reads (the store's copy if synced)."""
+
+
 def check_tickers(tickers: Sequence[str], universe: UniverseSettings) -> list[str]:
-    """``tickers`` if every one is in the universe (no duplicates), else a ConfigError naming the strays."""
+    """``tickers`` if every one is in the universe (no duplicates), else :class:`NotInUniverse` naming the strays."""
     unknown = [t for t in tickers if t not in universe.every_ticker]
     if unknown:
-        raise ConfigError(f"not in the {universe.name} universe: {', '.join(unknown)} (see its config file)")
+        raise NotInUniverse(
+            f"not in the {universe.name} universe: {', '.join(unknown)} (`kabucast universe` lists its members as "
+            "the jobs read them: the store's synced copy when there is one)"
+        )
     if len(set(tickers)) != len(tickers):
         raise ConfigError("a ticker is listed twice")
     if not tickers:

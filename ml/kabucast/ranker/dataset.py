@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from kabucast.config import RetrySettings
+from kabucast.config import RetrySettings, UniverseSettings
 from kabucast.data.calendar import TradingCalendar
 from kabucast.errors import ConfigError
 from kabucast.ranker.arrays import PanelArray
@@ -67,24 +67,26 @@ def build_panel(store: Store, settings: PanelSettings, calendar: TradingCalendar
             "plant": dataclasses.asdict(plant) if plant else None,
         }
         return sample.panel, origin
-    sectors = _universe_sectors(settings)
+    universe = _universe(store, settings)
+    sectors = {m.ticker: m.sector for m in universe.members}
     if kind == "store":
         return panel_from_store(store, sectors, settings.start, settings.end, calendar), origin
-    from kabucast.config import load_universe
     from kabucast.data.sources.factory import make_source
 
-    source = make_source(settings.source, load_universe(str(settings.universe)), RetrySettings(), _BATCH)
+    source = make_source(settings.source, universe, RetrySettings(), _BATCH)
     return panel_from_source(source, sectors, settings.start, settings.end, calendar), origin
 
 
-def _universe_sectors(settings: PanelSettings) -> dict[str, str]:
-    """ticker -> sector of the configured universe (required by every source but the sample market)."""
+def _universe(store: Store, settings: PanelSettings) -> UniverseSettings:
+    """The configured universe, the store's synced copy when there is one (required by every source but the sample
+    market)."""
     if not settings.universe:
         example = "e.g. universes/topix_core30.yaml"
         raise ConfigError(f"panel.universe is required with panel.source {settings.source!r} ({example})")
     from kabucast.config import load_universe
+    from kabucast.data.stored_universe import stored_universe
 
-    return {m.ticker: m.sector for m in load_universe(settings.universe).members}
+    return stored_universe(store, load_universe(settings.universe))
 
 
 def _seed(arg: str, spec: str) -> int:

@@ -39,6 +39,7 @@ from kabucast.jobs.wiring import (
     MONTHLY_ENRICH_CONFIG,
     DailyJob,
     MonthlyJob,
+    NotInUniverse,
     build_daily_job,
     build_monthly_job,
 )
@@ -92,7 +93,8 @@ class Runtime:
         return self._settings
 
     def universe(self, job: Job) -> UniverseSettings:
-        """The universe the job runs on (a local config file: no store or network I/O)."""
+        """The image's universe file of the job (no store or network I/O): its exchange dates the event. The job
+        itself works on the store's synced copy when there is one (same name and exchange)."""
         if job not in self._universes:
             name = self.settings.universe or _configured_universe(job)
             self._universes[job] = load_universe(name)
@@ -125,7 +127,8 @@ def _configured_universe(job: Job) -> str:
 def handle(job: Job, event: Any, context: Any, runtime: Runtime) -> dict[str, Any]:
     """One invocation of ``job``: a JSON-safe summary (``status`` ok, skipped or error).
 
-    A malformed event is answered (``status: error``, ``error: InvalidEvent``) before any I/O. A run
+    A malformed event is answered (``status: error``, ``error: InvalidEvent``) before any I/O; so is a ticker
+    outside the universe the job reads, once it has read the store's synced copy (kabucast.jobs.wiring). A run
     that stops on a usage error is answered too (``error``: its name), after it is logged and counted
     as failed; any other failure raises after logging it, so Lambda's retries, the failed-runs queue
     and the alarms see it. Either way one structured log line and one metrics blob are written
@@ -136,7 +139,8 @@ def handle(job: Job, event: Any, context: Any, runtime: Runtime) -> dict[str, An
     observability.start(job, context)
     try:
         universe = runtime.universe(job)
-        request = parse_event(job, event, runtime.clock(), universe.every_ticker, calendar_for(universe.exchange))
+        # tickers: their form only; membership is the job's check, on the store's copy it reads (jobs.wiring)
+        request = parse_event(job, event, runtime.clock(), None, calendar_for(universe.exchange))
     except InvalidEvent as exc:
         observability.rejected(str(exc), time.monotonic() - started)
         return {"status": "error", "error": "InvalidEvent", "message": str(exc), "request_id": request_id}
@@ -145,6 +149,9 @@ def handle(job: Job, event: Any, context: Any, runtime: Runtime) -> dict[str, An
         observability.forced(request.to_dict())
     try:
         summary = _run(request, runtime)
+    except NotInUniverse as exc:  # the sender's to fix, like a malformed event; known once the store's copy is read
+        observability.rejected(str(exc), time.monotonic() - started)
+        return {"status": "error", "error": "InvalidEvent", "message": str(exc), "request_id": request_id}
     except Exception as exc:
         answered = isinstance(exc, UsageError)  # a retry would fail the same way
         observability.failed(exc, job, time.monotonic() - started, _lag(request, runtime, exc), raised=not answered)

@@ -33,6 +33,7 @@ from lightning.pytorch.callbacks import Callback
 
 from kabucast.config import TrainSettings, build_section, load_yaml, resolve_config_path
 from kabucast.data.calendar import TradingCalendar
+from kabucast.data.stored_universe import stored_universe
 from kabucast.errors import ConfigError
 from kabucast.forecast.dataset import ForecastSamples, NotEnoughData, cap_samples, load_samples, time_split
 from kabucast.forecast.diagnostics import CollapseMonitor, CollapseSettings
@@ -223,7 +224,8 @@ def trial_train_settings(trial: TrialSettings) -> tuple[TrainSettings, Any, Any]
 
 
 def _forecaster(trial: TrialSettings, store: Store, calendar: TradingCalendar, as_of: pd.Timestamp) -> Objective:
-    settings, universe, sectors = trial_train_settings(trial)
+    settings, shipped, sectors = trial_train_settings(trial)
+    universe = stored_universe(store, shipped)  # the synced copy, as train and evaluate read it
     samples = load_samples(store, universe, sectors, calendar, as_of, settings.data.static_mode)
     seed = int(settings.training.get("seed", 0))
     train, val, test = split_forecaster_samples(samples, settings, trial, seed)

@@ -1,5 +1,6 @@
-"""The jobs work on the store's synced copy of the universe (universe/<name>.yaml) when there is one, the image's
-file otherwise; the monthly job's optional sync writes that copy, and a failed sync leaves it as it was."""
+"""The jobs and every command on a store work on the store's synced copy of the universe (universe/<name>.yaml) when
+there is one, the image's file otherwise; the monthly job's optional sync writes that copy, and a failed sync leaves
+it as it was."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from kabucast.config import CONFIG_DIR
+from kabucast.cli.main import main
+from kabucast.config import CONFIG_DIR, PredictSettings, TrainSettings
+from kabucast.data.calendar import calendar_for
 from kabucast.data.sources.jquants_key import ENV_KEY, ENV_KEY_PARAMETER
-from kabucast.data.stored_universe import put_universe, stored_universe, universe_key
-from kabucast.errors import ConfigError
+from kabucast.data.stored_universe import put_universe, stored_forecast_settings, stored_universe, universe_key
+from kabucast.errors import ConfigError, KabucastError
+from kabucast.forecast.dataset import ForecastData, forecast_data
 from kabucast.jobs.wiring import FinetuneStep, build_daily_job, build_monthly_job
 from kabucast.storage import LocalStore
 
@@ -83,3 +87,41 @@ def test_the_fine_tune_trains_on_the_copy_and_the_stale_warning_names_the_sync(t
     shipped = build_daily_job(source="sample").universe
     warning = shipped.review_warning("2026-11-30", pd.Timestamp("2026-10-30"))
     assert warning and "kabucast universe sync --source jquants --write" in warning
+
+
+class Stop(KabucastError):
+    """Raised by a stand-in of training or walk-forward once it has seen the data it was given."""
+
+
+def test_train_and_evaluate_read_the_copy(tmp_path: Path, synced: dict, monkeypatch) -> None:
+    # GIVEN a store whose synced copy adds Fujitsu to the universe the recipes name
+    store = LocalStore(tmp_path / "store")
+    put_universe(store, synced)
+    seen: list[ForecastData] = []
+
+    def stop(*args, **kwargs):
+        seen.append(next(a for a in args if isinstance(a, ForecastData)))
+        raise Stop("seen")
+
+    monkeypatch.setattr("kabucast.forecast.train.train_in_tempdir", stop)
+    monkeypatch.setattr("kabucast.experiments.walkforward.walk_forward_recipe", stop)
+    # WHEN `kabucast train` and `kabucast evaluate` run against it
+    for argv in (["train", "--config", "train_quick.yaml"], ["evaluate", "--config", "evaluate_quick.yaml"]):
+        assert main([*argv, "--store", str(tmp_path / "store"), "--as-of", str(TODAY.date())]) == 2
+    # THEN both train on the copy's members
+    assert len(seen) == 2
+    assert all(d.universe.reviewed == "2026-10-30" and "6702.T" in d.universe.every_ticker for d in seen)
+
+
+def test_every_command_on_a_store_reads_the_copy(tmp_path: Path, synced: dict) -> None:
+    # GIVEN a store with a synced copy, and one without
+    store = LocalStore(tmp_path / "store")
+    put_universe(store, synced)
+    # THEN the settings the store commands read (predict, scorecard, backtest, site, select --train) name the copy
+    _, universe, _ = stored_forecast_settings(store, "predict.yaml", PredictSettings)
+    assert "6702.T" in universe.members_on(TODAY) and "3382.T" not in universe.members_on(TODAY)
+    _, shipped, _ = stored_forecast_settings(LocalStore(tmp_path / "empty"), "predict.yaml", PredictSettings)
+    assert "6702.T" not in shipped.every_ticker
+    # AND the data training, walk-forward and select build from the image's file is the copy's
+    recipe, _, sectors = stored_forecast_settings(store, "train_quick.yaml", TrainSettings)
+    assert forecast_data(store, calendar_for("XTKS"), recipe, shipped, sectors).universe == universe
