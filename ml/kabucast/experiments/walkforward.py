@@ -51,6 +51,7 @@ from kabucast.forecast.interface import (
     calibrate_quantiles,
     finite_mean,
     quantile_levels,
+    trains_on_whole_dates,
 )
 from kabucast.forecast.kinds import build_model
 from kabucast.forecast.metrics import horizon_metrics, momentum_baseline, per_date_rankic, zero_baseline
@@ -212,8 +213,9 @@ def train_fold(
     log: Log = stderr_line,
 ) -> tuple[dict[str, ForecastModel], dict[str, Any]]:
     """Train the recipe's model on ``fold.train`` (early stopping on a random share of it; for a quantile
-    recipe on its last dates, purged, which then calibrate the intervals), served from ONNX, and the
-    ridge baseline on the same split.
+    recipe, or a model of whole dates, on its last dates, purged, which then calibrate the intervals: a random
+    share of the same dates would leak through their overlapping labels and split their cross-sections),
+    served from ONNX, and the ridge baseline on the same split.
 
     The model comes from the recipe (kabucast.forecast.kinds.build_model) and fits as in
     ``kabucast train``; it is exported into ``work_dir`` and scored as the daily job would serve it.
@@ -222,12 +224,13 @@ def train_fold(
     """
     model = build_model(recipe.model, recipe.training, sectors.n_ids)
     rng = np.random.default_rng(model.seed)
-    if quantile_levels(model):  # calibration needs a later block, purged: split in time as `kabucast train`
+    whole = trains_on_whole_dates(model)
+    if quantile_levels(model) or whole:  # calibration, or a model of whole dates, needs a later block, purged
         try:
-            fit_idx, val_idx, _ = split_samples(samples, recipe.data, rng, model.min_train_samples, fold.train)
+            fit_idx, val_idx, _ = split_samples(samples, recipe.data, rng, model.min_train_samples, fold.train, whole)
         except NotEnoughData as exc:
             raise NotEnoughData(
-                f"{fold.name}: {exc}. A quantile recipe early-stops and calibrates on the last "
+                f"{fold.name}: {exc}. A quantile or cross-sectional recipe early-stops (and calibrates) on the last "
                 f"{recipe.data.val_fraction:.0%} of each fold's training dates, {recipe.data.purge_sessions} sessions "
                 "after those it fits (or use fewer folds or a shorter test_sessions)"
             ) from exc

@@ -107,6 +107,8 @@ class OneDate(nn.Module):
 class CrossSectionalForecaster:
     """The cross-sectional network with its training settings: fit, finetune, predict, export (module docstring)."""
 
+    whole_dates = True  # it learns from cross-sections: runs give it whole dates (forecast.interface)
+
     def __init__(
         self, config: CrossSectionalConfig, training: TrainConfig, network: CrossSectionalNet | None = None
     ) -> None:

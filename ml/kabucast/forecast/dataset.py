@@ -225,9 +225,17 @@ def time_split(
     return Split(train=train, val=val, train_end=as_of[samples.date_pos[train].max()], val_start=as_of[val_first])
 
 
-def cap_samples(idx: np.ndarray, most: int, rng: np.random.Generator) -> np.ndarray:
-    """At most ``most`` of ``idx``, picked at random (sorted): how every training run caps its samples."""
-    return np.sort(rng.choice(idx, size=most, replace=False)) if len(idx) > most else idx
+def cap_samples(idx: np.ndarray, most: int, rng: np.random.Generator, date_pos: np.ndarray | None = None) -> np.ndarray:
+    """At most ``most`` of ``idx``, picked at random (sorted): how every training run caps its samples. With
+    ``date_pos`` (every sample's date position) whole dates are picked instead, in a random order, while they fit."""
+    if len(idx) <= most:
+        return idx
+    if date_pos is None:
+        return np.sort(rng.choice(idx, size=most, replace=False))
+    dates, counts = np.unique(date_pos[idx], return_counts=True)
+    order = rng.permutation(len(dates))
+    kept = dates[order[np.cumsum(counts[order]) <= most]]
+    return idx[np.isin(date_pos[idx], kept)]
 
 
 def split_samples(
@@ -236,18 +244,20 @@ def split_samples(
     rng: np.random.Generator,
     min_train: int,
     within: np.ndarray | None = None,
+    whole_dates: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, Split]:
     """Training and validation sample indices of a training run, and the :func:`time_split` they came from.
 
     Time split (``val_fraction``, ``purge_sessions``) of ``within`` (default: every sample), then every
     ``as_of_stride``-th date, then a random cap on each side (training first, then validation, from
-    ``rng``). :class:`NotEnoughData` when fewer than ``min_train`` (a batch) training or 2 validation
-    samples are left.
+    ``rng``; of whole dates with ``whole_dates``). :class:`NotEnoughData` when fewer than ``min_train`` (a
+    batch) training or 2 validation samples are left.
     """
     split = time_split(samples, data.val_fraction, data.purge_sessions, within)
     strided = samples.date_pos % data.as_of_stride == 0
-    train = cap_samples(split.train[strided[split.train]], data.max_train_samples, rng)
-    val = cap_samples(split.val[strided[split.val]], data.max_val_samples, rng)
+    by_date = samples.date_pos if whole_dates else None
+    train = cap_samples(split.train[strided[split.train]], data.max_train_samples, rng, by_date)
+    val = cap_samples(split.val[strided[split.val]], data.max_val_samples, rng, by_date)
     if len(train) < min_train or len(val) < 2:
         raise NotEnoughData(f"{len(train)} training / {len(val)} validation samples; backfill more history")
     return train, val, split

@@ -128,6 +128,12 @@ class QuantileModel(ForecastModel, Protocol):
         ...
 
 
+def trains_on_whole_dates(model: ForecastModel) -> bool:
+    """Whether ``model`` learns from whole cross-sections (its ``whole_dates``, e.g. the cross-sectional kind): its
+    training and early-stopping samples are then whole dates, and early stopping is on later dates, purged."""
+    return bool(getattr(model, "whole_dates", False))
+
+
 def quantile_levels(model: ForecastModel) -> tuple[float, ...]:
     """The levels ``model`` forecasts quantiles at (empty for a model without quantiles, e.g. the ridge)."""
     return tuple(model.quantile_levels) if isinstance(model, QuantileModel) else ()

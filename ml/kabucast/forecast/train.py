@@ -36,6 +36,7 @@ from kabucast.forecast.interface import (
     SampleSplit,
     TrainableModel,
     calibrate_quantiles,
+    trains_on_whole_dates,
 )
 from kabucast.forecast.kinds import build_model, load_trainable
 from kabucast.forecast.metrics import horizon_metrics, momentum_baseline, zero_baseline
@@ -103,7 +104,9 @@ def train(
     samples = data.samples(as_of, settings.data.static_mode)
     rng = np.random.default_rng(model.seed)
     pool = samples.training_pool()  # the training universe's samples (train broad, serve narrow)
-    train_idx, val_idx, split = split_samples(samples, settings.data, rng, model.min_train_samples, pool)
+    train_idx, val_idx, split = split_samples(
+        samples, settings.data, rng, model.min_train_samples, pool, trains_on_whole_dates(model)
+    )
     # the control: same inputs, labels of other samples; validation untouched
     order = rng.permutation(len(train_idx)) if settings.data.shuffle_labels else None
     print(

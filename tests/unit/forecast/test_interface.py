@@ -249,6 +249,42 @@ def test_a_second_kind_of_model_plugs_into_walk_forward(
     assert trained["ridge_alpha"] == models["ridge"].alpha
 
 
+class WholeDatesModel(MeanModel):
+    """The mean model as a model of whole cross-sections (the cross-sectional kind's ``whole_dates``): it keeps the
+    split it was fitted on."""
+
+    whole_dates = True
+
+    def fit(self, split: SampleSplit, work_dir: Path, progress: bool = True, callbacks: Any = ()) -> FitResult:
+        self.split = split
+        return super().fit(split, work_dir, progress, callbacks)
+
+
+@pytest.mark.parametrize("most", [100_000, 30])
+def test_walk_forward_early_stops_a_model_of_whole_dates_on_later_whole_dates_purged(
+    samples: ForecastSamples, sectors, tmp_path, monkeypatch, most: int
+) -> None:
+    # GIVEN a kind that learns from cross-sections, and a recipe that caps its samples at ``most``
+    model = WholeDatesModel()
+    monkeypatch.setitem(kinds.MODEL_KINDS, "dates", ModelKind(lambda *a: model, lambda *a: model))
+    data = TrainDataSettings(as_of_stride=2, max_train_samples=most, max_val_samples=most)
+    recipe = TrainSettings("local", "u", "s", data, {"kind": "dates"}, {})
+    last = samples.date_pos.max()  # the fold trains on all but the last 10 dates (a year of purge must fit)
+    train, test = np.flatnonzero(samples.date_pos < last - 10), np.flatnonzero(samples.date_pos >= last - 10)
+    # WHEN walk-forward trains a fold with it
+    _, trained = train_fold(recipe, sectors, samples, Fold("fold-1", train, test), tmp_path)
+    fit, early = model.split.train, model.split.val
+    # THEN early stopping is on dates after every fitted date and its purge, not a random share of the same dates
+    fit_last, early_first = samples.date_pos[fit].max(), samples.date_pos[early].min()
+    assert early_first - fit_last > 252 and trained["n_early_stopping"] == len(early) > 0
+    # AND each side holds whole dates: every sample of the fold on each of its dates (capped by dropping dates)
+    for side in (fit, early):
+        days = np.unique(samples.date_pos[side])
+        whole = train[np.isin(samples.date_pos[train], days)]
+        assert np.array_equal(np.sort(side), np.sort(whole)) and len(side) <= most
+        assert (days % 2 == 0).all()
+
+
 def planted(samples: ForecastSamples) -> ForecastSamples:
     """The samples with labels that a linear function of the last week's first feature explains (plus noise)."""
     batch = samples.take(np.arange(len(samples)))
