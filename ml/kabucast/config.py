@@ -329,7 +329,9 @@ class EvaluateSettings:
 
     ``train_config`` names the recipe (a TrainSettings file: universe, model, training, data); its
     ``data.val_fraction`` becomes the share of each fold's training samples drawn at random for early
-    stopping, its ``purge_sessions`` is not used (``purge_sessions`` here is). The last
+    stopping, its ``purge_sessions`` is not used (``purge_sessions`` here is), except for a recipe with
+    quantiles or a model of whole dates (the cross-sectional kind): those early-stop on the last
+    ``val_fraction`` of each fold's training dates, ``data.purge_sessions`` after those they fit. The last
     ``holdout_fraction`` of the sample dates is the holdout: no fold trains or tests on it, and it is
     scored once at the end by the last fold's model (``last_fold``) or by a model trained on every
     earlier date up to the purge (``refit``). Each fold tests on ``test_sessions`` dates (null: the
