@@ -73,7 +73,12 @@ def build_section(cls: type[T], data: Any, file: str, prefix: str) -> T:
                 raise ConfigError(f"{file}: missing key '{key}'")
             continue
         kwargs[name] = _coerce(hints[name], data[name], file, key)
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ConfigError as exc:  # a check across keys (the dataclass's __post_init__): name the file too
+        if str(exc).startswith(file):
+            raise
+        raise type(exc)(f"{file}: {exc}") from None
 
 
 def _coerce(tp: Any, value: Any, file: str, key: str) -> Any:

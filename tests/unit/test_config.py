@@ -219,7 +219,7 @@ def test_the_tse33_map_is_config_and_each_code_names_a_sector_of_the_map(tmp_pat
     assert load_settings(SectorSettings, ok).tse33["3650"] == Tse33Sector("Electric Appliances", "Technology")
     # AND a code mapped onto a sector the embedding does not have is a named error at load
     bad = sector_file(tmp_path, 'tse33:\n  "7050": {name: Banks, sector: Financial Services}\n')
-    with pytest.raises(UnmappedSector, match=r"tse33.7050 \(Banks\): sector 'Financial Services' is not in the sector"):
+    with pytest.raises(UnmappedSector, match=r"sectors\.yaml: tse33.7050 \(Banks\): sector 'Financial Services'"):
         load_settings(SectorSettings, bad)
 
 
