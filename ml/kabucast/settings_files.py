@@ -93,7 +93,7 @@ def _coerce(tp: Any, value: Any, file: str, key: str) -> Any:
             raise ConfigError(f"{file}: '{key}' must be one of {list(args)}, got {value!r}")
         return value
     if origin is tuple:
-        if not isinstance(value, list):
+        if not isinstance(value, list | tuple):  # a tuple: a section rebuilt from its dataclass (sweep overrides)
             raise ConfigError(f"{file}: '{key}' must be a list, got {type(value).__name__}")
         return tuple(_coerce(args[0], v, file, f"{key}[{i}]") for i, v in enumerate(value))
     if origin is dict:
