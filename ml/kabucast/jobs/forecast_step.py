@@ -21,6 +21,7 @@ import pandas as pd
 
 from kabucast.config import SectorSettings, UniverseSettings
 from kabucast.data.calendar import TradingCalendar
+from kabucast.features.registry import contract_groups
 from kabucast.forecast.document import forecast_document
 from kabucast.forecast.kinds import stored_kind
 from kabucast.forecast.missing import failure_reasons, with_missing
@@ -65,7 +66,8 @@ class OnnxPredictor:
         model = load_model(store)
         check_features(model)
         served = self._served(model)
-        inputs = load_model_inputs(store, self.universe, self.sectors, self.calendar, today, tickers)
+        groups = contract_groups(model.meta.get("features"))  # the slow-data groups it was trained on (none: 23)
+        inputs = load_model_inputs(store, self.universe, self.sectors, self.calendar, today, tickers, groups)
         fs = inputs.features
         members = self.universe.members_on(today)
         levels = served.quantile_levels

@@ -19,6 +19,7 @@ from kabucast.forecast.dataset import forecast_data
 from kabucast.forecast.onnx_model import ForecastInputError, OnnxModel
 from kabucast.forecast.registry import check_features, load_model
 from kabucast.forecast.train import train
+from kabucast.jobs.forecast_step import LATEST_KEY, OnnxPredictor
 from kabucast.jobs.inputs import load_model_inputs
 from kabucast.storage import LocalStore
 
@@ -65,10 +66,14 @@ def test_a_recipe_with_a_group_trains_records_and_serves_it(store, recipe, secto
         inputs.weekly, inputs.static, inputs.position, inputs.sector_id
     )  # fmt: skip
     assert served.shape == (3, 12) and np.isfinite(served).all()
-    # AND inputs without the group are refused by name (the daily job's until it passes the model's groups)
+    # AND inputs without the group are refused by name
     plain = load_model_inputs(store, universe, sectors, calendar, AS_OF, NAMES).features
     with pytest.raises(ForecastInputError, match="weekly has shape"):
         OnnxModel.from_files(model).predict_arrays(plain.weekly, plain.static, plain.position, plain.sector_id)
+    # AND the daily forecast step serves the champion on its groups' inputs: the same forecasts
+    OnnxPredictor(universe, sectors, calendar, site=False)(store, AS_OF, NAMES)
+    document = store.get_json(LATEST_KEY)
+    assert len(document["predictions"]) == 3 and document["failures"] == []
 
 
 def test_an_unknown_group_in_a_recipe_is_named(store, recipe, sectors, calendar) -> None:
