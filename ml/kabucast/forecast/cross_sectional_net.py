@@ -7,8 +7,11 @@ gate driven by market-level features. This network has those three parts, small 
 1. **per stock**: the normalised weekly features of its last ``recent_weeks`` weeks through a GRU; its final
    state, with the static, position and sector-embedding inputs, is the stock's vector ``x`` (B, H);
 2. **across the stocks of a date**: multi-head attention over the stocks that share the row's ``group`` (its
-   date; optionally only those of its sector too, ``peers: sector``), added to ``x`` (a residual: a stock always
-   keeps its own information, so the attention cannot average the cross-section into one forecast);
+   date), added to ``x`` (a residual: a stock always keeps its own information, so the attention cannot average
+   the cross-section into one forecast). ``peers`` masks whom a stock sees among them: ``all``; ``sector``, its
+   sector; ``knn``, itself and its ``peer_k`` most correlated stocks (:func:`knn_peers`: the correlation of their
+   weekly ``ret_1w`` inputs over the last ``peer_weeks`` weeks, so the graph reads the row's own inputs and
+   nothing after its date); ``sector_knn``, either;
 3. **the market's state**: the mean over the date's stocks of their latest and last-4-week normalised features
    through a small MLP gives a sigmoid gate (H,) that scales the features the head reads, per date;
 4. a head MLP -> 12 log returns.
@@ -28,10 +31,13 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from kabucast.features.registry import WEEKLY_FEATURES
 from kabucast.forecast.model import config_dict, config_from_dict
 from kabucast.forecast.normalize import Normalizer
 
 _MASKED = -1e9
+RET_1W = [spec.name for spec in WEEKLY_FEATURES].index("ret_1w")
+PEERS = ("all", "sector", "knn", "sector_knn")
 
 
 @dataclass(frozen=True)
@@ -47,7 +53,9 @@ class CrossSectionalConfig:
     recent_weeks: int = 52  # the weeks the GRU reads (the last ones of the 156)
     hidden: int = 64
     heads: int = 4
-    peers: Literal["all", "sector"] = "all"  # whom a stock attends to among its date's stocks
+    peers: Literal["all", "sector", "knn", "sector_knn"] = "all"  # whom a stock attends to among its date's stocks
+    peer_k: int = 5  # knn / sector_knn: the most correlated stocks each one sees (besides itself)
+    peer_weeks: int = 26  # knn / sector_knn: the trailing weeks of ret_1w the correlation reads
     market_hidden: int = 32
     mlp: tuple[int, ...] = (64,)
     dropout: float = 0.1
@@ -60,8 +68,12 @@ class CrossSectionalConfig:
             raise ValueError(f"hidden ({self.hidden}) must be a multiple of heads ({self.heads})")
         if not 1 <= self.recent_weeks <= self.seq_len:
             raise ValueError(f"recent_weeks must be in 1..{self.seq_len}, got {self.recent_weeks}")
-        if self.peers not in ("all", "sector"):
-            raise ValueError(f"peers must be 'all' or 'sector', got {self.peers!r}")
+        if self.peers not in PEERS:
+            raise ValueError(f"peers must be one of {', '.join(PEERS)}; got {self.peers!r}")
+        if self.peer_k < 1:
+            raise ValueError(f"peer_k must be at least 1 (the peers each stock sees), got {self.peer_k}")
+        if not 3 <= self.peer_weeks <= self.seq_len:
+            raise ValueError(f"peer_weeks must be in 3..{self.seq_len} (weeks of ret_1w), got {self.peer_weeks}")
         if self.quantiles:
             raise ValueError("the cross-sectional network has no quantile head (bands wrap it: model.quantiles)")
 
@@ -110,15 +122,26 @@ class CrossSectionalNet(nn.Module):
         """weekly (B, T, 23), static (B, 6), position (B, 2) float32; sector_id (B,), group (B,) int64 (None: one
         date) -> (B, 12) log returns."""
         cfg = self.config
+        same = self._same_date(sector_id if group is None else group, group is None)  # (B, B) 1 = same date
+        peers = self._peers(weekly, sector_id, same)  # (B, B) 1 = row i attends to row j
         weekly, static = self.normalizer(weekly, static)
         _, h_n = self.gru(weekly[:, -cfg.recent_weeks :, :])  # (1, B, H)
         x = self.stock(torch.cat([h_n[-1], static, position, self.sector(sector_id)], dim=-1))  # (B, H)
-        same = self._same_date(sector_id if group is None else group, group is None)  # (B, B) 1 = same date
-        peers = same * (sector_id[:, None] == sector_id[None, :]).to(x.dtype) if cfg.peers == "sector" else same
         x = self.norm(x + self.dropout(self._attend(x, peers)))
         market = torch.cat([weekly[:, -1, :], weekly[:, -4:, :].mean(dim=1)], dim=-1)  # (B, 2 * 23)
         gate = torch.sigmoid(self.market(same @ market / same.sum(dim=1, keepdim=True)))  # (B, H) per date
         return self.head(x * gate)
+
+    def _peers(self, weekly: torch.Tensor, sector_id: torch.Tensor, same: torch.Tensor) -> torch.Tensor:
+        """(B, B) float: 1 where ``peers`` lets row i see row j of its date (``weekly``: the raw inputs)."""
+        cfg = self.config
+        if cfg.peers == "all":
+            return same
+        sector = same * (sector_id[:, None] == sector_id[None, :]).to(same.dtype)
+        if cfg.peers == "sector":
+            return sector
+        knn = knn_peers(weekly[:, -cfg.peer_weeks :, RET_1W], same, cfg.peer_k)
+        return knn if cfg.peers == "knn" else torch.maximum(sector, knn)
 
     @staticmethod
     def _same_date(group: torch.Tensor, one_date: bool) -> torch.Tensor:
@@ -135,3 +158,23 @@ class CrossSectionalNet(nn.Module):
         scores = q @ k.transpose(1, 2) / math.sqrt(d) + (1.0 - allowed) * _MASKED  # (h, B, B)
         out = torch.softmax(scores, dim=-1) @ v  # (h, B, d)
         return self.mix(out.transpose(0, 1).reshape(b, heads * d))
+
+
+def knn_peers(returns: torch.Tensor, same: torch.Tensor, k: int) -> torch.Tensor:
+    """(B, B) float: 1 where row j is row i itself or one of its ``k`` most correlated rows of the same date.
+
+    ``returns`` (B, W) is each row's weekly log returns (``ret_1w``) over the trailing window of its own input
+    sequence: the graph of a date is built from that date's inputs only, never from targets. The k-th largest
+    correlation of each row is found by TopK with a constant k over the row padded with ``k + 1`` entries below
+    any correlation, so a date of fewer than ``k + 1`` stocks keeps them all and the ONNX graph takes any number
+    of stocks. Ties at the k-th value keep every tied row.
+    """
+    centred = returns - returns.mean(dim=1, keepdim=True)  # (B, W)
+    unit = centred / (centred.norm(dim=1, keepdim=True) + 1e-8)  # a constant series correlates 0 with all
+    corr = unit @ unit.T  # (B, B) in [-1, 1]
+    eye = torch.eye(corr.shape[0], dtype=corr.dtype, device=corr.device)
+    corr = torch.where(eye > 0, torch.full_like(corr, 2.0), corr)  # itself first
+    corr = torch.where(same > 0, corr, torch.full_like(corr, -2.0))  # other dates last
+    padded = torch.cat([corr, torch.full_like(corr[:, :1], -3.0).expand(-1, k + 1)], dim=1)  # (B, B + k + 1)
+    kth = torch.topk(padded, k + 1, dim=1).values[:, -1:]  # (B, 1) the (k + 1)-th largest, itself included
+    return (corr >= kth).to(same.dtype) * same
