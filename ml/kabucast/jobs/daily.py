@@ -1,4 +1,5 @@
-"""The daily job: skip non-trading days, fetch the day's bars, then hand over to a predictor.
+"""The daily job: skip non-trading days, fetch the day's bars (and the slow data of the champion's feature groups,
+when it has any), then hand over to a predictor.
 
 Pure orchestration over injected adapters. The prediction step is a callable so that this module
 (and everything the daily Lambda imports) never pulls in torch; the forecaster supplies an ONNX
@@ -16,7 +17,11 @@ import pandas as pd
 from kabucast.config import AcceptedLevelShift
 from kabucast.data.calendar import TradingCalendar
 from kabucast.data.ingest import fetch_incremental
+from kabucast.data.slow_store import update_slow
 from kabucast.data.sources.base import PriceSource
+from kabucast.errors import SourceError
+from kabucast.features.registry import contract_groups
+from kabucast.forecast.registry import champion_version, model_key
 from kabucast.storage.base import Store
 
 
@@ -71,6 +76,29 @@ def run_daily(
             options.accepted_level_shifts,
         )
         summary["fetch"], fetch_failures = report.to_dict(), report.failures
+        slow = fetch_champion_groups(store, source, calendar, today, tickers)
+        if slow is not None:
+            summary["slow_data"] = slow
     if predict is not None:
         summary["predict"] = predict(store, today, tickers, PredictRequest(fetch_failures, options.force))
     return summary
+
+
+def fetch_champion_groups(
+    store: Store, source: PriceSource, calendar: TradingCalendar, today: pd.Timestamp, tickers: Sequence[str]
+) -> dict[str, Any] | None:
+    """The slow data of the groups the champion was trained on (kabucast.features.slow), brought up to ``today`` as
+    ``kabucast slowdata`` does: None when it has none. It comes from J-Quants only: another price source skips it,
+    and a failed request is reported (the groups' stale values go neutral), never failing the forecast."""
+    version = champion_version(store)
+    groups = contract_groups(store.get_json(model_key(version, "model.json")).get("features")) if version else ()
+    if not groups:
+        return None
+    request = getattr(source, "request", None)
+    if request is None:
+        why = f"the champion's groups {list(groups)} come from J-Quants, the price source is {source.name}"
+        return {"skipped": why}
+    try:
+        return update_slow(store, request, groups, tickers, calendar, today, None).to_dict()
+    except SourceError as exc:
+        return {"error": str(exc)}

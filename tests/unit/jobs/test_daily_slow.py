@@ -1,0 +1,64 @@
+"""The daily job fetches the slow data of the champion's feature groups (kabucast.jobs.daily), and only then."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pandas as pd
+import pytest
+from tests.jquants_standin import bars_rows
+from tests.jquants_standin_slow import SlowStandIn, margin_row
+from tests.sources import TableSource, walk
+
+from kabucast.config import RetrySettings
+from kabucast.data.slow_store import load_slow
+from kabucast.data.sources.jquants_key import ApiKey
+from kabucast.data.sources.jquants_source import JQuantsSource
+from kabucast.features.registry import feature_contract
+from kabucast.forecast.registry import model_key, set_champion
+from kabucast.jobs.daily import DailyOptions, run_daily
+from kabucast.storage import LocalStore
+
+KEY = "jq-daily-slow-key"
+TICKERS = ["7203.T", "6758.T"]
+TODAY = pd.Timestamp("2025-11-21")
+
+
+@pytest.fixture
+def frames(calendar) -> dict[str, pd.DataFrame]:
+    return {t: walk(calendar, i, "2024-11-01", str(TODAY.date())) for i, t in enumerate(TICKERS)}
+
+
+@pytest.fixture
+def standin(frames) -> Iterator[SlowStandIn]:
+    """Bars and weekly margin rows (published each Tuesday) of both names."""
+    fridays = [f"{d:%Y-%m-%d}" for d in pd.date_range("2025-09-05", "2025-11-14", freq="W-FRI")]
+    margin = {t[:4] + "0": [margin_row(t[:4] + "0", d, 1e6, 2e5) for d in fridays] for t in TICKERS}
+    server = SlowStandIn(KEY, margin)
+    server.bars = {t[:4] + "0": bars_rows(t[:4] + "0", f) for t, f in frames.items()}
+    yield server.start()
+    server.stop()
+
+
+def champion_with(store: LocalStore, groups: tuple[str, ...]) -> None:
+    store.put_json(model_key("0123456789abcdef", "model.json"), {"features": feature_contract(groups)})
+    set_champion(store, "0123456789abcdef", "test")
+
+
+def test_a_champion_with_a_group_gets_its_slow_data_fetched(standin, calendar, tmp_path) -> None:
+    store = LocalStore(tmp_path)
+    champion_with(store, ("margin",))
+    source = JQuantsSource(ApiKey(KEY), standin.base_url, RetrySettings(2, 0.0), sleep=lambda _s: None)
+    summary = run_daily(store, source, calendar, TODAY, TICKERS, DailyOptions(period="1y"))
+    assert summary["slow_data"]["added"] == {"margin": 2 * 11}
+    assert set(load_slow(store, "margin").ticker) == set(TICKERS)
+
+
+def test_no_group_no_slow_fetch_and_another_source_skips_it(frames, calendar, tmp_path) -> None:
+    store = LocalStore(tmp_path)
+    assert "slow_data" not in run_daily(store, TableSource(frames), calendar, TODAY, TICKERS, DailyOptions())
+    champion_with(store, ())
+    assert "slow_data" not in run_daily(store, TableSource(frames), calendar, TODAY, TICKERS, DailyOptions())
+    champion_with(store, ("margin",))
+    summary = run_daily(store, TableSource(frames), calendar, TODAY, TICKERS, DailyOptions())
+    assert "come from J-Quants" in summary["slow_data"]["skipped"]
