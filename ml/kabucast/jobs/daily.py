@@ -19,7 +19,7 @@ from kabucast.data.calendar import TradingCalendar
 from kabucast.data.ingest import fetch_incremental
 from kabucast.data.slow_store import update_slow
 from kabucast.data.sources.base import PriceSource
-from kabucast.errors import SourceError
+from kabucast.errors import SourceError, StoreError
 from kabucast.features.registry import contract_groups
 from kabucast.forecast.registry import champion_version, model_key
 from kabucast.storage.base import Store
@@ -89,7 +89,8 @@ def fetch_champion_groups(
 ) -> dict[str, Any] | None:
     """The slow data of the groups the champion was trained on (kabucast.features.slow), brought up to ``today`` as
     ``kabucast slowdata`` does: None when it has none. It comes from J-Quants only: another price source skips it,
-    and a failed request is reported (the groups' stale values go neutral), never failing the forecast."""
+    and a failed request or write (on AWS the daily function needs s3:PutObject on data/jquants/*) is reported (the
+    groups' stale values go neutral), never failing the forecast."""
     version = champion_version(store)
     groups = contract_groups(store.get_json(model_key(version, "model.json")).get("features")) if version else ()
     if not groups:
@@ -100,5 +101,5 @@ def fetch_champion_groups(
         return {"skipped": why}
     try:
         return update_slow(store, request, groups, tickers, calendar, today, None).to_dict()
-    except SourceError as exc:
+    except (SourceError, StoreError) as exc:
         return {"error": str(exc)}

@@ -14,6 +14,7 @@ from kabucast.config import RetrySettings
 from kabucast.data.slow_store import load_slow
 from kabucast.data.sources.jquants_key import ApiKey
 from kabucast.data.sources.jquants_source import JQuantsSource
+from kabucast.errors import StoreError
 from kabucast.features.registry import feature_contract
 from kabucast.forecast.registry import model_key, set_champion
 from kabucast.jobs.daily import DailyOptions, run_daily
@@ -52,6 +53,24 @@ def test_a_champion_with_a_group_gets_its_slow_data_fetched(standin, calendar, t
     summary = run_daily(store, source, calendar, TODAY, TICKERS, DailyOptions(period="1y"))
     assert summary["slow_data"]["added"] == {"margin": 2 * 11}
     assert set(load_slow(store, "margin").ticker) == set(TICKERS)
+
+
+def test_a_store_that_refuses_the_write_is_reported_not_fatal(standin, calendar, tmp_path, monkeypatch) -> None:
+    # GIVEN a store that refuses writes under data/jquants/ (the daily function's IAM today)
+    store = LocalStore(tmp_path)
+    champion_with(store, ("margin",))
+    put = store.put_bytes
+
+    def refuse(key: str, data: bytes, *args: object, **kwargs: object) -> None:
+        if key.startswith("data/jquants/"):
+            raise StoreError(f"S3 AccessDenied: cannot write {key}")
+        put(key, data, *args, **kwargs)
+
+    monkeypatch.setattr(store, "put_bytes", refuse)
+    source = JQuantsSource(ApiKey(KEY), standin.base_url, RetrySettings(2, 0.0), sleep=lambda _s: None)
+    # WHEN the daily job runs  THEN the fetch of the bars stands and the slow data reports the refusal
+    summary = run_daily(store, source, calendar, TODAY, TICKERS, DailyOptions(period="1y"))
+    assert "AccessDenied" in summary["slow_data"]["error"] and summary["status"] == "ok"
 
 
 def test_no_group_no_slow_fetch_and_another_source_skips_it(frames, calendar, tmp_path) -> None:
