@@ -87,9 +87,7 @@ def fetch_group(
     for name, call in _batches(group, tickers, start, end).items():
         try:
             rows = request(f"{group} of {name}", call)
-        except UsageError:
-            raise
-        except SourceError as exc:
+        except SourceError as exc:  # a refused key (JQuantsAuthError, a UsageError) stops the run instead
             failures[name] = str(exc)
             continue
         if group == "margin":
