@@ -8,7 +8,7 @@ import argparse
 import pandas as pd
 
 from kabucast.cli.base import Command, Context, Result, chosen_tickers
-from kabucast.config import FetchSettings, load_settings, load_universe, resolve_config_path
+from kabucast.config import FetchSettings, load_sectors, load_settings, load_universe, resolve_config_path
 from kabucast.data.calendar import parse_date
 from kabucast.data.sources.jquants_slow import GROUPS, check_groups
 from kabucast.data.stored_universe import stored_universe
@@ -53,7 +53,7 @@ def _screen(ctx: Context) -> Result:
         raise UsageError("no stored prices to screen against: run `kabucast backfill` first")
     panel = PricePanel.from_frames(frames).until(ctx.today)
     sectors_of = {m.ticker: m.sector for m in universe.members}
-    inputs = slow_inputs(load_slow_groups(ctx.store, groups), ctx.calendar, sectors_of)
+    inputs = slow_inputs(load_slow_groups(ctx.store, groups), ctx.calendar, sectors_of, load_sectors())
     start = since if since is not None else ctx.today - pd.DateOffset(years=10)
     summary = slow_screen(panel, inputs, universe, start, ctx.today, ctx.args.horizon)
     head = f"slow-data screen, {start.date()}..{ctx.today.date()}, {ctx.args.horizon}-session log returns, members:"

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from kabucast.config import load_sectors
+from kabucast.config import SectorSettings
 from kabucast.data.calendar import TradingCalendar
 from kabucast.data.sources.jquants_slow import check_groups
 from kabucast.features.registry import SLOW_FEATURES, neutral_values, slow_specs
@@ -48,12 +48,15 @@ def visible_from(published: pd.Series | pd.DatetimeIndex, calendar: TradingCalen
     return pd.DatetimeIndex(np.where(ok, sessions[np.minimum(i, len(sessions) - 1)], pd.NaT))
 
 
-def slow_events(group: str, rows: pd.DataFrame, calendar: TradingCalendar) -> SlowEvents:
-    """``group``'s stored rows (kabucast.data.sources.jquants_slow.COLUMNS) as visible feature values."""
+def slow_events(
+    group: str, rows: pd.DataFrame, calendar: TradingCalendar, sector_of_code: Mapping[str, str]
+) -> SlowEvents:
+    """``group``'s stored rows (kabucast.data.sources.jquants_slow.COLUMNS) as visible feature values;
+    ``sector_of_code``: TSE 33-sector code -> the sector map's name (config/sectors.yaml's tse33)."""
     if group == "margin":
         frame = _margin(rows)
     elif group == "short_selling":
-        frame = _short_selling(rows)
+        frame = _short_selling(rows, sector_of_code)
     else:
         frame = _flows(rows)
     names = [s.name for s in SLOW_FEATURES[group]]
@@ -76,10 +79,9 @@ def _margin(rows: pd.DataFrame) -> pd.DataFrame:
         )
 
 
-def _short_selling(rows: pd.DataFrame) -> pd.DataFrame:
+def _short_selling(rows: pd.DataFrame, sector_of_code: Mapping[str, str]) -> pd.DataFrame:
     values = ["sell_ex_short_va", "short_with_res_va", "short_no_res_va"]
-    sector_of = {code: s.sector for code, s in load_sectors().tse33.items()}  # config/sectors.yaml's tse33
-    sector = rows["s33"].map(lambda code: sector_of.get(str(code).zfill(4), ""))
+    sector = rows["s33"].map(lambda code: sector_of_code.get(str(code).zfill(4), ""))
     by_sector = rows.assign(entity=sector)[sector != ""].groupby(["entity", "date"], as_index=False)[values].sum()
     market = rows.groupby("date", as_index=False)[values].sum()
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -166,9 +168,14 @@ class SlowInputs:
 
 
 def slow_inputs(
-    frames: Mapping[str, pd.DataFrame], calendar: TradingCalendar, sectors_of: Mapping[str, str]
+    frames: Mapping[str, pd.DataFrame],
+    calendar: TradingCalendar,
+    sectors_of: Mapping[str, str],
+    sectors: SectorSettings,
 ) -> SlowInputs:
     """The groups of ``frames`` (group -> its stored rows; kabucast.data.slow_store.load_slow_groups), in GROUPS
-    order, ready to append; ``sectors_of``: ticker -> sector name (the short-selling group's entity)."""
+    order, ready to append; ``sectors_of``: ticker -> sector name (the short-selling group's entity); ``sectors``:
+    the sector map, whose tse33 sums the exchange's 33 sectors into its own."""
     groups = check_groups(list(frames))
-    return SlowInputs(tuple(slow_events(g, frames[g], calendar) for g in groups), dict(sectors_of))
+    by_code = {code: entry.sector for code, entry in sectors.tse33.items()}
+    return SlowInputs(tuple(slow_events(g, frames[g], calendar, by_code) for g in groups), dict(sectors_of))

@@ -337,7 +337,8 @@ def load_samples(
     if not frames:
         raise NotEnoughData(f"no stored prices in {store.url}; run `kabucast backfill` first")
     panel = PricePanel.from_frames(frames, [t for t in names if t in frames]).until(day)
-    slow = slow_inputs(load_slow_groups(store, feature_groups), calendar, sectors_of) if feature_groups else None
+    stored = load_slow_groups(store, feature_groups)
+    slow = slow_inputs(stored, calendar, sectors_of, sectors) if feature_groups else None
     history = weekly_feature_history(panel, panel.dates, slow)
     snapshots = {
         pd.Timestamp(k.removeprefix(STATIC_PREFIX).removesuffix(".parquet")): store.get_parquet(k)

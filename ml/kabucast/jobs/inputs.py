@@ -59,7 +59,8 @@ def load_model_inputs(
         static = pd.DataFrame(index=pd.Index(fresh, name="ticker"), columns=list(STATIC_INFO_KEYS), dtype="float64")
     panel = PricePanel.from_frames(frames, list(frames)).until(day)
     sectors_of = {m.ticker: m.sector for m in universe.members}
-    slow = slow_inputs(load_slow_groups(store, feature_groups), calendar, sectors_of) if feature_groups else None
+    stored = load_slow_groups(store, feature_groups)
+    slow = slow_inputs(stored, calendar, sectors_of, sectors) if feature_groups else None
     fs = build_features(panel, static, sectors_of, sectors, calendar, day, fresh, slow)
     fs.failures.update(failures)
     close = {t: float(frames[t].at[day, "close"]) for t in fs.tickers}

@@ -34,14 +34,14 @@ def margin_rows(panel: PricePanel, calendar, signal: np.ndarray) -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
-def test_a_planted_signal_is_found_and_noise_is_not(market: PricePanel, calendar, universe) -> None:
+def test_a_planted_signal_is_found_and_noise_is_not(market: PricePanel, calendar, universe, sectors) -> None:
     forward = forward_log_returns(market, 21).to_numpy()
     planted = np.nan_to_num(forward)  # the value published each Friday is next month's return from Monday
     noise = np.random.default_rng(0).normal(size=forward.shape)
     start, end = pd.Timestamp("2020-02-03"), pd.Timestamp("2023-05-26")
     found = {}
     for name, signal in (("planted", planted), ("noise", noise)):
-        inputs = slow_inputs({"margin": margin_rows(market, calendar, signal)}, calendar, {})
+        inputs = slow_inputs({"margin": margin_rows(market, calendar, signal)}, calendar, {}, sectors)
         found[name] = slow_screen(market, inputs, universe, start, end)["margin_long_short"]
     # THEN the planted signal ranks the returns on Mondays (its visible day) and less on the days after
     assert found["planted"]["ci_low"] > 0.2

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from kabucast.config import SectorSettings
 from kabucast.data.calendar import TradingCalendar
 from kabucast.data.slow_store import merged
 from kabucast.data.sources.jquants_slow import GROUPS, empty
@@ -45,11 +46,11 @@ def planted(group: str, published: pd.Timestamp) -> pd.DataFrame:
     [("2023-03-10", "2023-03-13"), ("2023-05-02", "2023-05-08")],  # a Friday; the eve of Golden Week
 )
 def test_a_value_is_invisible_up_to_its_publication_day_and_visible_from_the_next_session(
-    calendar: TradingCalendar, group: str, published: str, next_session: str
+    calendar: TradingCalendar, sectors: SectorSettings, group: str, published: str, next_session: str
 ) -> None:
     # GIVEN a value published on P
     p, after = pd.Timestamp(published), pd.Timestamp(next_session)
-    inputs = slow_inputs({group: planted(group, p)}, calendar, SECTORS)
+    inputs = slow_inputs({group: planted(group, p)}, calendar, SECTORS, sectors)
     # WHEN rows are dated every day from a week before P to P's next session
     days = pd.date_range(p - pd.Timedelta(days=7), after, freq="D")
     rows = inputs.rows(days, [TICKER])[:, 0, 0]  # (R,) the group's first feature of the planted stock
@@ -62,11 +63,11 @@ def test_a_value_is_invisible_up_to_its_publication_day_and_visible_from_the_nex
 
 @pytest.mark.parametrize("group", GROUPS)
 def test_the_weekly_sequences_see_it_from_the_next_session_only(
-    three_year_market: dict[str, pd.DataFrame], calendar: TradingCalendar, group: str
+    three_year_market: dict[str, pd.DataFrame], calendar: TradingCalendar, sectors: SectorSettings, group: str
 ) -> None:
     # GIVEN a value published on Friday 2023-03-10, the last session of its week
     panel = PricePanel.from_frames(three_year_market)
-    inputs = slow_inputs({group: planted(group, pd.Timestamp("2023-03-10"))}, calendar, SECTORS)
+    inputs = slow_inputs({group: planted(group, pd.Timestamp("2023-03-10"))}, calendar, SECTORS, sectors)
     column, ticker = len(WEEKLY_FEATURES), panel.tickers.index(TICKER)
     neutral = neutral_values(slow_specs([group]))[0]
     # WHEN the sequences are built as of that Friday  THEN no row sees it
@@ -84,16 +85,20 @@ def test_the_weekly_sequences_see_it_from_the_next_session_only(
     np.testing.assert_array_equal(monday[..., :column], weekly_features_at(panel, "2023-03-13"))
 
 
-def test_a_stale_value_goes_back_to_neutral_and_a_later_one_replaces_it(calendar: TradingCalendar) -> None:
+def test_a_stale_value_goes_back_to_neutral_and_a_later_one_replaces_it(
+    calendar: TradingCalendar, sectors: SectorSettings
+) -> None:
     first = planted("flows", pd.Timestamp("2023-03-10"))
     later = first.assign(start=first.start + pd.Timedelta(days=7), published=pd.Timestamp("2023-03-17"))
     later["foreign_bal_va"] = 2e11
-    inputs = slow_inputs({"flows": pd.concat([first, later], ignore_index=True)}, calendar, SECTORS)
+    inputs = slow_inputs({"flows": pd.concat([first, later], ignore_index=True)}, calendar, SECTORS, sectors)
     days = pd.DatetimeIndex(["2023-03-13", "2023-03-20", "2023-04-10", "2023-04-11"])
     np.testing.assert_allclose(inputs.rows(days, ["9984.T"])[:, 0, 0], [0.02, 0.04, 0.04, 0.0])
 
 
-def test_short_selling_is_the_sector_sum_relative_to_the_market(calendar: TradingCalendar) -> None:
+def test_short_selling_is_the_sector_sum_relative_to_the_market(
+    calendar: TradingCalendar, sectors: SectorSettings
+) -> None:
     # GIVEN two TSE 33 codes of one sector and one of another, on one day
     rows = pd.concat(
         [
@@ -102,7 +107,7 @@ def test_short_selling_is_the_sector_sum_relative_to_the_market(calendar: Tradin
             planted("short_selling", pd.Timestamp("2023-03-10")).assign(s33="3650", short_no_res_va=0.0),
         ]
     )
-    inputs = slow_inputs({"short_selling": rows}, calendar, SECTORS)
+    inputs = slow_inputs({"short_selling": rows}, calendar, SECTORS, sectors)
     out = slow_rows(inputs.events, pd.DatetimeIndex(["2023-03-13"]), [TICKER, "9984.T", "1301.T"], SECTORS)
     sector, market = (3e9 + 1e9) / (4e9 + 2e9), (3e9 + 1e9 + 2e9) / (4e9 + 2e9 + 3e9)
     np.testing.assert_allclose(out[0, 0], [sector, sector - market])

@@ -44,7 +44,7 @@ def wide(calendar, sectors) -> ForecastSamples:
           "total_va": 5e12, "foreign_bal_va": rng.normal(0, 1e11), "individual_bal_va": rng.normal(0, 1e11)}
          for d in fridays]
     )  # fmt: skip
-    inputs = slow_inputs({"margin": margin, "flows": flows}, calendar, SECTORS)
+    inputs = slow_inputs({"margin": margin, "flows": flows}, calendar, SECTORS, sectors)
     history = weekly_feature_history(panel, panel.dates, slow=inputs)
     return build_samples(panel, history, {}, SECTORS, sectors, calendar, "none")
 
