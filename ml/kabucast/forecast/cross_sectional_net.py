@@ -31,6 +31,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from kabucast.errors import ConfigError
 from kabucast.features.registry import WEEKLY_FEATURES
 from kabucast.forecast.model import config_dict, config_from_dict
 from kabucast.forecast.normalize import Normalizer
@@ -64,18 +65,19 @@ class CrossSectionalConfig:
     cross_sectional: bool = True  # stamped into the ONNX metadata: the server runs one date per call
 
     def __post_init__(self) -> None:
+        """Checks across keys, named (a sweep that searches hidden and heads meets the first)."""
         if self.hidden % self.heads:
-            raise ValueError(f"hidden ({self.hidden}) must be a multiple of heads ({self.heads})")
+            raise ConfigError(f"hidden ({self.hidden}) must be a multiple of heads ({self.heads})")
         if not 1 <= self.recent_weeks <= self.seq_len:
-            raise ValueError(f"recent_weeks must be in 1..{self.seq_len}, got {self.recent_weeks}")
+            raise ConfigError(f"recent_weeks must be in 1..{self.seq_len}, got {self.recent_weeks}")
         if self.peers not in PEERS:
-            raise ValueError(f"peers must be one of {', '.join(PEERS)}; got {self.peers!r}")
+            raise ConfigError(f"peers must be one of {', '.join(PEERS)}; got {self.peers!r}")
         if self.peer_k < 1:
-            raise ValueError(f"peer_k must be at least 1 (the peers each stock sees), got {self.peer_k}")
+            raise ConfigError(f"peer_k must be at least 1 (the peers each stock sees), got {self.peer_k}")
         if not 3 <= self.peer_weeks <= self.seq_len:
-            raise ValueError(f"peer_weeks must be in 3..{self.seq_len} (weeks of ret_1w), got {self.peer_weeks}")
+            raise ConfigError(f"peer_weeks must be in 3..{self.seq_len} (weeks of ret_1w), got {self.peer_weeks}")
         if self.quantiles:
-            raise ValueError("the cross-sectional network has no quantile head (bands wrap it: model.quantiles)")
+            raise ConfigError("the cross-sectional network has no quantile head (bands wrap it: model.quantiles)")
 
     def to_dict(self) -> dict[str, Any]:
         return config_dict(self)

@@ -13,6 +13,7 @@ import pytest
 import torch
 from tests.unit.forecast.conftest import in_time, random_batch
 
+from kabucast.errors import ConfigError
 from kabucast.forecast.cross_sectional_model import CollapseWarning, CrossSectionalForecaster, OneDate
 from kabucast.forecast.cross_sectional_net import RET_1W, CrossSectionalConfig, CrossSectionalNet, knn_peers
 from kabucast.forecast.dataset import ForecastSamples
@@ -73,7 +74,7 @@ def test_knn_keeps_every_stock_of_a_small_date_and_never_crosses_dates() -> None
 
 @pytest.mark.parametrize(("key", "value"), [("peers", "corr"), ("peer_k", 0), ("peer_weeks", 2), ("peer_weeks", 157)])
 def test_bad_peer_settings_are_named(key: str, value: object) -> None:
-    with pytest.raises(ValueError, match=key):
+    with pytest.raises(ConfigError, match=key):
         replace(KNN, **{key: value})
 
 
