@@ -35,6 +35,7 @@ from kabucast.config import build_section
 from kabucast.forecast.arrays import ArrayDataset
 from kabucast.forecast.cross_sectional_net import CrossSectionalConfig, CrossSectionalNet
 from kabucast.forecast.dataset import ForecastSamples
+from kabucast.forecast.diagnostics import CollapseMonitor, grad_norm
 from kabucast.forecast.export import export_onnx
 from kabucast.forecast.forecaster_module import ForecasterModule, TrainConfig, fit
 from kabucast.forecast.interface import FitResult, SampleSplit
@@ -61,6 +62,24 @@ class CrossSectionalModule(ForecasterModule):
 
     def outputs(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
         return self.forward(batch), None
+
+
+class CrossSectionalMonitor(CollapseMonitor):
+    """The per-epoch collapse diagnostics (kabucast.forecast.diagnostics) of this network: its GRU is the encoder
+    (gradient norm, and its final state as ``encoder_*``), its head the head. Sweeps watch trials with it."""
+
+    def on_before_optimizer_step(self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: Any) -> None:
+        self._grads["encoder"].append(grad_norm(pl_module.model.gru))
+        self._grads["head"].append(grad_norm(pl_module.model.head))
+
+    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.state.fn == "fit":
+            self._act.zero_()
+            self._hook = pl_module.model.gru.register_forward_hook(self._record_gru)
+
+    def _record_gru(self, module: nn.Module, inputs: Any, output: Any) -> None:
+        """The GRU's output (out, h_n (1, B, H)) in the LSTM's shape the parent reads: (out, (h_n, ...))."""
+        self._record_encoder(module, inputs, (output[0], (output[1],)))
 
 
 class DateBatches(Sampler[list[int]]):

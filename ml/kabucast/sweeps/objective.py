@@ -35,12 +35,12 @@ from kabucast.config import TrainSettings, build_section, load_yaml, resolve_con
 from kabucast.data.calendar import TradingCalendar
 from kabucast.data.stored_universe import stored_universe
 from kabucast.errors import ConfigError
+from kabucast.forecast.cross_sectional_model import CrossSectionalMonitor
 from kabucast.forecast.dataset import ForecastSamples, NotEnoughData, cap_samples, load_samples, time_split
 from kabucast.forecast.diagnostics import CollapseMonitor, CollapseSettings
 from kabucast.forecast.forecaster_module import TrainConfig
-from kabucast.forecast.interface import ForecastModel, SampleSplit
-from kabucast.forecast.model import BiLSTMForecaster, ForecasterConfig
-from kabucast.forecast.torch_model import TorchForecaster
+from kabucast.forecast.interface import ForecastModel, SampleSplit, TrainableModel, trains_on_whole_dates
+from kabucast.forecast.kinds import DEFAULT_KIND, build_model, model_kind
 from kabucast.storage.base import Store
 from kabucast.sweeps.scoring import period_scores
 
@@ -118,25 +118,45 @@ class ForecasterData:
     train_idx: np.ndarray
     val_idx: np.ndarray
     test_idx: np.ndarray
-    model: dict[str, Any]
+    model: dict[str, Any]  # the base recipe's model section (its ``kind`` names the model)
     training: dict[str, Any]
+    n_sectors: int
+
+
+MONITORS: dict[str, Callable[[CollapseSettings], CollapseMonitor]] = {
+    DEFAULT_KIND: CollapseMonitor,
+    "cross_sectional": CrossSectionalMonitor,
+}
+"""The kinds a forecaster sweep trains (Lightning's: epochs to score, prune and watch) -> their collapse monitor."""
+
+
+def sweep_kind(model: Mapping[str, Any], where: str) -> str:
+    """The ``model.kind`` of a sweep's base recipe, if a sweep can train it; a named ConfigError otherwise."""
+    kind = str(model.get("kind", DEFAULT_KIND))
+    model_kind(kind, where)
+    if kind not in MONITORS:
+        raise ConfigError(
+            f"{where}: model.kind '{kind}' has no epochs to score or prune; sweeps train {', '.join(MONITORS)}"
+        )
+    return kind
 
 
 class ForecasterObjective:
-    """The BiLSTM forecaster as a sweep objective; parameters are TrainConfig or ForecasterConfig keys."""
+    """The forecaster its base recipe's ``model.kind`` names (bilstm, cross_sectional) as a sweep objective;
+    parameters are TrainConfig keys or keys of that kind's model section."""
 
     def __init__(self, data: ForecasterData, collapse: CollapseSettings) -> None:
         self.data = data
         self.collapse = collapse
+        self.kind = sweep_kind(data.model, "sweep trial")
         self.split = SampleSplit(data.samples, data.train_idx, data.val_idx)  # datasets prepared once, kept
 
     def run(
         self, params: Mapping[str, Any], max_epochs: int, work_dir: Path, report: EpochReport | None = None
     ) -> TrialOutcome:
-        cfg, model_cfg, collapse_output = self.configs(params, max_epochs)
-        model = TorchForecaster(model_cfg, cfg)
-        monitor, epoch_score = CollapseMonitor(self.collapse), EpochScore(report)
-        callbacks = [monitor, epoch_score]
+        model, collapse_output = self.build(params, max_epochs)
+        monitor, epoch_score = MONITORS[self.kind](self.collapse), EpochScore(report)
+        callbacks: list[Callback] = [monitor, epoch_score]
         if collapse_output:
             callbacks.insert(0, FreezeOutputAtZero())
         result = model.fit(self.split, work_dir, progress=False, callbacks=callbacks)
@@ -144,17 +164,19 @@ class ForecasterObjective:
         history = {"val_score": epoch_score.scores, **monitor.history}
         return TrialOutcome(dict(params), metrics, history, monitor.collapsed, epoch_score.stopped)
 
-    def configs(self, params: Mapping[str, Any], max_epochs: int) -> tuple[TrainConfig, ForecasterConfig, bool]:
-        """The trial's TrainConfig and ForecasterConfig: the base settings with ``params`` laid over them."""
-        train_keys, model_keys = set(TrainConfig.__dataclass_fields__), set(ForecasterConfig.__dataclass_fields__)
-        unknown = sorted(set(params) - train_keys - model_keys - {COLLAPSE_KNOB})
-        if unknown:
-            raise ConfigError(f"sweep parameter '{unknown[0]}' is neither a TrainConfig nor a ForecasterConfig key")
+    def build(self, params: Mapping[str, Any], max_epochs: int) -> tuple[TrainableModel, bool]:
+        """The trial's model: the base settings with ``params`` laid over them (TrainConfig keys on the training
+        section, the others on the model section, checked against the kind's config), and the collapse knob."""
+        if "kind" in params:
+            raise ConfigError("sweep parameter 'kind': a sweep searches one kind, the one its train_config names")
+        train_keys = set(TrainConfig.__dataclass_fields__)
         training = {**self.data.training, **{k: v for k, v in params.items() if k in train_keys}}
-        model = {**self.data.model, **{k: v for k, v in params.items() if k in model_keys}}
-        cfg = build_section(TrainConfig, {**training, "max_epochs": max_epochs}, "sweep trial", "training.")
-        model_cfg = build_section(ForecasterConfig, model, "sweep trial", "model.")
-        return cfg, model_cfg, bool(params.get(COLLAPSE_KNOB, False))
+        over = {k: v for k, v in params.items() if k not in train_keys and k != COLLAPSE_KNOB}
+        where = f"sweep parameters (TrainConfig keys, or model keys of kind {self.kind})"
+        model = build_model(
+            {**self.data.model, **over}, {**training, "max_epochs": max_epochs}, self.data.n_sectors, where
+        )
+        return model, bool(params.get(COLLAPSE_KNOB, False))
 
     def scores(self, model: ForecastModel) -> dict[str, float]:
         """Validation and held-out scores of ``model`` (kabucast.sweeps.scoring), prefixed val_ / test_."""
@@ -167,8 +189,9 @@ class ForecasterObjective:
         return out
 
 
-def freeze_output_at_zero(model: BiLSTMForecaster) -> None:
-    """Zero the output layer's weights and freeze them: the forecast is the bias alone, equal for every stock."""
+def freeze_output_at_zero(model: torch.nn.Module) -> None:
+    """Zero the output layer's (``head[-1]``: the BiLSTM's, the cross-sectional network's) weights and freeze
+    them: the forecast is the bias alone, equal for every stock."""
     last = model.head[-1]
     with torch.no_grad():
         last.weight.zero_()
@@ -183,9 +206,10 @@ class FreezeOutputAtZero(Callback):
 
 
 def split_forecaster_samples(
-    samples: ForecastSamples, settings: TrainSettings, trial: TrialSettings, seed: int
+    samples: ForecastSamples, settings: TrainSettings, trial: TrialSettings, seed: int, whole_dates: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Training, validation and held-out sample indices (module docstring), capped like a training run."""
+    """Training, validation and held-out sample indices (module docstring), capped like a training run (of whole
+    dates for a model that learns from cross-sections, ``whole_dates``)."""
     data = settings.data
     split = time_split(samples, data.val_fraction, data.purge_sessions)
     strided = samples.date_pos % data.as_of_stride == 0
@@ -194,9 +218,9 @@ def split_forecaster_samples(
     last_val = sessions[int(len(sessions) * (1 - trial.holdout_fraction)) - 1]
     val = evaluation[samples.date_pos[evaluation] <= last_val]
     test = evaluation[samples.date_pos[evaluation] > last_val + trial.holdout_gap_sessions]
-    rng = np.random.default_rng(seed)
-    train = cap_samples(split.train[strided[split.train]], data.max_train_samples, rng)
-    val, test = cap_samples(val, data.max_val_samples, rng), cap_samples(test, data.max_val_samples, rng)
+    rng, by_date = np.random.default_rng(seed), samples.date_pos if whole_dates else None
+    train = cap_samples(split.train[strided[split.train]], data.max_train_samples, rng, by_date)
+    val, test = (cap_samples(idx, data.max_val_samples, rng, by_date) for idx in (val, test))
     if min(len(val), len(test)) < 2 or len(train) < 2:
         raise NotEnoughData(f"{len(train)} training / {len(val)} validation / {len(test)} held-out samples")
     return train, val, test
@@ -225,12 +249,14 @@ def trial_train_settings(trial: TrialSettings) -> tuple[TrainSettings, Any, Any]
 
 def _forecaster(trial: TrialSettings, store: Store, calendar: TradingCalendar, as_of: pd.Timestamp) -> Objective:
     settings, shipped, sectors = trial_train_settings(trial)
+    sweep_kind(settings.model, trial.train_config)
+    base = build_model(settings.model, settings.training, sectors.n_ids, trial.train_config)  # checked before loading
     universe = stored_universe(store, shipped)  # the synced copy, as train and evaluate read it
     samples = load_samples(store, universe, sectors, calendar, as_of, settings.data.static_mode)
     seed = int(settings.training.get("seed", 0))
-    train, val, test = split_forecaster_samples(samples, settings, trial, seed)
-    model = {**settings.model, "n_sectors": sectors.n_ids}
-    return ForecasterObjective(ForecasterData(samples, train, val, test, model, settings.training), trial.collapse)
+    train, val, test = split_forecaster_samples(samples, settings, trial, seed, trains_on_whole_dates(base))
+    data = ForecasterData(samples, train, val, test, dict(settings.model), settings.training, sectors.n_ids)
+    return ForecasterObjective(data, trial.collapse)
 
 
 class RankerObjective:
