@@ -21,7 +21,6 @@ from kabucast.data.slow_store import update_slow
 from kabucast.data.sources.base import PriceSource
 from kabucast.errors import SourceError, StoreError
 from kabucast.features.registry import contract_groups
-from kabucast.forecast.registry import champion_version, model_key
 from kabucast.storage.base import Store
 
 
@@ -91,6 +90,8 @@ def fetch_champion_groups(
     ``kabucast slowdata`` does: None when it has none. It comes from J-Quants only: another price source skips it,
     and a failed request or write (on AWS the daily function needs s3:PutObject on data/jquants/*) is reported (the
     groups' stale values go neutral), never failing the forecast."""
+    from kabucast.forecast.registry import champion_version, model_key  # here: kabucast.forecast loads ONNX Runtime
+
     version = champion_version(store)
     groups = contract_groups(store.get_json(model_key(version, "model.json")).get("features")) if version else ()
     if not groups:
