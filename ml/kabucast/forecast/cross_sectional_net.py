@@ -125,7 +125,7 @@ class CrossSectionalNet(nn.Module):
         date) -> (B, 12) log returns."""
         cfg = self.config
         same = self._same_date(sector_id if group is None else group, group is None)  # (B, B) 1 = same date
-        peers = self._peers(weekly, sector_id, same)  # (B, B) 1 = row i attends to row j
+        peers = self.peer_mask(weekly, sector_id, same)  # (B, B) 1 = row i attends to row j
         weekly, static = self.normalizer(weekly, static)
         _, h_n = self.gru(weekly[:, -cfg.recent_weeks :, :])  # (1, B, H)
         x = self.stock(torch.cat([h_n[-1], static, position, self.sector(sector_id)], dim=-1))  # (B, H)
@@ -134,8 +134,9 @@ class CrossSectionalNet(nn.Module):
         gate = torch.sigmoid(self.market(same @ market / same.sum(dim=1, keepdim=True)))  # (B, H) per date
         return self.head(x * gate)
 
-    def _peers(self, weekly: torch.Tensor, sector_id: torch.Tensor, same: torch.Tensor) -> torch.Tensor:
-        """(B, B) float: 1 where ``peers`` lets row i see row j of its date (``weekly``: the raw inputs)."""
+    def peer_mask(self, weekly: torch.Tensor, sector_id: torch.Tensor, same: torch.Tensor) -> torch.Tensor:
+        """(B, B) float: 1 where ``peers`` lets row i see row j; ``weekly`` (B, T, F) the raw inputs, ``same`` (B, B)
+        1 where two rows share a date."""
         cfg = self.config
         if cfg.peers == "all":
             return same
