@@ -88,7 +88,7 @@ def fetch_champion_groups(
 ) -> dict[str, Any] | None:
     """The slow data of the groups the champion was trained on (kabucast.features.slow), brought up to ``today`` as
     ``kabucast slowdata`` does: None when it has none. It comes from J-Quants only: another price source skips it,
-    and a failed request or write (on AWS the daily function needs s3:PutObject on data/jquants/*) is reported (the
+    and a failed request or write (on AWS data/jquants/* is writable when a J-Quants key is set) is reported (the
     groups' stale values go neutral), never failing the forecast."""
     from kabucast.forecast.registry import champion_version, model_key  # here: kabucast.forecast loads ONNX Runtime
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Iterator
 
 import pandas as pd
@@ -9,6 +10,7 @@ import pytest
 from tests.jquants_standin import bars_rows
 from tests.jquants_standin_slow import SlowStandIn, margin_row
 from tests.sources import TableSource, walk
+from tests.template import load_template
 
 from kabucast.config import RetrySettings
 from kabucast.data.slow_store import load_slow
@@ -46,17 +48,36 @@ def champion_with(store: LocalStore, groups: tuple[str, ...]) -> None:
     set_champion(store, "0123456789abcdef", "test")
 
 
+def jquants_grants(function: str = "DailyPipelineFunction") -> tuple[list[str], list[str]]:
+    """template.yaml: the keys ``function`` may write always, and those it may write when a J-Quants key is set."""
+    policies = load_template()["Resources"][function]["Properties"]["Policies"]
+    always = [r for p in policies if "Statement" in p for s in p["Statement"] if s["Action"] == "s3:PutObject"
+              for r in s["Resource"]]  # fmt: skip
+    keyed = [p["Fn::If"][1] for p in policies if "Fn::If" in p and p["Fn::If"][0] == "HasJQuantsKey"]
+    with_key = [s["Resource"] for p in keyed for s in p["Statement"] if s["Action"] == "s3:PutObject"]
+    pattern = [r["Fn::Sub"].split("}/", 1)[1] for r in (*always, *with_key)]
+    return pattern[: len(always)], pattern[len(always) :]
+
+
 def test_a_champion_with_a_group_gets_its_slow_data_fetched(standin, calendar, tmp_path) -> None:
     store = LocalStore(tmp_path)
     champion_with(store, ("margin",))
+    written: list[str] = []
+    put = store.put_bytes
+    store.put_bytes = lambda key, *args, **kwargs: (written.append(key), put(key, *args, **kwargs))[1]  # type: ignore[method-assign]
     source = JQuantsSource(ApiKey(KEY), standin.base_url, RetrySettings(2, 0.0), sleep=lambda _s: None)
     summary = run_daily(store, source, calendar, TODAY, TICKERS, DailyOptions(period="1y"))
     assert summary["slow_data"]["added"] == {"margin": 2 * 11}
     assert set(load_slow(store, "margin").ticker) == set(TICKERS)
+    # AND on AWS the daily function may write that slow data only when a J-Quants key is configured
+    always, with_key = jquants_grants()
+    slow = [k for k in written if k.startswith("data/jquants/")]
+    assert slow and all(any(fnmatch.fnmatchcase(k, p) for p in with_key) for k in slow), (slow, with_key)
+    assert not any(fnmatch.fnmatchcase(k, p) for k in slow for p in always), always
 
 
 def test_a_store_that_refuses_the_write_is_reported_not_fatal(standin, calendar, tmp_path, monkeypatch) -> None:
-    # GIVEN a store that refuses writes under data/jquants/ (the daily function's IAM today)
+    # GIVEN a store that refuses writes under data/jquants/ (the daily function without a J-Quants key set)
     store = LocalStore(tmp_path)
     champion_with(store, ("margin",))
     put = store.put_bytes
