@@ -2,6 +2,7 @@
 
     python bench/bench_cross_sectional.py [--stocks 160] [--sectors 4] [--years 16] [--folds 2]
         [--control-seeds 42 1 2]
+    python bench/bench_cross_sectional.py --real jp --work /tmp/jp [--folds 3] [--control-seeds]
 
 Builds the LEAD_LAG sample market (docs/SAMPLE_MARKET.md: followers move with their sector's lead factor 1 to 4
 weeks after its leaders; ``--stocks`` synthetic stocks in ``--sectors`` sectors, ``--years`` of history to
@@ -11,7 +12,11 @@ of config/train_planted.yaml's BiLSTM on the same dates. Prints, per period and 
 model's mean RankIC and the paired per-date difference cross_sectional - bilstm, with 95 % Newey-West intervals
 (lag = 2 x the label). Then the cross-sectional kind once per ``--control-seeds`` seed on shuffled labels,
 judged across runs (Student t over the runs' means, Bonferroni over months 1-3 x 2 periods). One torch thread.
-SYNTHETIC data only.
+
+``--real jp`` runs the same on real Tokyo prices instead (bench/bench_real_jp.py's store in ``--work``: trained on
+all 600 dev names point-in-time, scored on the 100 large caps, ``--folds`` expanding folds and a refit holdout as
+``kabucast evaluate``), the BiLSTM being config/train_demo.yaml's, and adds the pairs against the ridge each fold
+trains on the same split. ``--real us``: the 300 US names of us_panel300_dev (served, trained and scored).
 """
 
 from __future__ import annotations
@@ -28,13 +33,13 @@ from scipy.stats import t as student_t
 
 from bench_planted_evaluation import planted_layout
 from kabucast.config import TrainSettings, UniverseMember, UniverseSettings, load_settings, resolve_config_path
-from kabucast.data.calendar import TradingCalendar
+from kabucast.data.calendar import TradingCalendar, calendar_for
 from kabucast.data.ingest import backfill
 from kabucast.data.sources.sample_market import LEAD_LAG, SampleMarketSource
 from kabucast.evaluation.uncertainty import Estimate, label_lag, mean_estimate
 from kabucast.experiments.walkforward import walk_forward_recipe
 from kabucast.experiments.walkforward_report import daily_rankic
-from kabucast.forecast.dataset import ForecastData
+from kabucast.forecast.dataset import ForecastData, forecast_data
 from kabucast.storage import LocalStore
 
 AS_OF = "2026-11-20"
@@ -61,14 +66,20 @@ def lead_lag_market(
 
 def run(recipe_file: str, data: ForecastData, work: Path, folds: int, shuffled: bool = False, seed: int | None = None):
     settings, _, _ = planted_layout(folds)
+    if REAL is not None:  # as kabucast evaluate on the real files: a refit holdout, the large caps scored
+        settings = dataclasses.replace(settings, holdout_fraction=0.1, holdout_model="refit")
     recipe = load_settings(TrainSettings, resolve_config_path(recipe_file))
+    if REAL is not None:
+        recipe = dataclasses.replace(recipe, universe=REAL["large"], training_universe=REAL["all"])
     training = recipe.training if seed is None else {**recipe.training, "seed": seed}
     sizes = {"max_train_samples": MAX_TRAIN} if MAX_TRAIN else {}
     data_settings = dataclasses.replace(recipe.data, shuffle_labels=shuffled, **sizes)
     recipe = dataclasses.replace(recipe, data=data_settings, training=training)
     settings = dataclasses.replace(settings, train_config=recipe_file)
     start = time.perf_counter()
-    result = walk_forward_recipe(settings, recipe, data, AS_OF, work, log=lambda *_: None)
+    if REAL is not None:
+        data = forecast_data(data.store, data.calendar, recipe, data.universe, data.sectors, REAL["large"])
+    result = walk_forward_recipe(settings, recipe, data, REAL_AS_OF or AS_OF, work, log=lambda *_: None)
     print(f"  {recipe_file}{' SHUFFLED seed ' + str(seed) if shuffled else ''}: {time.perf_counter() - start:.0f} s")
     return daily_rankic(result)
 
@@ -81,26 +92,32 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=2)
     parser.add_argument("--control-seeds", type=int, nargs="*", default=[42, 1, 2])
     parser.add_argument("--max-train-samples", type=int, default=None, help="both recipes' (default: theirs)")
+    parser.add_argument("--real", choices=("jp", "us"), help="real prices instead of the LEAD_LAG market")
+    parser.add_argument("--work", help="--real: bench_real_jp.py's folder (store and universes, kept)")
     args = parser.parse_args()
     global MAX_TRAIN
     MAX_TRAIN = args.max_train_samples
     torch.set_num_threads(1)
-    calendar = TradingCalendar()
     _, _, sectors = planted_layout(args.folds)
     with tempfile.TemporaryDirectory(prefix="kabucast-xs-") as tmp:
-        store, universe = lead_lag_market(Path(tmp) / "store", args.stocks, args.sectors, args.years, calendar)
-        data = ForecastData(store, universe, sectors, calendar)
-        print(f"LEAD_LAG market: {args.stocks} stocks in {args.sectors} sectors, {args.years} years")
+        if args.real:
+            data = real_data(args.real, Path(args.work or tmp), sectors)
+            print(f"real {args.real} prices: {len(data.universe.tickers)} names served, trained on {REAL['all']}")
+        else:
+            calendar = TradingCalendar()
+            store, universe = lead_lag_market(Path(tmp) / "store", args.stocks, args.sectors, args.years, calendar)
+            data = ForecastData(store, universe, sectors, calendar)
+            print(f"LEAD_LAG market: {args.stocks} stocks in {args.sectors} sectors, {args.years} years")
         daily = {name: run(f, data, Path(tmp) / name, args.folds) for name, f in RECIPES.items()}
         for period in daily["bilstm"]:
             xs, bi = daily["cross_sectional"][period]["model"], daily["bilstm"][period]["model"]
+            ridge = daily["cross_sectional"][period]["ridge"]  # trained on the cross-sectional folds' split
             for m in MONTHS:
                 lag, h = label_lag(21 * m), m - 1
-                cells = [
-                    f"{n} {cell(mean_estimate(r[:, h], lag))}" for n, r in (("cross_sectional", xs), ("bilstm", bi))
-                ]
-                paired = cell(mean_estimate(xs[:, h] - bi[:, h], lag))
-                print(f"  {period:>7} m{m:<2} " + "; ".join(cells) + f"; paired xs - bilstm {paired}")
+                rows = (("cross_sectional", xs), ("bilstm", bi), ("ridge", ridge))
+                cells = [f"{n} {cell(mean_estimate(r[:, h], lag))}" for n, r in rows]
+                pairs = [f"xs - {n} {cell(mean_estimate(xs[:, h] - r[:, h], lag))}" for n, r in rows[1:]]
+                print(f"  {period:>7} m{m:<2} " + "; ".join(cells) + "; paired " + "; ".join(pairs))
         controls = [
             run(RECIPES["cross_sectional"], data, Path(tmp) / f"c{s}", args.folds, True, s) for s in args.control_seeds
         ]
@@ -114,6 +131,25 @@ def main() -> None:
                     mean, half = means.mean(), student_t.ppf(1 - 0.05 / tests / 2, len(means) - 1) * se
                     covers = "covers 0" if abs(mean) <= half else "MISSES 0"
                     print(f"  {period:>7} m{m} {mean:+.3f} [{mean - half:+.3f}, {mean + half:+.3f}] {covers}")
+
+
+REAL: dict[str, str] | None = None  # --real: the universe files ("large" served and scored, "all" trained)
+REAL_AS_OF: str | None = None
+
+
+def real_data(market: str, work: Path, sectors) -> ForecastData:
+    """bench_real_jp.py's store of the real files in ``work`` (backfilled once), as the served universe's data."""
+    import bench_real_jp as real
+    from kabucast.config import load_universe
+
+    global REAL, REAL_AS_OF
+    work.mkdir(parents=True, exist_ok=True)
+    REAL = real.universes(work) if market == "jp" else real.us_universe(work)
+    REAL_AS_OF = real.AS_OF[market]
+    real.backfill(work, REAL, ["--store", str(work / "store"), "--as-of", REAL_AS_OF], market)
+    RECIPES["bilstm"] = real.RECIPES["demo"]
+    universe = load_universe(REAL["large"])
+    return ForecastData(LocalStore(work / "store"), universe, sectors, calendar_for(universe.exchange))
 
 
 if __name__ == "__main__":

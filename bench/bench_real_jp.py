@@ -35,6 +35,7 @@ import pandas as pd
 import yaml
 
 from bench_real_data import run, write  # the same in-process runner (bench/ is on the path of a bench script)
+from kabucast.config import load_sectors
 from kabucast.universe_listing import universe_from_listing, write_universe
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,14 +56,15 @@ BANDS = True  # --no-bands: the recipes without quantiles (a fold's purged calib
 def universes(work: Path) -> dict[str, str]:
     """``large`` (the 100 large caps), ``panel`` (the 500) and ``all`` (the 600) as universe files."""
     listing = pd.read_csv(SHARED / "jp_dev_sectors.csv", dtype=str)
+    tse33 = load_sectors().tse33  # the 33-sector codes -> the sector map's names (config/sectors.yaml)
     files = {}
     for name, source in (("large", "jp_large100_dev.csv.gz"), ("panel", "jp_panel500_dev.csv.gz")):
         tickers = set(pd.read_csv(SHARED / source, usecols=["ticker"])["ticker"].unique())
         rows = listing[listing["ticker"].isin(tickers)].to_dict("records")
-        universe = universe_from_listing(rows, f"jp_{name}", f"real TSE names of {source}", reviewed=AS_OF["jp"])
+        universe = universe_from_listing(rows, f"jp_{name}", f"real TSE names of {source}", AS_OF["jp"], tse33)
         files[name] = str(write_universe(work / f"universe_{name}.yaml", universe))
     every = universe_from_listing(
-        listing.to_dict("records"), "jp_all", "the 600 real TSE dev names", reviewed=AS_OF["jp"]
+        listing.to_dict("records"), "jp_all", "the 600 real TSE dev names", AS_OF["jp"], tse33
     )
     files["all"] = str(write_universe(work / "universe_all.yaml", every))
     return files
