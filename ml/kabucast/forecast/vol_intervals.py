@@ -42,7 +42,7 @@ from kabucast.errors import ConfigError
 from kabucast.evaluation.calibration import coverage
 from kabucast.features.registry import WEEKLY_FEATURES
 from kabucast.forecast.dataset import ForecastSamples
-from kabucast.forecast.interface import FitResult, SampleSplit, TrainableModel
+from kabucast.forecast.interface import FitResult, SampleSplit, TrainableModel, trains_on_whole_dates
 
 RISK_FEATURE = "rvol_13w"
 RISK = [spec.name for spec in WEEKLY_FEATURES].index(RISK_FEATURE)
@@ -204,6 +204,11 @@ class VolScaledIntervals:
     @property
     def min_train_samples(self) -> int:
         return self.inner.min_train_samples
+
+    @property
+    def whole_dates(self) -> bool:
+        """The inner model's (forecast.interface.trains_on_whole_dates): the bands do not change what it learns from."""
+        return trains_on_whole_dates(self.inner)
 
     @property
     def quantile_levels(self) -> tuple[float, ...]:

@@ -139,3 +139,13 @@ def test_a_model_json_written_before_the_markets_part_serves_the_bands_it_was_ca
     mean, sigma = np.random.default_rng(1).normal(size=(5, 12)), np.array([0.1, 0.2, 0.3, 0.5, 0.05])
     # THEN its quantiles are the forecast plus that scale times the stock's risk, as that version served them
     np.testing.assert_allclose(bands.quantiles(mean, sigma), mean[:, :, None] + scale[None] * sigma[:, None, None])
+
+
+def test_bands_around_a_model_of_whole_dates_keep_it_one() -> None:
+    # the wrapper must not hide what the inner model learns from: runs cap and split its samples by whole dates
+    from kabucast.forecast.interface import trains_on_whole_dates
+
+    crosses = build_model({"kind": "cross_sectional", "hidden": 8, "heads": 2, "quantiles": [0.1, 0.5, 0.9]}, {}, 12)
+    ridge = build_model({"kind": "ridge", "quantiles": [0.1, 0.5, 0.9]}, {}, 12)
+    assert isinstance(crosses, VolScaledIntervals) and trains_on_whole_dates(crosses)
+    assert isinstance(ridge, VolScaledIntervals) and not trains_on_whole_dates(ridge)
