@@ -33,6 +33,7 @@ from lightning.pytorch.callbacks import Callback
 
 from kabucast.config import TrainSettings, build_section, load_yaml, resolve_config_path
 from kabucast.data.calendar import TradingCalendar
+from kabucast.data.sources.jquants_slow import check_groups
 from kabucast.data.stored_universe import stored_universe
 from kabucast.errors import ConfigError
 from kabucast.forecast.cross_sectional_model import CrossSectionalMonitor
@@ -252,7 +253,8 @@ def _forecaster(trial: TrialSettings, store: Store, calendar: TradingCalendar, a
     sweep_kind(settings.model, trial.train_config)
     base = build_model(settings.model, settings.training, sectors.n_ids, trial.train_config)  # checked before loading
     universe = stored_universe(store, shipped)  # the synced copy, as train and evaluate read it
-    samples = load_samples(store, universe, sectors, calendar, as_of, settings.data.static_mode)
+    groups = check_groups(settings.data.feature_groups)  # the recipe's slow-data groups, as train reads them
+    samples = load_samples(store, universe, sectors, calendar, as_of, settings.data.static_mode, feature_groups=groups)
     seed = int(settings.training.get("seed", 0))
     train, val, test = split_forecaster_samples(samples, settings, trial, seed, trains_on_whole_dates(base))
     data = ForecasterData(samples, train, val, test, dict(settings.model), settings.training, sectors.n_ids)

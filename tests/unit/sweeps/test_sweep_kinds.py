@@ -55,3 +55,29 @@ def test_bad_parameters_are_named(params: dict[str, Any], named: str) -> None:
 def test_a_kind_without_epochs_is_refused_by_name() -> None:
     with pytest.raises(ConfigError, match="'ridge' has no epochs"):
         _objective({"kind": "ridge"})
+
+
+def test_a_sweep_loads_its_recipes_slow_data_groups(monkeypatch, tmp_path) -> None:
+    # GIVEN a base recipe whose weekly inputs gain the margin group
+    import types
+
+    import kabucast.sweeps.objective as objective
+    from kabucast.config import TrainDataSettings, TrainSettings, load_sectors, load_universe
+    from kabucast.storage import LocalStore
+
+    data = TrainDataSettings(feature_groups=("margin",))
+    recipe = TrainSettings("local", "u", "s", data, {"hidden": 8, "lstm_layers": 1, "mlp": [8]}, {"seed": 0})
+    shipped = load_universe("universes/topix_core30.yaml")
+    monkeypatch.setattr(objective, "trial_train_settings", lambda trial: (recipe, shipped, load_sectors()))
+    asked: dict[str, Any] = {}
+
+    def load_samples(*args: Any, **kwargs: Any) -> None:
+        asked.update(kwargs)
+        raise LookupError("enough: the samples asked for are what this test reads")
+
+    monkeypatch.setattr(objective, "load_samples", load_samples)
+    # WHEN a trial's objective loads its samples  THEN it asks for the recipe's groups, as kabucast train does
+    trial = types.SimpleNamespace(train_config="train_with_margin.yaml")
+    with pytest.raises(LookupError):
+        objective._forecaster(trial, LocalStore(tmp_path), None, None)  # type: ignore[arg-type]
+    assert asked["feature_groups"] == ("margin",)
