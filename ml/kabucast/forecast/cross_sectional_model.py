@@ -58,10 +58,27 @@ class CrossSectionalModule(ForecasterModule):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         inputs = (batch["weekly"], batch["static"], batch["position"], batch["sector_id"])
+        self._dates = batch["date_index"]  # the batch's dates, for the loss (training.date_excess)
         return self.model(*inputs, batch["date_index"])
+
+    def loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The regression loss; with ``training.date_excess``, of each date's rows less their date's mean."""
+        if self.cfg.date_excess:
+            pred, target = date_excess(pred, self._dates), date_excess(target, self._dates)
+        return super().loss(pred, target)
 
     def outputs(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
         return self.forward(batch), None
+
+
+def date_excess(values: torch.Tensor, dates: torch.Tensor) -> torch.Tensor:
+    """(B, H) ``values`` less the mean of the rows of their date (``dates`` (B,)): the cross-section only."""
+    _, codes = torch.unique(dates, return_inverse=True)
+    sums = torch.zeros(int(codes.max()) + 1, values.shape[1], dtype=values.dtype, device=values.device)
+    counts = torch.zeros(len(sums), 1, dtype=values.dtype, device=values.device)
+    sums = sums.index_add(0, codes, values)
+    counts = counts.index_add(0, codes, torch.ones_like(values[:, :1]))
+    return values - (sums / counts)[codes]
 
 
 class CrossSectionalMonitor(CollapseMonitor):

@@ -51,6 +51,9 @@ class TrainConfig:
     lr_cycle_epochs: int = 0  # > 0: cosine learning rate restarted every this many epochs (two-stage training)
     min_lr_ratio: float = 0.05  # the cosine's floor, as a share of lr
     quantile_weight: float = 1.0  # weight of the quantile head's pinball loss (a model with model.quantiles)
+    # cross-sectional kind only (its batches are whole dates; ignored elsewhere): the regression loss reads each
+    # date's forecasts and labels less their date's mean, so the fit spends nothing on the date's common move
+    date_excess: bool = False
 
     def __post_init__(self) -> None:
         if self.loss not in ("huber", "mse"):
