@@ -16,7 +16,8 @@ judged across runs (Student t over the runs' means, Bonferroni over months 1-3 x
 ``--real jp`` runs the same on real Tokyo prices instead (bench/bench_real_jp.py's store in ``--work``: trained on
 all 600 dev names point-in-time, scored on the 100 large caps, ``--folds`` expanding folds and a refit holdout as
 ``kabucast evaluate``), the BiLSTM being config/train_demo.yaml's, and adds the pairs against the ridge each fold
-trains on the same split. ``--real us``: the 300 US names of us_panel300_dev (served, trained and scored).
+trains on the same split. ``--real us``: the 300 US names of us_panel300_dev (served, trained and scored; 2010-2017
+is too short for a fold's purged early-stopping block); ``--real us30``: the 30 of us_large30_dev (2000-2017).
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=2)
     parser.add_argument("--control-seeds", type=int, nargs="*", default=[42, 1, 2])
     parser.add_argument("--max-train-samples", type=int, default=None, help="both recipes' (default: theirs)")
-    parser.add_argument("--real", choices=("jp", "us"), help="real prices instead of the LEAD_LAG market")
+    parser.add_argument("--real", choices=("jp", "us", "us30"), help="real prices instead of the LEAD_LAG market")
     parser.add_argument("--work", help="--real: bench_real_jp.py's folder (store and universes, kept)")
     args = parser.parse_args()
     global MAX_TRAIN
@@ -144,12 +145,30 @@ def real_data(market: str, work: Path, sectors) -> ForecastData:
 
     global REAL, REAL_AS_OF
     work.mkdir(parents=True, exist_ok=True)
-    REAL = real.universes(work) if market == "jp" else real.us_universe(work)
-    REAL_AS_OF = real.AS_OF[market]
-    real.backfill(work, REAL, ["--store", str(work / "store"), "--as-of", REAL_AS_OF], market)
+    if market == "us30":
+        REAL, REAL_AS_OF = us30(work), real.AS_OF["us"]
+    else:
+        REAL = real.universes(work) if market == "jp" else real.us_universe(work)
+        REAL_AS_OF = real.AS_OF[market]
+        real.backfill(work, REAL, ["--store", str(work / "store"), "--as-of", REAL_AS_OF], market)
     RECIPES["bilstm"] = real.RECIPES["demo"]
     universe = load_universe(REAL["large"])
     return ForecastData(LocalStore(work / "store"), universe, sectors, calendar_for(universe.exchange))
+
+
+def us30(work: Path) -> dict[str, str]:
+    """us_large30_dev (30 US large caps, 2000-2017, XNYS) as one universe, backfilled once into ``work``/store."""
+    from bench_real_data import SECTORS, SHARED, run, write
+
+    members = [{"ticker": t, "name": t, "sector": s} for t, s in SECTORS.items()]
+    universe = write(work / "us30.yaml", {"env": "local", "name": "us30", "description": "us_large30_dev",
+                     "exchange": "XNYS", "currency": "USD", "reviewed": "2017-11-10", "members": members})  # fmt: skip
+    if not (work / "store" / "data").exists():
+        source = f"file:{SHARED / 'us_large30_dev.csv.gz'}"
+        fetch = write(work / "fetch_us30.yaml", {"env": "local", "universe": universe, "period": "20y",
+                      "source": source, "overlap_sessions": 3, "batch_size": 50})  # fmt: skip
+        run("backfill", "--config", fetch, "--store", str(work / "store"), "--as-of", "2017-11-10")
+    return {"large": universe, "all": universe}
 
 
 if __name__ == "__main__":
