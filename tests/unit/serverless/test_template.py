@@ -116,12 +116,19 @@ def test_only_the_two_jobs_may_read_the_jquants_key_and_only_when_one_is_named(r
         assert len(conditional) == 1
         condition, policy, otherwise = conditional[0]["Fn::If"]
         assert condition == "HasJQuantsKey" and otherwise == {"Ref": "AWS::NoValue"}
-        (statement,) = policy["Statement"]
+        statement, *more = policy["Statement"]
         assert {k: v for k, v in statement.items() if k != "Sid"} == {
             "Effect": "Allow",
             "Action": "ssm:GetParameter",
             "Resource": {"Fn::Sub": PARAMETER_ARN},
         }
+        # with a key, the daily job also stores the champion's slow data from J-Quants, and nothing more
+        slow = [
+            {"Effect": "Allow", "Action": "s3:PutObject", "Resource": {"Fn::Sub": "${DataBucket.Arn}/data/jquants/*"}}
+        ]
+        assert [{k: v for k, v in s.items() if k != "Sid"} for s in more] == (
+            slow if function == "DailyPipelineFunction" else []
+        )
         env = resources[function]["Properties"]["Environment"]["Variables"]
         assert env["JQUANTS_API_KEY_PARAMETER"]["Fn::If"][0] == "HasJQuantsKey"
     others = {name: r for name, r in resources.items() if name not in jobs}
