@@ -37,7 +37,7 @@ from kabucast.forecast.cross_sectional_net import CrossSectionalConfig, CrossSec
 from kabucast.forecast.dataset import ForecastSamples
 from kabucast.forecast.diagnostics import CollapseMonitor, grad_norm
 from kabucast.forecast.export import export_onnx
-from kabucast.forecast.forecaster_module import ForecasterModule, TrainConfig, fit
+from kabucast.forecast.forecaster_module import ForecasterModule, NetworkKind, TrainConfig, fit
 from kabucast.forecast.interface import FitResult, SampleSplit
 from kabucast.forecast.metrics import horizon_metrics
 from kabucast.forecast.model import count_parameters
@@ -140,9 +140,10 @@ class OneDate(nn.Module):
         return self.net(weekly, static, position, sector_id)
 
 
-class CrossSectionalForecaster:
+class CrossSectionalForecaster(NetworkKind):
     """The cross-sectional network with its training settings: fit, finetune, predict, export (module docstring)."""
 
+    CONFIG = CrossSectionalConfig
     whole_dates = True  # it learns from cross-sections: runs give it whole dates (forecast.interface)
 
     def __init__(
@@ -150,21 +151,6 @@ class CrossSectionalForecaster:
     ) -> None:
         self.config, self.training, self.network = config, training, network
         self.collapsed_months: list[int] = []
-
-    @property
-    def seed(self) -> int:
-        return self.training.seed
-
-    @property
-    def min_train_samples(self) -> int:
-        return self.training.batch_size
-
-    @classmethod
-    def from_settings(
-        cls, model: Mapping[str, Any], training: Mapping[str, Any], n_sectors: int, where: str = "train settings"
-    ) -> CrossSectionalForecaster:
-        cfg = build_section(TrainConfig, dict(training), where, "training.")
-        return cls(build_section(CrossSectionalConfig, {**model, "n_sectors": n_sectors}, where, "model."), cfg)
 
     @classmethod
     def from_checkpoint(

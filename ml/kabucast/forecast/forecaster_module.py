@@ -9,10 +9,10 @@ cross-sectional metrics. :func:`fit` runs the shared Lightning loop (kabucast.fi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, Self
 
 import lightning as L
 import numpy as np
@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback
 from torch.utils.data import DataLoader
 
+from kabucast.config import build_section
 from kabucast.fitting import FitLoop, fit_best
 from kabucast.forecast.arrays import ArrayDataset
 from kabucast.forecast.interface import FitResult, finite_mean
@@ -64,6 +65,31 @@ class TrainConfig:
             raise ValueError(f"lr_cycle_epochs must be >= 0 and min_lr_ratio in [0, 1], got {self}")
         if negative or self.pred_std_floor <= 0:
             raise ValueError(f"{negative or ['pred_std_floor']} must be >= 0 (pred_std_floor > 0)")
+
+
+class NetworkKind:
+    """What the Lightning kinds share (the BiLSTM's TorchForecaster, CrossSectionalForecaster): their training
+    settings give the seed and the smallest training set (a batch), and both are built from a settings file's
+    ``model`` section (keys of the kind's ``CONFIG`` dataclass) and ``training`` section (TrainConfig keys)."""
+
+    CONFIG: ClassVar[type]
+    training: TrainConfig
+
+    @property
+    def seed(self) -> int:
+        return self.training.seed
+
+    @property
+    def min_train_samples(self) -> int:
+        return self.training.batch_size
+
+    @classmethod
+    def from_settings(
+        cls, model: Mapping[str, Any], training: Mapping[str, Any], n_sectors: int, where: str = "train settings"
+    ) -> Self:
+        """From a settings file's ``model`` (``CONFIG`` keys) and ``training`` (TrainConfig keys) sections."""
+        cfg = build_section(TrainConfig, dict(training), where, "training.")
+        return cls(build_section(cls.CONFIG, {**model, "n_sectors": n_sectors}, where, "model."), cfg)
 
 
 class ForecasterModule(L.LightningModule):

@@ -26,7 +26,7 @@ from kabucast.forecast.arrays import ArrayDataset, fit_normalizer, split_dataset
 from kabucast.forecast.dataset import ForecastSamples
 from kabucast.forecast.ensemble import SnapshotEnsemble
 from kabucast.forecast.export import export_onnx
-from kabucast.forecast.forecaster_module import ForecasterModule, TrainConfig, fit, load_forecaster
+from kabucast.forecast.forecaster_module import ForecasterModule, NetworkKind, TrainConfig, fit, load_forecaster
 from kabucast.forecast.interface import FitResult, SampleSplit
 from kabucast.forecast.model import BiLSTMForecaster, ForecasterConfig, count_parameters
 from kabucast.forecast.normalize import Normalizer
@@ -55,30 +55,16 @@ def prepare(split: SampleSplit) -> PreparedSplit:
     return split.prepared("torch", build)
 
 
-class TorchForecaster:
+class TorchForecaster(NetworkKind):
     """The BiLSTM (or an ensemble of them) with its training settings: fit, finetune, predict, export."""
+
+    CONFIG = ForecasterConfig
 
     def __init__(self, config: ForecasterConfig, training: TrainConfig, network: Network | None = None) -> None:
         self.config = config
         self.training = training
         self.network = network
         self.calibration: dict[str, Any] | None = None  # model.json's quantile_calibration, once calibrated
-
-    @property
-    def seed(self) -> int:
-        return self.training.seed
-
-    @property
-    def min_train_samples(self) -> int:
-        return self.training.batch_size
-
-    @classmethod
-    def from_settings(
-        cls, model: Mapping[str, Any], training: Mapping[str, Any], n_sectors: int, where: str = "train settings"
-    ) -> TorchForecaster:
-        """From a settings file's ``model`` (ForecasterConfig keys) and ``training`` (TrainConfig keys) sections."""
-        cfg = build_section(TrainConfig, dict(training), where, "training.")
-        return cls(build_section(ForecasterConfig, {**model, "n_sectors": n_sectors}, where, "model."), cfg)
 
     @classmethod
     def from_checkpoint(
