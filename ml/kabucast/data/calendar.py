@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 
 import exchange_calendars as xcals
@@ -136,10 +136,44 @@ class TradingCalendar:
         counts them) that are on or before ``until``, in order: month m of a forecast dated ``day`` matures on the
         m-th (``step`` 21). One look-up for all of them."""
         base = self.previous_session(day)  # checks the range
-        ns = self._sessions.asi8  # plain int64 look-ups: the scorecard asks this of every forecast of a year
+        ns = self._sessions.asi8  # plain int64 look-ups: a rescore asks this of every forecast stored
         i = int(np.searchsorted(ns, base.value)) + step * np.arange(1, count + 1)
         i = i[i < len(ns)]
         return [self._sessions[k] for k in i[ns[i] <= self._day(until).value]]
+
+    def due_sessions(
+        self,
+        step: int,
+        count: int,
+        until: object,
+        *,
+        after: Mapping[int, object] | None = None,
+        matured_after: object | None = None,
+    ) -> pd.DatetimeIndex:
+        """The sessions D, ascending, with a month m (1..``count``) that matures on or before ``until`` (on the
+        session ``step`` x m sessions after D, as :meth:`maturities` counts) and is not yet dealt with: D is later
+        than ``after[m]`` (the band state: per month, the last forecast it learnt from; a month it lacks has learnt
+        from none), or month m matures after ``matured_after`` (the scorecard: the last session it scored). Exactly
+        one of the two. A few int64 slices, no look-up per session: the daily job's band step and scorecard read
+        these forecasts by key instead of listing ``predictions/`` and testing each. Only sessions are named (the
+        daily job dates every forecast on one)."""
+        ns = self._sessions.asi8
+        last = int(np.searchsorted(ns, self._day(until).value, side="right")) - 1  # the last session on or before
+        months = np.arange(1, count + 1)
+        highest = last - step * months  # month m of sessions[highest[m - 1]] matures on sessions[last]
+        if after is not None and matured_after is None:
+            lowest = np.array(
+                [
+                    np.searchsorted(ns, self._day(after[m]).value, side="right") if m in after else 0
+                    for m in range(1, count + 1)
+                ]
+            )
+        elif matured_after is not None and after is None:  # month m of D matures after the day: index + step x m
+            lowest = int(np.searchsorted(ns, self._day(matured_after).value, side="right")) - step * months
+        else:
+            raise TypeError("due_sessions takes exactly one of after and matured_after")
+        spans = [np.arange(max(lo, 0), hi + 1) for lo, hi in zip(lowest.tolist(), highest.tolist(), strict=True)]
+        return self._sessions[np.unique(np.concatenate(spans))]
 
     def sessions_since(self, start: object, day: object) -> int:
         """How many sessions after ``start`` and up to ``day`` (inclusive) there are: 0 on ``start`` itself."""

@@ -17,11 +17,12 @@ The state and the update are kabucast.forecast.adaptive_bands'; this module read
 4. The new state is written after the forecast was published, conditionally on the state read
    (:meth:`Store.put_if`): a rival run that wrote other bytes makes this one fail with ``ConcurrentUpdate``.
 
-Reads: the state, each document that has a month newly matured (in steady state one per month: 12, by key,
-found from the calendar once every month has learnt from a forecast; before that from a listing of
-``predictions/``), and prices of names the run did not load already, through the run's
-:class:`~kabucast.jobs.matured_reads.MaturedReads`: the scorecard then reuses the same parsed documents. A session
-with no forecast published teaches nothing, even if it is backfilled after its months were passed.
+Reads: the state, each document that has a month newly matured (in steady state one per month: 12, by key, found
+from the calendar once every month has learnt from a forecast, by the scorecard's function
+:meth:`~kabucast.data.calendar.TradingCalendar.due_sessions`; before that from a listing of ``predictions/``), and
+prices of names the run did not load already, through the run's :class:`~kabucast.jobs.matured_reads.MaturedReads`:
+the scorecard then reuses the same parsed documents. A session with no forecast published teaches nothing, even if
+it is backfilled after its months were passed.
 bench/bench_band_step.py (two quiet runs, medians of 9 and 11 pairs): 61-81 ms of a 630-670 ms step, about half
 of it parsing the 12 documents the scorecard then reuses; the served step is 1.09x the product's before the band
 step (the demo BiLSTM as champion).
@@ -29,7 +30,6 @@ step (the demo BiLSTM as champion).
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -136,13 +136,9 @@ def learn_matured(
 def candidate_days(store: Store, calendar: TradingCalendar, as_of: pd.Timestamp, snapshot: BandSnapshot) -> list[str]:
     """The sessions whose forecast has a month newly matured at ``as_of``, oldest first. Once the state has consumed
     a forecast for every month h, those are, per month, the sessions after the last one it consumed whose month h
-    ends on or before ``as_of`` (read by key: in steady state one document per month); before that, every
-    published dated forecast (a listing of ``predictions/``)."""
+    ends on or before ``as_of`` (:meth:`TradingCalendar.due_sessions`, as the scorecard finds its own; read by key:
+    in steady state one document per month); before that, every published dated forecast (a listing of
+    ``predictions/``)."""
     if len(snapshot.through) < HORIZONS:
         return dated_days(store, FORECASTS)
-    days = [str(d.date()) for d in calendar.sessions(min(snapshot.through.values()), as_of)]
-    last = len(days) - 1  # month h of the forecast of days[i] ends on days[i + 21 h]: on or before as_of
-    due: set[str] = set()
-    for h, through in snapshot.through.items():
-        due.update(days[bisect.bisect_right(days, through) : max(last - SESSIONS_PER_MONTH * h + 1, 0)])
-    return sorted(due)
+    return [str(d.date()) for d in calendar.due_sessions(SESSIONS_PER_MONTH, HORIZONS, as_of, after=snapshot.through)]

@@ -1,9 +1,11 @@
 """What the steps that learn from or score matured forecasts read of the store, read once per run.
 
-The daily run's band step (kabucast.jobs.band_step) and its scorecard (kabucast.jobs.scorecard_step) both read
-the published forecasts whose months matured at the run's session, and the stored closes of their names: in
-steady state the same twelve documents. One :class:`MaturedReads` per run serves both, so each document is
-fetched and parsed once (on S3, twelve GETs a day fewer) and each name's prices are read once.
+The daily run's band step (kabucast.jobs.band_step) and its scorecard (kabucast.jobs.scorecard_step) both read the
+published forecasts whose months matured at the run's session, and the stored closes of their names: in steady state
+the same twelve documents, which both find by key from the calendar
+(:meth:`~kabucast.data.calendar.TradingCalendar.due_sessions`; a session with none published is a read that finds
+nothing). One :class:`MaturedReads` per run serves both, so each document is fetched and parsed once (on S3, twelve
+GETs a day fewer) and each name's prices are read once.
 
 Only documents of earlier sessions are read through it, and the run writes none of them (it publishes the
 documents of its own session), so what it holds stays what the store holds for the run's life.

@@ -11,6 +11,12 @@ The document depends only on the store (no clock): the same store gives the same
 kabucast.jobs.publish's rules 4 to 6 (never an older date, never fewer scored forecasts for a date,
 compare-and-swap). The daily job writes the scorecard of its session after the forecast is published;
 ``kabucast scorecard --since`` writes those of a range of sessions (a backfill).
+
+Reads: a daily run that follows the previous session's scorecard reads, by key, the forecast of each session with
+a month maturing since (in steady state twelve, named by the calendar's
+:meth:`~kabucast.data.calendar.TradingCalendar.due_sessions`, the band step's function: no listing of
+``predictions/``), through the run's :class:`~kabucast.jobs.matured_reads.MaturedReads`; a rescore from scratch
+lists ``predictions/`` and scores every forecast stored.
 """
 
 from __future__ import annotations
@@ -61,16 +67,16 @@ def score_matured(
     reads: MaturedReads | None = None,
 ) -> list[Scored]:
     """Every (published forecast, month) matured at ``as_of``, scored; oldest date first. ``after`` (a session):
-    only those matured after it (a daily run adds them to the scorecard of the session before). ``reads``: the
-    run's reads of matured forecasts, shared with its band step (None: this call's own)."""
+    only those matured after it (a daily run adds them to the scorecard of the session before), whose dates come
+    from the calendar (:meth:`TradingCalendar.due_sessions`: in steady state twelve, read by key, no listing).
+    ``reads``: the run's reads of matured forecasts, shared with its band step (None: this call's own)."""
     reads = reads or MaturedReads(store, prices)
     closes = reads.closes
     out = []
-    days = dated_days(store, FORECASTS)
-    if after is not None:  # a forecast older than 12 months before ``after`` has no month left to mature
-        oldest = calendar.sessions(pd.Timestamp(after) - pd.Timedelta(days=400), after)
-        floor = str(oldest[max(len(oldest) - 1 - SESSIONS_PER_MONTH * MONTHS, 0)].date())
-        days = [d for d in days if d >= floor]
+    if after is None:  # from scratch: every published forecast (a listing of ``predictions/``)
+        days = dated_days(store, FORECASTS)
+    else:  # the sessions with a month maturing since ``after``, read by key (as the band step finds its own)
+        days = [str(d.date()) for d in calendar.due_sessions(SESSIONS_PER_MONTH, MONTHS, as_of, matured_after=after)]
     for day in days:
         matured_on = [str(e.date()) for e in calendar.maturities(day, SESSIONS_PER_MONTH, MONTHS, as_of)]
         ends = [(m, e) for m, e in enumerate(matured_on, 1) if after is None or e > after]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -85,3 +86,53 @@ def test_maturities_are_the_sessions_session_after_names_up_to_the_day_asked(cal
     assert calendar.maturities(day, 21, 12, until) == [e for e in expected if e <= until]
     assert len(calendar.maturities(day, 21, 12, until)) == 5  # months 1-5 have matured by then, 6-12 not
     assert calendar.maturities(day, 21, 12, day) == []
+
+
+def _maturity_table(calendar: TradingCalendar, start: str, end: str) -> tuple[pd.DatetimeIndex, np.ndarray]:
+    """Every session from ``start`` to ``end`` and, per session, the 12 sessions its months mature on, one
+    :meth:`session_after` at a time (the brute force: nothing shared with due_sessions)."""
+    days = calendar.sessions(start, end)
+    table = np.array([[calendar.session_after(d, 21 * m).value for m in range(1, 13)] for d in days])
+    return days, table
+
+
+# 2018-2021 on XTKS: New Year closures, the ten-day Golden Week of 2019 and the 2020-10-01 halt
+BRUTE_FORCE = ("2017-01-04", "2021-06-30")
+UNTILS = pd.date_range("2019-01-01", "2021-06-30")  # every calendar day, sessions or not
+
+
+def test_due_sessions_after_the_last_session_scored_are_those_a_scan_of_every_session_finds(calendar) -> None:
+    # GIVEN each session's maturities, one by one, over four and a half years
+    days, table = _maturity_table(calendar, *BRUTE_FORCE)
+    for until in UNTILS:
+        # a daily run (scored up to the session before), one after a gap, and one scored up to a holiday
+        for after in (calendar.previous_session(until, inclusive=False), until - pd.Timedelta(days=9)):
+            # WHEN the calendar names the sessions with a month maturing after ``after`` and by ``until``
+            due = calendar.due_sessions(21, 12, until, matured_after=after)
+            # THEN they are the sessions whose scan finds one
+            hit = ((table > after.value) & (table <= until.value)).any(axis=1)
+            assert list(due) == list(days[hit]), (until, after)
+    # AND the daily case names one session per month once a year of sessions has passed
+    assert len(calendar.due_sessions(21, 12, "2021-06-30", matured_after="2021-06-29")) == 12
+
+
+def test_due_sessions_after_the_last_forecast_learnt_per_month_are_those_a_scan_finds(calendar) -> None:
+    # GIVEN each session's maturities, and per month a last forecast learnt from that varies: a session or not,
+    # at or before the session whose month matured last, up to two months earlier (missed or backfilled days)
+    days, table = _maturity_table(calendar, *BRUTE_FORCE)
+    rng = np.random.default_rng(25)
+    for until in UNTILS[::3]:
+        last = days.searchsorted(calendar.previous_session(until))
+        through = {m: days[last - 21 * m] - pd.Timedelta(days=int(rng.integers(0, 60))) for m in range(1, 13)}
+        # WHEN the calendar names the sessions with a month not learnt from yet that matured by ``until``
+        due = calendar.due_sessions(21, 12, until, after={m: str(d.date()) for m, d in through.items()})
+        # THEN they are the sessions whose scan finds one
+        later = days.values[:, None] > np.array([through[m] for m in range(1, 13)], dtype="datetime64[ns]")
+        hit = (later & (table <= until.value)).any(axis=1)
+        assert list(due) == list(days[hit]), until
+    # AND a month with nothing learnt has every session up to its maturity due; one of the two bounds, not both
+    assert calendar.due_sessions(21, 1, "2021-06-30", after={})[0] == calendar.first
+    with pytest.raises(TypeError):
+        calendar.due_sessions(21, 12, "2021-06-30", after={1: "2021-05-31"}, matured_after="2021-06-29")
+    with pytest.raises(TypeError):
+        calendar.due_sessions(21, 12, "2021-06-30")

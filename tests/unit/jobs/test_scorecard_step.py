@@ -10,7 +10,8 @@ from scipy.stats import spearmanr
 
 from kabucast.data.prices import prices_key
 from kabucast.forecast.document import forecast_document
-from kabucast.jobs.publish import PORTFOLIOS, SCORECARDS, prediction_key
+from kabucast.jobs.matured_reads import MaturedReads
+from kabucast.jobs.publish import FORECASTS, PORTFOLIOS, SCORECARDS, dated_days, prediction_key
 from kabucast.jobs.scorecard_step import publish_scorecards, score_matured, scorecard_document
 from kabucast.storage import LocalStore
 
@@ -169,25 +170,51 @@ def test_daily_runs_add_what_matured_to_the_previous_scorecard_and_match_a_resco
     # THEN its last scorecard has the bytes of one scored from every published forecast at once
     publish_scorecards(scratch, calendar, [days[-1]], members_on)
     assert store.get_bytes(SCORECARDS.latest_key) == scratch.get_bytes(SCORECARDS.latest_key)
-    # AND a run reads only the forecasts with a month maturing on its session, not every one published
+    # AND a run reads, by key, only the forecasts of the sessions with a month maturing on its session (one per
+    # month, published or not), not every one published, and lists none
     read: list[str] = []
-    original = store.get_versioned
+    listed: list[str] = []
+    original, original_list = store.get_versioned, store.list
 
     def counting(key: str):
         read.append(key)
         return original(key)
 
-    store.get_versioned = counting
+    def listing(prefix: str = ""):
+        listed.append(prefix)
+        return original_list(prefix)
+
+    store.get_versioned, store.list = counting, listing
     next_day = calendar.session_after(days[-1], 1)
     daily_scorecard(store, calendar, next_day, members_on, None)
     forecasts = {k for k in read if k.startswith("predictions/")}
-    published = calendar.sessions(FIRST, calendar.session_after(FIRST, 24))
-    due = {prediction_key(d) for d in published if next_day in _maturity_sessions(calendar, d)}
-    assert forecasts == due and len(due) >= 1
+    sessions = calendar.sessions(next_day - pd.Timedelta(days=500), next_day)
+    due = {prediction_key(d) for d in sessions if next_day in _maturity_sessions(calendar, d)}
+    published = {prediction_key(d) for d in calendar.sessions(FIRST, calendar.session_after(FIRST, 24))}
+    assert forecasts == due and len(due) == 12 and due & published
+    assert not [p for p in listed if p.startswith("predictions")]
 
 
 def _maturity_sessions(calendar, day: pd.Timestamp) -> set[pd.Timestamp]:
     return {calendar.session_after(day, 21 * m) for m in range(1, 13)}
+
+
+def test_a_daily_run_scores_what_a_scan_of_every_stored_forecast_finds_with_days_missing(store, calendar) -> None:
+    # GIVEN the published forecasts with three sessions among them missing (none published, or since deleted)
+    published = calendar.sessions(FIRST, calendar.session_after(FIRST, 24))
+    for day in published[[3, 4, 17]]:
+        (store.root / prediction_key(day)).unlink()
+    stored = dated_days(store, FORECASTS)
+    ends = {d: [str(calendar.session_after(d, 21 * m).date()) for m in range(1, 13)] for d in stored}
+    reads = MaturedReads(store)
+    # WHEN every session until the last month of the last forecast matured is scored as a daily run does it
+    for as_of in calendar.sessions(published[0], calendar.session_after(published[-1], 21 * 12 + 3)):
+        after = str(calendar.previous_session(as_of, inclusive=False).date())
+        scored = score_matured(store, calendar, as_of, members_on, None, after, reads)
+        # THEN it scores the (forecast, month) pairs that testing every stored forecast's maturities finds
+        scan = [(d, m) for d in stored for m, e in enumerate(ends[d], 1) if after < e <= str(as_of.date())]
+        assert [(s.row["date"], s.month) for s in scored] == scan, as_of
+        assert all(s.row["matured"] == ends[s.row["date"]][s.month - 1] for s in scored)
 
 
 def test_the_walk_forward_evidence_a_model_json_records_is_shown_beside_the_live_figures(store, calendar) -> None:
