@@ -5,7 +5,11 @@ MASTER (Li et al., AAAI 2024): attention within each stock over time, attention 
 gate driven by market-level features. This network has those three parts, small enough for a CPU:
 
 1. **per stock**: the normalised weekly features of its last ``recent_weeks`` weeks through a GRU; its final
-   state, with the static, position and sector-embedding inputs, is the stock's vector ``x`` (B, H);
+   state, with its own and its peers' mean weekly returns of the last ``peer_return_weeks`` weeks (the direct path
+   of a lead-lag between peers: learnt through the attention alone it was not found), the static, position and
+   (``sector_dim`` > 0) sector-embedding inputs, is the stock's vector ``x`` (B, H). ``sector_dim: 0`` leaves the
+   embedding out: with it, a model of a few sectors memorised each sector's returns of each training period
+   (training loss down, test RankIC down after the first epoch);
 2. **across the stocks of a date**: multi-head attention over the stocks that share the row's ``group`` (its
    date), added to ``x`` (a residual: a stock always keeps its own information, so the attention cannot average
    the cross-section into one forecast). ``peers`` masks whom a stock sees among them: ``all``; ``sector``, its
@@ -57,6 +61,7 @@ class CrossSectionalConfig:
     peers: Literal["all", "sector", "knn", "sector_knn"] = "all"  # whom a stock attends to among its date's stocks
     peer_k: int = 5  # knn / sector_knn: the most correlated stocks each one sees (besides itself)
     peer_weeks: int = 26  # knn / sector_knn: the trailing weeks of ret_1w the correlation reads
+    peer_return_weeks: int = 0  # the last weeks' ret_1w, its own and its peers' mean, beside the GRU's state
     market_hidden: int = 32
     mlp: tuple[int, ...] = (64,)
     dropout: float = 0.1
@@ -74,6 +79,10 @@ class CrossSectionalConfig:
             raise ConfigError(f"peers must be one of {', '.join(PEERS)}; got {self.peers!r}")
         if self.peer_k < 1:
             raise ConfigError(f"peer_k must be at least 1 (the peers each stock sees), got {self.peer_k}")
+        if not 0 <= self.peer_return_weeks <= self.seq_len:
+            raise ConfigError(f"peer_return_weeks must be in 0..{self.seq_len}, got {self.peer_return_weeks}")
+        if self.sector_dim < 0:
+            raise ConfigError(f"sector_dim must be 0 (no sector embedding) or more, got {self.sector_dim}")
         if not 3 <= self.peer_weeks <= self.seq_len:
             raise ConfigError(f"peer_weeks must be in 3..{self.seq_len} (weeks of ret_1w), got {self.peer_weeks}")
         if self.quantiles:
@@ -94,9 +103,9 @@ class CrossSectionalNet(nn.Module):
         super().__init__()
         self.config = cfg = config or CrossSectionalConfig()
         self.normalizer = normalizer or Normalizer(cfg.n_weekly, cfg.n_static)
-        self.sector = nn.Embedding(cfg.n_sectors, cfg.sector_dim)
+        self.sector = nn.Embedding(cfg.n_sectors, cfg.sector_dim) if cfg.sector_dim else None
         self.gru = nn.GRU(cfg.n_weekly, cfg.hidden, batch_first=True)
-        width = cfg.hidden + cfg.n_static + cfg.n_position + cfg.sector_dim
+        width = cfg.hidden + 2 * cfg.peer_return_weeks + cfg.n_static + cfg.n_position + cfg.sector_dim
         self.stock = nn.Sequential(nn.Linear(width, cfg.hidden), nn.GELU(), nn.LayerNorm(cfg.hidden))
         self.query, self.key, self.value = (nn.Linear(cfg.hidden, cfg.hidden) for _ in range(3))
         self.mix = nn.Linear(cfg.hidden, cfg.hidden)
@@ -128,11 +137,20 @@ class CrossSectionalNet(nn.Module):
         peers = self.peer_mask(weekly, sector_id, same)  # (B, B) 1 = row i attends to row j
         weekly, static = self.normalizer(weekly, static)
         _, h_n = self.gru(weekly[:, -cfg.recent_weeks :, :])  # (1, B, H)
-        x = self.stock(torch.cat([h_n[-1], static, position, self.sector(sector_id)], dim=-1))  # (B, H)
+        stock = [h_n[-1], self.peer_returns(weekly, peers), static, position]
+        if self.sector is not None:
+            stock.append(self.sector(sector_id))
+        x = self.stock(torch.cat(stock, dim=-1))  # (B, H)
         x = self.norm(x + self.dropout(self._attend(x, peers)))
         market = torch.cat([weekly[:, -1, :], weekly[:, -4:, :].mean(dim=1)], dim=-1)  # (B, 2 * 23)
         gate = torch.sigmoid(self.market(same @ market / same.sum(dim=1, keepdim=True)))  # (B, H) per date
         return self.head(x * gate)
+
+    def peer_returns(self, weekly: torch.Tensor, peers: torch.Tensor) -> torch.Tensor:
+        """(B, 2 W): each row's last W = ``peer_return_weeks`` normalised weekly returns (``ret_1w``), then their
+        mean over the rows ``peers`` (B, B) lets it see (itself included); (B, 0) when W is 0."""
+        recent = weekly[:, weekly.shape[1] - self.config.peer_return_weeks :, RET_1W]  # (B, W)
+        return torch.cat([recent, peers @ recent / peers.sum(dim=1, keepdim=True)], dim=-1)
 
     def peer_mask(self, weekly: torch.Tensor, sector_id: torch.Tensor, same: torch.Tensor) -> torch.Tensor:
         """(B, B) float: 1 where ``peers`` lets row i see row j; ``weekly`` (B, T, F) the raw inputs, ``same`` (B, B)
