@@ -61,13 +61,15 @@ lint: $(STAMP)
 # `make monthly-image`, not built by SAM): the daily function + runtime layer for python3.12 (pyenv's
 # 3.12 here), measured against the 250 MB unzipped limit, then imported and run from the build output
 # alone, on a file system like Lambda's: read-only but for the temp dir, any write elsewhere a failure
-# (kabucast.serverless.readonly; -B: no byte-code caches, Lambda's code folders are read-only).
+# (kabucast.serverless.readonly; -B: no byte-code caches, Lambda's code folders are read-only). The smoke run
+# serves a cross-sectional champion trained here on the sample market (layers/runtime/smoke_store.py).
 PY312 ?= $(shell PYENV_VERSION=3.12.1 pyenv which python3 2>/dev/null || command -v python3.12)
 package: $(STAMP)
 	@test -n "$(PY312)" || { echo "package: needs a python3.12 (pyenv install 3.12.1, or set PY312=...)"; exit 1; }
 	PATH="$(dir $(PY312)):$$PATH" $(BIN)/sam build --template template.yaml --build-dir .aws-sam/build
 	$(PY312) layers/runtime/package_size.py check .aws-sam/build/RuntimeLayer .aws-sam/build/DailyPipelineFunction
-	$(BIN)/python -m kabucast.serverless.readonly -- $(PY312) -I -B layers/runtime/smoke.py .aws-sam/build
+	$(BIN)/python layers/runtime/smoke_store.py .aws-sam/smoke-store
+	$(BIN)/python -m kabucast.serverless.readonly -- $(PY312) -I -B layers/runtime/smoke.py .aws-sam/build .aws-sam/smoke-store
 
 # Images for the stack (need Docker and AWS credentials; AWS and Docker are stubbed in
 # tests/unit/test_make_images.py, which checks these recipes). STACK: the deployed stack; TAG: the tag

@@ -47,6 +47,8 @@ AS_OF = "2026-11-20"
 MONTHS = (1, 2, 3, 6, 12)
 RECIPES = {"cross_sectional": "train_cross_sectional_cpu.yaml", "bilstm": "train_planted.yaml"}
 MAX_TRAIN: int | None = None  # --max-train-samples: both recipes' data.max_train_samples
+INNER_PURGE: int | None = None  # --inner-purge: both recipes' data.purge_sessions (their early-stopping block's)
+BASELINES = {"momentum_12m": "12-month momentum", "reversal_1m": "1-month reversal"}  # scored by every fold
 
 
 def cell(e: Estimate) -> str:
@@ -74,8 +76,13 @@ def run(recipe_file: str, data: ForecastData, work: Path, folds: int, shuffled: 
         recipe = dataclasses.replace(recipe, universe=REAL["large"], training_universe=REAL["all"])
     training = recipe.training if seed is None else {**recipe.training, "seed": seed}
     sizes = {"max_train_samples": MAX_TRAIN} if MAX_TRAIN else {}
+    if INNER_PURGE is not None:  # the early-stopping block's purge (data.purge_sessions), the folds' is unchanged
+        sizes["purge_sessions"] = INNER_PURGE
     data_settings = dataclasses.replace(recipe.data, shuffle_labels=shuffled, **sizes)
-    recipe = dataclasses.replace(recipe, data=data_settings, training=training)
+    model = recipe.model
+    if REAL is not None and INNER_PURGE is not None and recipe.model.get("kind", "bilstm") == "bilstm":
+        model = {k: v for k, v in model.items() if k != "quantiles"}  # no calibration block: a random inner split
+    recipe = dataclasses.replace(recipe, data=data_settings, training=training, model=model)
     settings = dataclasses.replace(settings, train_config=recipe_file)
     start = time.perf_counter()
     if REAL is not None:
@@ -94,12 +101,20 @@ def main() -> None:
     parser.add_argument("--years", type=int, default=16)
     parser.add_argument("--folds", type=int, default=2)
     parser.add_argument("--control-seeds", type=int, nargs="*", default=[42, 1, 2])
+    parser.add_argument(
+        "--inner-purge",
+        type=int,
+        help="sessions between a fold's fit and its early-stopping block (default: the "
+        "recipes' 252); with --real, the BiLSTM then drops its quantiles and early-stops on a random share",
+    )
+    parser.add_argument("--save", help="write every forecast's per-date RankIC (period x forecast) to this .npz")
+    parser.add_argument("--controls-only", action="store_true", help="only the shuffled-label control runs")
     parser.add_argument("--max-train-samples", type=int, default=None, help="both recipes' (default: theirs)")
     parser.add_argument("--real", choices=("jp", "us", "us30"), help="real prices instead of the LEAD_LAG market")
     parser.add_argument("--work", help="--real: bench_real_jp.py's folder (store and universes, kept)")
     args = parser.parse_args()
-    global MAX_TRAIN
-    MAX_TRAIN = args.max_train_samples
+    global MAX_TRAIN, INNER_PURGE
+    MAX_TRAIN, INNER_PURGE = args.max_train_samples, args.inner_purge
     torch.set_num_threads(1)
     _, _, sectors = planted_layout(args.folds)
     with tempfile.TemporaryDirectory(prefix="kabucast-xs-") as tmp:
@@ -111,13 +126,17 @@ def main() -> None:
             store, universe = lead_lag_market(Path(tmp) / "store", args.stocks, args.sectors, args.years, calendar)
             data = ForecastData(store, universe, sectors, calendar)
             print(f"LEAD_LAG market: {args.stocks} stocks in {args.sectors} sectors, {args.years} years")
-        daily = {name: run(f, data, Path(tmp) / name, args.folds) for name, f in RECIPES.items()}
-        for period in daily["bilstm"]:
+        daily = {} if args.controls_only else {n: run(f, data, Path(tmp) / n, args.folds) for n, f in RECIPES.items()}
+        if args.save and daily:
+            arrays = {f"{n}/{p}/{f}": a for n, by in daily.items() for p, fs in by.items() for f, a in fs.items()}
+            np.savez_compressed(args.save, **arrays)
+        for period in daily.get("bilstm", ()):
             xs, bi = daily["cross_sectional"][period]["model"], daily["bilstm"][period]["model"]
             ridge = daily["cross_sectional"][period]["ridge"]  # trained on the cross-sectional folds' split
+            free = [(name, daily["cross_sectional"][period][key]) for key, name in BASELINES.items()]
             for m in MONTHS:
                 lag, h = label_lag(21 * m), m - 1
-                rows = (("cross_sectional", xs), ("bilstm", bi), ("ridge", ridge))
+                rows = (("cross_sectional", xs), ("bilstm", bi), ("ridge", ridge), *free)
                 cells = [f"{n} {cell(mean_estimate(r[:, h], lag))}" for n, r in rows]
                 pairs = [f"xs - {n} {cell(mean_estimate(xs[:, h] - r[:, h], lag))}" for n, r in rows[1:]]
                 print(f"  {period:>7} m{m:<2} " + "; ".join(cells) + "; paired " + "; ".join(pairs))
