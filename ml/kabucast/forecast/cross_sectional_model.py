@@ -58,14 +58,16 @@ class CrossSectionalModule(ForecasterModule):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         inputs = (batch["weekly"], batch["static"], batch["position"], batch["sector_id"])
-        self._dates = batch["date_index"]  # the batch's dates, for the loss (training.date_excess)
         return self.model(*inputs, batch["date_index"])
 
-    def loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """The regression loss; with ``training.date_excess``, of each date's rows less their date's mean."""
-        if self.cfg.date_excess:
-            pred, target = date_excess(pred, self._dates), date_excess(target, self._dates)
-        return super().loss(pred, target)
+    def fit_pair(
+        self, pred: torch.Tensor, target: torch.Tensor, batch: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """With ``training.date_excess``, each date's forecasts and labels less their date's mean: the loss (and
+        any anti-collapse term) then reads the cross-section only."""
+        if not self.cfg.date_excess:
+            return pred, target
+        return date_excess(pred, batch["date_index"]), date_excess(target, batch["date_index"])
 
     def outputs(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
         return self.forward(batch), None

@@ -27,8 +27,7 @@ def test_with_date_excess_a_dates_common_move_costs_the_loss_nothing() -> None:
 
     def loss(cfg: TrainConfig, labels: torch.Tensor) -> float:
         module = CrossSectionalModule(net, cfg)
-        module._dates = dates
-        return float(module.loss(pred, labels))
+        return float(module.loss(*module.fit_pair(pred, labels, {"date_index": dates})))
 
     # THEN the date-excess loss is the same for both, and the plain loss is not
     assert abs(loss(TrainConfig(date_excess=True), target) - loss(TrainConfig(date_excess=True), shifted)) < 1e-7
