@@ -10,9 +10,12 @@ every host name but the loopback unresolvable, so a request the page makes fails
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -66,11 +69,15 @@ def visit(url: str, expression: str, width: int = 1400, height: int = 900, timeo
     browser = chromium_path()
     if browser is None:
         raise FileNotFoundError("no chromium on PATH (Debian: apt-get install chromium)")
-    with tempfile.TemporaryDirectory(prefix="kabucast-chromium-") as profile:
+    # chromium's helpers (renderer, crashpad) may outlive the main process and keep writing the profile: they run
+    # in its own process group, killed as a whole before the profile is removed (a removal that raced them failed
+    # a CI run with "Directory not empty: 'Default'")
+    with tempfile.TemporaryDirectory(prefix="kabucast-chromium-", ignore_cleanup_errors=True) as profile:
         process = subprocess.Popen(
             [browser, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         try:
             endpoint = _endpoint(Path(profile), process, timeout)
@@ -82,6 +89,9 @@ def visit(url: str, expression: str, width: int = 1400, height: int = 900, timeo
                 process.wait(10)
             except subprocess.TimeoutExpired:
                 process.kill()
+                process.wait(10)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)  # its helpers, if any are left
 
 
 def _endpoint(profile: Path, process: subprocess.Popen, timeout: float) -> str:
