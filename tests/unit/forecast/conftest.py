@@ -28,6 +28,15 @@ TINY = ForecasterConfig(hidden=16, lstm_layers=1, mlp=(32,), sector_dim=4)
 """Small enough to train in about a second on CPU; same inputs and outputs as the default."""
 
 
+MODEL_INPUTS = ("weekly", "static", "position", "sector_id")
+"""The four inputs every model takes, in their order."""
+
+
+def as_tensors(batch: dict[str, np.ndarray]) -> tuple[torch.Tensor, ...]:
+    """A batch's four model inputs as tensors, in :data:`MODEL_INPUTS` order."""
+    return tuple(torch.as_tensor(np.asarray(batch[k])) for k in MODEL_INPUTS)
+
+
 def random_batch(n: int, seed: int = 0, seq_len: int = 156) -> dict[str, np.ndarray]:
     """Raw-looking model inputs: weekly features off-centre and off-scale, so normalisation matters."""
     rng = np.random.default_rng(seed)

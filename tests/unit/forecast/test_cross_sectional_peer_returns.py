@@ -1,7 +1,7 @@
 """The cross-sectional network's direct peer path (``peer_return_weeks``) and its optional sector embedding
-(``sector_dim: 0``): the path reads a stock's own and its peers' recent weekly returns and nothing else, exports
-with any number of stocks, and lets the network learn a lead-lag it is planted with (a shuffled-label control
-learns nothing)."""
+(``sector_dim: 0``): the path reads a stock's own and its peers' recent weekly returns and nothing else, and lets
+the network learn a lead-lag it is planted with (a shuffled-label control learns nothing). Its ONNX export for any
+number of stocks: test_cross_sectional_peers.py."""
 
 from __future__ import annotations
 
@@ -11,30 +11,23 @@ import numpy as np
 import pytest
 import torch
 from scipy.stats import spearmanr
-from tests.unit.forecast.conftest import random_batch
+from tests.unit.forecast.conftest import as_tensors, random_batch
 
 from kabucast.errors import ConfigError
-from kabucast.forecast.cross_sectional_model import OneDate, date_excess
+from kabucast.forecast.cross_sectional_model import date_excess
 from kabucast.forecast.cross_sectional_net import RET_1W, CrossSectionalConfig, CrossSectionalNet
-from kabucast.forecast.export import export_onnx
-from kabucast.forecast.onnx_model import OnnxModel
 
 PEER = CrossSectionalConfig(
     hidden=8, heads=2, mlp=(16,), recent_weeks=4, market_hidden=4, peers="sector", peer_return_weeks=4,
     sector_dim=0, dropout=0.0,
 )  # fmt: skip
-INPUTS = ("weekly", "static", "position", "sector_id")
-
-
-def _tensors(batch: dict[str, np.ndarray]) -> list[torch.Tensor]:
-    return [torch.as_tensor(np.asarray(batch[k])) for k in INPUTS]
 
 
 def test_the_path_holds_own_returns_then_the_peers_mean() -> None:
     # GIVEN one date of 6 stocks in two sectors
     batch = random_batch(6, seed=3)
     batch["sector_id"] = np.array([0, 0, 0, 5, 5, 5])
-    weekly, _, _, sector_id = _tensors(batch)
+    weekly, _, _, sector_id = as_tensors(batch)
     net = CrossSectionalNet(PEER)
     same = torch.ones(6, 6)
     # WHEN the path is read under the sector mask
@@ -56,7 +49,7 @@ def test_the_path_holds_own_returns_then_the_peers_mean() -> None:
 def test_without_it_and_without_the_embedding_the_network_still_builds() -> None:
     plain = CrossSectionalNet(replace(PEER, peer_return_weeks=0, sector_dim=0)).eval()
     embedded = CrossSectionalNet(replace(PEER, sector_dim=4)).eval()
-    batch = _tensors(random_batch(5, seed=1))
+    batch = as_tensors(random_batch(5, seed=1))
     assert plain.sector is None and embedded.sector is not None
     with torch.no_grad():
         assert plain(*batch).shape == embedded(*batch).shape == (5, 12)
@@ -66,19 +59,6 @@ def test_without_it_and_without_the_embedding_the_network_still_builds() -> None
 def test_bad_settings_are_named(key: str, value: int) -> None:
     with pytest.raises(ConfigError, match=key):
         replace(PEER, **{key: value})
-
-
-def test_onnx_serves_it_for_any_number_of_stocks(tmp_path) -> None:
-    torch.manual_seed(0)
-    net = CrossSectionalNet(PEER).eval()
-    parity = export_onnx(OneDate(net), tmp_path / "m.onnx", random_batch(7, seed=1))
-    served = OnnxModel((tmp_path / "m.onnx").read_bytes(), "peer")
-    assert parity <= 1e-4
-    for n in (7, 31):
-        batch = random_batch(n, seed=n)
-        with torch.no_grad():
-            expected = net(*_tensors(batch)).numpy()
-        np.testing.assert_allclose(served.predict_arrays(*(batch[k] for k in INPUTS)), expected, atol=1e-4)
 
 
 def _lead_lag_dates(n_dates: int, seed: int) -> list[dict[str, np.ndarray]]:
@@ -110,14 +90,14 @@ def _fit_and_score(train: list[dict[str, np.ndarray]], test: list[dict[str, np.n
     dates = torch.arange(4).repeat_interleave(24)
     for _ in range(4):
         for batch in steps:
-            pred, target = net(*_tensors(batch), dates), torch.as_tensor(batch["target"])
+            pred, target = net(*as_tensors(batch), dates), torch.as_tensor(batch["target"])
             loss = torch.nn.functional.mse_loss(date_excess(pred, dates), date_excess(target, dates))
             opt.zero_grad()
             loss.backward()
             opt.step()
     net.eval()
     with torch.no_grad():
-        return float(np.mean([spearmanr(net(*_tensors(b))[:, 0].numpy(), b["target"][:, 0])[0] for b in test]))
+        return float(np.mean([spearmanr(net(*as_tensors(b))[:, 0].numpy(), b["target"][:, 0])[0] for b in test]))
 
 
 def test_it_learns_a_planted_lead_lag_and_a_shuffled_control_does_not() -> None:

@@ -11,7 +11,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from tests.unit.forecast.conftest import in_time, random_batch
+from tests.unit.forecast.conftest import MODEL_INPUTS, as_tensors, in_time, random_batch
 
 from kabucast.errors import ConfigError
 from kabucast.forecast.cross_sectional_model import CollapseWarning, CrossSectionalForecaster, OneDate
@@ -26,11 +26,6 @@ from kabucast.sweeps.objective import FreezeOutputAtZero
 KNN = CrossSectionalConfig(
     hidden=8, heads=2, mlp=(8,), recent_weeks=8, market_hidden=4, peers="knn", peer_k=3, peer_weeks=26, dropout=0.0
 )
-INPUTS = ("weekly", "static", "position", "sector_id")
-
-
-def _tensors(batch: dict[str, np.ndarray]) -> list[torch.Tensor]:
-    return [torch.as_tensor(np.asarray(batch[k])) for k in INPUTS]
 
 
 def _planted(n: int, seed: int = 0) -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -47,7 +42,7 @@ def test_the_mask_of_a_planted_factor_panel_keeps_each_stock_within_its_group() 
     # GIVEN 12 stocks, the even ones following one return factor and the odd ones another, sectors at random
     batch, group = _planted(12)
     net = CrossSectionalNet(KNN).eval()
-    weekly, _, _, sector_id = _tensors(batch)
+    weekly, _, _, sector_id = as_tensors(batch)
     same = torch.ones(12, 12)
     # WHEN the network builds its knn graph of the date
     mask = net.peer_mask(weekly, sector_id, same).numpy()
@@ -99,7 +94,7 @@ def test_no_future_enters_the_graph(samples) -> None:
     assert np.abs(samples.target[rows] - after.target[rows]).max() > 0.01
     # WHEN a knn network builds that date's graph and forecasts from each
     net = CrossSectionalNet(replace(KNN, peer_k=1, n_weekly=samples.history.width)).eval()
-    batches = [_tensors(s.take(rows)) for s in (samples, after)]
+    batches = [as_tensors(s.take(rows)) for s in (samples, after)]
     ones = torch.ones(len(rows), len(rows))
     graphs = [net.peer_mask(b[0], b[3], ones) for b in batches]
     # THEN neither the graph nor the forecasts change: they read the date's own inputs only
@@ -109,19 +104,27 @@ def test_no_future_enters_the_graph(samples) -> None:
         torch.testing.assert_close(net(*batches[0]), net(*batches[1]), rtol=0, atol=0)
 
 
-def test_onnx_serves_it_for_any_number_of_stocks(tmp_path) -> None:
-    # GIVEN a knn network exported on a date of 7 stocks
+# the kNN graph, and the direct peer path with no sector embedding (peer_return_weeks, sector_dim 0)
+SERVED = {
+    "sector_knn": replace(KNN, peers="sector_knn"),
+    "peer_path": replace(KNN, peers="sector", peer_return_weeks=4, sector_dim=0),
+}
+
+
+@pytest.mark.parametrize("config", SERVED.values(), ids=SERVED.keys())
+def test_onnx_serves_it_for_any_number_of_stocks(tmp_path, config: CrossSectionalConfig) -> None:
+    # GIVEN a network exported on a date of 7 stocks
     torch.manual_seed(0)
-    net = CrossSectionalNet(replace(KNN, peers="sector_knn")).eval()
+    net = CrossSectionalNet(config).eval()
     parity = export_onnx(OneDate(net), tmp_path / "m.onnx", random_batch(7, seed=1))
-    served = OnnxModel((tmp_path / "m.onnx").read_bytes(), "knn")
+    served = OnnxModel((tmp_path / "m.onnx").read_bytes(), "xs")
     # THEN ONNX Runtime, through the serving class, gives torch's forecasts for dates of 7 and 31 stocks
     assert parity <= 1e-4
     for n in (7, 31):
         batch, _ = _planted(n, seed=n)
         with torch.no_grad():
-            expected = net(*_tensors(batch)).numpy()
-        np.testing.assert_allclose(served.predict_arrays(*(batch[k] for k in INPUTS)), expected, atol=1e-4)
+            expected = net(*as_tensors(batch)).numpy()
+        np.testing.assert_allclose(served.predict_arrays(*(batch[k] for k in MODEL_INPUTS)), expected, atol=1e-4)
 
 
 def test_the_collapse_guard_still_watches_a_knn_model(samples, sectors, tmp_path) -> None:

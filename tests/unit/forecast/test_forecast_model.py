@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from kabucast.config import SectorSettings
 from kabucast.forecast.model import BiLSTMForecaster, ForecasterConfig, count_parameters
 from kabucast.forecast.normalize import Normalizer
 
-from .conftest import TINY, random_batch
-
-
-def as_tensors(batch: dict[str, np.ndarray]) -> tuple[torch.Tensor, ...]:
-    return tuple(torch.from_numpy(batch[k]) for k in ("weekly", "static", "position", "sector_id"))
+from .conftest import TINY, as_tensors, random_batch
 
 
 def test_default_config_has_about_664k_parameters() -> None:
