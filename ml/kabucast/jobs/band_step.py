@@ -23,9 +23,9 @@ from the calendar once every month has learnt from a forecast, by the scorecard'
 prices of names the run did not load already, through the run's :class:`~kabucast.jobs.matured_reads.MaturedReads`:
 the scorecard then reuses the same parsed documents. A session with no forecast published teaches nothing, even if
 it is backfilled after its months were passed.
-bench/bench_band_step.py (two quiet runs, medians of 9 and 11 pairs): 61-81 ms of a 630-670 ms step, about half
-of it parsing the 12 documents the scorecard then reuses; the served step is 1.09x the product's before the band
-step (the demo BiLSTM as champion).
+bench/bench_band_step.py (medians of 9 paired runs): 51 ms of a 488 ms step, most of it parsing the 12 documents
+the scorecard then reuses; the served step is 0.94x the product as issue 25 found it (the demo BiLSTM champion, no
+band step: 584 ms).
 """
 
 from __future__ import annotations
